@@ -1,0 +1,3 @@
+from ganlab.cli import main
+
+raise SystemExit(main())

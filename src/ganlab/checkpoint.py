@@ -1,0 +1,300 @@
+"""The whole training state in one safetensors file, written atomically, read without code.
+
+A checkpoint holds G and D (parameters and buffers), both optimisers' state, every RNG that
+Algorithm 1 draws from (noise, data order, dropout), the data source's place in its epoch, and
+the step. safetensors stores only tensors and a str -> str header, so loading one can never run
+code, unlike a pickle; the few non-tensor values (optimiser hyperparameters) go in the header as
+JSON. `checkpoints/manifest.json` lists each file with its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import Tensor, nn
+
+from ganlab.data.sources import DistributionSource, TensorSource
+from ganlab.errors import CheckpointError
+from ganlab.prior import NoisePrior
+
+FORMAT = "ganlab-checkpoint/1"
+_NAME = re.compile(r"^step-(\d+)\.safetensors$")
+
+
+@dataclass
+class TrainState:
+    """Everything Algorithm 1 reads and changes; a checkpoint is this, serialised."""
+
+    step: int
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    prior: NoisePrior
+    data: DistributionSource | TensorSource
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write data to path so that readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# State <-> (tensors, header)
+
+
+def state_to_tensors(state: TrainState) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Flatten a TrainState into safetensors' tensors and str -> str header."""
+    tensors: dict[str, Tensor] = {}
+    header = {"format": FORMAT, "step": str(state.step)}
+    for name, module in (("G", state.G), ("D", state.D)):
+        for key, value in module.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().clone().contiguous()
+    for name, opt in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
+        sd = opt.state_dict()
+        scalars = {}
+        for index, param_state in sd["state"].items():
+            for key, value in param_state.items():
+                if torch.is_tensor(value):
+                    tensors[f"{name}.state.{index}.{key}"] = value.detach().clone().contiguous()
+                elif value is not None:
+                    scalars[f"{index}.{key}"] = value
+        header[f"{name}.class"] = type(opt).__name__
+        header[f"{name}.param_groups"] = json.dumps(sd["param_groups"])
+        header[f"{name}.scalars"] = json.dumps(scalars)
+    tensors["rng.torch"] = torch.get_rng_state()
+    for name, part in (("prior", state.prior), ("data", state.data)):
+        for key, value in part.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().clone().contiguous()
+    return tensors, header
+
+
+def _check_module(name: str, module: nn.Module, tensors: dict[str, Tensor], path: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {
+        k[len(name) + 1 :]: tuple(v.shape) for k, v in tensors.items() if k.startswith(name + ".")
+    }
+    who = "generator" if name == "G" else "discriminator"
+    for key, shape in expected.items():
+        if key not in found:
+            raise CheckpointError(
+                f"checkpoint {path} has no tensor {name}.{key} that the config's {who} needs; "
+                "it was written by an incompatible config: restore the run's original config.yaml"
+            )
+        if found[key] != shape:
+            raise CheckpointError(
+                f"checkpoint {path} holds {name}.{key} of shape {list(found[key])} but the config "
+                f"builds {list(shape)}; it was written by an incompatible config: restore "
+                "the run's original config.yaml"
+            )
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        raise CheckpointError(
+            f"checkpoint {path} holds {name}.{extra[0]} that the config's {who} lacks; it was "
+            "written by an incompatible config: restore the run's original config.yaml"
+        )
+
+
+def _restore_optimizer(name, opt, tensors, header, path) -> None:
+    saved_class = header.get(f"{name}.class")
+    if saved_class != type(opt).__name__:
+        raise CheckpointError(
+            f"checkpoint {path} holds {saved_class} state for {name} but the config asks for "
+            f"{type(opt).__name__}; restore the run's original config.yaml"
+        )
+    groups = json.loads(header[f"{name}.param_groups"])
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    state: dict[int, dict] = {}
+    prefix = f"{name}.state."
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            index, field = key[len(prefix) :].split(".", 1)
+            state.setdefault(int(index), {})[field] = value
+    for key, value in json.loads(header[f"{name}.scalars"]).items():
+        index, field = key.split(".", 1)
+        state.setdefault(int(index), {})[field] = value
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"checkpoint {path}: optimizer state for {name} does not fit ({e}); "
+            "restore the run's original config.yaml"
+        ) from None
+
+
+def restore_models(G: nn.Module, D: nn.Module, tensors: dict[str, Tensor], path) -> None:
+    """Load G's and D's weights from a checkpoint's tensors, checking names and shapes."""
+    _check_module("G", G, tensors, path)
+    _check_module("D", D, tensors, path)
+    G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+    D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+
+
+def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[str, str], path):
+    """Load a checkpoint's tensors into a freshly built TrainState, checking they fit."""
+    if header.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a ganlab checkpoint (format {header.get('format')!r}); "
+            "pass a file from a run's checkpoints/ folder"
+        )
+    restore_models(state.G, state.D, tensors, path)
+    _restore_optimizer("opt_g", state.opt_g, tensors, header, path)
+    _restore_optimizer("opt_d", state.opt_d, tensors, header, path)
+    try:
+        torch.set_rng_state(tensors["rng.torch"])
+        state.prior.load_state_dict({"generator": tensors["prior.generator"]})
+        state.data.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("data.")})
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} lacks or mangles RNG/data state ({e}); "
+            "it is not from this version of ganlab or was altered"
+        ) from None
+    state.step = int(header["step"])
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and header of a checkpoint file; CheckpointError if missing or unreadable."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist; check the path") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path} ({e.strerror})") from None
+    return _parse(data, path)
+
+
+def _parse(data: bytes, path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len]).get("__metadata__", {}) or {}
+    except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0][:80]}); "
+            "use an earlier checkpoint or start a new run"
+        ) from None
+    return tensors, header
+
+
+# ---------------------------------------------------------------------------------------------
+# The checkpoints/ folder of a run
+
+
+class CheckpointStore:
+    """The checkpoints of one run: step-XXXXXXXX.safetensors files and a manifest of checksums.
+
+    Args:
+        folder: the run's checkpoints/ directory.
+        keep: how many of the newest checkpoints to keep on disk.
+    """
+
+    def __init__(self, folder: Path, keep: int = 3):
+        self.folder, self.keep = Path(folder), keep
+        self.manifest_path = self.folder / "manifest.json"
+
+    def entries(self) -> list[dict]:
+        """Manifest entries, oldest first; falls back to the file names if there is no manifest."""
+        if self.manifest_path.exists():
+            try:
+                rows = json.loads(self.manifest_path.read_text())["checkpoints"]
+                # Only step-N files inside this folder: a crafted manifest must not make us
+                # read, or (in save) delete, a file elsewhere.
+                if all(isinstance(r, dict) and _NAME.match(str(r["file"])) for r in rows):
+                    return rows
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            warnings.warn(f"{self.manifest_path} is unreadable; using file names", stacklevel=2)
+        files = [p for p in self.folder.glob("step-*.safetensors") if _NAME.match(p.name)]
+        rows = [
+            {"file": p.name, "step": int(_NAME.match(p.name)[1]), "sha256": None} for p in files
+        ]
+        return sorted(rows, key=lambda r: r["step"])
+
+    def save(self, state: TrainState) -> Path:
+        """Write the state as a new checkpoint, then drop all but the newest `keep`."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tensors, header = state_to_tensors(state)
+        data = st_save(tensors, metadata=header)
+        path = self.folder / f"step-{state.step:08d}.safetensors"
+        try:
+            atomic_write_bytes(path, data)
+            entries = [e for e in self.entries() if e["file"] != path.name]
+            entries.append(
+                {"file": path.name, "step": state.step, "sha256": hashlib.sha256(data).hexdigest()}
+            )
+            kept, dropped = entries[-self.keep :], entries[: -self.keep]
+            atomic_write_bytes(
+                self.manifest_path, json.dumps({"checkpoints": kept}, indent=1).encode()
+            )
+        except OSError as e:
+            raise CheckpointError(
+                f"cannot write checkpoint {path} ({e.strerror}); free disk space or fix the "
+                "folder's permissions, then resume: the previous checkpoint is intact"
+            ) from None
+        for entry in dropped:
+            (self.folder / entry["file"]).unlink(missing_ok=True)
+        return path
+
+    def load_latest(self) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
+        """The newest checkpoint that reads back and matches its checksum.
+
+        A newer file that fails is skipped with a warning naming it.
+        Raises:
+            CheckpointError: there is no checkpoint, or none is intact.
+        """
+        entries = self.entries()
+        if not entries:
+            raise CheckpointError(
+                f"no checkpoint in {self.folder}; the run saved none yet: start it again with "
+                "`ganlab train ... --overwrite`"
+            )
+        skipped: list[str] = []  # problems, newest first; warned about only on a fallback
+        for entry in reversed(entries):
+            path = self.folder / entry["file"]
+            try:
+                data = path.read_bytes()
+            except OSError:
+                skipped.append(f"checkpoint {path} listed in the manifest is missing")
+                continue
+            if entry.get("sha256") and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                skipped.append(f"checkpoint {path} is corrupt (SHA-256 differs from the manifest)")
+                continue
+            try:
+                tensors, header = _parse(data, path)
+            except CheckpointError as e:
+                skipped.append(str(e))
+                continue
+            for problem in skipped:
+                warnings.warn(f"{problem}; using {path.name} instead", stacklevel=2)
+            return path, tensors, header
+        raise CheckpointError(
+            f"no intact checkpoint in {self.folder} (newest problem: {skipped[0]}); "
+            "start a new run with `ganlab train ... --overwrite`"
+        )

@@ -1,0 +1,191 @@
+"""The `ganlab` command: parse, call the library, print one-line errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import warnings
+from pathlib import Path
+
+from ganlab import __version__
+from ganlab.errors import GanlabError
+
+DEMO_PRESET = "ring8"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ganlab",
+        description="Train, evaluate and understand GANs (Goodfellow et al. 2014).",
+    )
+    p.add_argument("--version", action="version", version=f"ganlab {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a GAN from a config file or preset")
+    t.add_argument("config", metavar="CONFIG|PRESET", help="a YAML file or a preset name")
+    t.add_argument("--out", type=Path, help="run directory to create (default runs/NAME-TIME)")
+    t.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set steps=200 --set g_optimizer.lr=1e-3",
+    )
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue --out if it already holds a run")
+    g.add_argument("--overwrite", action="store_true", help="replace --out if it holds a run")
+    t.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+
+    r = sub.add_parser("resume", help="continue a run from its newest checkpoint")
+    r.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    r.add_argument("--steps", type=int, help="train until this many steps in total")
+    r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+
+    s = sub.add_parser("sample", help="write samples of a trained generator")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--out", type=Path, required=True, help="a .npy file or a .png figure")
+    s.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+    pr = sub.add_parser("presets", help="list the presets shipped with ganlab")
+    pr.add_argument("--fields", action="store_true", help="list every config key instead")
+
+    d = sub.add_parser("demo", help="train on the ring of 8 Gaussians and write a report")
+    d.add_argument("--out", type=Path, help="run directory to create (default runs/demo-TIME)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args)
+    except GanlabError as e:
+        print(f"ganlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganlab: aborted", file=sys.stderr)
+        return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ganlab: warning: {message}", file=sys.stderr)
+
+
+def _train(args) -> int:
+    from ganlab.runs import Interrupted, train
+
+    try:
+        run = train(
+            args.config,
+            args.out,
+            overrides=args.overrides,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
+    except Interrupted as e:
+        print(f"ganlab: {e}", file=sys.stderr)
+        return 130
+    print(f"run directory: {run.path}  (report: {run.path / 'index.html'})")
+    return 0
+
+
+def _resume(args) -> int:
+    from ganlab.runs import Interrupted, resume
+
+    try:
+        run = resume(args.run_dir, args.steps, quiet=args.quiet)
+    except Interrupted as e:
+        print(f"ganlab: {e}", file=sys.stderr)
+        return 130
+    print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
+    return 0
+
+
+def _sample(args) -> int:
+    import numpy as np
+
+    from ganlab.checkpoint import atomic_write_bytes
+    from ganlab.data import distribution_of
+    from ganlab.errors import ConfigError, RunDirError
+    from ganlab.report import save_sample_figure
+    from ganlab.runs import load_run, value_range
+
+    out: Path = args.out
+    if out.suffix not in (".npy", ".png"):
+        raise ConfigError(f"--out {out}: unknown file type; use a .npy or .png name")
+    if out.exists() and not args.overwrite:
+        raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise RunDirError(
+            f"cannot write {out}: folder {out.parent} does not exist; create it first"
+        )
+    run = load_run(args.run_dir)
+    x = run.sample(args.n, args.seed)
+    try:
+        if out.suffix == ".npy":
+            buf = io.BytesIO()
+            np.save(buf, x.numpy())
+            atomic_write_bytes(out, buf.getvalue())
+        else:
+            save_sample_figure(
+                out,
+                x,
+                None,
+                distribution_of(run.config.data),
+                value_range(run.config),
+                title=f"{args.n} samples, step {run.step}",
+            )
+    except OSError as e:
+        raise RunDirError(f"cannot write {out} ({e.strerror}); choose another --out") from None
+    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    return 0
+
+
+def _presets(args) -> int:
+    from ganlab.config import describe_fields, preset_description, preset_names
+
+    if args.fields:
+        for key, default, description in describe_fields():
+            print(f"{key:36s} {default:>22s}  {description}")
+        return 0
+    for name in preset_names():
+        print(f"{name:14s} {preset_description(name)}")
+    return 0
+
+
+def _demo(args) -> int:
+    import datetime as dt
+
+    from ganlab.runs import train
+
+    out = args.out or Path("runs") / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    print(f"training the non-saturating GAN on the ring of 8 Gaussians (preset {DEMO_PRESET})")
+    run = train(DEMO_PRESET, out, quiet=args.quiet)
+    s = run.scores()
+    print(
+        f"modes covered: {s['modes_covered']}/{s['modes']}, high-quality samples: "
+        f"{100 * s['high_quality']:.1f}% (within 3 std of a mode), KL to uniform: {s['kl']:.3f}"
+    )
+    print(f"run directory: {run.path}")
+    print(f"report: {run.path / 'index.html'}")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "resume": _resume,
+    "sample": _sample,
+    "presets": _presets,
+    "demo": _demo,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Minibatch sources for Algorithm 1: streams from a distribution, or epochs over a tensor.
+
+A source's whole state (its RNG and its place in an epoch) is tensors, so a checkpoint can
+restore it and a resumed run sees exactly the minibatches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ganlab.data.toy import GaussianMixture
+from ganlab.errors import DataError
+
+
+class DistributionSource:
+    """Fresh examples x ~ p_data every minibatch, drawn from a known distribution.
+
+    Args:
+        distribution: a GaussianMixture (has sample(n, generator) and log_prob(x)).
+        seed: seed of this source's torch.Generator.
+    """
+
+    size = None  # an endless stream: no epochs
+
+    def __init__(self, distribution: GaussianMixture, seed: int):
+        self.distribution = distribution
+        self.x_shape = (distribution.dim,)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self, m: int) -> Tensor:
+        return self.distribution.sample(m, self.generator)  # (m, d)
+
+    def reference(self, n: int, seed: int = 0) -> Tensor:
+        """n examples for plots and scores, from a separate generator (training is unaffected)."""
+        return self.distribution.sample(n, torch.Generator().manual_seed(seed))
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class TensorSource:
+    """Minibatches of m examples from an in-memory tensor, shuffled anew every epoch.
+
+    Each epoch is a random permutation; the last partial minibatch of an epoch is dropped, so
+    every minibatch has exactly m examples, as Algorithm 1 assumes. Batches are gathered from
+    the tensor directly: a DataLoader adds per-step Python work and nothing else here.
+
+    Args:
+        x: (N, *x_shape) examples.
+        seed: seed of this source's torch.Generator (the shuffling).
+        distribution: the density x was drawn from, when known (for plots and theory).
+    """
+
+    def __init__(self, x: Tensor, seed: int, distribution: GaussianMixture | None = None):
+        x = torch.as_tensor(x)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise DataError(
+                f"training data must have shape (N, ...) with N >= 1, got {tuple(x.shape)}; "
+                "pass one example per row"
+            )
+        if not torch.is_floating_point(x):
+            x = x.to(torch.float32)
+        if not torch.isfinite(x).all():
+            raise DataError("training data contains NaN or Inf values; remove or replace them")
+        self.x = x.to(torch.float32).contiguous()
+        self.x_shape = tuple(self.x.shape[1:])
+        self.size = self.x.shape[0]
+        self.distribution = distribution
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(self.size, generator=self.generator)  # (N,)
+        self.cursor = 0
+
+    def sample(self, m: int) -> Tensor:
+        if m > self.size:
+            raise DataError(
+                f"minibatch m={m} is larger than the {self.size} training examples; lower m"
+            )
+        if self.cursor + m > self.size:  # epoch done: reshuffle
+            self.order = torch.randperm(self.size, generator=self.generator)
+            self.cursor = 0
+        idx = self.order[self.cursor : self.cursor + m]
+        self.cursor += m
+        return self.x[idx]  # (m, *x_shape)
+
+    def reference(self, n: int, seed: int = 0) -> Tensor:
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
+        return self.x[idx]
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            "generator": self.generator.get_state(),
+            "order": self.order,
+            "cursor": torch.tensor(self.cursor),
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.cursor = int(state["cursor"])
+
+
+def steps_per_epoch(size: int | None, m: int, epoch_size: int | None = None) -> float:
+    """Minibatches per epoch, for epoch-based schedules. Streams count 50,000 examples an epoch,
+    the size of the paper's MNIST training set, unless epoch_size says otherwise."""
+    n = epoch_size or size or 50_000
+    return max(1.0, math.floor(n / m))

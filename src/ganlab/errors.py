@@ -1,0 +1,25 @@
+"""Errors a user can fix. Each carries one line: what is wrong, the value seen, the fix.
+
+The CLI prints ``str(error)`` and exits with status 2; anything that is not a
+``GanlabError`` is a bug in ganlab and keeps its traceback.
+"""
+
+
+class GanlabError(Exception):
+    """Base class of every error caused by input a user can correct."""
+
+
+class ConfigError(GanlabError):
+    """A config file, preset or ``--set`` override is missing, malformed or out of range."""
+
+
+class RunDirError(GanlabError):
+    """A run directory exists when it must not, is missing, or cannot be written."""
+
+
+class CheckpointError(GanlabError):
+    """A checkpoint is missing, corrupt, or was written by an incompatible config."""
+
+
+class DataError(GanlabError):
+    """Training data is missing or unusable."""

@@ -1,0 +1,62 @@
+"""Plain nn.Modules for G and D, and the two functions that build them from a config.
+
+Every discriminator returns logits of shape (m,); every generator returns (m, *x_shape).
+"""
+
+from torch import nn
+
+from ganlab.config import DiscriminatorConfig, GeneratorConfig
+from ganlab.errors import ConfigError
+from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout, image_side
+from ganlab.models.mlp import (
+    Maxout,
+    MaxoutDiscriminator,
+    MLPDiscriminator,
+    MLPGenerator,
+    init_uniform_,
+)
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "Maxout",
+    "MaxoutDiscriminator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "build_discriminator",
+    "build_generator",
+]
+
+
+def _dcgan_side(x_shape: tuple[int, ...], who: str) -> int:
+    try:
+        side = image_side(x_shape)
+        dcgan_layout(side)
+    except ValueError as e:
+        raise ConfigError(f"{who}.kind 'dcgan': {e}; use kind 'mlp' for this data") from None
+    return side
+
+
+def build_generator(cfg: GeneratorConfig, z_dim: int, x_shape: tuple[int, ...]) -> nn.Module:
+    """G for examples of shape x_shape from noise of dimension z_dim, initialised."""
+    if cfg.kind == "dcgan":
+        _dcgan_side(x_shape, "generator")
+        return DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output)
+    G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
+    if cfg.init_range is not None:
+        init_uniform_(G, cfg.init_range)
+    return G
+
+
+def build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
+    """D for examples of shape x_shape, returning (m,) logits, initialised."""
+    if cfg.kind == "dcgan":
+        _dcgan_side(x_shape, "discriminator")
+        return DCGANDiscriminator(x_shape, cfg.channels)
+    if cfg.kind == "maxout":
+        D = MaxoutDiscriminator(x_shape, cfg.hidden, cfg.pieces, cfg.dropout, cfg.input_dropout)
+    else:
+        D = MLPDiscriminator(x_shape, cfg.hidden, cfg.activation, cfg.dropout, cfg.input_dropout)
+    if cfg.init_range is not None:
+        init_uniform_(D, cfg.init_range)
+    return D

@@ -1,0 +1,111 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for 28x28 and 32x32 images.
+
+G: project z to a (c * 2^(n-1), s0, s0) map, then n stride-2 transposed convolutions with
+BatchNorm + ReLU, the last to the image channels with the output nonlinearity. D mirrors it
+with stride-2 convolutions, LeakyReLU(0.2), BatchNorm on all but the first, and a Linear logit.
+s0 = 7 and n = 2 for 28x28 (7 -> 14 -> 28); s0 = 4 and n = 3 for 32x32 (4 -> 8 -> 16 -> 32).
+"""
+
+from torch import Tensor, nn
+
+from ganlab.models.mlp import OUTPUTS
+
+# image side -> (side of the smallest feature map, number of stride-2 layers)
+_LAYOUT = {28: (7, 2), 32: (4, 3)}
+
+
+def dcgan_layout(side: int) -> tuple[int, int]:
+    """(s0, n) for a square image of the given side; raises ValueError for other sizes."""
+    if side not in _LAYOUT:
+        raise ValueError(f"DCGAN models support 28x28 and 32x32 images, got {side}x{side}")
+    return _LAYOUT[side]
+
+
+def init_dcgan_(module: nn.Module) -> None:
+    """Radford et al. (2016): conv weights ~ N(0, 0.02); BatchNorm scale ~ N(1, 0.02), shift 0."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, 0.02)
+            nn.init.zeros_(layer.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """x = G(z) for images of shape (C, H, H), H in {28, 32}.
+
+    Args:
+        z_dim: dimension of z.
+        x_shape: (C, H, W) with H == W in {28, 32}.
+        channels: channels of the last hidden feature map; earlier maps double it.
+        output: output nonlinearity ('tanh' as in DCGAN, 'sigmoid' for [0, 1] data).
+    """
+
+    def __init__(self, z_dim: int, x_shape: tuple[int, ...], channels: int = 64, output="tanh"):
+        super().__init__()
+        c_out, side, _ = x_shape
+        s0, n = dcgan_layout(side)
+        self.start = (channels * 2 ** (n - 1), s0, s0)
+        self.project = nn.Sequential(
+            nn.Linear(z_dim, self.start[0] * s0 * s0, bias=False),
+            nn.BatchNorm1d(self.start[0] * s0 * s0),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        width = self.start[0]
+        for i in range(n):
+            last = i == n - 1
+            out = c_out if last else width // 2
+            layers.append(nn.ConvTranspose2d(width, out, 4, stride=2, padding=1, bias=last))
+            layers += [OUTPUTS[output]()] if last else [nn.BatchNorm2d(out), nn.ReLU()]
+            width = out
+        self.net = nn.Sequential(*layers)
+        init_dcgan_(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.project(z).view(z.shape[0], *self.start)  # (m, c * 2^(n-1), s0, s0)
+        return self.net(h)  # (m, C, H, W)
+
+
+class DCGANDiscriminator(nn.Module):
+    """D(x) logits for images of shape (C, H, H), H in {28, 32}.
+
+    Args:
+        x_shape: (C, H, W) with H == W in {28, 32}.
+        channels: channels of the first feature map; later maps double it.
+    Returns from forward:
+        (m,) logits.
+    """
+
+    def __init__(self, x_shape: tuple[int, ...], channels: int = 64):
+        super().__init__()
+        c_in, side, _ = x_shape
+        s0, n = dcgan_layout(side)
+        layers: list[nn.Module] = []
+        width_in, width = c_in, channels
+        for i in range(n):
+            layers.append(nn.Conv2d(width_in, width, 4, stride=2, padding=1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2))
+            width_in, width = width, width * 2
+        layers += [nn.Flatten(), nn.Linear(width_in * s0 * s0, 1)]
+        self.net = nn.Sequential(*layers)
+        init_dcgan_(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def image_side(x_shape: tuple[int, ...]) -> int:
+    """The side of square image examples of shape (C, H, H); raises ValueError otherwise."""
+    if len(x_shape) != 3 or x_shape[1] != x_shape[2]:
+        raise ValueError(
+            f"DCGAN models need square images (C, H, H), got examples of shape {x_shape}"
+        )
+    return int(x_shape[1])
+
+
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "init_dcgan_", "dcgan_layout", "image_side"]

@@ -1,0 +1,161 @@
+"""Multilayer perceptrons: the paper's MNIST networks and the small nets for 1-D and 2-D data.
+
+Goodfellow et al. (2014), section 5: "The generator nets used a mixture of rectifier linear
+activations and sigmoid activations, while the discriminator net used maxout activations.
+Dropout was applied in training the discriminator net."
+"""
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "tanh": nn.Tanh,
+}
+OUTPUTS = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def init_uniform_(module: nn.Module, r: float) -> None:
+    """Every Linear weight ~ U(-r, r) and bias = 0, as the paper's pylearn2 models (irange=r)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.uniform_(layer.weight, -r, r)
+            nn.init.zeros_(layer.bias)
+
+
+class Maxout(nn.Module):
+    """Maxout layer (Goodfellow et al. 2013): h_i = max_j (x W_ij + b_ij), j = 1..pieces."""
+
+    def __init__(self, in_features: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.linear(x)  # (m, units * pieces), pieces of a unit adjacent as in pylearn2
+        return h.view(x.shape[0], self.units, self.pieces).amax(dim=-1)  # (m, units)
+
+
+class MLPGenerator(nn.Module):
+    """x = G(z): Linear -> [BatchNorm] -> activation per hidden layer, then Linear -> output.
+
+    Args:
+        z_dim: dimension of the noise z.
+        x_shape: shape of one example, e.g. (2,) or (1, 28, 28); G outputs (m, *x_shape).
+        hidden: widths of the hidden layers.
+        activation: hidden nonlinearity name ('relu', 'leaky_relu', 'tanh').
+        output: output nonlinearity name ('linear', 'sigmoid', 'tanh').
+        batchnorm: BatchNorm1d after each hidden Linear.
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        x_shape: tuple[int, ...],
+        hidden: list[int],
+        activation: str = "relu",
+        output: str = "sigmoid",
+        batchnorm: bool = False,
+    ):
+        super().__init__()
+        self.x_shape = tuple(x_shape)
+        layers: list[nn.Module] = []
+        width = z_dim
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(ACTIVATIONS[activation]())
+            width = h
+        layers += [nn.Linear(width, math.prod(self.x_shape)), OUTPUTS[output]()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.x_shape)
+
+
+class MaxoutDiscriminator(nn.Module):
+    """The paper's D: dropout -> maxout -> dropout -> ... -> Linear to one logit.
+
+    The published MNIST model keeps inputs with probability 0.8 and hidden units with
+    probability 0.5 (pylearn2 ``input_include_probs``), i.e. input_dropout 0.2, dropout 0.5.
+
+    Args:
+        x_shape: shape of one example; inputs are flattened.
+        hidden: units per maxout layer (the paper: 240, 240).
+        pieces: linear pieces per unit (the paper: 5).
+        dropout: drop probability of the inputs of every layer after the first.
+        input_dropout: drop probability of D's input.
+    Returns from forward:
+        (m,) logits a, D(x) = sigmoid(a).
+    """
+
+    def __init__(
+        self,
+        x_shape: tuple[int, ...],
+        hidden: list[int],
+        pieces: int = 5,
+        dropout: float = 0.5,
+        input_dropout: float = 0.2,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten(), nn.Dropout(input_dropout)]
+        width = math.prod(x_shape)
+        for i, h in enumerate(hidden):
+            if i > 0:
+                layers.append(nn.Dropout(dropout))
+            layers.append(Maxout(width, h, pieces))
+            width = h
+        layers += [nn.Dropout(dropout), nn.Linear(width, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class MLPDiscriminator(nn.Module):
+    """A plain MLP discriminator: Linear -> activation [-> dropout] per layer, Linear to a logit.
+
+    Args:
+        x_shape: shape of one example; inputs are flattened.
+        hidden: widths of the hidden layers.
+        activation: hidden nonlinearity name.
+        dropout: drop probability after each hidden layer (0 disables).
+        input_dropout: drop probability of D's input (0 disables).
+    Returns from forward:
+        (m,) logits.
+    """
+
+    def __init__(
+        self,
+        x_shape: tuple[int, ...],
+        hidden: list[int],
+        activation: str = "leaky_relu",
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        if input_dropout:
+            layers.append(nn.Dropout(input_dropout))
+        width = math.prod(x_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
+
+
+@torch.no_grad()
+def set_output_bias_(generator: MLPGenerator, value: Tensor) -> None:
+    """Set the bias of G's last Linear layer (e.g. to the logit of the mean pixel)."""
+    last = [m for m in generator.net if isinstance(m, nn.Linear)][-1]
+    last.bias.copy_(value.reshape(last.bias.shape))

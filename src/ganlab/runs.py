@@ -1,0 +1,635 @@
+"""Runs: a run directory around Algorithm 1, and the Python API the CLI is a thin shell over.
+
+    run = ganlab.train("ring8", overrides=["steps=200"])   # or a Config, a dict, a YAML path
+    x = run.sample(2500)                                    # (2500, 2) generated points
+    run = ganlab.resume(run.path, steps=400)
+    run = ganlab.load_run(run.path)
+
+A run directory holds:
+    config.yaml          the resolved config (every field, defaults filled in)
+    meta.json            seed, versions, git commit, times, command lines, example shape
+    metrics.csv          one row per logged step
+    samples/step-*.png   samples from a fixed batch of noise, at intervals
+    checkpoints/         step-*.safetensors and manifest.json (SHA-256 of each)
+    samples.png, losses.png, discriminator.png, grad_norms.png, index.html   the report
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganlab import __version__
+from ganlab.algorithm import StepStats, algorithm1
+from ganlab.checkpoint import (
+    CheckpointStore,
+    TrainState,
+    atomic_write_bytes,
+    restore_models,
+    restore_state,
+)
+from ganlab.config import (
+    Config,
+    apply_override,
+    config_from_dict,
+    dump_config,
+    load_config,
+    preset_names,
+)
+from ganlab.data import build_data, distribution_of
+from ganlab.errors import CheckpointError, ConfigError, GanlabError, RunDirError
+from ganlab.losses import value_function
+from ganlab.metrics.coverage import mode_coverage
+from ganlab.models import build_discriminator, build_generator
+from ganlab.optim import build_optimizer, learning_rate
+from ganlab.prior import NoisePrior
+from ganlab.report import save_curves, save_sample_figure, write_index
+
+METRIC_FIELDS = [
+    "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
+    "g_grad_norm", "d_grad_norm", "lr_g", "lr_d", "steps_per_s", "elapsed_s",
+]  # fmt: skip
+
+# Seeds of the run's independent random streams, offset from cfg.seed so that none shares
+# a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
+_DATA_SEED, _NOISE_SEED, _PREVIEW_SEED, _EVAL_SEED = 1, 2, 3, 4
+
+
+class Interrupted(GanlabError):
+    """Training stopped on SIGINT/SIGTERM after a checkpoint was written."""
+
+
+class Diverged(GanlabError):
+    """A loss or a parameter became NaN or infinite."""
+
+
+class Run:
+    """A trained (or training) GAN and its directory.
+
+    Attributes:
+        path: the run directory.
+        config: the resolved Config.
+        generator, discriminator: G and D, plain nn.Modules.
+        step: iterations of Algorithm 1 done.
+    """
+
+    def __init__(self, path: Path, config: Config, G, D, step: int, x_shape: tuple[int, ...]):
+        self.path, self.config = Path(path), config
+        self.generator, self.discriminator = G, D
+        self.step, self.x_shape = step, tuple(x_shape)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, step={self.step})"
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed."""
+        if n < 1:
+            raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
+        seed = self.config.seed + _EVAL_SEED if seed is None else seed
+        z = NoisePrior(self.config.noise, seed).sample(n)  # (n, z_dim)
+        mode = self.generator.training
+        self.generator.eval()
+        try:
+            return self.generator(z)
+        finally:
+            self.generator.train(mode)
+
+    def metrics(self) -> list[dict[str, float]]:
+        """The rows of metrics.csv as dicts of floats."""
+        return [{k: float(v) for k, v in row.items()} for row in _read_metrics(self.path)]
+
+    def scores(self, n: int = 2500) -> dict[str, Any]:
+        """Scores of n samples against a known toy density: mode coverage (2-D), moments (1-D)."""
+        dist = distribution_of(self.config.data)
+        if dist is None:
+            return {}
+        fake = self.sample(n)
+        if dist.dim == 2:
+            return mode_coverage(fake, dist.centres, float(dist.stds[0]))
+        real = dist.sample(n, torch.Generator().manual_seed(self.config.seed + _EVAL_SEED))
+        return {
+            "generated_mean": float(fake.mean()),
+            "generated_std": float(fake.std()),
+            "data_mean": float(real.mean()),
+            "data_std": float(real.std()),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def train(
+    config: Config | dict | str | Path,
+    out: str | Path | None = None,
+    *,
+    overrides: list[str] = (),
+    data=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = True,
+    report: bool = True,
+) -> Run:
+    """Train a GAN with Algorithm 1 in a new run directory and return the Run.
+
+    Args:
+        config: a Config, a dict of config keys, a YAML file path or a preset name.
+        out: the run directory to create; default runs/<name>-<time>.
+        overrides: ``a.b=value`` strings applied on top of a file or preset.
+        data: optional (N, *x_shape) tensor or array to train on instead of config.data.
+        resume: if `out` already holds a run, continue it instead of refusing.
+        overwrite: if `out` already holds a run, delete it and start again.
+        quiet: no progress bar.
+        report: write figures and index.html at the end.
+    Raises:
+        GanlabError: bad config, data or output directory; nothing is written then.
+    """
+    cfg, name = _resolve_config(config, overrides)
+    if data is not None:
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
+    elif cfg.data.kind == "tensor":
+        raise ConfigError("data.kind 'tensor' needs the examples: pass ganlab.train(cfg, data=x)")
+    out = Path(out) if out is not None else _default_out(name)
+    if out.exists() and not _is_run_dir(out):
+        raise RunDirError(
+            f"{out} exists and is not a ganlab run directory; refusing to touch it: "
+            "choose another --out"
+        )
+    if out.exists() and resume:
+        return _resume(out, steps=cfg.steps, data=data, quiet=quiet, report=report)
+    if out.exists() and not overwrite:
+        raise RunDirError(
+            f"run directory {out} already exists; pass --resume to continue it, --overwrite to "
+            "replace it, or choose another --out"
+        )
+    _check_writable(out)
+    with _isolated_rng(cfg):
+        state = build_state(cfg, data)  # before any write: bad data or models write nothing
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        (out / "config.yaml").write_text(dump_config(cfg))
+        meta = _meta(cfg, state, data)
+        atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+        _run_loop(out, cfg, state, quiet)
+    run = Run(out, cfg, state.G, state.D, state.step, state.data.x_shape)
+    if report:
+        write_report(run)
+    return run
+
+
+def resume(
+    run_dir: str | Path,
+    steps: int | None = None,
+    *,
+    data=None,
+    quiet: bool = True,
+    report: bool = True,
+) -> Run:
+    """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
+
+    Training continues exactly: the same seed and machine give the same parameters as a run
+    that was never stopped.
+    """
+    return _resume(Path(run_dir), steps, data, quiet, report)
+
+
+def load_run(path: str | Path) -> Run:
+    """A finished or interrupted run, with G and D loaded from its newest intact checkpoint."""
+    path = Path(path)
+    cfg = _run_config(path)
+    meta = _read_meta(path)
+    x_shape = tuple(meta["x_shape"])
+    G = build_generator(cfg.generator, cfg.noise.dim, x_shape)
+    D = build_discriminator(cfg.discriminator, x_shape)
+    ckpt, tensors, header = CheckpointStore(path / "checkpoints").load_latest()
+    restore_models(G, D, tensors, ckpt)
+    G.eval()
+    D.eval()
+    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape)
+
+
+def build_state(cfg: Config, data=None) -> TrainState:
+    """Fresh G, D, optimisers, noise prior and data source for a config.
+
+    Model initialisation draws from torch's global generator: call this after seeding it
+    (train() does, inside an isolated RNG scope).
+    """
+    source = build_data(cfg.data, cfg.seed + _DATA_SEED, data)
+    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape)
+    D = build_discriminator(cfg.discriminator, source.x_shape)
+    return TrainState(
+        step=0,
+        G=G,
+        D=D,
+        opt_g=build_optimizer(cfg.g_optimizer, G.parameters()),
+        opt_d=build_optimizer(cfg.d_optimizer, D.parameters()),
+        prior=NoisePrior(cfg.noise, cfg.seed + _NOISE_SEED),
+        data=source,
+    )
+
+
+def write_report(run: Run) -> Path:
+    """Final samples, curves, scores and index.html of a run; returns the page's path."""
+    dist = distribution_of(run.config.data)
+    fake = run.sample(2500 if len(run.x_shape) == 1 else 64)
+    real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
+    save_sample_figure(
+        run.path / "samples.png",
+        fake,
+        real,
+        dist,
+        value_range(run.config),
+        title=f"step {run.step}: generated (green) over data (grey)" if fake.ndim == 2 else "",
+    )
+    rows = _read_metrics(run.path)
+    if rows:
+        save_curves(run.path, rows)
+    scores = {k: v for k, v in run.scores().items() if k != "counts"}
+    return write_index(
+        run.path,
+        (run.path / "config.yaml").read_text(),
+        _read_meta(run.path),
+        rows[-1] if rows else None,
+        scores,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop's bookkeeping
+
+
+class RunMonitor:
+    """Progress bar, metrics rows, sample figures and checkpoints after each iteration."""
+
+    def __init__(self, run_dir: Path, cfg: Config, state: TrainState, quiet: bool):
+        self.run_dir, self.cfg = run_dir, cfg
+        self.checkpoints = CheckpointStore(run_dir / "checkpoints", cfg.keep_checkpoints)
+        self.dist = distribution_of(cfg.data)
+        images = len(state.data.x_shape) > 1
+        n_preview = 64 if images else 1000
+        self.preview_z = NoisePrior(cfg.noise, cfg.seed + _PREVIEW_SEED).sample(n_preview)
+        self.preview_real = None if images else state.data.reference(n_preview)
+        self.bar = tqdm(
+            total=cfg.steps,
+            initial=state.step,
+            disable=quiet,
+            unit="step",
+            dynamic_ncols=True,
+            desc=run_dir.name,
+            file=sys.stderr,
+        )
+        self.t0 = self.t_last = time.perf_counter()
+        self.step_last = state.step
+        self.stop_requested = False
+        entries = self.checkpoints.entries()  # on resume, the checkpoint it started from
+        self.last_checkpoint = self.checkpoints.folder / entries[-1]["file"] if entries else None
+        new = not (run_dir / "metrics.csv").exists()
+        self.metrics_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115
+        self.writer = csv.DictWriter(self.metrics_file, fieldnames=METRIC_FIELDS)
+        if new:
+            self.writer.writeheader()
+
+    def after_step(self, state: TrainState, stats: StepStats) -> None:
+        step, cfg = state.step, self.cfg
+        last = step == cfg.steps
+        self.bar.update(1)
+        checkpoint = step % cfg.checkpoint_every == 0 or last or self.stop_requested
+        if step % cfg.log_every == 0 or last or checkpoint:
+            self._check_finite(state, stats, checkpoint)
+        if step % cfg.log_every == 0 or last:
+            self._log(state, stats)
+        if step % cfg.sample_every == 0 or last:
+            self._preview(state)
+        if checkpoint:
+            self.last_checkpoint = self.checkpoints.save(state)
+        if self.stop_requested and not last:
+            raise Interrupted(
+                f"interrupted at step {step}; checkpoint saved: continue with "
+                f"`ganlab resume {self.run_dir}`"
+            )
+
+    def _check_finite(self, state: TrainState, stats: StepStats, params: bool) -> None:
+        """Stop on a NaN or infinite loss (or parameter, before a checkpoint would save it)."""
+        bad = None
+        if not torch.isfinite(stats.d_loss):
+            bad = "the discriminator's loss"
+        elif not torch.isfinite(stats.g_loss):
+            bad = "the generator's loss"
+        elif params:
+            for who, net in (("generator", state.G), ("discriminator", state.D)):
+                if not all(torch.isfinite(p).all() for p in net.parameters()):
+                    bad = f"a {who} parameter"
+                    break
+        if bad:
+            fix = (
+                f"last good checkpoint: {self.last_checkpoint}; lower the learning rates in "
+                f"{self.run_dir / 'config.yaml'} and resume"
+                if self.last_checkpoint
+                else "no checkpoint yet; lower the learning rates and train again with --overwrite"
+            )
+            raise Diverged(
+                f"training diverged at step {state.step}: {bad} is NaN or infinite; {fix}"
+            )
+
+    def _log(self, state: TrainState, stats: StepStats) -> None:
+        now = time.perf_counter()
+        rate = (state.step - self.step_last) / max(now - self.t_last, 1e-9)
+        self.t_last, self.step_last = now, state.step
+        row = {
+            "step": state.step,
+            "d_loss": stats.d_loss.item(),
+            "g_loss": stats.g_loss.item(),
+            "value": value_function(stats.d_real, stats.d_fake).item(),
+            "d_real": torch.sigmoid(stats.d_real).mean().item(),
+            "d_fake": torch.sigmoid(stats.d_fake).mean().item(),
+            "g_grad_norm": _grad_norm(state.G),
+            "d_grad_norm": _grad_norm(state.D),
+            "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1),
+            "lr_d": learning_rate(self.cfg.d_optimizer, state.step - 1),
+            "steps_per_s": rate,
+            "elapsed_s": now - self.t0,
+        }
+        self.writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+        self.metrics_file.flush()
+        self.bar.set_postfix(
+            d_loss=f"{row['d_loss']:.3f}",
+            g_loss=f"{row['g_loss']:.3f}",
+            D_x=f"{row['d_real']:.2f}",
+            D_Gz=f"{row['d_fake']:.2f}",
+            refresh=False,
+        )
+
+    @torch.no_grad()
+    def _preview(self, state: TrainState) -> None:
+        state.G.eval()
+        fake = state.G(self.preview_z)
+        state.G.train()
+        save_sample_figure(
+            self.run_dir / "samples" / f"step-{state.step:08d}.png",
+            fake,
+            self.preview_real,
+            self.dist,
+            value_range(self.cfg),
+            title=f"step {state.step}",
+        )
+
+    def close(self) -> None:
+        self.bar.close()
+        self.metrics_file.close()
+
+
+def _run_loop(run_dir: Path, cfg: Config, state: TrainState, quiet: bool) -> None:
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    monitor = RunMonitor(run_dir, cfg, state, quiet)
+    try:
+        with _stop_on_signal(monitor):
+            algorithm1(cfg, state, monitor)
+    finally:
+        monitor.close()
+        torch.set_num_threads(threads)
+
+
+@contextmanager
+def _stop_on_signal(monitor: RunMonitor):
+    """SIGINT/SIGTERM: finish the current iteration, checkpoint, stop. A second SIGINT aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        monitor.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        tqdm.write("stopping after this step to write a checkpoint (Ctrl-C again to abort)")
+
+    old = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _grad_norm(module: torch.nn.Module) -> float:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -> Run:
+    cfg = _run_config(run_dir)
+    if steps is not None:
+        cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
+    meta = _read_meta(run_dir)
+    if cfg.data.kind == "tensor":
+        if data is None:
+            raise ConfigError(
+                f"run {run_dir} trained on an in-memory tensor; pass it again: "
+                "ganlab.resume(path, data=x)"
+            )
+        if _fingerprint(data) != meta.get("data_sha256"):
+            raise ConfigError(
+                f"the data passed differs from what run {run_dir} trained on (SHA-256); "
+                "pass the same tensor"
+            )
+    with _isolated_rng(cfg):
+        state = build_state(cfg, data)
+        ckpt, tensors, header = CheckpointStore(run_dir / "checkpoints").load_latest()
+        restore_state(state, tensors, header, ckpt)
+        if cfg.steps < state.step:
+            raise ConfigError(
+                f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
+                f"pass --steps {state.step} or more"
+            )
+        _truncate_metrics(run_dir, state.step)  # rows logged after the checkpoint are redone
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        meta.setdefault("resumes", []).append(
+            {"time": _now(), "from_step": state.step, "command": _command_line()}
+        )
+        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
+        _run_loop(run_dir, cfg, state, quiet)
+    run = Run(run_dir, cfg, state.G, state.D, state.step, state.data.x_shape)
+    if report:
+        write_report(run)
+    return run
+
+
+@contextmanager
+def _isolated_rng(cfg: Config):
+    """Seed torch's global generator for the run and give the caller's state back afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        yield
+
+
+def _resolve_config(config, overrides) -> tuple[Config, str]:
+    if isinstance(config, Config):
+        config = config.model_dump(mode="json")
+    if isinstance(config, dict):
+        return config_from_dict(_with_overrides(config, overrides)), "run"
+    name = str(config)
+    stem = name if name in preset_names() else Path(name).stem
+    return load_config(config, list(overrides)), stem
+
+
+def _with_overrides(raw: dict, overrides) -> dict:
+    raw = json.loads(json.dumps(raw))  # a deep copy: the caller's dict is left alone
+    for item in overrides:
+        apply_override(raw, item)
+    return raw
+
+
+def _default_out(name: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("runs") / f"{name}-{stamp}"
+    i = 2
+    while out.exists():
+        out = Path("runs") / f"{name}-{stamp}-{i}"
+        i += 1
+    return out
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").exists() and (path / "meta.json").exists()
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before training if the run directory cannot be created."""
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(
+            f"cannot create run directory {out}: {parent} is a file; choose another --out"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(
+            f"cannot create run directory {out}: {parent} is not writable; choose another --out"
+        )
+
+
+def _run_config(run_dir: Path) -> Config:
+    if not run_dir.is_dir():
+        raise RunDirError(
+            f"run directory {run_dir} does not exist; pass the folder `ganlab train` made"
+        )
+    if not (run_dir / "config.yaml").exists():
+        raise RunDirError(
+            f"{run_dir} is not a ganlab run directory (no config.yaml); pass the folder "
+            "`ganlab train` made"
+        )
+    return load_config(run_dir / "config.yaml")
+
+
+def _read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        raise RunDirError(
+            f"{run_dir}/meta.json is missing or unreadable; the run directory is damaged"
+        ) from None
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _truncate_metrics(run_dir: Path, step: int) -> None:
+    rows = [r for r in _read_metrics(run_dir) if int(float(r["step"])) <= step]
+    path = run_dir / "metrics.csv"
+    tmp = path.with_name(".metrics.csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def value_range(cfg: Config) -> tuple[float, float]:
+    """The range of G's output: [-1, 1] for a tanh output, else [0, 1] (for drawing images)."""
+    return (-1.0, 1.0) if cfg.generator.output == "tanh" else (0.0, 1.0)
+
+
+def _fingerprint(data) -> str:
+    arr = np.ascontiguousarray(
+        torch.as_tensor(np.asarray(data) if not torch.is_tensor(data) else data).numpy()
+    )
+    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+
+
+def _git_commit() -> str | None:
+    """The commit of the ganlab source tree, when it is a git checkout (editable install)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _meta(cfg: Config, state: TrainState, data) -> dict:
+    meta = {
+        "seed": cfg.seed,
+        "ganlab": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "threads": cfg.threads or torch.get_num_threads(),
+        "git_commit": _git_commit(),
+        "started": _now(),
+        "command": _command_line(),
+        "x_shape": list(state.data.x_shape),
+        "data_size": state.data.size,
+    }
+    if data is not None:
+        meta["data_sha256"] = _fingerprint(data)
+    return meta
+
+
+__all__ = ["Run", "build_state", "load_run", "resume", "train", "write_report", "CheckpointError"]

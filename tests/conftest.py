@@ -1,0 +1,27 @@
+"""Shared fixtures: a tiny finished run, trained once per session and copied per test."""
+
+import shutil
+
+import pytest
+
+from ganlab.cli import main
+
+# 4 steps of the 1-D preset with a checkpoint at steps 2 and 4: about a second to train.
+TINY_RUN_ARGS = [
+    "--set", "steps=4", "--set", "checkpoint_every=2", "--set", "log_every=2",
+    "--set", "sample_every=4", "--quiet",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_run_template(tmp_path_factory):
+    """A finished `gauss1d` run of 4 steps (checkpoints step 2 and 4). Do not modify it."""
+    out = tmp_path_factory.mktemp("template") / "run"
+    assert main(["train", "gauss1d", "--out", str(out), *TINY_RUN_ARGS]) == 0
+    return out
+
+
+@pytest.fixture
+def tiny_run(tiny_run_template, tmp_path):
+    """A private copy of the tiny finished run, at tmp_path / "run"."""
+    return shutil.copytree(tiny_run_template, tmp_path / "run")

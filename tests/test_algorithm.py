@@ -1,0 +1,134 @@
+"""Algorithm 1: the loop's structure, convergence on a 1-D Gaussian, determinism, exact resume."""
+
+import torch
+
+import ganlab
+from ganlab.algorithm import algorithm1
+from ganlab.config import load_config
+from ganlab.optim import learning_rate, momentum
+from ganlab.runs import _isolated_rng, build_state
+
+
+class CountingSource:
+    """Wraps a data source and counts the minibatches Algorithm 1 draws."""
+
+    def __init__(self, source):
+        self.source, self.calls = source, 0
+        self.size, self.x_shape = source.size, source.x_shape
+
+    def sample(self, m):
+        self.calls += 1
+        assert m == 16
+        return self.source.sample(m)
+
+
+def test_k_discriminator_steps_per_generator_step():
+    cfg = load_config("gauss1d", ["steps=5", "k=3", "m=16"])
+    with _isolated_rng(cfg):
+        state = build_state(cfg)
+        state.data = CountingSource(state.data)
+        d_steps, g_steps = [], []
+        state.opt_d.register_step_post_hook(lambda *a: d_steps.append(1))
+        state.opt_g.register_step_post_hook(lambda *a: g_steps.append(1))
+        algorithm1(cfg, state)
+    assert state.data.calls == 15  # a fresh data minibatch for each of k = 3 D steps
+    assert len(d_steps) == 15 and len(g_steps) == 5 and state.step == 5
+
+
+def test_paper_schedules():
+    cfg = load_config(
+        None,
+        [
+            "d_optimizer.lr_decay_factor=1.000004",
+            "d_optimizer.min_lr=1e-6",
+            "d_optimizer.final_momentum=0.7",
+        ],
+    ).d_optimizer
+    assert learning_rate(cfg, 0) == 0.1
+    assert learning_rate(cfg, 1000) == 0.1 / 1.000004**1000
+    assert learning_rate(cfg, 10**8) == 1e-6  # floored
+    assert momentum(cfg, 0, 500) == 0.5  # ramp starts after epoch 1 (pylearn2 start=1)
+    assert momentum(cfg, 500 * 250, 500) == 0.7  # reaches the final value at epoch 250
+    mid = momentum(cfg, 500 * 125, 500)
+    assert abs(mid - (0.5 + 0.2 * 124 / 249)) < 1e-12
+
+
+def test_gaussian_1d_is_learned_and_d_reaches_one_half(tmp_path):
+    run = ganlab.train("gauss1d", tmp_path / "run", report=False)
+    x = run.sample(10_000)
+    data = ganlab.data.gaussian_1d(4.0, 0.5)
+    # Tolerances: see the preset's comment; SE of the mean over 10k samples is 0.005.
+    assert abs(float(x.mean()) - 4.0) < 0.1
+    assert abs(float(x.std()) - 0.5) < 0.1
+    real = data.sample(10_000, torch.Generator().manual_seed(1))
+    d_real = torch.sigmoid(run.discriminator.eval()(real)).mean()
+    assert abs(float(d_real) - 0.5) < 0.1
+
+
+TINY = [
+    "steps=24",
+    "m=16",
+    "generator.hidden=[8]",
+    "discriminator.hidden=[8]",
+    "log_every=5",
+    "sample_every=100",
+    "checkpoint_every=100",
+    "epoch_size=64",
+]
+
+
+def _params(run):
+    return {
+        **{f"G.{k}": v for k, v in run.generator.state_dict().items()},
+        **{f"D.{k}": v for k, v in run.discriminator.state_dict().items()},
+    }
+
+
+def _assert_identical(a, b):
+    pa, pb = _params(a), _params(b)
+    assert pa.keys() == pb.keys()
+    for key in pa:
+        assert torch.equal(pa[key], pb[key]), key
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = ganlab.train("ring8", tmp_path / "a", overrides=TINY, report=False)
+    b = ganlab.train("ring8", tmp_path / "b", overrides=TINY, report=False)
+    _assert_identical(a, b)
+    c = ganlab.train("ring8", tmp_path / "c", overrides=[*TINY, "seed=1"], report=False)
+    assert not torch.equal(a.generator.net[0].weight, c.generator.net[0].weight)
+
+
+VARIANTS = {
+    # SGD with lr decay and momentum ramp, maxout D with dropout (global RNG), fresh samples
+    "sgd-maxout-dropout": [
+        "discriminator.kind=maxout",
+        "discriminator.pieces=3",
+        "discriminator.dropout=0.5",
+        "discriminator.input_dropout=0.2",
+        "g_optimizer.name=sgd",
+        "d_optimizer.name=sgd",
+        "d_optimizer.lr_decay_factor=1.01",
+        "d_optimizer.final_momentum=0.9",
+        "d_optimizer.momentum_saturate_epochs=3",
+        "noise.kind=uniform",
+    ],
+    # Adam, batchnorm in G, a fixed training set shuffled per epoch, k = 2
+    "adam-batchnorm-epochs": ["generator.batchnorm=true", "data.n=40", "k=2"],
+}
+
+
+def test_resume_is_bit_exact(tmp_path):
+    for name, extra in VARIANTS.items():
+        straight = ganlab.train(
+            "ring8", tmp_path / f"{name}-straight", overrides=[*TINY, *extra], report=False
+        )
+        half = ganlab.train(
+            "ring8", tmp_path / f"{name}-half", overrides=[*TINY, *extra, "steps=11"], report=False
+        )
+        assert half.step == 11
+        resumed = ganlab.resume(half.path, steps=24, report=False)
+        assert resumed.step == 24
+        _assert_identical(straight, resumed)
+        rows = resumed.metrics()
+        assert [r["step"] for r in rows] == [5, 10, 11, 15, 20, 24]

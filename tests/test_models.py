@@ -1,0 +1,71 @@
+"""Models: shapes, the paper's architecture and initialisation."""
+
+import pytest
+import torch
+
+from ganlab.config import DiscriminatorConfig, GeneratorConfig
+from ganlab.errors import ConfigError
+from ganlab.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    Maxout,
+    MaxoutDiscriminator,
+    MLPGenerator,
+    build_discriminator,
+    build_generator,
+)
+
+
+def test_maxout_takes_max_over_adjacent_pieces():
+    layer = Maxout(3, units=2, pieces=3)
+    x = torch.randn(5, 3)
+    h = layer.linear(x)  # (5, 6): unit 0 = pieces 0..2, unit 1 = pieces 3..5
+    expected = torch.stack([h[:, :3].max(1).values, h[:, 3:].max(1).values], dim=1)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_paper_mnist_mlps_have_the_paper_sizes():
+    G = build_generator(GeneratorConfig(init_range=0.05), 100, (784,))
+    D = build_discriminator(DiscriminatorConfig(init_range=0.005), (784,))
+    linears = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (100, 1200),
+        (1200, 1200),
+        (1200, 784),
+    ]
+    assert isinstance(G.net[-1], torch.nn.Sigmoid)
+    maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
+    assert [(m.units, m.pieces) for m in maxouts] == [(240, 5), (240, 5)]
+    dropouts = [m.p for m in D.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == [0.2, 0.5, 0.5]  # input keep 0.8, hidden keep 0.5 (pylearn2 model)
+    assert all(m.weight.abs().max() <= 0.05 for m in linears)
+    assert all(m.linear.weight.abs().max() <= 0.005 for m in maxouts)
+    x = G(torch.rand(7, 100))
+    assert x.shape == (7, 784) and x.min() >= 0 and x.max() <= 1
+    assert D(x).shape == (7,)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 32, 32)])
+def test_dcgan_pair_shapes(shape):
+    G = DCGANGenerator(16, shape, channels=8, output="tanh")
+    D = DCGANDiscriminator(shape, channels=8)
+    x = G(torch.randn(4, 16))
+    assert x.shape == (4, *shape)
+    assert x.abs().max() <= 1
+    assert D(x).shape == (4,)
+
+
+def test_dcgan_rejects_unsupported_image_size():
+    with pytest.raises(ConfigError, match="28x28 and 32x32"):
+        build_generator(GeneratorConfig(kind="dcgan"), 16, (1, 64, 64))
+    with pytest.raises(ConfigError, match="square images"):
+        build_discriminator(DiscriminatorConfig(kind="dcgan"), (2,))
+
+
+def test_small_mlps_for_points():
+    G = MLPGenerator(2, (2,), [16, 16], "leaky_relu", "linear", batchnorm=True)
+    D = MaxoutDiscriminator((2,), [8], pieces=3, dropout=0.0, input_dropout=0.0)
+    x = G(torch.randn(10, 2))
+    assert x.shape == (10, 2)
+    assert D(x).shape == (10,)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules())

@@ -1,5 +1,6 @@
 """Algorithm 1: the loop's structure, convergence on a 1-D Gaussian, determinism, exact resume."""
 
+import pytest
 import torch
 
 import ganlab
@@ -57,11 +58,15 @@ def test_gaussian_1d_is_learned_and_d_reaches_one_half(tmp_path):
     run = ganlab.train("gauss1d", tmp_path / "run", report=False)
     x = run.sample(10_000)
     data = ganlab.data.gaussian_1d(4.0, 0.5)
-    # Tolerances: see the preset's comment; SE of the mean over 10k samples is 0.005.
+    # Tolerance 0.1 on mean and std: over seeds 0-9 the worst errors were 0.037 and 0.043
+    # (the preset's comment), and sampling error over 10k samples is ~0.005: a GAN that has
+    # learned N(4, 0.5^2) passes, one that collapsed (std 0.17 before tuning) fails.
     assert abs(float(x.mean()) - 4.0) < 0.1
     assert abs(float(x.std()) - 0.5) < 0.1
     real = data.sample(10_000, torch.Generator().manual_seed(1))
-    d_real = torch.sigmoid(run.discriminator.eval()(real)).mean()
+    with torch.no_grad():
+        d_real = torch.sigmoid(run.discriminator.eval()(real)).mean()
+    # D near the equilibrium 1/2 (Proposition 1 with p_g = p_data); worst over seeds 0-9: 0.581.
     assert abs(float(d_real) - 0.5) < 0.1
 
 
@@ -132,3 +137,14 @@ def test_resume_is_bit_exact(tmp_path):
         _assert_identical(straight, resumed)
         rows = resumed.metrics()
         assert [r["step"] for r in rows] == [5, 10, 11, 15, 20, 24]
+
+
+def test_trains_on_an_in_memory_tensor_and_resumes_with_it(tmp_path):
+    x = ganlab.data.ring(std=0.05).sample(300, torch.Generator().manual_seed(0))  # (300, 2)
+    run = ganlab.train("ring8", tmp_path / "t", overrides=TINY, data=x, report=False)
+    assert run.config.data.kind == "tensor" and run.sample(5).shape == (5, 2)
+    with pytest.raises(ganlab.ConfigError, match="pass it again"):
+        ganlab.resume(run.path, steps=30)
+    with pytest.raises(ganlab.ConfigError, match="differs"):
+        ganlab.resume(run.path, steps=30, data=x + 1)
+    assert ganlab.resume(run.path, steps=30, data=x.numpy(), report=False).step == 30

@@ -132,3 +132,41 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path, 
     run = load_run(bad)  # the last good checkpoint loads and has finite weights
     assert all(np.isfinite(p.detach().numpy()).all() for p in run.generator.parameters())
     assert all(np.isfinite(p.detach().numpy()).all() for p in run.discriminator.parameters())
+
+
+def test_dcgan_on_an_image_array(tmp_path):
+    images = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    np.save(tmp_path / "imgs.npy", images)
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "ring8",
+        "--out",
+        str(out),
+        "--quiet",
+        "--set",
+        "data.kind=array",
+        "--set",
+        f"data.path={tmp_path / 'imgs.npy'}",
+        "--set",
+        "generator.kind=dcgan",
+        "--set",
+        "discriminator.kind=dcgan",
+        "--set",
+        "generator.output=sigmoid",
+        "--set",
+        "generator.channels=4",
+        "--set",
+        "discriminator.channels=4",
+        "--set",
+        "noise.dim=8",
+        "--set",
+        "m=8",
+        "--set",
+        "steps=4",
+    ]
+    assert main(args) == 0
+    assert main(["sample", str(out), "-n", "6", "--out", str(tmp_path / "s.npy")]) == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (6, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+    assert (out / "samples.png").is_file()

@@ -7,7 +7,7 @@ import ganlab
 from ganlab.algorithm import algorithm1
 from ganlab.config import load_config
 from ganlab.optim import learning_rate, momentum
-from ganlab.runs import _isolated_rng, build_state
+from ganlab.runs import seeded_rng, build_state
 
 
 class CountingSource:
@@ -25,7 +25,7 @@ class CountingSource:
 
 def test_k_discriminator_steps_per_generator_step():
     cfg = load_config("gauss1d", ["steps=5", "k=3", "m=16"])
-    with _isolated_rng(cfg):
+    with seeded_rng(cfg):
         state = build_state(cfg)
         state.data = CountingSource(state.data)
         d_steps, g_steps = [], []

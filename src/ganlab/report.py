@@ -17,7 +17,8 @@ from torch import Tensor
 from ganlab.data.toy import GaussianMixture
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (no display needed), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -26,13 +27,14 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Save a figure as PNG atomically (temp file, rename) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
     tmp.replace(path)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -65,7 +67,7 @@ def save_sample_figure(
     Points in 2-D: a scatter over the data; in 1-D: histograms with the data density;
     images: a grid of up to 64.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fake = torch.as_tensor(fake).detach().float()
     if fake.ndim == 4:
         fig, ax = plt.subplots(figsize=(6, 6))
@@ -107,7 +109,7 @@ def save_sample_figure(
         ax.legend(loc="upper right", fontsize=8)
     if title:
         ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _column(rows: list[dict], key: str) -> np.ndarray:
@@ -116,7 +118,7 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
 
 def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     """losses.png, discriminator.png and grad_norms.png from the rows of metrics.csv."""
-    plt = _pyplot()
+    plt = pyplot()
     run_dir = Path(run_dir)
     step = _column(rows, "step")
     out = {}
@@ -127,7 +129,7 @@ def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     ax.set_xlabel("step")
     ax.set_title("Losses")
     ax.legend()
-    out["losses"] = _save(fig, run_dir / "losses.png")
+    out["losses"] = save_figure(fig, run_dir / "losses.png")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(step, _column(rows, "d_real"), label="mean D(x)")
     ax.plot(step, _column(rows, "d_fake"), label="mean D(G(z))")
@@ -136,14 +138,14 @@ def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     ax.set_xlabel("step")
     ax.set_title("Discriminator outputs")
     ax.legend()
-    out["discriminator"] = _save(fig, run_dir / "discriminator.png")
+    out["discriminator"] = save_figure(fig, run_dir / "discriminator.png")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogy(step, _column(rows, "g_grad_norm"), label="|grad G|")
     ax.semilogy(step, _column(rows, "d_grad_norm"), label="|grad D|")
     ax.set_xlabel("step")
     ax.set_title("Gradient norms")
     ax.legend()
-    out["grad_norms"] = _save(fig, run_dir / "grad_norms.png")
+    out["grad_norms"] = save_figure(fig, run_dir / "grad_norms.png")
     return out
 
 

@@ -181,7 +181,7 @@ def train(
             "replace it, or choose another --out"
         )
     _check_writable(out)
-    with _isolated_rng(cfg):
+    with seeded_rng(cfg):
         state = build_state(cfg, data)  # before any write: bad data or models write nothing
         if out.exists():
             shutil.rmtree(out)
@@ -455,7 +455,7 @@ def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -
                 f"the data passed differs from what run {run_dir} trained on (SHA-256); "
                 "pass the same tensor"
             )
-    with _isolated_rng(cfg):
+    with seeded_rng(cfg):
         state = build_state(cfg, data)
         ckpt, tensors, header = CheckpointStore(run_dir / "checkpoints").load_latest()
         restore_state(state, tensors, header, ckpt)
@@ -478,7 +478,7 @@ def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -
 
 
 @contextmanager
-def _isolated_rng(cfg: Config):
+def seeded_rng(cfg: Config):
     """Seed torch's global generator for the run and give the caller's state back afterwards."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)

@@ -137,6 +137,8 @@ def test_resume_is_bit_exact(tmp_path):
         _assert_identical(straight, resumed)
         rows = resumed.metrics()
         assert [r["step"] for r in rows] == [5, 10, 11, 15, 20, 24]
+        coverage = (resumed.path / "coverage.csv").read_text().splitlines()
+        assert [line.split(",")[0] for line in coverage[1:]] == ["11", "24"]
 
 
 def test_trains_on_an_in_memory_tensor_and_resumes_with_it(tmp_path):

@@ -55,11 +55,17 @@ def test_train_preset_with_set_writes_a_complete_run_directory(tmp_path, capsys)
     ):
         assert col in header
     assert "steps: 200" in (out / "config.yaml").read_text()
+    coverage = (out / "coverage.csv").read_text().splitlines()
+    assert coverage[0] == "step,modes_covered,modes,high_quality,kl" and coverage[1].startswith(
+        "200,"
+    )
+    assert 'src="coverage.png"' in (out / "index.html").read_text()
 
 
 def test_sample_resume_and_sample_png(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "gauss1d", "--set", "steps=20", "--out", str(out), "--quiet"]) == 0
+    assert (out / "discriminator_view.png").is_file()  # Figure 1 view of a 1-D run
     assert main(["sample", str(out), "-n", "50", "--out", str(tmp_path / "s.npy")]) == 0
     x = np.load(tmp_path / "s.npy")
     assert x.shape == (50, 1) and np.isfinite(x).all()

@@ -53,6 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the presets shipped with ganlab")
     pr.add_argument("--fields", action="store_true", help="list every config key instead")
 
+    th = sub.add_parser("theory", help="check the paper's claims numerically, with figures")
+    th.add_argument("--out", type=Path, default=Path("theory"), help="folder (default theory/)")
+    th.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only this item (repeatable); names: ganlab theory --list",
+    )
+    th.add_argument("--list", action="store_true", help="list the items and exit")
+    th.add_argument("--quick", action="store_true", help="shorter training runs (for tests)")
+    th.add_argument("--overwrite", action="store_true", help="write into an existing --out")
+    th.add_argument("--quiet", action="store_true", help="no progress bar")
+
     d = sub.add_parser("demo", help="train on the ring of 8 Gaussians and write a report")
     d.add_argument("--out", type=Path, help="run directory to create (default runs/demo-TIME)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -179,7 +192,24 @@ def _demo(args) -> int:
     return 0
 
 
+def _theory(args) -> int:
+    from ganlab.theory.command import ITEMS, run_theory
+
+    if args.list:
+        for name in ITEMS:
+            print(name)
+        return 0
+    report = run_theory(
+        args.out, args.only, quick=args.quick, overwrite=args.overwrite, quiet=args.quiet
+    )
+    for name, item in report["items"].items():
+        print(f"{name:22s} {item.get('seconds', 0):6.1f} s  {', '.join(item['figures'])}")
+    print(f"theory report: {args.out / 'index.html'}")
+    return 0
+
+
 COMMANDS = {
+    "theory": _theory,
     "train": _train,
     "resume": _resume,
     "sample": _sample,

@@ -149,6 +149,51 @@ def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     return out
 
 
+def save_coverage_figure(path: Path, rows: list[dict]) -> Path:
+    """Modes covered and the share of high-quality samples over training (2-D mixtures)."""
+    plt = pyplot()
+    step = _column(rows, "step")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(step, _column(rows, "modes_covered"), "o-", color="tab:blue", label="modes covered")
+    ax.axhline(_column(rows, "modes")[0], color="0.5", ls=":", lw=1, label="all modes")
+    ax.set_xlabel("step")
+    ax.set_ylabel("modes covered (2,500 samples)")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(
+        step, 100 * _column(rows, "high_quality"), "s--", color="tab:orange", label="high quality %"
+    )
+    ax2.set_ylabel("% samples within 3 std of a mode")
+    ax2.set_ylim(0, 100)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower right")
+    ax.set_title("Mode coverage over training (mode collapse shows as a drop)")
+    return save_figure(fig, path)
+
+
+def save_discriminator_figure(path: Path, x, p_data, p_g, d, d_star, title: str = "") -> Path:
+    """1-D: p_data (black dots), p_g (green), D (blue dashes) as in the paper's Figure 1, and
+    the optimal D* = p_data / (p_data + p_g) of Proposition 1 (grey) for comparison."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, p_data, "k:", lw=2, label="p_data")
+    ax.plot(x, p_g, color="tab:green", label="p_g (KDE of 10,000 samples)")
+    ax.set_ylabel("density")
+    ax.set_xlabel("x")
+    ax2 = ax.twinx()
+    ax2.plot(x, d, "b--", label="D(x) learned")
+    ax2.plot(x, d_star, color="0.5", lw=1, label="D*(x) = p_data / (p_data + p_g)")
+    ax2.axhline(0.5, color="0.8", lw=1)
+    ax2.set_ylim(0, 1)
+    ax2.set_ylabel("D(x)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    ax.set_title(f"{title}: the paper's Figure 1 view" if title else "The paper's Figure 1 view")
+    return save_figure(fig, path)
+
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
@@ -166,6 +211,7 @@ pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }
 <h2>Training curves</h2>
 <div class="figs"><img src="losses.png" alt="losses"><img src="discriminator.png" alt="D outputs">
 <img src="grad_norms.png" alt="gradient norms"></div>
+{theory}
 <h2>Samples during training</h2><div class="figs strip">{strip}</div>
 <h2>Run</h2><table>{meta}</table>
 <h2>Resolved config</h2><pre>{config}</pre>
@@ -174,7 +220,12 @@ pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }
 
 
 def write_index(
-    run_dir: Path, config_yaml: str, meta: dict, last: dict | None, scores: dict | None
+    run_dir: Path,
+    config_yaml: str,
+    meta: dict,
+    last: dict | None,
+    scores: dict | None,
+    theory: list[str] = (),
 ) -> Path:
     """index.html of a run: final samples, curves, samples over time, provenance and config."""
     run_dir = Path(run_dir)
@@ -206,6 +257,13 @@ def write_index(
         strip=strip,
         meta=meta_rows,
         config=e(config_yaml),
+        theory=(
+            '<h2>Theory, on this run</h2><div class="figs">'
+            + "".join(f'<img src="{e(name)}" alt="{e(name)}">' for name in theory)
+            + "</div>"
+        )
+        if theory
+        else "",
     )
     path = run_dir / "index.html"
     tmp = path.with_name(".index.html.tmp")

@@ -60,12 +60,20 @@ from ganlab.metrics.coverage import mode_coverage
 from ganlab.models import build_discriminator, build_generator
 from ganlab.optim import build_optimizer, learning_rate
 from ganlab.prior import NoisePrior
-from ganlab.report import save_curves, save_sample_figure, write_index
+from ganlab.report import (
+    save_coverage_figure,
+    save_curves,
+    save_discriminator_figure,
+    save_sample_figure,
+    write_index,
+)
 
 METRIC_FIELDS = [
     "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
     "g_grad_norm", "d_grad_norm", "lr_g", "lr_d", "steps_per_s", "elapsed_s",
 ]  # fmt: skip
+
+COVERAGE_FIELDS = ["step", "modes_covered", "modes", "high_quality", "kl"]
 
 # Seeds of the run's independent random streams, offset from cfg.seed so that none shares
 # a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
@@ -263,6 +271,12 @@ def write_report(run: Run) -> Path:
     rows = _read_metrics(run.path)
     if rows:
         save_curves(run.path, rows)
+    theory = []
+    coverage = _read_csv(run.path / "coverage.csv")
+    if coverage:
+        theory.append(save_coverage_figure(run.path / "coverage.png", coverage).name)
+    if dist is not None and dist.dim == 1:
+        theory.append(_save_discriminator_view(run, dist).name)
     scores = {k: v for k, v in run.scores().items() if k != "counts"}
     return write_index(
         run.path,
@@ -270,6 +284,29 @@ def write_report(run: Run) -> Path:
         _read_meta(run.path),
         rows[-1] if rows else None,
         scores,
+        theory,
+    )
+
+
+@torch.no_grad()
+def _save_discriminator_view(run: Run, dist) -> Path:
+    """The paper's Figure 1 view of a 1-D run's final state: p_data, p_g, D and D*."""
+    from scipy.stats import gaussian_kde
+
+    fake = run.sample(10_000)[:, 0].double().numpy()
+    lo, hi = np.percentile(fake, [0.1, 99.9])
+    centre, spread = float(dist.centres.mean()), float(dist.stds.max())
+    lo, hi = min(lo, centre - 4 * spread), max(hi, centre + 4 * spread)
+    x = torch.linspace(lo, hi, 400, dtype=torch.float64)
+    p_data = dist.log_prob(x[:, None]).exp()
+    p_g = torch.from_numpy(gaussian_kde(fake)(x.numpy()))  # KDE: G's density has no closed form
+    mode = run.discriminator.training
+    run.discriminator.eval()
+    d = torch.sigmoid(run.discriminator(x[:, None].float())).double()
+    run.discriminator.train(mode)
+    d_star = p_data / (p_data + p_g).clamp_min(1e-300)  # Proposition 1
+    return save_discriminator_figure(
+        run.path / "discriminator_view.png", x, p_data, p_g, d, d_star, f"step {run.step}"
     )
 
 
@@ -285,7 +322,7 @@ class RunMonitor:
         self.checkpoints = CheckpointStore(run_dir / "checkpoints", cfg.keep_checkpoints)
         self.dist = distribution_of(cfg.data)
         images = len(state.data.x_shape) > 1
-        n_preview = 64 if images else 1000
+        n_preview = 64 if images else 2500  # 2,500: the mode-coverage protocol's sample size
         self.preview_z = NoisePrior(cfg.noise, cfg.seed + _PREVIEW_SEED).sample(n_preview)
         self.preview_real = None if images else state.data.reference(n_preview)
         self.bar = tqdm(
@@ -383,6 +420,13 @@ class RunMonitor:
         state.G.eval()
         fake = state.G(self.preview_z)
         state.G.train()
+        if self.dist is not None and self.dist.dim == 2:
+            score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
+            _append_row(
+                self.run_dir / "coverage.csv",
+                COVERAGE_FIELDS,
+                {"step": state.step, **{k: score[k] for k in COVERAGE_FIELDS[1:]}},
+            )
         save_sample_figure(
             self.run_dir / "samples" / f"step-{state.step:08d}.png",
             fake,
@@ -464,7 +508,7 @@ def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
                 f"pass --steps {state.step} or more"
             )
-        _truncate_metrics(run_dir, state.step)  # rows logged after the checkpoint are redone
+        _truncate_logs(run_dir, state.step)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         meta.setdefault("resumes", []).append(
             {"time": _now(), "from_step": state.step, "command": _command_line()}
@@ -554,22 +598,38 @@ def _read_meta(run_dir: Path) -> dict:
 
 
 def _read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.csv"
+    return _read_csv(run_dir / "metrics.csv")
+
+
+def _read_csv(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def _truncate_metrics(run_dir: Path, step: int) -> None:
-    rows = [r for r in _read_metrics(run_dir) if int(float(r["step"])) <= step]
-    path = run_dir / "metrics.csv"
-    tmp = path.with_name(".metrics.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+def _append_row(path: Path, fields: list[str], row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+def _truncate_logs(run_dir: Path, step: int) -> None:
+    """Drop rows logged after `step` (the checkpoint a resume starts from): they are redone."""
+    for name, fields in (("metrics.csv", METRIC_FIELDS), ("coverage.csv", COVERAGE_FIELDS)):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        rows = [r for r in _read_csv(path) if int(float(r["step"])) <= step]
+        tmp = path.with_name(f".{name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(path)
 
 
 def value_range(cfg: Config) -> tuple[float, float]:

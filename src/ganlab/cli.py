@@ -66,6 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     th.add_argument("--overwrite", action="store_true", help="write into an existing --out")
     th.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    da = sub.add_parser("data", help="show where a data set comes from, or download it")
+    da_sub = da.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    di = da_sub.add_parser("info", help="source, split sizes and SHA-256 of a data set")
+    di.add_argument(
+        "name", metavar="NAME", help="mnist, fashion_mnist, digits, or images, csv, array (--path)"
+    )
+    di.add_argument("--path", type=Path, help="look here first (a folder or file)")
+    di.add_argument(
+        "--resize", type=int, nargs=2, metavar=("H", "W"), help="images: resize to H x W"
+    )
+    di.add_argument("--channels", type=int, default=1, choices=(1, 3), help="images: 1 or 3")
+    df = da_sub.add_parser("fetch", help="download a data set into the cache (SHA-256 checked)")
+    df.add_argument("name", metavar="NAME", help="mnist or fashion_mnist")
+    df.add_argument(
+        "--mirror",
+        action="append",
+        metavar="URL",
+        help="base URL to download from instead of the public mirrors (repeatable, in order)",
+    )
+    df.add_argument("--quiet", action="store_true", help="no progress bar")
+
     d = sub.add_parser("demo", help="train on the ring of 8 Gaussians and write a report")
     d.add_argument("--out", type=Path, help="run directory to create (default runs/demo-TIME)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -208,6 +229,24 @@ def _theory(args) -> int:
     return 0
 
 
+def _data(args) -> int:
+    from ganlab.data import describe, fetch
+    from ganlab.data.download import cache_dir
+
+    if args.data_command == "fetch":
+        paths = fetch(args.name, mirrors=args.mirror, progress=not args.quiet)
+        print(f"{args.name}: {len(paths)} files, SHA-256 checked, in {cache_dir() / args.name}")
+        return 0
+    info = describe(args.name, args.path, args.resize and tuple(args.resize), args.channels)
+    splits = ", ".join(f"{split} {n}" for split, n in info.splits.items())
+    print(f"{info.name}: {info.title}")
+    print(f"source: {info.source} ({info.format}) {info.location}")
+    print(f"examples: {splits}; each of shape {info.x_shape}")
+    for path, size, digest, check in info.files:
+        print(f"  {path.name}  {size} bytes  sha256 {digest}  ({check})")
+    return 0
+
+
 COMMANDS = {
     "theory": _theory,
     "train": _train,
@@ -215,6 +254,7 @@ COMMANDS = {
     "sample": _sample,
     "presets": _presets,
     "demo": _demo,
+    "data": _data,
 }
 
 if __name__ == "__main__":

@@ -36,9 +36,22 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Where the training examples x ~ p_data come from."""
 
-    kind: Literal["gauss1d", "mixture1d", "ring", "grid", "array", "tensor"] = Field(
+    kind: Literal[
+        "gauss1d",
+        "mixture1d",
         "ring",
-        description="toy distribution, 'array' (.npy/.npz file) or 'tensor' (given to the API)",
+        "grid",
+        "array",
+        "tensor",
+        "mnist",
+        "fashion_mnist",
+        "digits",
+        "images",
+        "csv",
+    ] = Field(
+        "ring",
+        description="toy distribution, 'array' (.npy/.npz file), 'tensor' (given to the API), "
+        "'mnist', 'fashion_mnist', 'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
     )
     std: float | None = Field(
         None, gt=0, description="std of each Gaussian; default 0.5 (1-D), 0.01 (ring), 0.05 (grid)"
@@ -55,12 +68,33 @@ class DataConfig(_Strict):
     n: int | None = Field(
         None, ge=1, description="draw a fixed training set of n points; default: fresh every batch"
     )
-    path: str | None = Field(None, description="array: path of a .npy or .npz file of examples")
+    path: str | None = Field(
+        None,
+        description="array/images/csv: the .npy/.npz file, image folder or CSV file; "
+        "mnist/fashion_mnist: their folder or mnist.pkl.gz (default $GANLAB_DATA, cache, download)",
+    )
+    split: Literal["train", "valid", "test"] = Field(
+        "train",
+        description="mnist/fashion_mnist: train (first 50,000 of the official 60,000), valid "
+        "(last 10,000) or test (the official 10,000), as in the paper",
+    )
+    resize: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="images: resize every image to [H, W]; default: all must be one size"
+    )
+    channels: Literal[1, 3] = Field(1, description="images: 1 (converted to grayscale) or 3 (RGB)")
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> DataConfig:
         if self.kind == "array" and not self.path:
             raise ValueError("data.kind 'array' needs data.path, the .npy/.npz file to train on")
+        if self.kind in ("images", "csv") and not self.path:
+            what = "folder of PNG/JPEG images" if self.kind == "images" else "CSV file of points"
+            raise ValueError(f"data.kind '{self.kind}' needs data.path, the {what} to train on")
+        if self.kind == "digits" and self.split != "train":
+            raise ValueError(
+                f"data.kind 'digits' has one split (all 1797 images), got data.split "
+                f"'{self.split}'; leave data.split at train"
+            )
         if self.weights is not None:
             if len(self.weights) != len(self.means):
                 raise ValueError(

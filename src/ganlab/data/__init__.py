@@ -1,4 +1,5 @@
-"""Training data: toy distributions, in-memory tensors and files, as minibatch sources."""
+"""Training data: toy distributions, real image sets, in-memory tensors and files, as minibatch
+sources."""
 
 from __future__ import annotations
 
@@ -8,8 +9,20 @@ import numpy as np
 import torch
 
 from ganlab.config import DataConfig
+from ganlab.data.datasets import (
+    describe,
+    fetch,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    load_split,
+)
+from ganlab.data.download import cache_dir, sha256_file
+from ganlab.data.idx import read_idx
+from ganlab.data.mnist_pickle import read_mnist_pickle
 from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
 from ganlab.data.toy import GaussianMixture, gaussian_1d, grid, mixture_1d, ring
+from ganlab.data.user import load_array, load_csv, load_image_folder
 from ganlab.errors import DataError
 
 __all__ = [
@@ -17,12 +30,24 @@ __all__ = [
     "GaussianMixture",
     "TensorSource",
     "build_data",
+    "cache_dir",
+    "describe",
     "distribution_of",
+    "fetch",
     "gaussian_1d",
     "grid",
     "load_array",
+    "load_csv",
+    "load_data",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_mnist",
     "mixture_1d",
+    "read_idx",
+    "read_mnist_pickle",
     "ring",
+    "sha256_file",
     "steps_per_epoch",
 ]
 
@@ -55,7 +80,7 @@ def build_data(cfg: DataConfig, seed: int, x=None) -> DistributionSource | Tenso
         return TensorSource(torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x), seed)
     dist = distribution_of(cfg)
     if dist is None:
-        return TensorSource(load_array(Path(cfg.path)), seed)
+        return TensorSource(load_data(cfg), seed)
     if cfg.n is None:
         return DistributionSource(dist, seed)
     # A fixed training set of n points, as in PacGAN's protocol; drawn from its own seed so
@@ -64,28 +89,18 @@ def build_data(cfg: DataConfig, seed: int, x=None) -> DistributionSource | Tenso
     return TensorSource(points, seed, distribution=dist)
 
 
-def load_array(path: Path) -> torch.Tensor:
-    """Examples from a .npy file, or a .npz file holding one array (or one named 'x')."""
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist; check data.path")
-    try:
-        # allow_pickle=False: a data file must never run code when loaded.
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise DataError(
-            f"cannot read {path} as a .npy/.npz array ({e}); save it with np.save"
-        ) from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        keys = list(loaded.keys())
-        key = "x" if "x" in keys else (keys[0] if len(keys) == 1 else None)
-        if key is None:
-            raise DataError(f"{path} holds arrays {keys}; name the examples 'x' or keep one array")
-        loaded = loaded[key]
-    if loaded.dtype.kind not in "fiub":
-        raise DataError(f"{path} holds {loaded.dtype} values; save numbers (float32)")
-    arr = loaded.astype(np.float32)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if not np.isfinite(arr).all():
-        raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
-    return torch.from_numpy(arr)
+def load_data(cfg: DataConfig) -> torch.Tensor:
+    """The examples of a file or real-data config: (N, C, H, W) images or (N, d) points."""
+    if cfg.kind in ("mnist", "fashion_mnist"):
+        return load_split(cfg.kind, cfg.split, cfg.path)[0]
+    if cfg.kind == "digits":
+        return load_digits()[0]
+    if cfg.kind == "images":
+        return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels)
+    if cfg.kind == "csv":
+        return load_csv(Path(cfg.path))
+    if cfg.kind == "array":
+        return load_array(Path(cfg.path))
+    raise DataError(
+        f"data.kind '{cfg.kind}' needs its examples passed in (ganlab.train(..., data=x))"
+    )

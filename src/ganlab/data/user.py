@@ -1,0 +1,227 @@
+"""Your own data: a folder of PNG/JPEG images, a .npy/.npz array, a CSV of points.
+
+Every loader returns float32 examples, ``(N, C, H, W)`` images with values in [0, 1] or
+``(N, d)`` points, and refuses unusable files with one line that names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganlab.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LABEL_KEYS = ("y", "labels")
+
+
+def load_image_folder(
+    path: Path, resize: tuple[int, int] | None = None, channels: int = 1
+) -> Tensor:
+    """The PNG/JPEG images under a folder (and its subfolders), as (N, C, H, W) in [0, 1].
+
+    Files are read in sorted path order; hidden files and folders (names starting with '.')
+    are skipped.
+
+    Args:
+        path: the folder.
+        resize: (H, W) to resize every image to (Lanczos); None requires one size throughout.
+        channels: 1 (converted to grayscale) or 3 (RGB).
+    Returns:
+        float32 (N, channels, H, W), pixel / 255.
+    Raises:
+        DataError: the folder is missing or empty, a file is not a PNG/JPEG image, or the images
+            differ in size and ``resize`` is None.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"image folder {path} does not exist; check data.path")
+    if not path.is_dir():
+        raise DataError(
+            f"{path} is not a folder; give a folder of PNG/JPEG images (for a .npy/.npz file use "
+            "data.kind=array, for a CSV data.kind=csv)"
+        )
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 or 3, got {channels}; set data.channels to 1 or 3")
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
+    mode = "L" if channels == 1 else "RGB"
+    images, first = [], None
+    for file in files:
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(
+                f"{file} is not a PNG or JPEG image; remove it from {path} (or convert it)"
+            )
+        try:
+            with Image.open(file) as im:
+                im = im.convert(mode)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise DataError(
+                f"cannot read {file} as an image ({type(e).__name__}); remove or replace it"
+            ) from None
+        if resize is not None:
+            height, width = resize
+            im = im.resize((width, height), Image.Resampling.LANCZOS)
+        elif first is None:
+            first = (file, im.size)
+        elif im.size != first[1]:
+            (w0, h0), (w1, h1) = first[1], im.size
+            raise DataError(
+                f"images in {path} differ in size: {first[0].name} is {h0}x{w0} (HxW), "
+                f"{file.name} is {h1}x{w1}; set data.resize: [H, W] to resize them all"
+            )
+        images.append(np.asarray(im, dtype=np.uint8))
+    x = np.stack(images)  # (N, H, W) or (N, H, W, 3)
+    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+    return torch.from_numpy(x.astype(np.float32) / 255.0)  # (N, C, H, W)
+
+
+def load_csv(path: Path) -> Tensor:
+    """Points from a CSV file: one example per row, one coordinate per column, as (N, d).
+
+    A first row that is not all numbers is taken as a header; lines starting with '#' are
+    comments.
+
+    Raises:
+        DataError: the file is missing or empty, a value is not a number, rows differ in length,
+            or a value is NaN or Inf.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"CSV file {path} does not exist; check data.path")
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = next((line for line in f if line.strip() and not line.startswith("#")), "")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
+    if not first:
+        raise DataError(f"CSV file {path} holds no rows; write one point per line")
+    header = 0 if _all_numbers(first) else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below instead
+            arr = np.loadtxt(
+                path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64, encoding="utf-8"
+            )
+    except ValueError as e:
+        raise DataError(
+            f"cannot read {path} as a CSV of numbers ({e}); write one point per line, "
+            "numbers separated by commas"
+        ) from None
+    if arr.size == 0:
+        raise DataError(f"CSV file {path} holds a header but no rows; write one point per line")
+    if not np.isfinite(arr).all():
+        row = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise DataError(
+            f"{path} contains NaN or Inf values (first in data row {row + 1}); remove or "
+            "replace them"
+        )
+    return torch.from_numpy(arr.astype(np.float32))  # (N, d)
+
+
+def _all_numbers(line: str) -> bool:
+    try:
+        [float(cell) for cell in line.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Examples from a .npy file, or a .npz file holding one array (or one named 'x').
+
+    Shapes: (N,) and (N, d) are points ((N,) becomes (N, 1)); (N, H, W) are grayscale images
+    (they become (N, 1, H, W)); (N, C, H, W) are images. uint8 images are pixel values and are
+    divided by 255; other arrays are kept as they are.
+
+    Args:
+        path: the .npy or .npz file.
+        labels: also return labels, the .npz array named 'y' (or 'labels'): int, shape (N,).
+    Returns:
+        float32 examples, or (examples, int64 labels) when ``labels`` is True.
+    Raises:
+        DataError: the file is missing or unreadable, holds non-numbers, NaN or Inf, has the
+            wrong number of dimensions, or lacks labels when they are asked for.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist; check data.path")
+    try:
+        # allow_pickle=False: a data file must never run code when loaded.
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(
+            f"cannot read {path} as a .npy/.npz array ({e}); save it with np.save"
+        ) from None
+    y = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        keys = list(loaded.keys())
+        label_key = next((k for k in LABEL_KEYS if k in keys), None)
+        rest = [k for k in keys if k != label_key]
+        key = "x" if "x" in keys else (rest[0] if len(rest) == 1 else None)
+        if key is None:
+            raise DataError(f"{path} holds arrays {keys}; name the examples 'x' or keep one array")
+        if labels and label_key is None:
+            raise DataError(
+                f"{path} holds no labels (arrays: {keys}); save them beside the examples with "
+                "np.savez(path, x=x, y=labels)"
+            )
+        arr = loaded[key]
+        y = loaded[label_key] if labels else None
+    elif labels:
+        raise DataError(
+            f"{path} is a .npy file, which holds no labels; save examples and labels together "
+            "with np.savez(path, x=x, y=labels)"
+        )
+    else:
+        arr = loaded
+    x = _as_examples(arr, path)
+    if not labels:
+        return x
+    return x, _as_labels(y, len(x), path)
+
+
+def _as_examples(arr: np.ndarray, path: Path) -> Tensor:
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"{path} holds {arr.dtype} values; save numbers (float32)")
+    if arr.ndim == 0 or arr.ndim > 4:
+        raise DataError(
+            f"{path} holds an array of shape {arr.shape} ({arr.ndim} dimensions); save points "
+            "as (N, d) or images as (N, H, W) or (N, C, H, W)"
+        )
+    if arr.ndim == 4 and arr.shape[1] not in (1, 3, 4) and arr.shape[3] in (1, 3, 4):
+        raise DataError(
+            f"{path} holds images of shape {arr.shape}, which looks channels-last (N, H, W, C); "
+            "save them as (N, C, H, W): x.transpose(0, 3, 1, 2)"
+        )
+    images = arr.ndim >= 3
+    x = arr.astype(np.float32)
+    if images and arr.dtype == np.uint8:
+        x /= 255.0  # 8-bit pixels -> [0, 1], the range of a sigmoid G
+    if arr.ndim == 1:
+        x = x[:, None]
+    elif arr.ndim == 3:
+        x = x[:, None]  # (N, H, W) -> (N, 1, H, W)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def _as_labels(y: np.ndarray, n: int, path: Path) -> Tensor:
+    if y.dtype.kind not in "iu" or y.ndim != 1 or len(y) != n:
+        raise DataError(
+            f"{path}: labels must be integers of shape ({n},), got {y.dtype} {y.shape}; save one "
+            "class index per example"
+        )
+    return torch.from_numpy(y.astype(np.int64))

@@ -7,7 +7,7 @@ import ganlab
 from ganlab.algorithm import algorithm1
 from ganlab.config import load_config
 from ganlab.optim import learning_rate, momentum
-from ganlab.runs import seeded_rng, build_state
+from ganlab.runs import build_state, seeded_rng
 
 
 class CountingSource:

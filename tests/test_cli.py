@@ -176,3 +176,27 @@ def test_dcgan_on_an_image_array(tmp_path):
     x = np.load(tmp_path / "s.npy")
     assert x.shape == (6, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
     assert (out / "samples.png").is_file()
+
+
+def test_tanh_generator_trains_on_images_scaled_to_its_range(tmp_path):
+    from ganlab.config import load_config
+    from ganlab.runs import build_state, seeded_rng, train
+
+    images = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
+    overrides = [
+        "generator.kind=dcgan",
+        "discriminator.kind=dcgan",
+        "generator.output=tanh",
+        "generator.channels=4",
+        "discriminator.channels=4",
+        "noise.dim=8",
+        "m=8",
+        "steps=2",
+    ]
+    cfg = load_config("ring8", overrides)
+    with seeded_rng(cfg):
+        state = build_state(cfg, images)
+    assert float(state.data.x.min()) < -0.99 and float(state.data.x.max()) > 0.99  # [-1, 1]
+    run = train("ring8", tmp_path / "run", overrides=overrides, data=images, report=False)
+    x = run.sample(4)
+    assert x.min() >= 0 and x.max() <= 1  # samples come back in the data's [0, 1]

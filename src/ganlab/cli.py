@@ -150,7 +150,7 @@ def _sample(args) -> int:
     from ganlab.data import distribution_of
     from ganlab.errors import ConfigError, RunDirError
     from ganlab.report import save_sample_figure
-    from ganlab.runs import load_run, value_range
+    from ganlab.runs import load_run
 
     out: Path = args.out
     if out.suffix not in (".npy", ".png"):
@@ -174,7 +174,7 @@ def _sample(args) -> int:
                 x,
                 None,
                 distribution_of(run.config.data),
-                value_range(run.config),
+                (0.0, 1.0),  # Run.sample returns images in the data range
                 title=f"{args.n} samples, step {run.step}",
             )
     except OSError as e:

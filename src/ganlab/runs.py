@@ -108,7 +108,10 @@ class Run:
 
     @torch.no_grad()
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed."""
+        """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed.
+
+        Images come back in the data's [0, 1] range whatever G's output nonlinearity.
+        """
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
         seed = self.config.seed + _EVAL_SEED if seed is None else seed
@@ -116,9 +119,10 @@ class Run:
         mode = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(z)
+            x = self.generator(z)
         finally:
             self.generator.train(mode)
+        return (x + 1.0) / 2.0 if _tanh_images(self.config, self.x_shape) else x
 
     def metrics(self) -> list[dict[str, float]]:
         """The rows of metrics.csv as dicts of floats."""
@@ -242,6 +246,10 @@ def build_state(cfg: Config, data=None) -> TrainState:
     (train() does, inside an isolated RNG scope).
     """
     source = build_data(cfg.data, cfg.seed + _DATA_SEED, data)
+    if _tanh_images(cfg, source.x_shape):
+        # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
+        # here, the one place it happens (Run.sample maps samples back).
+        source.x = 2.0 * source.x - 1.0
     G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape)
     D = build_discriminator(cfg.discriminator, source.x_shape)
     return TrainState(
@@ -265,7 +273,7 @@ def write_report(run: Run) -> Path:
         fake,
         real,
         dist,
-        value_range(run.config),
+        (0.0, 1.0),  # Run.sample returns images in the data range
         title=f"step {run.step}: generated (green) over data (grey)" if fake.ndim == 2 else "",
     )
     rows = _read_metrics(run.path)
@@ -630,6 +638,11 @@ def _truncate_logs(run_dir: Path, step: int) -> None:
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(path)
+
+
+def _tanh_images(cfg: Config, x_shape: tuple[int, ...]) -> bool:
+    """Image data (stored in [0, 1]) trained through a tanh generator (outputs in [-1, 1])."""
+    return len(x_shape) == 3 and cfg.generator.output == "tanh"
 
 
 def value_range(cfg: Config) -> tuple[float, float]:

@@ -99,12 +99,15 @@ def save_sample_figure(
         ax.legend()
     else:
         fig, ax = plt.subplots(figsize=(6, 6))
+        # Generated first, data on top: with sharp modes the data would hide under G's points.
+        ax.scatter(fake[:, 0], fake[:, 1], s=6, c="tab:green", alpha=0.5, label="generated")
         if real is not None:
-            ax.scatter(real[:, 0], real[:, 1], s=4, c="0.6", alpha=0.5, label="data")
-        ax.scatter(fake[:, 0], fake[:, 1], s=4, c="tab:green", alpha=0.6, label="generated")
+            ax.scatter(real[:, 0], real[:, 1], s=1, c="k", alpha=0.4, label="data")
         if distribution is not None and distribution.dim == 2:
             c = distribution.centres
-            ax.scatter(c[:, 0], c[:, 1], marker="x", c="k", s=30, label="mode centres")
+            ax.scatter(
+                c[:, 0], c[:, 1], marker="+", c="tab:red", s=40, lw=0.8, label="mode centres"
+            )
         ax.set_aspect("equal", adjustable="datalim")
         ax.legend(loc="upper right", fontsize=8)
     if title:

@@ -239,11 +239,13 @@ class CheckpointStore:
 
     def save(self, state: TrainState) -> Path:
         """Write the state as a new checkpoint, then drop all but the newest `keep`."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         tensors, header = state_to_tensors(state)
         data = st_save(tensors, metadata=header)
         path = self.folder / f"step-{state.step:08d}.safetensors"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for stale in self.folder.glob(".*.tmp"):  # left by a process killed mid-write
+                stale.unlink(missing_ok=True)
             atomic_write_bytes(path, data)
             entries = [e for e in self.entries() if e["file"] != path.name]
             entries.append(
@@ -260,6 +262,13 @@ class CheckpointStore:
             ) from None
         for entry in dropped:
             (self.folder / entry["file"]).unlink(missing_ok=True)
+        # Files a killed process wrote but never listed, or listed and never deleted: any
+        # unlisted one older than the newest kept is stale (a newer one is rewritten on resume).
+        listed = {e["file"] for e in kept}
+        for p in self.folder.glob("step-*.safetensors"):
+            match = _NAME.match(p.name)
+            if match and p.name not in listed and int(match[1]) < kept[-1]["step"]:
+                p.unlink(missing_ok=True)
         return path
 
     def load_latest(self) -> tuple[Path, dict[str, Tensor], dict[str, str]]:

@@ -195,16 +195,18 @@ def train(
     _check_writable(out)
     with seeded_rng(cfg):
         state = build_state(cfg, data)  # before any write: bad data or models write nothing
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        (out / "config.yaml").write_text(dump_config(cfg))
-        meta = _meta(cfg, state, data)
-        atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+        with _writing(out, None):
+            if out.exists():
+                shutil.rmtree(out)
+            out.mkdir(parents=True)
+            atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+            meta = _meta(cfg, state, data)
+            atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
         _run_loop(out, cfg, state, quiet)
     run = Run(out, cfg, state.G, state.D, state.step, state.data.x_shape)
     if report:
-        write_report(run)
+        with _writing(out / "index.html", "training finished"):
+            write_report(run)
     return run
 
 
@@ -274,7 +276,7 @@ def write_report(run: Run) -> Path:
         real,
         dist,
         (0.0, 1.0),  # Run.sample returns images in the data range
-        title=f"step {run.step}: generated (green) over data (grey)" if fake.ndim == 2 else "",
+        title=f"step {run.step}: generated (green) and data (black)" if fake.ndim == 2 else "",
     )
     rows = _read_metrics(run.path)
     if rows:
@@ -348,16 +350,18 @@ class RunMonitor:
         entries = self.checkpoints.entries()  # on resume, the checkpoint it started from
         self.last_checkpoint = self.checkpoints.folder / entries[-1]["file"] if entries else None
         new = not (run_dir / "metrics.csv").exists()
-        self.metrics_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115
-        self.writer = csv.DictWriter(self.metrics_file, fieldnames=METRIC_FIELDS)
-        if new:
-            self.writer.writeheader()
+        with _writing(run_dir / "metrics.csv", self.last_checkpoint):
+            self.metrics_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115
+            self.writer = csv.DictWriter(self.metrics_file, fieldnames=METRIC_FIELDS)
+            if new:
+                self.writer.writeheader()
 
     def after_step(self, state: TrainState, stats: StepStats) -> None:
         step, cfg = state.step, self.cfg
         last = step == cfg.steps
+        stop = self.stop_requested  # read once: a signal arriving below waits for the next step
         self.bar.update(1)
-        checkpoint = step % cfg.checkpoint_every == 0 or last or self.stop_requested
+        checkpoint = step % cfg.checkpoint_every == 0 or last or stop
         if step % cfg.log_every == 0 or last or checkpoint:
             self._check_finite(state, stats, checkpoint)
         if step % cfg.log_every == 0 or last:
@@ -366,7 +370,7 @@ class RunMonitor:
             self._preview(state)
         if checkpoint:
             self.last_checkpoint = self.checkpoints.save(state)
-        if self.stop_requested and not last:
+        if stop and not last:
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved: continue with "
                 f"`ganlab resume {self.run_dir}`"
@@ -413,8 +417,11 @@ class RunMonitor:
             "steps_per_s": rate,
             "elapsed_s": now - self.t0,
         }
-        self.writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
-        self.metrics_file.flush()
+        with _writing(self.run_dir / "metrics.csv", self.last_checkpoint):
+            self.writer.writerow(
+                {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
+            )
+            self.metrics_file.flush()
         self.bar.set_postfix(
             d_loss=f"{row['d_loss']:.3f}",
             g_loss=f"{row['g_loss']:.3f}",
@@ -430,23 +437,25 @@ class RunMonitor:
         state.G.train()
         if self.dist is not None and self.dist.dim == 2:
             score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
-            _append_row(
-                self.run_dir / "coverage.csv",
-                COVERAGE_FIELDS,
-                {"step": state.step, **{k: score[k] for k in COVERAGE_FIELDS[1:]}},
-            )
-        save_sample_figure(
-            self.run_dir / "samples" / f"step-{state.step:08d}.png",
-            fake,
-            self.preview_real,
-            self.dist,
-            value_range(self.cfg),
-            title=f"step {state.step}",
-        )
+            with _writing(self.run_dir / "coverage.csv", self.last_checkpoint):
+                _append_row(
+                    self.run_dir / "coverage.csv",
+                    COVERAGE_FIELDS,
+                    {"step": state.step, **{k: score[k] for k in COVERAGE_FIELDS[1:]}},
+                )
+        path = self.run_dir / "samples" / f"step-{state.step:08d}.png"
+        with _writing(path, self.last_checkpoint):
+            save_sample_figure(
+                path, fake, self.preview_real, self.dist, value_range(self.cfg),
+                title=f"step {state.step}",
+            )  # fmt: skip
 
     def close(self) -> None:
         self.bar.close()
-        self.metrics_file.close()
+        try:
+            self.metrics_file.close()
+        except OSError:  # a full disk, already reported by the write that failed first
+            pass
 
 
 def _run_loop(run_dir: Path, cfg: Config, state: TrainState, quiet: bool) -> None:
@@ -480,6 +489,28 @@ def _stop_on_signal(monitor: RunMonitor):
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+@contextmanager
+def _writing(path: Path, last_checkpoint: Path | str | None):
+    """Turn an OSError (full disk, no permission) while writing `path` into one RunDirError.
+
+    last_checkpoint: the checkpoint a resume would start from (or a note such as
+    "training finished"), named in the message so the user knows what is safe.
+    """
+    try:
+        yield
+    except OSError as e:
+        if last_checkpoint is None:
+            safe = "no checkpoint was written yet"
+        elif isinstance(last_checkpoint, str):
+            safe = last_checkpoint
+        else:
+            safe = f"the last checkpoint {last_checkpoint} is intact; then `ganlab resume`"
+        raise RunDirError(
+            f"cannot write {path} ({e.strerror or e}); free disk space or fix the folder's "
+            f"permissions ({safe})"
+        ) from None
 
 
 def _grad_norm(module: torch.nn.Module) -> float:
@@ -516,16 +547,18 @@ def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
                 f"pass --steps {state.step} or more"
             )
-        _truncate_logs(run_dir, state.step)
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
         meta.setdefault("resumes", []).append(
             {"time": _now(), "from_step": state.step, "command": _command_line()}
         )
-        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
+        _truncate_logs(run_dir, state.step, ckpt)
+        with _writing(run_dir / "meta.json", ckpt):
+            atomic_write_bytes(run_dir / "config.yaml", dump_config(cfg).encode())
+            atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
         _run_loop(run_dir, cfg, state, quiet)
     run = Run(run_dir, cfg, state.G, state.D, state.step, state.data.x_shape)
     if report:
-        write_report(run)
+        with _writing(run_dir / "index.html", "training finished"):
+            write_report(run)
     return run
 
 
@@ -625,19 +658,25 @@ def _append_row(path: Path, fields: list[str], row: dict) -> None:
         writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
 
 
-def _truncate_logs(run_dir: Path, step: int) -> None:
+def _truncate_logs(run_dir: Path, step: int, checkpoint: Path) -> None:
     """Drop rows logged after `step` (the checkpoint a resume starts from): they are redone."""
     for name, fields in (("metrics.csv", METRIC_FIELDS), ("coverage.csv", COVERAGE_FIELDS)):
         path = run_dir / name
-        if not path.exists():
-            continue
-        rows = [r for r in _read_csv(path) if int(float(r["step"])) <= step]
-        tmp = path.with_name(f".{name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
+        if path.exists():
+            with _writing(path, checkpoint):
+                _truncate_log(path, fields, step)
+
+
+def _truncate_log(path: Path, fields: list[str], step: int) -> None:
+    rows = [  # a row a killed process left half-written has missing fields: drop it
+        r for r in _read_csv(path) if None not in r.values() and int(float(r["step"])) <= step
+    ]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
 
 
 def _tanh_images(cfg: Config, x_shape: tuple[int, ...]) -> bool:

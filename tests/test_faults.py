@@ -177,7 +177,9 @@ def test_second_sigint_aborts_at_once_and_leaves_the_run_resumable(tmp_path):
     assert time.monotonic() - t0 < 5.0, "the second Ctrl-C did not abort at once"
 
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "ganlab: aborted", err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("ganlab: aborted; checkpoints written before are intact"), err
+    assert f"`ganlab resume {run}` continues" in last
     assert "Traceback" not in err
     assert tmp_files(run) == []  # a half-written checkpoint was removed
     assert_checkpoints_intact(run)

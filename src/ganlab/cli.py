@@ -104,7 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ganlab: aborted", file=sys.stderr)
+        run_dir = getattr(args, "run_dir", None) or getattr(args, "out", None)
+        hint = (
+            f"; checkpoints written before are intact: `ganlab resume {run_dir}` continues"
+            if args.command in ("train", "resume") and run_dir
+            else ""
+        )
+        print(f"ganlab: aborted{hint}", file=sys.stderr)
         return 130
 
 

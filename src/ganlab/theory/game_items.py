@@ -9,8 +9,7 @@ ganlab.losses and ganlab.algorithm.descend.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from ganlab.theory.game import (
     value_on_grid,
     virtual_training_criterion,
 )
+from ganlab.theory.snapshots import one_thread
 
 LogDensity = Callable[[Tensor], Tensor]
 
@@ -68,18 +68,6 @@ def _rounded(values, digits: int = 4):
     if isinstance(values, (list, tuple)):
         return [_rounded(v, digits) for v in values]
     return float(f"{values:.{digits}g}")
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread: for a 1-input MLP on 1k-point batches the thread hand-offs cost
-    more than they save (measured 0.6 s vs 2-30 s per 400 steps on two busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,7 +108,7 @@ def train_discriminator(
         D = MLPDiscriminator((p_data.dim,), list(hidden))
     generator = torch.Generator().manual_seed(seed)
     opt_d = torch.optim.Adam(D.parameters(), lr=lr)
-    with _one_thread():
+    with one_thread():
         for step in range(steps):
             for group in opt_d.param_groups:
                 group["lr"] = lr * (1.0 - step / steps)
@@ -249,7 +237,7 @@ def cost_gradient(cost: Callable[[Tensor, Tensor], Tensor], mu: float, s: float)
     return grad
 
 
-@_one_thread()
+@one_thread()
 def descend_generator(
     g_loss: GLoss,
     log_p_data: LogDensity,
@@ -302,7 +290,7 @@ def generator_objectives(log_p_data: Tensor, log_p_g: Tensor, x: Tensor) -> dict
 # Items
 
 
-@_one_thread()
+@one_thread()
 def run_optimal_discriminator(out: Path, quick: bool = False) -> dict:
     """Proposition 1: a D trained on samples of two fixed densities approaches D*."""
     steps = 1000 if quick else 2000
@@ -364,7 +352,7 @@ def run_optimal_discriminator(out: Path, quick: bool = False) -> dict:
     }
 
 
-@_one_thread()
+@one_thread()
 def run_virtual_criterion(out: Path, quick: bool = False) -> dict:
     """Theorem 1: C(G) = V(D*, G) = -log 4 + 2 JSD, minimal at p_g = p_data; learned D below."""
     x = quadrature_grid()
@@ -493,7 +481,7 @@ def run_virtual_criterion(out: Path, quick: bool = False) -> dict:
     }
 
 
-@_one_thread()
+@one_thread()
 def run_loss_objectives(out: Path, quick: bool = False) -> dict:
     """Against D*, the three G losses descend KL(p_data||p_g), 2 JSD, and
     KL(p_g||p_data) - 2 JSD; one Gaussian fitted to two modes shows the difference."""

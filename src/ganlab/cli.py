@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from ganlab import __version__
-from ganlab.errors import GanlabError
+from ganlab.errors import GanlabError, Interrupted
 
 DEMO_PRESET = "ring8"
 
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
             return COMMANDS[args.command](args)
+    except Interrupted as e:  # not an error: the run stopped cleanly and can be resumed
+        print(f"ganlab: {e}", file=sys.stderr)
+        return 130
     except GanlabError as e:
         print(f"ganlab: error: {e}", file=sys.stderr)
         return 2
@@ -132,32 +135,24 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def _train(args) -> int:
-    from ganlab.runs import Interrupted, train
+    from ganlab.runs import train
 
-    try:
-        run = train(
-            args.config,
-            args.out,
-            overrides=args.overrides,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            quiet=args.quiet,
-        )
-    except Interrupted as e:
-        print(f"ganlab: {e}", file=sys.stderr)
-        return 130
+    run = train(
+        args.config,
+        args.out,
+        overrides=args.overrides,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
     print(f"run directory: {run.path}  (report: {run.path / 'index.html'})")
     return 0
 
 
 def _resume(args) -> int:
-    from ganlab.runs import Interrupted, resume
+    from ganlab.runs import resume
 
-    try:
-        run = resume(args.run_dir, args.steps, quiet=args.quiet)
-    except Interrupted as e:
-        print(f"ganlab: {e}", file=sys.stderr)
-        return 130
+    run = resume(args.run_dir, args.steps, quiet=args.quiet)
     print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
     return 0
 

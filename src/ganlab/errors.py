@@ -23,3 +23,11 @@ class CheckpointError(GanlabError):
 
 class DataError(GanlabError):
     """Training data is missing or unusable."""
+
+
+class Interrupted(GanlabError):
+    """Training stopped on SIGINT/SIGTERM after a checkpoint was written (exit status 130)."""
+
+
+class Diverged(GanlabError):
+    """A loss or a parameter became NaN or infinite."""

@@ -54,7 +54,13 @@ from ganlab.config import (
     preset_names,
 )
 from ganlab.data import build_data, distribution_of
-from ganlab.errors import CheckpointError, ConfigError, GanlabError, RunDirError
+from ganlab.errors import (
+    CheckpointError,
+    ConfigError,
+    Diverged,
+    Interrupted,
+    RunDirError,
+)
 from ganlab.losses import value_function
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.models import build_discriminator, build_generator
@@ -78,14 +84,6 @@ COVERAGE_FIELDS = ["step", "modes_covered", "modes", "high_quality", "kl"]
 # Seeds of the run's independent random streams, offset from cfg.seed so that none shares
 # a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
 _DATA_SEED, _NOISE_SEED, _PREVIEW_SEED, _EVAL_SEED = 1, 2, 3, 4
-
-
-class Interrupted(GanlabError):
-    """Training stopped on SIGINT/SIGTERM after a checkpoint was written."""
-
-
-class Diverged(GanlabError):
-    """A loss or a parameter became NaN or infinite."""
 
 
 class Run:

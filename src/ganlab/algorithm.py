@@ -14,6 +14,10 @@
 The generator's objective is pluggable (minimax, non-saturating, maximum likelihood), the
 updates use any gradient-based rule (the paper: momentum), and one "training iteration" is
 one step of the run: `steps` counts generator updates.
+
+`update: simultaneous` is the variant of the paper's published pylearn2 code instead: one
+minibatch of m data and m noise, both networks' gradients taken at the same parameters (D's of
+its loss, G's of its loss, through the same dropout masks), then both updated at once.
 """
 
 from __future__ import annotations
@@ -74,6 +78,24 @@ def frozen(module: nn.Module):
             p.requires_grad_(True)
 
 
+def discriminate(D: nn.Module, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """D's logits on a data minibatch and a generated one, (m,) each.
+
+    Without BatchNorm every row of D's output depends on that row alone (dropout masks are
+    drawn per element), so one forward pass over the concatenated 2m rows computes exactly the
+    two separate passes with larger matrix products: the same function, faster. BatchNorm
+    would mix the two batches' statistics, so such a D sees them separately.
+    """
+    if _has_batchnorm(D):
+        return D(x), D(fake)
+    logits = D(torch.cat([x, fake]))  # (2m,)
+    return logits[: len(x)], logits[len(x) :]
+
+
+def _has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
 def algorithm1(cfg: Config, state: TrainState, monitor: Monitor | None = None) -> TrainState:
     """Run Algorithm 1 from `state.step` up to `cfg.steps` iterations, updating `state` in place.
 
@@ -93,18 +115,48 @@ def algorithm1(cfg: Config, state: TrainState, monitor: Monitor | None = None) -
     for step in range(state.step, cfg.steps):  # "for number of training iterations do"
         apply_schedule(opt_d, cfg.d_optimizer, step, epoch)  # learning rate decay, momentum ramp
         apply_schedule(opt_g, cfg.g_optimizer, step, epoch)
-        for _ in range(cfg.k):  # "for k steps do"
-            z = state.prior.sample(cfg.m)  # m noise samples from p_g(z), (m, z_dim)
-            x = state.data.sample(cfg.m)  # m examples from p_data(x), (m, *x_shape)
-            d_real, d_fake = D(x), D(G(z).detach())  # logits, (m,) each
-            loss_d = d_loss_fn(d_real, d_fake)  # -V(D, G): descending it ascends V
-            descend(opt_d, loss_d)  # "update the discriminator by ascending ..."
-        z = state.prior.sample(cfg.m)  # "sample minibatch of m noise samples", (m, z_dim)
-        with frozen(D):
-            loss_g = g_loss_fn(D(G(z)))
-            descend(opt_g, loss_g)  # "update the generator by descending ..."
+        if cfg.update == "simultaneous":
+            d_real, d_fake, loss_d, loss_g = simultaneous_step(cfg, state, d_loss_fn, g_loss_fn)
+        else:
+            for _ in range(cfg.k):  # "for k steps do"
+                z = state.prior.sample(cfg.m)  # m noise samples from p_g(z), (m, z_dim)
+                x = state.data.sample(cfg.m)  # m examples from p_data(x), (m, *x_shape)
+                d_real, d_fake = discriminate(D, x, G(z).detach())  # logits, (m,) each
+                loss_d = d_loss_fn(d_real, d_fake)  # -V(D, G): descending it ascends V
+                descend(opt_d, loss_d)  # "update the discriminator by ascending ..."
+            z = state.prior.sample(cfg.m)  # "sample minibatch of m noise samples", (m, z_dim)
+            with frozen(D):
+                loss_g = g_loss_fn(D(G(z)))
+                descend(opt_g, loss_g)  # "update the generator by descending ..."
         state.step = step + 1
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
             stats = StepStats(loss_d.detach(), loss_g.detach(), d_real.detach(), d_fake.detach())
             monitor.after_step(state, stats)
     return state
+
+
+def simultaneous_step(cfg: Config, state: TrainState, d_loss_fn, g_loss_fn):
+    """One update of D and G from the same minibatch and the same D forward pass.
+
+        theta_d <- theta_d - lr grad_d L_D(x, G(z)),   theta_g <- theta_g - lr grad_g L_G(G(z))
+
+    both gradients taken before either network moves, as the paper's pylearn2 code
+    (AdversaryCost2.get_gradients: T.grad(d_obj, d_params), T.grad(g_obj, g_params)).
+    Returns:
+        (d_real, d_fake, loss_d, loss_g): logits (m,) and the two scalar losses.
+    """
+    G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
+    z = state.prior.sample(cfg.m)  # (m, z_dim)
+    x = state.data.sample(cfg.m)  # (m, *x_shape)
+    d_real, d_fake = discriminate(D, x, G(z))  # fake keeps its graph back to G's parameters
+    loss_d, loss_g = d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    g_params = [p for p in G.parameters() if p.requires_grad]
+    d_grads = torch.autograd.grad(loss_d, d_params, retain_graph=True)
+    g_grads = torch.autograd.grad(loss_g, g_params)
+    for params, grads in ((d_params, d_grads), (g_params, g_grads)):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+    opt_d.step()
+    opt_g.step()
+    return d_real, d_fake, loss_d, loss_g

@@ -271,6 +271,32 @@ class CheckpointStore:
                 p.unlink(missing_ok=True)
         return path
 
+    def load(self, step: int) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
+        """The checkpoint saved at `step`, checked against its manifest checksum.
+
+        Raises:
+            CheckpointError: no checkpoint of that step is kept, or it is corrupt.
+        """
+        entries = self.entries()
+        match = [e for e in entries if int(e["step"]) == step]
+        if not match:
+            kept = ", ".join(str(e["step"]) for e in entries) or "none"
+            raise CheckpointError(
+                f"no checkpoint of step {step} in {self.folder} (kept steps: {kept}); pick one "
+                "of those or leave out the step for the latest"
+            )
+        path = self.folder / match[0]["file"]
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise CheckpointError(f"cannot read checkpoint {path} ({e.strerror})") from None
+        if match[0].get("sha256") and hashlib.sha256(data).hexdigest() != match[0]["sha256"]:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt (SHA-256 differs from the manifest); pick "
+                "another step"
+            )
+        return (path, *_parse(data, path))
+
     def load_latest(self) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
         """The newest checkpoint that reads back and matches its checksum.
 

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True, help="a .npy file or a .png figure")
     s.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    s.add_argument("--step", type=int, help="use the checkpoint of this step (default latest)")
 
     pr = sub.add_parser("presets", help="list the presets shipped with ganlab")
     pr.add_argument("--fields", action="store_true", help="list every config key instead")
@@ -103,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=10000, help="generated samples (10000)")
     ev.add_argument("--valid", type=int, default=1000, help="validation points for sigma (1000)")
     ev.add_argument("--test", type=int, default=10000, help="test points scored (10000)")
+    ev.add_argument(
+        "--step", type=int, help="evaluate the checkpoint of this step (default latest)"
+    )
     return p
 
 
@@ -175,7 +179,7 @@ def _sample(args) -> int:
         raise RunDirError(
             f"cannot write {out}: folder {out.parent} does not exist; create it first"
         )
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, args.step)
     x = run.sample(args.n, args.seed)
     try:
         if out.suffix == ".npy":
@@ -277,7 +281,7 @@ def _eval(args) -> int:
     for flag, n in (("--samples", args.samples), ("--valid", args.valid), ("--test", args.test)):
         if n < 1:
             raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, args.step)
     mu = run.sample(args.samples).reshape(args.samples, -1)  # (N, d)
     if not bool(torch.isfinite(mu).all()):
         raise DataError(f"{args.run_dir}: G produced NaN or inf samples; the run diverged")
@@ -293,8 +297,10 @@ def _eval(args) -> int:
         if name.lower() not in ("mnist", "fashion_mnist", "fashion-mnist"):
             raise DataError(f"--dataset {name}: no Parzen test set; use mnist or fashion_mnist")
         source = name
-        valid = load_split(name, "valid")[0][: args.valid]
-        test = load_split(name, "test")[0][: args.test]
+        own = name.lower().replace("-", "_") == run.config.data.kind
+        path = run.config.data.path if own else None  # where the run read its training set
+        valid = load_split(name, "valid", path)[0][: args.valid]
+        test = load_split(name, "test", path)[0][: args.test]
     valid, test = valid.reshape(len(valid), -1), test.reshape(len(test), -1)
     if valid.shape[1] != mu.shape[1]:
         raise DataError(
@@ -314,7 +320,7 @@ def _eval(args) -> int:
         "sigmas": list(score.sigmas),
         "valid_ll": list(score.valid_ll),
     }
-    out = run.path / "parzen.json"
+    out = run.path / ("parzen.json" if args.step is None else f"parzen-step-{run.step}.json")
     try:
         atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
     except OSError as e:

@@ -135,7 +135,22 @@ class GeneratorConfig(_Strict):
     init_range: float | None = Field(
         None, gt=0, description="mlp: weights ~ U(-r, r); default PyTorch's initialisation"
     )
+    output_bias: Literal["zero", "data_logit"] = Field(
+        "zero",
+        description="mlp with sigmoid output: 'data_logit' starts G's output bias at the logit "
+        "of the training data's mean (the paper's code: init_sigmoid_bias_from_marginals)",
+    )
     channels: int = Field(64, ge=1, description="dcgan: channels of the last feature map")
+
+    @model_validator(mode="after")
+    def _check_output_bias(self) -> GeneratorConfig:
+        if self.output_bias == "data_logit" and (self.kind, self.output) != ("mlp", "sigmoid"):
+            raise ValueError(
+                "generator.output_bias 'data_logit' needs generator.kind 'mlp' with output "
+                f"'sigmoid', got kind '{self.kind}' with output '{self.output}'; set "
+                "generator.output_bias=zero"
+            )
+        return self
 
 
 class DiscriminatorConfig(_Strict):
@@ -191,6 +206,11 @@ class Config(_Strict):
     seed: int = Field(0, description="seeds model init, noise, data order and dropout")
     steps: int = Field(10_000, ge=1, description="iterations of Algorithm 1 (generator updates)")
     k: int = Field(1, ge=1, description="discriminator steps per generator step (the paper: 1)")
+    update: Literal["alternating", "simultaneous"] = Field(
+        "alternating",
+        description="alternating: Algorithm 1 (k D steps, then a G step); simultaneous: one "
+        "step of both networks from the same minibatch, as the paper's pylearn2 code (k = 1)",
+    )
     m: int = Field(100, ge=1, description="minibatch size (noise samples and data examples)")
     g_loss: Literal["minimax", "nonsaturating", "maximum_likelihood"] = Field(
         "nonsaturating", description="generator objective (section 3 recommends nonsaturating)"
@@ -212,6 +232,15 @@ class Config(_Strict):
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+
+    @model_validator(mode="after")
+    def _check_update(self) -> Config:
+        if self.update == "simultaneous" and self.k != 1:
+            raise ValueError(
+                f"update 'simultaneous' takes one step of D and G together, so k must be 1, got "
+                f"k={self.k}; set k=1 or update=alternating"
+            )
+        return self
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ from ganlab.errors import (
 from ganlab.losses import value_function
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.models import build_discriminator, build_generator
+from ganlab.models.mlp import set_output_bias_
 from ganlab.optim import build_optimizer, learning_rate
 from ganlab.prior import NoisePrior
 from ganlab.report import (
@@ -73,6 +74,7 @@ from ganlab.report import (
     save_sample_figure,
     write_index,
 )
+from ganlab.runtime import configure_cpu
 
 METRIC_FIELDS = [
     "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
@@ -224,15 +226,17 @@ def resume(
     return _resume(Path(run_dir), steps, data, quiet, report)
 
 
-def load_run(path: str | Path) -> Run:
-    """A finished or interrupted run, with G and D loaded from its newest intact checkpoint."""
+def load_run(path: str | Path, step: int | None = None) -> Run:
+    """A finished or interrupted run, with G and D loaded from its newest intact checkpoint,
+    or from the checkpoint of `step` when given."""
     path = Path(path)
     cfg = _run_config(path)
     meta = _read_meta(path)
     x_shape = tuple(meta["x_shape"])
     G = build_generator(cfg.generator, cfg.noise.dim, x_shape)
     D = build_discriminator(cfg.discriminator, x_shape)
-    ckpt, tensors, header = CheckpointStore(path / "checkpoints").load_latest()
+    store = CheckpointStore(path / "checkpoints")
+    ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
     restore_models(G, D, tensors, ckpt)
     G.eval()
     D.eval()
@@ -251,6 +255,8 @@ def build_state(cfg: Config, data=None) -> TrainState:
         # here, the one place it happens (Run.sample maps samples back).
         source.x = 2.0 * source.x - 1.0
     G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape)
+    if cfg.generator.output_bias == "data_logit":
+        set_output_bias_(G, data_logit(source, cfg.data.kind))
     D = build_discriminator(cfg.discriminator, source.x_shape)
     return TrainState(
         step=0,
@@ -261,6 +267,20 @@ def build_state(cfg: Config, data=None) -> TrainState:
         prior=NoisePrior(cfg.noise, cfg.seed + _NOISE_SEED),
         data=source,
     )
+
+
+def data_logit(source, kind: str) -> torch.Tensor:
+    """log(p / (1 - p)) of the mean example p, clipped to [1e-3, 1 - 1e-3] as pylearn2's
+    init_sigmoid_bias_from_marginals: a sigmoid G whose output bias is this starts out
+    producing the average image instead of uniform grey."""
+    x = getattr(source, "x", None)
+    if x is None:
+        raise ConfigError(
+            f"generator.output_bias 'data_logit' needs a training set, but data.kind '{kind}' "
+            "streams fresh draws; set data.n or generator.output_bias=zero"
+        )
+    p = x.double().mean(0).clamp(1e-3, 1 - 1e-3)  # (*x_shape,)
+    return torch.log(p / (1 - p)).float()
 
 
 def write_report(run: Run) -> Path:
@@ -458,8 +478,7 @@ class RunMonitor:
 
 def _run_loop(run_dir: Path, cfg: Config, state: TrainState, quiet: bool) -> None:
     threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    configure_cpu(cfg.threads)
     monitor = RunMonitor(run_dir, cfg, state, quiet)
     try:
         with _stop_on_signal(monitor):

@@ -88,8 +88,9 @@ def discriminate(D: nn.Module, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]
     """
     if _has_batchnorm(D):
         return D(x), D(fake)
-    logits = D(torch.cat([x, fake]))  # (2m,)
-    return logits[: len(x)], logits[len(x) :]
+    logits = D(torch.cat([x, fake]))  # (2m,), or (2m / n,) for a D that packs n examples
+    half = len(logits) // 2  # x and fake have m rows each
+    return logits[:half], logits[half:]
 
 
 def _has_batchnorm(module: nn.Module) -> bool:

@@ -172,6 +172,9 @@ class DiscriminatorConfig(_Strict):
         None, gt=0, description="mlp/maxout: weights ~ U(-r, r); default PyTorch's initialisation"
     )
     channels: int = Field(64, ge=1, description="dcgan: channels of the first feature map")
+    pack: int = Field(
+        1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"
+    )
 
 
 class OptimizerConfig(_Strict):
@@ -235,6 +238,11 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _check_update(self) -> Config:
+        if self.m % self.discriminator.pack:
+            raise ValueError(
+                f"discriminator.pack={self.discriminator.pack} must divide the minibatch "
+                f"m={self.m}; pick an m that is a multiple of the pack size"
+            )
         if self.update == "simultaneous" and self.k != 1:
             raise ValueError(
                 f"update 'simultaneous' takes one step of D and G together, so k must be 1, got "

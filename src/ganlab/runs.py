@@ -303,7 +303,8 @@ def write_report(run: Run) -> Path:
     coverage = _read_csv(run.path / "coverage.csv")
     if coverage:
         theory.append(save_coverage_figure(run.path / "coverage.png", coverage).name)
-    if dist is not None and dist.dim == 1:
+    if dist is not None and dist.dim == 1 and run.config.discriminator.pack == 1:
+        # (a packed D scores packs, not points: it has no curve D(x) to draw)
         theory.append(_save_discriminator_view(run, dist).name)
     scores = {k: v for k, v in run.scores().items() if k != "counts"}
     return write_index(

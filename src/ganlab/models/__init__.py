@@ -15,6 +15,7 @@ from ganlab.models.mlp import (
     MLPGenerator,
     init_uniform_,
 )
+from ganlab.models.packing import PackedDiscriminator, packed_shape
 
 __all__ = [
     "DCGANDiscriminator",
@@ -23,6 +24,7 @@ __all__ = [
     "MaxoutDiscriminator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "PackedDiscriminator",
     "build_discriminator",
     "build_generator",
 ]
@@ -49,7 +51,15 @@ def build_generator(cfg: GeneratorConfig, z_dim: int, x_shape: tuple[int, ...]) 
 
 
 def build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
-    """D for examples of shape x_shape, returning (m,) logits, initialised."""
+    """D for examples of shape x_shape, returning (m,) logits, initialised; with
+    cfg.pack = n > 1 a PackedDiscriminator returning one logit per n examples."""
+    if cfg.pack > 1:
+        inner = _build_discriminator(cfg, packed_shape(tuple(x_shape), cfg.pack))
+        return PackedDiscriminator(inner, cfg.pack)
+    return _build_discriminator(cfg, x_shape)
+
+
+def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "discriminator")
         return DCGANDiscriminator(x_shape, cfg.channels)

@@ -25,3 +25,11 @@ def tiny_run_template(tmp_path_factory):
 def tiny_run(tiny_run_template, tmp_path):
     """A private copy of the tiny finished run, at tmp_path / "run"."""
     return shutil.copytree(tiny_run_template, tmp_path / "run")
+
+
+@pytest.fixture(scope="module")
+def ring_run(tmp_path_factory):
+    """A 20-step ring8 run directory, shared by a test module's eval tests."""
+    out = tmp_path_factory.mktemp("ring") / "run"
+    assert main(["train", "ring8", "--set", "steps=20", "--out", str(out), "--quiet"]) == 0
+    return out

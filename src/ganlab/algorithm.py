@@ -18,14 +18,20 @@ one step of the run: `steps` counts generator updates.
 `update: simultaneous` is the variant of the paper's published pylearn2 code instead: one
 minibatch of m data and m noise, both networks' gradients taken at the same parameters (D's of
 its loss, G's of its loss, through the same dropout masks), then both updated at once.
+
+Over several processes (ganlab.distributed) the same loop runs on every rank with m / world rows
+of each minibatch; the forwards whose backward updates a network go through `Replicas`, G and D
+wrapped in DistributedDataParallel, which average the gradients over the ranks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -33,6 +39,7 @@ from torch import Tensor, nn
 from ganlab.checkpoint import TrainState
 from ganlab.config import Config
 from ganlab.data.sources import steps_per_epoch
+from ganlab.distributed import LOCAL, World, replicate
 from ganlab.losses import G_LOSSES, d_loss
 from ganlab.optim import apply_schedule
 
@@ -97,46 +104,94 @@ def _has_batchnorm(module: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def algorithm1(cfg: Config, state: TrainState, monitor: Monitor | None = None) -> TrainState:
+class Discriminate(nn.Module):
+    """`discriminate` as a module: D's logits on (x, fake) from one forward call.
+
+    DistributedDataParallel expects one forward per backward; a D with BatchNorm makes two
+    passes, which this wraps into one call.
+    """
+
+    def __init__(self, D: nn.Module):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        return discriminate(self.D, x, fake)
+
+
+class Replicas(NamedTuple):
+    """The forwards whose backward updates a network, as the loop calls them.
+
+    In one process: G and Discriminate(D) themselves. Over several ranks each is wrapped in
+    DistributedDataParallel, whose backward averages the gradient over the ranks: with m / world
+    rows per rank, the gradient of the mean loss over the global minibatch of m. Forwards that
+    update no network call the plain modules and synchronise nothing: G in D's step (its output
+    is detached) and D in G's step (frozen).
+    """
+
+    G: nn.Module  # z -> x, (m, z_dim) -> (m, *x_shape)
+    discriminate: nn.Module  # (x, fake) -> (d_real, d_fake) logits, (m,) each
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def replicas(G: nn.Module, D: nn.Module, world: World = LOCAL) -> Replicas:
+    """G and D's forward for Algorithm 1 on this world: the one place DDP wraps them."""
+    return Replicas(replicate(G, world), replicate(Discriminate(D), world), world.autocast)
+
+
+def algorithm1(
+    cfg: Config,
+    state: TrainState,
+    monitor: Monitor | None = None,
+    sync: Replicas | None = None,
+) -> TrainState:
     """Run Algorithm 1 from `state.step` up to `cfg.steps` iterations, updating `state` in place.
 
     Args:
         cfg: the run's config (k, m, losses, optimiser schedules).
         state: G, D, their optimisers, the noise prior and data source, and the step.
         monitor: called once after every iteration (logging, samples, checkpoints).
+        sync: G and D as the updates call them (`replicas`); default the modules themselves.
     Returns:
         The same state, advanced to cfg.steps.
     """
     G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
+    sync = sync or replicas(G, D)
     d_loss_fn = functools.partial(d_loss, label_smoothing=cfg.label_smoothing)
     g_loss_fn = G_LOSSES[cfg.g_loss]
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
     G.train()
     D.train()
     for step in range(state.step, cfg.steps):  # "for number of training iterations do"
-        apply_schedule(opt_d, cfg.d_optimizer, step, epoch)  # learning rate decay, momentum ramp
-        apply_schedule(opt_g, cfg.g_optimizer, step, epoch)
+        # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
+        apply_schedule(opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
+        apply_schedule(opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
         if cfg.update == "simultaneous":
-            d_real, d_fake, loss_d, loss_g = simultaneous_step(cfg, state, d_loss_fn, g_loss_fn)
+            d_real, d_fake, loss_d, loss_g = simultaneous_step(
+                cfg, state, sync, d_loss_fn, g_loss_fn
+            )
         else:
             for _ in range(cfg.k):  # "for k steps do"
+                # On several ranks each keeps its m / world rows of these (ganlab.distributed).
                 z = state.prior.sample(cfg.m)  # m noise samples from p_g(z), (m, z_dim)
                 x = state.data.sample(cfg.m)  # m examples from p_data(x), (m, *x_shape)
-                d_real, d_fake = discriminate(D, x, G(z).detach())  # logits, (m,) each
-                loss_d = d_loss_fn(d_real, d_fake)  # -V(D, G): descending it ascends V
+                with sync.autocast():
+                    d_real, d_fake = sync.discriminate(x, G(z).detach())  # logits, (m,) each
+                    loss_d = d_loss_fn(d_real, d_fake)  # -V(D, G): descending it ascends V
                 descend(opt_d, loss_d)  # "update the discriminator by ascending ..."
             z = state.prior.sample(cfg.m)  # "sample minibatch of m noise samples", (m, z_dim)
             with frozen(D):
-                loss_g = g_loss_fn(D(G(z)))
+                with sync.autocast():
+                    loss_g = g_loss_fn(D(sync.G(z)))
                 descend(opt_g, loss_g)  # "update the generator by descending ..."
         state.step = step + 1
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
-            stats = StepStats(loss_d.detach(), loss_g.detach(), d_real.detach(), d_fake.detach())
+            stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
             monitor.after_step(state, stats)
     return state
 
 
-def simultaneous_step(cfg: Config, state: TrainState, d_loss_fn, g_loss_fn):
+def simultaneous_step(cfg: Config, state: TrainState, sync: Replicas, d_loss_fn, g_loss_fn):
     """One update of D and G from the same minibatch and the same D forward pass.
 
         theta_d <- theta_d - lr grad_d L_D(x, G(z)),   theta_g <- theta_g - lr grad_g L_G(G(z))
@@ -149,15 +204,17 @@ def simultaneous_step(cfg: Config, state: TrainState, d_loss_fn, g_loss_fn):
     G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
     z = state.prior.sample(cfg.m)  # (m, z_dim)
     x = state.data.sample(cfg.m)  # (m, *x_shape)
-    d_real, d_fake = discriminate(D, x, G(z))  # fake keeps its graph back to G's parameters
-    loss_d, loss_g = d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
+    with sync.autocast():
+        d_real, d_fake = sync.discriminate(x, sync.G(z))  # fake keeps its graph back to G
+        loss_d, loss_g = d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
     d_params = [p for p in D.parameters() if p.requires_grad]
     g_params = [p for p in G.parameters() if p.requires_grad]
-    d_grads = torch.autograd.grad(loss_d, d_params, retain_graph=True)
-    g_grads = torch.autograd.grad(loss_g, g_params)
-    for params, grads in ((d_params, d_grads), (g_params, g_grads)):
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g
+    opt_d.zero_grad(set_to_none=True)
+    opt_g.zero_grad(set_to_none=True)
+    # backward(inputs=...) takes each loss's gradient for one network only, like autograd.grad,
+    # but fills .grad through the hooks by which DistributedDataParallel averages over ranks.
+    loss_d.backward(inputs=d_params, retain_graph=True)
+    loss_g.backward(inputs=g_params)
     opt_d.step()
     opt_g.step()
     return d_real, d_fake, loss_d, loss_g

@@ -42,6 +42,8 @@ class TrainState:
     opt_d: torch.optim.Optimizer
     prior: NoisePrior
     data: DistributionSource | TensorSource
+    lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
+    rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -70,17 +72,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def state_to_tensors(state: TrainState) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Flatten a TrainState into safetensors' tensors and str -> str header."""
     tensors: dict[str, Tensor] = {}
-    header = {"format": FORMAT, "step": str(state.step)}
+    header = {
+        "format": FORMAT,
+        "step": str(state.step),
+        "lr_scale": repr(state.lr_scale),
+        "rollbacks": str(state.rollbacks),
+    }
     for name, module in (("G", state.G), ("D", state.D)):
         for key, value in module.state_dict().items():
-            tensors[f"{name}.{key}"] = value.detach().clone().contiguous()
+            tensors[f"{name}.{key}"] = _host_copy(value)
     for name, opt in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
         sd = opt.state_dict()
         scalars = {}
         for index, param_state in sd["state"].items():
             for key, value in param_state.items():
                 if torch.is_tensor(value):
-                    tensors[f"{name}.state.{index}.{key}"] = value.detach().clone().contiguous()
+                    tensors[f"{name}.state.{index}.{key}"] = _host_copy(value)
                 elif value is not None:
                     scalars[f"{index}.{key}"] = value
         header[f"{name}.class"] = type(opt).__name__
@@ -89,8 +96,13 @@ def state_to_tensors(state: TrainState) -> tuple[dict[str, Tensor], dict[str, st
     tensors["rng.torch"] = torch.get_rng_state()
     for name, part in (("prior", state.prior), ("data", state.data)):
         for key, value in part.state_dict().items():
-            tensors[f"{name}.{key}"] = value.detach().clone().contiguous()
+            tensors[f"{name}.{key}"] = _host_copy(value)
     return tensors, header
+
+
+def _host_copy(value: Tensor) -> Tensor:
+    """A CPU copy of a tensor that later training steps cannot change (safetensors saves it)."""
+    return value.detach().cpu().clone().contiguous()
 
 
 def _check_module(name: str, module: nn.Module, tensors: dict[str, Tensor], path: Path) -> None:
@@ -175,7 +187,14 @@ def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[st
             f"checkpoint {path} lacks or mangles RNG/data state ({e}); "
             "it is not from this version of ganlab or was altered"
         ) from None
-    state.step = int(header["step"])
+    try:
+        state.step = int(header["step"])
+        state.lr_scale = float(header.get("lr_scale", 1.0))  # absent: written before rollbacks
+        state.rollbacks = int(header.get("rollbacks", 0))
+    except ValueError as e:
+        raise CheckpointError(
+            f"checkpoint {path} has a malformed header ({e}); it was altered: use another one"
+        ) from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -237,9 +256,19 @@ class CheckpointStore:
         ]
         return sorted(rows, key=lambda r: r["step"])
 
-    def save(self, state: TrainState) -> Path:
-        """Write the state as a new checkpoint, then drop all but the newest `keep`."""
+    def save(
+        self,
+        state: TrainState,
+        extra_tensors: dict[str, Tensor] | None = None,
+        extra_header: dict[str, str] | None = None,
+    ) -> Path:
+        """Write the state as a new checkpoint, then drop all but the newest `keep`.
+
+        extra_tensors, extra_header: more entries beside the state's (other ranks' RNGs).
+        """
         tensors, header = state_to_tensors(state)
+        tensors.update(extra_tensors or {})
+        header.update(extra_header or {})
         data = st_save(tensors, metadata=header)
         path = self.folder / f"step-{state.step:08d}.safetensors"
         try:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import warnings
 from pathlib import Path
 
 from ganlab import __version__
-from ganlab.errors import GanlabError, Interrupted
+from ganlab.distributed import env_rank
+from ganlab.errors import ConfigError, GanlabError, Interrupted
 
 DEMO_PRESET = "ring8"
 
@@ -37,11 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_true", help="continue --out if it already holds a run")
     g.add_argument("--overwrite", action="store_true", help="replace --out if it holds a run")
     t.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    _add_placement(t)
 
     r = sub.add_parser("resume", help="continue a run from its newest checkpoint")
     r.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     r.add_argument("--steps", type=int, help="train until this many steps in total")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    _add_placement(r)
 
     s = sub.add_parser("sample", help="write samples of a trained generator")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -92,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, help="run directory to create (default runs/demo-TIME)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    ev = sub.add_parser("eval", help="evaluate a trained generator (Parzen-window likelihood)")
+    ev = sub.add_parser(
+        "eval", help="evaluate a trained generator (Parzen window, FID/KID/PRDC, coverage)"
+    )
     ev.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     ev.add_argument(
         "--parzen", action="store_true", help="Parzen-window log-likelihood, as in Table 1"
@@ -101,27 +107,67 @@ def _parser() -> argparse.ArgumentParser:
         "--dataset",
         help="mnist or fashion_mnist (default: the run's own data; toy runs use fresh draws)",
     )
+    ev.add_argument(
+        "--metrics",
+        metavar="NAMES",
+        help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
+        "coverage (2-D mixture runs)",
+    )
     ev.add_argument("--samples", type=int, default=10000, help="generated samples (10000)")
     ev.add_argument("--valid", type=int, default=1000, help="validation points for sigma (1000)")
-    ev.add_argument("--test", type=int, default=10000, help="test points scored (10000)")
+    ev.add_argument(
+        "--test",
+        type=int,
+        default=10000,
+        help="test points: Parzen scores them; --metrics compares with them and builds the "
+        "real-vs-real floor from as many training images (10000)",
+    )
     ev.add_argument(
         "--step", type=int, help="evaluate the checkpoint of this step (default latest)"
     )
+    ev.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
+def _add_placement(p: argparse.ArgumentParser) -> None:
+    """--nproc, --device and --bf16 of train and resume."""
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes on this machine (DistributedDataParallel, via torchrun); "
+        "m stays the global minibatch",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where to train (default auto: CUDA when torch sees a GPU)",
+    )
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    # Under torchrun every rank runs this; rank 0 speaks for them. Errors, interrupts and
+    # warnings are decided together (ganlab.distributed), so the others would repeat it.
+    speaks = env_rank() == 0
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            warnings.simplefilter("default" if speaks else "ignore")
             warnings.showwarning = _one_line_warning
+            if getattr(args, "nproc", None) is not None:
+                return _launch(args, argv)
             return COMMANDS[args.command](args)
     except Interrupted as e:  # not an error: the run stopped cleanly and can be resumed
-        print(f"ganlab: {e}", file=sys.stderr)
+        if speaks:
+            print(f"ganlab: {e}", file=sys.stderr)
         return 130
     except GanlabError as e:
-        print(f"ganlab: error: {e}", file=sys.stderr)
+        if speaks:
+            print(f"ganlab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         run_dir = getattr(args, "run_dir", None) or getattr(args, "out", None)
@@ -138,6 +184,35 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"ganlab: warning: {message}", file=sys.stderr)
 
 
+def _launch(args, argv: list[str]) -> int:
+    """`ganlab train|resume ... --nproc N`: the same command in N processes through torchrun."""
+    from ganlab.distributed import launch
+
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}; pass --nproc 1 or more")
+    if "RANK" in os.environ:
+        raise ConfigError(
+            "--nproc inside torchrun: torchrun already started the processes; drop --nproc"
+        )
+    rest = _without_nproc(argv)
+    if args.nproc == 1:  # one process needs no launcher
+        return main(rest)
+    return launch(args.nproc, rest)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """argv less its --nproc N (or --nproc=N): what each worker process runs."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out
+
+
 def _train(args) -> int:
     from ganlab.runs import train
 
@@ -148,16 +223,20 @@ def _train(args) -> int:
         resume=args.resume,
         overwrite=args.overwrite,
         quiet=args.quiet,
+        device=args.device,
+        bf16=args.bf16,
     )
-    print(f"run directory: {run.path}  (report: {run.path / 'index.html'})")
+    if env_rank() == 0:
+        print(f"run directory: {run.path}  (report: {run.path / 'index.html'})")
     return 0
 
 
 def _resume(args) -> int:
     from ganlab.runs import resume
 
-    run = resume(args.run_dir, args.steps, quiet=args.quiet)
-    print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
+    run = resume(args.run_dir, args.steps, quiet=args.quiet, device=args.device, bf16=args.bf16)
+    if env_rank() == 0:
+        print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
     return 0
 
 
@@ -273,19 +352,49 @@ def _eval(args) -> int:
     from ganlab.checkpoint import atomic_write_bytes
     from ganlab.data import distribution_of, load_split
     from ganlab.errors import ConfigError, DataError, RunDirError
+    from ganlab.metrics import evaluate
     from ganlab.metrics.parzen import parzen_select_and_score
-    from ganlab.runs import load_run
+    from ganlab.runs import _EVAL_SEED, load_run
 
-    if not args.parzen:
-        raise ConfigError("nothing to evaluate; pass --parzen")
+    if not args.parzen and not args.metrics:
+        raise ConfigError(
+            "nothing to evaluate; pass --parzen, or --metrics fid,kid,prdc,digits (MNIST runs) "
+            "or --metrics coverage (2-D mixture runs)"
+        )
+    names = evaluate.parse_metrics(args.metrics) if args.metrics else []
     for flag, n in (("--samples", args.samples), ("--valid", args.valid), ("--test", args.test)):
         if n < 1:
             raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
+    if "prdc" in names and min(args.samples, args.test) <= 5:
+        raise ConfigError(
+            f"--metrics prdc needs more than 5 samples and test points (k = 5 neighbours), got "
+            f"--samples {args.samples} --test {args.test}; pass 6 or more"
+        )
     run = load_run(args.run_dir, args.step)
-    mu = run.sample(args.samples).reshape(args.samples, -1)  # (N, d)
+    dist = distribution_of(run.config.data)
+    toy_dim = dist.dim if dist is not None else None
+    evaluate.check_metrics(names, run.config.data.kind, run.x_shape, toy_dim)
+    seed = run.config.seed + _EVAL_SEED if args.seed is None else args.seed
+    suffix = "" if args.step is None else f"-step-{run.step}"
+    if names:
+        result = evaluate.evaluate_run(
+            run,
+            names,
+            samples=args.samples,
+            n_real=args.test,
+            seed=seed,
+            suffix=suffix,
+            progress=not args.quiet,
+        )
+        for line in evaluate.summary_lines(result):
+            print(line)
+        out = evaluate.write_metrics(run.path / f"metrics{suffix}.json", result)
+        print(f"wrote {out}")
+    if not args.parzen:
+        return 0
+    mu = run.sample(args.samples, seed).reshape(args.samples, -1)  # (N, d)
     if not bool(torch.isfinite(mu).all()):
         raise DataError(f"{args.run_dir}: G produced NaN or inf samples; the run diverged")
-    dist = distribution_of(run.config.data)
     name = args.dataset or (None if dist is not None else run.config.data.kind)
     if name is None:
         # Toy data: its own distribution gives fresh validation and test sets, from fixed seeds

@@ -214,7 +214,12 @@ class Config(_Strict):
         description="alternating: Algorithm 1 (k D steps, then a G step); simultaneous: one "
         "step of both networks from the same minibatch, as the paper's pylearn2 code (k = 1)",
     )
-    m: int = Field(100, ge=1, description="minibatch size (noise samples and data examples)")
+    m: int = Field(
+        100,
+        ge=1,
+        description="minibatch size (noise samples and data examples), over all processes "
+        "with --nproc",
+    )
     g_loss: Literal["minimax", "nonsaturating", "maximum_likelihood"] = Field(
         "nonsaturating", description="generator objective (section 3 recommends nonsaturating)"
     )
@@ -235,6 +240,15 @@ class Config(_Strict):
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    on_nan: Literal["stop", "rollback"] = Field(
+        "stop",
+        description="a NaN/inf loss or parameter: stop with an error, or reload the newest "
+        "checkpoint and go on with lower learning rates",
+    )
+    rollback_lr_factor: float = Field(
+        0.5, gt=0, lt=1, description="on_nan rollback: both learning rates times this per rollback"
+    )
+    max_rollbacks: int = Field(3, ge=1, description="on_nan rollback: stop after this many")
 
     @model_validator(mode="after")
     def _check_update(self) -> Config:

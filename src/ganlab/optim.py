@@ -53,10 +53,17 @@ def momentum(cfg: OptimizerConfig, step: int, steps_per_epoch: float) -> float:
 
 
 def apply_schedule(
-    optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, step: int, steps_per_epoch: float
+    optimizer: torch.optim.Optimizer,
+    cfg: OptimizerConfig,
+    step: int,
+    steps_per_epoch: float,
+    lr_scale: float = 1.0,
 ) -> None:
-    """Set the optimiser's learning rate (and momentum, where it has one) for this step."""
-    lr = learning_rate(cfg, step)
+    """Set the optimiser's learning rate (and momentum, where it has one) for this step.
+
+    lr_scale multiplies the scheduled rate: on_nan: rollback lowers it after a divergence.
+    """
+    lr = learning_rate(cfg, step) * lr_scale
     mu = momentum(cfg, step, steps_per_epoch)
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -12,6 +12,9 @@ A run directory holds:
     samples/step-*.png   samples from a fixed batch of noise, at intervals
     checkpoints/         step-*.safetensors and manifest.json (SHA-256 of each)
     samples.png, losses.png, discriminator.png, grad_norms.png, index.html   the report
+
+Under torchrun (WORLD_SIZE > 1) every rank calls train() or resume() with the same arguments and
+they train together (ganlab.distributed); rank 0 alone writes the run directory.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ganlab import __version__
-from ganlab.algorithm import StepStats, algorithm1
+from ganlab import __version__, distributed
+from ganlab.algorithm import StepStats, algorithm1, replicas
 from ganlab.checkpoint import (
     CheckpointStore,
     TrainState,
@@ -54,6 +58,7 @@ from ganlab.config import (
     preset_names,
 )
 from ganlab.data import build_data, distribution_of
+from ganlab.distributed import LOCAL, World
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
@@ -115,11 +120,12 @@ class Run:
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
         seed = self.config.seed + _EVAL_SEED if seed is None else seed
-        z = NoisePrior(self.config.noise, seed).sample(n)  # (n, z_dim)
+        device = next(self.generator.parameters()).device
+        z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
         mode = self.generator.training
         self.generator.eval()
         try:
-            x = self.generator(z)
+            x = self.generator(z).cpu()
         finally:
             self.generator.train(mode)
         return (x + 1.0) / 2.0 if _tanh_images(self.config, self.x_shape) else x
@@ -159,6 +165,8 @@ def train(
     overwrite: bool = False,
     quiet: bool = True,
     report: bool = True,
+    device: str = "auto",
+    bf16: bool = False,
 ) -> Run:
     """Train a GAN with Algorithm 1 in a new run directory and return the Run.
 
@@ -171,43 +179,30 @@ def train(
         overwrite: if `out` already holds a run, delete it and start again.
         quiet: no progress bar.
         report: write figures and index.html at the end.
+        device: 'auto' (CUDA when torch sees a GPU), 'cpu' or 'cuda'.
+        bf16: forward passes under bfloat16 autocast (CUDA only).
     Raises:
         GanlabError: bad config, data or output directory; nothing is written then.
     """
-    cfg, name = _resolve_config(config, overrides)
-    if data is not None:
-        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
-    elif cfg.data.kind == "tensor":
-        raise ConfigError("data.kind 'tensor' needs the examples: pass ganlab.train(cfg, data=x)")
-    out = Path(out) if out is not None else _default_out(name)
-    if out.exists() and not _is_run_dir(out):
-        raise RunDirError(
-            f"{out} exists and is not a ganlab run directory; refusing to touch it: "
-            "choose another --out"
-        )
-    if out.exists() and resume:
-        return _resume(out, steps=cfg.steps, data=data, quiet=quiet, report=report)
-    if out.exists() and not overwrite:
-        raise RunDirError(
-            f"run directory {out} already exists; pass --resume to continue it, --overwrite to "
-            "replace it, or choose another --out"
-        )
-    _check_writable(out)
-    with seeded_rng(cfg):
-        state = build_state(cfg, data)  # before any write: bad data or models write nothing
-        with _writing(out, None):
-            if out.exists():
-                shutil.rmtree(out)
-            out.mkdir(parents=True)
-            atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
-            meta = _meta(cfg, state, data)
-            atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
-        _run_loop(out, cfg, state, quiet)
-    run = Run(out, cfg, state.G, state.D, state.step, state.data.x_shape)
-    if report:
-        with _writing(out / "index.html", "training finished"):
-            write_report(run)
-    return run
+    with distributed.session(device, bf16) as world:
+        # Rank 0 reads the config and checks --out; the other ranks take its answers, so that
+        # the files need to be on rank 0's machine only.
+        cfg, name = distributed.on_main(_resolve_config, config, overrides)
+        if data is not None:
+            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
+        elif cfg.data.kind == "tensor":
+            raise ConfigError(
+                "data.kind 'tensor' needs the examples: pass ganlab.train(cfg, data=x)"
+            )
+        distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
+        out, existing = distributed.on_main(_claim_out, out, name, resume, overwrite)
+        if existing:
+            return _resume(out, cfg.steps, data, quiet, report, world)
+        with seeded_rng(cfg):
+            state = build_state(cfg, data, world)  # before any write: bad data writes nothing
+            distributed.on_main(_create_run_dir, out, cfg, state, data, world)
+            _run_loop(out, cfg, state, quiet, world)
+        return _finish(out, cfg, state, report, world)
 
 
 def resume(
@@ -217,13 +212,19 @@ def resume(
     data=None,
     quiet: bool = True,
     report: bool = True,
+    device: str = "auto",
+    bf16: bool = False,
 ) -> Run:
     """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
 
-    Training continues exactly: the same seed and machine give the same parameters as a run
-    that was never stopped.
+    Training continues exactly: the same seed, machine and number of processes give the same
+    parameters as a run that was never stopped. Resuming on another number of processes
+    restores G, D and both optimisers exactly, and the noise and data streams too (every rank
+    holds the same ones); only the dropout streams of ranks 1.. are then started afresh from
+    (seed, rank, step), ganlab.distributed. device and bf16 as for train (pass bf16 again).
     """
-    return _resume(Path(run_dir), steps, data, quiet, report)
+    with distributed.session(device, bf16) as world:
+        return _resume(Path(run_dir), steps, data, quiet, report, world)
 
 
 def load_run(path: str | Path, step: int | None = None) -> Run:
@@ -243,11 +244,13 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape)
 
 
-def build_state(cfg: Config, data=None) -> TrainState:
-    """Fresh G, D, optimisers, noise prior and data source for a config.
+def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
+    """Fresh G, D, optimisers, noise prior and data source for a config, on world's device.
 
     Model initialisation draws from torch's global generator: call this after seeding it
-    (train() does, inside an isolated RNG scope).
+    (train() does, inside an isolated RNG scope). On a rank r > 0 of several, the generator is
+    then reseeded for r's own dropout masks, and the prior and data source return r's rows of
+    every minibatch (ganlab.distributed).
     """
     source = build_data(cfg.data, cfg.seed + _DATA_SEED, data)
     if _tanh_images(cfg, source.x_shape):
@@ -258,13 +261,19 @@ def build_state(cfg: Config, data=None) -> TrainState:
     if cfg.generator.output_bias == "data_logit":
         set_output_bias_(G, data_logit(source, cfg.data.kind))
     D = build_discriminator(cfg.discriminator, source.x_shape)
+    G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
+    prior = NoisePrior(cfg.noise, cfg.seed + _NOISE_SEED).to(world.device)
+    source.to(world.device)
+    prior.shard = source.shard = (world.rank, world.size)
+    if world.rank:
+        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, 0))
     return TrainState(
         step=0,
         G=G,
         D=D,
         opt_g=build_optimizer(cfg.g_optimizer, G.parameters()),
         opt_d=build_optimizer(cfg.d_optimizer, D.parameters()),
-        prior=NoisePrior(cfg.noise, cfg.seed + _NOISE_SEED),
+        prior=prior,
         data=source,
     )
 
@@ -344,20 +353,35 @@ def _save_discriminator_view(run: Run, dist) -> Path:
 
 
 class RunMonitor:
-    """Progress bar, metrics rows, sample figures and checkpoints after each iteration."""
+    """Progress bar, metrics rows, sample figures and checkpoints after each iteration.
 
-    def __init__(self, run_dir: Path, cfg: Config, state: TrainState, quiet: bool):
-        self.run_dir, self.cfg = run_dir, cfg
+    Over several processes every rank has one and they decide together (stop, divergence,
+    rollback); rank 0 alone writes and shows the progress bar (ganlab.distributed).
+    """
+
+    _PROBLEMS = (
+        None,
+        "the discriminator's loss",
+        "the generator's loss",
+        "a generator parameter",
+        "a discriminator parameter",
+    )
+
+    def __init__(
+        self, run_dir: Path, cfg: Config, state: TrainState, quiet: bool, world: World = LOCAL
+    ):
+        self.run_dir, self.cfg, self.world = run_dir, cfg, world
         self.checkpoints = CheckpointStore(run_dir / "checkpoints", cfg.keep_checkpoints)
         self.dist = distribution_of(cfg.data)
         images = len(state.data.x_shape) > 1
         n_preview = 64 if images else 2500  # 2,500: the mode-coverage protocol's sample size
-        self.preview_z = NoisePrior(cfg.noise, cfg.seed + _PREVIEW_SEED).sample(n_preview)
+        preview_prior = NoisePrior(cfg.noise, cfg.seed + _PREVIEW_SEED).to(world.device)
+        self.preview_z = preview_prior.sample(n_preview)
         self.preview_real = None if images else state.data.reference(n_preview)
         self.bar = tqdm(
             total=cfg.steps,
             initial=state.step,
-            disable=quiet,
+            disable=quiet or not world.is_main,
             unit="step",
             dynamic_ncols=True,
             desc=run_dir.name,
@@ -366,11 +390,21 @@ class RunMonitor:
         self.t0 = self.t_last = time.perf_counter()
         self.step_last = state.step
         self.stop_requested = False
-        entries = self.checkpoints.entries()  # on resume, the checkpoint it started from
+        self.divergence = ""  # what _check_finite found, for a rollback's warning
+        self.metrics_file = None
+        self.last_checkpoint: Path | None = distributed.on_main(self._open)  # on every rank
+
+    def _open(self) -> Path | None:
+        """Rank 0: metrics.csv opened for appending; the checkpoint a resume started from."""
+        entries = self.checkpoints.entries()
         self.last_checkpoint = self.checkpoints.folder / entries[-1]["file"] if entries else None
-        new = not (run_dir / "metrics.csv").exists()
-        with _writing(run_dir / "metrics.csv", self.last_checkpoint):
-            self.metrics_file = open(run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115
+        self._open_metrics()
+        return self.last_checkpoint
+
+    def _open_metrics(self) -> None:
+        new = not (self.run_dir / "metrics.csv").exists()
+        with _writing(self.run_dir / "metrics.csv", self.last_checkpoint):
+            self.metrics_file = open(self.run_dir / "metrics.csv", "a", newline="")  # noqa: SIM115
             self.writer = csv.DictWriter(self.metrics_file, fieldnames=METRIC_FIELDS)
             if new:
                 self.writer.writeheader()
@@ -378,45 +412,111 @@ class RunMonitor:
     def after_step(self, state: TrainState, stats: StepStats) -> None:
         step, cfg = state.step, self.cfg
         last = step == cfg.steps
-        stop = self.stop_requested  # read once: a signal arriving below waits for the next step
+        # Read once: a signal arriving below waits for the next step. A signal to any rank
+        # stops them all at this step.
+        stop = distributed.any_rank(self.stop_requested)
         self.bar.update(1)
         checkpoint = step % cfg.checkpoint_every == 0 or last or stop
-        if step % cfg.log_every == 0 or last or checkpoint:
+        log = step % cfg.log_every == 0 or last
+        preview = step % cfg.sample_every == 0 or last
+        if log or checkpoint:
             self._check_finite(state, stats, checkpoint)
-        if step % cfg.log_every == 0 or last:
-            self._log(state, stats)
-        if step % cfg.sample_every == 0 or last:
-            self._preview(state)
-        if checkpoint:
-            self.last_checkpoint = self.checkpoints.save(state)
+        if log:
+            stats = _over_ranks(stats)
+        if log or preview or checkpoint:
+            rngs = distributed.gather(_rank_rng(self.world)) if checkpoint else None
+            self.last_checkpoint = distributed.on_main(
+                self._write, state, stats, log, preview, rngs
+            )
         if stop and not last:
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved: continue with "
                 f"`ganlab resume {self.run_dir}`"
             )
 
+    def _write(self, state: TrainState, stats: StepStats, log: bool, preview: bool, rngs):
+        """Rank 0's writes for a step; rngs: every rank's RNG states when checkpointing."""
+        if log:
+            self._log(state, stats)
+        if preview:
+            self._preview(state)
+        if rngs is not None:
+            extra = {
+                f"rank{r}.rng.{name}" if r else f"rng.{name}": t
+                for r, states in enumerate(rngs)
+                for name, t in states.items()
+                if r or name != "torch"  # rank 0's CPU stream is the state's own rng.torch
+            }
+            header = {"world_size": str(self.world.size)}
+            self.last_checkpoint = self.checkpoints.save(state, extra, header)
+        return self.last_checkpoint
+
     def _check_finite(self, state: TrainState, stats: StepStats, params: bool) -> None:
-        """Stop on a NaN or infinite loss (or parameter, before a checkpoint would save it)."""
-        bad = None
+        """Stop on a NaN or infinite loss (or parameter, before a checkpoint would save it).
+
+        Each rank's losses are its own: the ranks agree on the worst finding among them.
+        """
+        found = 0
         if not torch.isfinite(stats.d_loss):
-            bad = "the discriminator's loss"
+            found = 1
         elif not torch.isfinite(stats.g_loss):
-            bad = "the generator's loss"
+            found = 2
         elif params:
-            for who, net in (("generator", state.G), ("discriminator", state.D)):
+            for index, net in ((3, state.G), (4, state.D)):
                 if not all(torch.isfinite(p).all() for p in net.parameters()):
-                    bad = f"a {who} parameter"
+                    found = index
                     break
-        if bad:
-            fix = (
-                f"last good checkpoint: {self.last_checkpoint}; lower the learning rates in "
-                f"{self.run_dir / 'config.yaml'} and resume"
-                if self.last_checkpoint
-                else "no checkpoint yet; lower the learning rates and train again with --overwrite"
+        found = distributed.max_over_ranks(found)
+        if not found:
+            return
+        n = state.rollbacks
+        tries = f" after {n} rollback{'s' * (n > 1)}" if n else ""
+        self.divergence = (
+            f"training diverged at step {state.step}{tries}: "
+            f"{self._PROBLEMS[found]} is NaN or infinite"
+        )
+        fix = (
+            f"last good checkpoint: {self.last_checkpoint}; lower the learning rates in "
+            f"{self.run_dir / 'config.yaml'} and resume"
+            if self.last_checkpoint
+            else "no checkpoint yet; lower the learning rates and train again with --overwrite"
+        )
+        raise Diverged(f"{self.divergence}; {fix}")
+
+    def roll_back(self, state: TrainState) -> bool:
+        """on_nan: rollback after a divergence: reload the newest checkpoint into `state`,
+        multiply both learning rates by rollback_lr_factor and warn once.
+
+        Every rank does the same. Returns False, changing nothing, when the run must stop
+        instead: on_nan is stop, no checkpoint was written yet, or max_rollbacks are used up.
+        """
+        cfg = self.cfg
+        if cfg.on_nan != "rollback" or self.last_checkpoint is None:
+            return False
+        if state.rollbacks >= cfg.max_rollbacks:
+            return False
+        lr_scale, rollbacks = state.lr_scale * cfg.rollback_lr_factor, state.rollbacks + 1
+        path, tensors, header = distributed.on_main(self.checkpoints.load_latest)  # rank 0 reads
+        restore_state(state, tensors, header, path)  # G, D, optimisers, streams and step
+        _restore_rank_rng(tensors, header, cfg, self.world, state.step)
+        state.lr_scale, state.rollbacks = lr_scale, rollbacks  # saved with the next checkpoint
+        distributed.on_main(self._rewind, state.step, path)
+        if self.world.is_main:
+            warnings.warn(
+                f"{self.divergence}; rolled back to step {state.step} ({path.name}) with both "
+                f"learning rates x{lr_scale:g} (rollback {rollbacks} of {cfg.max_rollbacks})",
+                stacklevel=2,
             )
-            raise Diverged(
-                f"training diverged at step {state.step}: {bad} is NaN or infinite; {fix}"
-            )
+        return True
+
+    def _rewind(self, step: int, checkpoint: Path) -> None:
+        """Drop the log rows past `step` (a rollback redoes those steps) and carry on there."""
+        self.metrics_file.close()
+        _truncate_logs(self.run_dir, step, checkpoint)
+        self._open_metrics()
+        self.bar.n = self.step_last = step
+        self.bar.refresh()
+        self.t_last = time.perf_counter()
 
     def _log(self, state: TrainState, stats: StepStats) -> None:
         now = time.perf_counter()
@@ -431,8 +531,8 @@ class RunMonitor:
             "d_fake": torch.sigmoid(stats.d_fake).mean().item(),
             "g_grad_norm": _grad_norm(state.G),
             "d_grad_norm": _grad_norm(state.D),
-            "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1),
-            "lr_d": learning_rate(self.cfg.d_optimizer, state.step - 1),
+            "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1) * state.lr_scale,
+            "lr_d": learning_rate(self.cfg.d_optimizer, state.step - 1) * state.lr_scale,
             "steps_per_s": rate,
             "elapsed_s": now - self.t0,
         }
@@ -452,7 +552,7 @@ class RunMonitor:
     @torch.no_grad()
     def _preview(self, state: TrainState) -> None:
         state.G.eval()
-        fake = state.G(self.preview_z)
+        fake = state.G(self.preview_z).cpu()
         state.G.train()
         if self.dist is not None and self.dist.dim == 2:
             score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
@@ -472,21 +572,53 @@ class RunMonitor:
     def close(self) -> None:
         self.bar.close()
         try:
-            self.metrics_file.close()
+            if self.metrics_file is not None:
+                self.metrics_file.close()
         except OSError:  # a full disk, already reported by the write that failed first
             pass
 
 
-def _run_loop(run_dir: Path, cfg: Config, state: TrainState, quiet: bool) -> None:
+def _over_ranks(stats: StepStats) -> StepStats:
+    """The step's numbers over the global minibatch, from every rank's equal share of it.
+
+    The ranks' mean losses over equally many rows average to the global mean loss.
+    """
+    if distributed.world_size() == 1:
+        return stats
+    losses = distributed.all_gather_rows(torch.stack([stats.d_loss, stats.g_loss])[None])
+    d_loss, g_loss = losses.mean(0)  # (world, 2) -> (2,)
+    return StepStats(
+        d_loss,
+        g_loss,
+        distributed.all_gather_rows(stats.d_real),
+        distributed.all_gather_rows(stats.d_fake),
+    )
+
+
+def _run_loop(
+    run_dir: Path, cfg: Config, state: TrainState, quiet: bool, world: World = LOCAL
+) -> None:
     threads = torch.get_num_threads()
     configure_cpu(cfg.threads)
-    monitor = RunMonitor(run_dir, cfg, state, quiet)
+    monitor = RunMonitor(run_dir, cfg, state, quiet, world)
+    sync = replicas(state.G, state.D, world)  # DistributedDataParallel on several ranks
     try:
         with _stop_on_signal(monitor):
-            algorithm1(cfg, state, monitor)
+            _train_with_rollbacks(cfg, state, monitor, sync)
     finally:
         monitor.close()
         torch.set_num_threads(threads)
+
+
+def _train_with_rollbacks(cfg: Config, state: TrainState, monitor: RunMonitor, sync) -> None:
+    """algorithm1, continued from the newest checkpoint after each rollback (on_nan: rollback)."""
+    while True:
+        try:
+            algorithm1(cfg, state, monitor, sync)
+            return
+        except Diverged:
+            if not monitor.roll_back(state):
+                raise
 
 
 @contextmanager
@@ -499,7 +631,8 @@ def _stop_on_signal(monitor: RunMonitor):
     def request_stop(signum, frame):
         monitor.stop_requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        tqdm.write("stopping after this step to write a checkpoint (Ctrl-C again to abort)")
+        if monitor.world.is_main:
+            tqdm.write("stopping after this step to write a checkpoint (Ctrl-C again to abort)")
 
     old = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -540,11 +673,102 @@ def _grad_norm(module: torch.nn.Module) -> float:
 # Helpers
 
 
-def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -> Run:
-    cfg = _run_config(run_dir)
+def _claim_out(out: str | Path | None, name: str, resume: bool, overwrite: bool):
+    """Rank 0's check of --out before training: (the run directory, whether to resume it)."""
+    out = Path(out) if out is not None else _default_out(name)
+    if out.exists() and not _is_run_dir(out):
+        raise RunDirError(
+            f"{out} exists and is not a ganlab run directory; refusing to touch it: "
+            "choose another --out"
+        )
+    if out.exists() and resume:
+        return out, True
+    if out.exists() and not overwrite:
+        raise RunDirError(
+            f"run directory {out} already exists; pass --resume to continue it, --overwrite to "
+            "replace it, or choose another --out"
+        )
+    _check_writable(out)
+    return out, False
+
+
+def _create_run_dir(out: Path, cfg: Config, state: TrainState, data, world: World) -> None:
+    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run)."""
+    with _writing(out, None):
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+        meta = _meta(cfg, state, data, world)
+        atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+
+
+def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
+    """The trained Run, its G and D on the CPU, and (rank 0) its report."""
+    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape)
+    if report and world.is_main:
+        with _writing(out / "index.html", "training finished"):
+            write_report(run)
+    return run
+
+
+def _rank_rng(world: World) -> dict[str, torch.Tensor]:
+    """This rank's dropout streams: torch's CPU generator, and the GPU's when on one."""
+    states = {"torch": torch.get_rng_state()}
+    if world.device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(world.device)
+    return states
+
+
+def _restore_rank_rng(tensors, header: dict[str, str], cfg: Config, world: World, step: int):
+    """This rank's dropout streams from a checkpoint (restore_state set rank 0's CPU one).
+
+    On as many ranks as the checkpoint was written by, every rank gets its own saved streams
+    back: resuming is exact. On another number, rank 0 keeps its saved streams and rank r > 0
+    starts afresh from distributed.rank_seed(seed, r, step).
+    """
+    if world.rank and header.get("world_size", "1") != str(world.size):
+        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, step))
+        return
+    prefix = f"rank{world.rank}.rng." if world.rank else "rng."
+    try:
+        if world.rank:
+            torch.set_rng_state(tensors[prefix + "torch"])
+        if world.device.type == "cuda" and prefix + "cuda" in tensors:
+            torch.cuda.set_rng_state(tensors[prefix + "cuda"], world.device)
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint lacks or mangles rank {world.rank}'s RNG state ({e}); it was altered: "
+            "resume on another number of processes to start that rank's stream afresh"
+        ) from None
+
+
+def _record_resume(run_dir: Path, cfg: Config, meta: dict, step: int, ckpt: Path, world: World):
+    """Rank 0: note the resume in meta.json, rewrite config.yaml, drop log rows past `step`."""
+    meta.setdefault("resumes", []).append(
+        {
+            "time": _now(),
+            "from_step": step,
+            "command": _command_line(),
+            "world_size": world.size,
+            "device": str(world.device),
+        }
+    )
+    _truncate_logs(run_dir, step, ckpt)
+    with _writing(run_dir / "meta.json", ckpt):
+        atomic_write_bytes(run_dir / "config.yaml", dump_config(cfg).encode())
+        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
+
+
+def _resume(
+    run_dir: Path, steps: int | None, data, quiet: bool, report: bool, world: World = LOCAL
+) -> Run:
+    # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
+    # needs it (a shared filesystem is not required).
+    cfg = distributed.on_main(_run_config, run_dir)
     if steps is not None:
         cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
-    meta = _read_meta(run_dir)
+    meta = distributed.on_main(_read_meta, run_dir)
     if cfg.data.kind == "tensor":
         if data is None:
             raise ConfigError(
@@ -556,28 +780,21 @@ def _resume(run_dir: Path, steps: int | None, data, quiet: bool, report: bool) -
                 f"the data passed differs from what run {run_dir} trained on (SHA-256); "
                 "pass the same tensor"
             )
+    distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
     with seeded_rng(cfg):
-        state = build_state(cfg, data)
-        ckpt, tensors, header = CheckpointStore(run_dir / "checkpoints").load_latest()
+        state = build_state(cfg, data, world)
+        store = CheckpointStore(run_dir / "checkpoints")
+        ckpt, tensors, header = distributed.on_main(store.load_latest)
         restore_state(state, tensors, header, ckpt)
+        _restore_rank_rng(tensors, header, cfg, world, state.step)
         if cfg.steps < state.step:
             raise ConfigError(
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
                 f"pass --steps {state.step} or more"
             )
-        meta.setdefault("resumes", []).append(
-            {"time": _now(), "from_step": state.step, "command": _command_line()}
-        )
-        _truncate_logs(run_dir, state.step, ckpt)
-        with _writing(run_dir / "meta.json", ckpt):
-            atomic_write_bytes(run_dir / "config.yaml", dump_config(cfg).encode())
-            atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
-        _run_loop(run_dir, cfg, state, quiet)
-    run = Run(run_dir, cfg, state.G, state.D, state.step, state.data.x_shape)
-    if report:
-        with _writing(run_dir / "index.html", "training finished"):
-            write_report(run)
-    return run
+        distributed.on_main(_record_resume, run_dir, cfg, meta, state.step, ckpt, world)
+        _run_loop(run_dir, cfg, state, quiet, world)
+    return _finish(run_dir, cfg, state, report, world)
 
 
 @contextmanager
@@ -742,7 +959,7 @@ def _git_commit() -> str | None:
         return None
 
 
-def _meta(cfg: Config, state: TrainState, data) -> dict:
+def _meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict:
     meta = {
         "seed": cfg.seed,
         "ganlab": __version__,
@@ -756,6 +973,9 @@ def _meta(cfg: Config, state: TrainState, data) -> dict:
         "command": _command_line(),
         "x_shape": list(state.data.x_shape),
         "data_size": state.data.size,
+        "world_size": world.size,
+        "device": str(world.device),
+        "bf16": world.bf16,
     }
     if data is not None:
         meta["data_sha256"] = _fingerprint(data)

@@ -2,6 +2,10 @@
 
 A source's whole state (its RNG and its place in an epoch) is tensors, so a checkpoint can
 restore it and a resumed run sees exactly the minibatches the uninterrupted run would have.
+
+In a run over several processes every rank holds the same source and state, takes each global
+minibatch of m from it and returns only its `shard` of the rows (ganlab.distributed): the ranks
+together train on exactly the one-process minibatches, and the state is the same on all of them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ganlab.data.toy import GaussianMixture
+from ganlab.distributed import shard_rows
 from ganlab.errors import DataError
 
 
@@ -29,9 +34,17 @@ class DistributionSource:
         self.distribution = distribution
         self.x_shape = (distribution.dim,)
         self.generator = torch.Generator().manual_seed(seed)
+        self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
+        self.device = torch.device("cpu")
 
     def sample(self, m: int) -> Tensor:
-        return self.distribution.sample(m, self.generator)  # (m, d)
+        x = self.distribution.sample(m, self.generator)  # (m, d)
+        return x[shard_rows(m, self.shard)].to(self.device)
+
+    def to(self, device: torch.device) -> DistributionSource:
+        """Return minibatches on `device` (the generator stays on the CPU: same numbers)."""
+        self.device = torch.device(device)
+        return self
 
     def reference(self, n: int, seed: int = 0) -> Tensor:
         """n examples for plots and scores, from a separate generator (training is unaffected)."""
@@ -75,6 +88,12 @@ class TensorSource:
         self.generator = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(self.size, generator=self.generator)  # (N,)
         self.cursor = 0
+        self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
+
+    def to(self, device: torch.device) -> TensorSource:
+        """Keep the examples on `device`; the shuffling stays on the CPU (same order)."""
+        self.x = self.x.to(device)
+        return self
 
     def sample(self, m: int) -> Tensor:
         if m > self.size:
@@ -86,12 +105,12 @@ class TensorSource:
             self.cursor = 0
         idx = self.order[self.cursor : self.cursor + m]
         self.cursor += m
-        return self.x[idx]  # (m, *x_shape)
+        return self.x[idx[shard_rows(m, self.shard)]]  # (m, *x_shape), or this rank's rows
 
     def reference(self, n: int, seed: int = 0) -> Tensor:
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
-        return self.x[idx]
+        return self.x[idx].cpu()
 
     def state_dict(self) -> dict[str, Tensor]:
         return {

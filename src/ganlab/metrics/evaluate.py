@@ -1,0 +1,297 @@
+"""`ganlab eval RUN_DIR --metrics ...`: a run's generated samples scored against real data,
+each score beside its real-vs-real floor.
+
+MNIST runs (fid, kid, prdc, digits): n generated images and the first n_real official test
+images go through the reference classifier (metrics/classifier.py); the floor scores the first
+n_real training images against the same test images, i.e. what a perfect generator of the
+training distribution would get at these sample sizes. 2-D mixture runs (coverage): the mode
+coverage of n samples, and of n fresh draws of the mixture as the floor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ganlab.checkpoint import atomic_write_bytes
+from ganlab.errors import ConfigError, DataError, RunDirError
+
+IMAGE_METRICS = ("fid", "kid", "prdc", "digits")
+TOY_METRICS = ("coverage",)
+METRICS = IMAGE_METRICS + TOY_METRICS
+
+DEFINITIONS = {
+    "fid": "Frechet distance of Gaussians fitted to classifier features: "
+    "||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)); lower is better",
+    "kid": "unbiased MMD^2 of classifier features, kernel (x.y/d + 1)^3, mean (std) over random "
+    "subsets (Binkowski et al. 2018); ~0 for one distribution",
+    "precision": "share of generated samples inside the union of real k-NN balls, k = 3 "
+    "(Kynkaanniemi et al. 2019): quality",
+    "recall": "share of real samples inside the union of generated k-NN balls, k = 3 "
+    "(Kynkaanniemi et al. 2019): diversity",
+    "density": "real k-NN balls (k = 5) holding each generated sample, averaged and divided by k "
+    "(Naeem et al. 2020); ~1 when the sets match",
+    "coverage": "share of real samples whose k-NN ball (k = 5) holds a generated sample "
+    "(Naeem et al. 2020)",
+    "digits": "histogram of the classifier's predicted digit over generated images: classes "
+    "predicted at least once, KL(q || p_data) in nats",
+    "mode_coverage": "2-D mixture: modes with a generated sample within 3 std nearest them, share "
+    "of such samples, KL of their mode histogram to uniform (VEEGAN protocol)",
+}
+
+
+def parse_metrics(text: str) -> list[str]:
+    """'fid,kid' -> ['fid', 'kid'] (order kept, duplicates dropped).
+
+    Raises:
+        ConfigError: an unknown name, or none.
+    """
+    names = list(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+    for name in names:
+        if name not in METRICS:
+            raise ConfigError(
+                f"--metrics: unknown metric '{name}'; choose from {','.join(METRICS)}"
+            )
+    if not names:
+        raise ConfigError(f"--metrics is empty; pass some of {','.join(METRICS)}")
+    return names
+
+
+def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], toy_dim) -> None:
+    """Refuse metrics that do not fit the run's data, before any sampling or training.
+
+    Args:
+        names: parsed metric names.  data_kind: the run's data.kind.  x_shape: its example
+        shape.  toy_dim: the dimension of its known toy density, or None.
+    Raises:
+        ConfigError: one line naming the metric, the run's data and what to use instead.
+    """
+    mnist = data_kind == "mnist" and tuple(x_shape) == (1, 28, 28)
+    toy_2d = toy_dim == 2
+    data = f"{data_kind} ({'x'.join(map(str, x_shape))})"
+    for name in names:
+        if name in IMAGE_METRICS and not mnist:
+            fix = (
+                "use --metrics coverage or --parzen"
+                if toy_2d
+                else "the reference classifier knows only MNIST digits; use --parzen"
+            )
+            raise ConfigError(
+                f"--metrics {name} needs a run trained on MNIST (data.kind mnist, 1x28x28); "
+                f"this run's data is {data}: {fix}"
+            )
+        if name in TOY_METRICS and not toy_2d:
+            fix = "use --metrics fid,kid,prdc,digits" if mnist else "use --parzen"
+            raise ConfigError(
+                f"--metrics {name} needs a 2-D mixture run (data.kind ring or grid); this run's "
+                f"data is {data}: {fix}"
+            )
+
+
+def evaluate_run(
+    run,
+    names: list[str],
+    *,
+    samples: int,
+    n_real: int,
+    seed: int,
+    suffix: str = "",
+    progress: bool = False,
+) -> dict:
+    """Score a run's samples with the given metrics and the real-vs-real floor of each.
+
+    Args:
+        run: a ganlab.runs.Run.  names: from parse_metrics, checked by check_metrics.
+        samples: generated samples.  n_real: real images in the reference set and the floor.
+        seed: seed of G's noise (and of KID's subsets).
+        suffix: appended to figure names (``digits{suffix}.png``).  progress: tqdm bars.
+    Returns:
+        The metrics.json dict: step, seed, sample counts, and per metric its definition,
+        value(s) and floor; for images also the feature extractor's checksum.
+    Raises:
+        DataError: G's samples are not finite, or the data cannot be loaded.
+    """
+    fake = run.sample(samples, seed)
+    if not bool(torch.isfinite(fake).all()):
+        raise DataError(f"{run.path}: G produced NaN or inf samples; the run diverged")
+    result = {"step": run.step, "seed": seed, "samples": samples}
+    if any(n in IMAGE_METRICS for n in names):
+        result.update(_image_metrics(run, fake, names, n_real, seed, suffix, progress))
+    if "coverage" in names:
+        result.update(_toy_coverage(run, fake, seed))
+    return result
+
+
+def write_metrics(path: Path, result: dict) -> Path:
+    """metrics.json, atomically; a non-finite number (an undefined KL) is written as null."""
+    try:
+        text = json.dumps(_finite(result), indent=2, allow_nan=False)
+        atomic_write_bytes(path, (text + "\n").encode())
+    except OSError as e:
+        raise RunDirError(f"cannot write {path} ({e.strerror}); check the run directory") from None
+    return path
+
+
+def summary_lines(result: dict) -> list[str]:
+    """One line per metric: value and floor."""
+    lines = []
+    for name, m in result["metrics"].items():
+        if name == "digits":
+            lines.append(
+                f"digits: {m['covered']}/{m['classes']} classes, KL {m['kl']:.4f} nats "
+                f"(floor {m['floor']['covered']}/{m['classes']}, KL {m['floor']['kl']:.4f})"
+            )
+        elif name == "mode_coverage":
+            f = m["floor"]
+            lines.append(
+                f"mode coverage: {m['modes_covered']}/{m['modes']} modes, "
+                f"{100 * m['high_quality']:.1f}% high quality, KL {m['kl']:.3f} (floor "
+                f"{f['modes_covered']}/{f['modes']}, {100 * f['high_quality']:.1f}%, "
+                f"KL {f['kl']:.3f})"
+            )
+        else:
+            extra = f" +- {m['std']:.2g}" if m.get("std") is not None else ""
+            lines.append(
+                f"{name}: {_fmt(m['value'])}{extra} (real-vs-real floor {_fmt(m['floor'])})"
+            )
+    return lines
+
+
+def _finite(x):
+    """Non-finite floats -> None, recursively: JSON has no inf or NaN."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _image_metrics(run, fake, names, n_real, seed, suffix, progress) -> dict:
+    from ganlab.data.datasets import load_split
+    from ganlab.metrics import classifier as clf
+    from ganlab.metrics import features as ft
+
+    path = run.config.data.path  # where the run read MNIST
+    x_train, y_train = load_split("mnist", "train", path)
+    x_test, y_test = load_split("mnist", "test", path)
+    ref = clf.reference_classifier(data=(x_train, y_train, x_test, y_test), progress=progress)
+    real, floor = x_test[:n_real], x_train[:n_real]
+    stages = ["features"] + names
+    bar = tqdm(total=len(stages), desc="metrics", file=sys.stderr, disable=not progress)
+    sets = {"fake": fake, "real": real, "floor": floor}
+    f = {}
+    for key, images in sets.items():
+        bar.set_postfix_str(f"classifier features of {key} images")
+        f[key] = clf.features(ref.model, images)  # (n, 128)
+    bar.update()
+    counts = {"n_fake": len(fake), "n_real": len(real), "n_floor": len(floor)}
+    out = {}
+    for name in names:
+        bar.set_postfix_str(name)
+        if name == "fid":
+            v = ft.frechet_distance(f["real"], f["fake"])
+            fl = ft.frechet_distance(f["real"], f["floor"])
+            out["fid"] = {
+                "definition": DEFINITIONS["fid"],
+                "value": v.value,
+                "floor": fl.value,
+                **counts,
+                "eps": v.eps,
+                "note": v.note,
+                "floor_note": fl.note,
+            }
+        elif name == "kid":
+            m = min(1000, len(fake), len(real), len(floor))  # one subset size for both
+            v = ft.kernel_distance(f["real"], f["fake"], subset_size=m, seed=seed)
+            fl = ft.kernel_distance(f["real"], f["floor"], subset_size=m, seed=seed)
+            out["kid"] = {
+                "definition": DEFINITIONS["kid"],
+                "value": v.value,
+                "std": v.std,
+                "floor": fl.value,
+                "floor_std": fl.std,
+                "subsets": v.subsets,
+                "subset_size": v.subset_size,
+                **counts,
+                "note": v.note,
+            }
+        elif name == "prdc":
+            v = ft.precision_recall_density_coverage(f["real"], f["fake"], progress=progress)
+            fl = ft.precision_recall_density_coverage(f["real"], f["floor"], progress=progress)
+            for key in ("precision", "recall", "density", "coverage"):
+                k = v.k_pr if key in ("precision", "recall") else v.k_dc
+                out[key] = {
+                    "definition": DEFINITIONS[key],
+                    "value": getattr(v, key),
+                    "floor": getattr(fl, key),
+                    "k": k,
+                    **counts,
+                }
+        elif name == "digits":
+            v = ft.digit_coverage(clf.predict(ref.model, fake), y_train)
+            fl = ft.digit_coverage(clf.predict(ref.model, floor), y_train)
+            figure = run.path / f"digits{suffix}.png"
+            ft.save_digit_figure(
+                figure,
+                v,
+                fl,
+                f"step {run.step}: digits covered {v.covered}/{v.classes}, KL {v.kl:.3f} nats",
+            )
+            out["digits"] = {
+                "definition": DEFINITIONS["digits"],
+                **dataclasses.asdict(v),
+                "floor": dataclasses.asdict(fl),
+                "data": "labels of mnist train",
+                "n_fake": len(fake),
+                "n_floor": len(floor),
+                "figure": figure.name,
+            }
+        bar.update()
+    bar.close()
+    return {
+        "dataset": "mnist",
+        "real": f"mnist test, first {len(real)} images",
+        "floor": f"mnist train, first {len(floor)} images, scored against the same test images",
+        "feature_extractor": {
+            "name": clf.VERSION,
+            "sha256": ref.sha256,
+            "layer": "penultimate (fc1 after ReLU)",
+            "dim": ref.model.num_features,
+            "test_accuracy": ref.info.get("test_accuracy"),
+        },
+        "metrics": out,
+    }
+
+
+def _toy_coverage(run, fake, seed) -> dict:
+    from ganlab.data import distribution_of
+    from ganlab.metrics.coverage import mode_coverage
+
+    dist = distribution_of(run.config.data)
+    std = float(dist.stds[0])
+    real = dist.sample(len(fake), torch.Generator().manual_seed(seed))
+    v, fl = mode_coverage(fake, dist.centres, std), mode_coverage(real, dist.centres, std)
+    return {
+        "dataset": f"{run.config.data.kind} (fresh draws as the floor)",
+        "metrics": {
+            "mode_coverage": {
+                "definition": DEFINITIONS["mode_coverage"],
+                **v,
+                "floor": fl,
+                "n_fake": len(fake),
+                "n_floor": len(real),
+            }
+        },
+    }

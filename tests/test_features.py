@@ -1,0 +1,274 @@
+"""FID, KID, precision/recall, density/coverage and digit coverage on synthetic features, against
+closed forms and independent brute-force oracles; `ganlab eval --metrics` errors and the 2-D
+mode coverage. Seconds, no MNIST."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import sqrtm
+
+from ganlab.cli import main
+from ganlab.metrics import features as ft
+from ganlab.metrics.features import (
+    digit_coverage,
+    frechet_distance,
+    kernel_distance,
+    knn_radii,
+    precision_recall_density_coverage,
+)
+
+
+def gaussian(n, d, seed, scale=1.0, shift=0.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift
+
+
+def fid_oracle_nuclear(a: np.ndarray, b: np.ndarray) -> float:
+    """FID from the data matrices, valid at any rank: with S_a = A^T A, S_b = B^T B (centred
+    rows / sqrt(n - 1)), the non-zero eigenvalues of S_a S_b are those of (A B^T)(A B^T)^T, so
+    Tr (S_a S_b)^(1/2) is the sum of the singular values of A B^T; with thin QR factors
+    A = Q_a R_a, B = Q_b R_b, those of the small R_a R_b^T."""
+    A = (a - a.mean(0)) / math.sqrt(len(a) - 1)
+    B = (b - b.mean(0)) / math.sqrt(len(b) - 1)
+    r_a, r_b = np.linalg.qr(A, mode="r"), np.linalg.qr(B, mode="r")
+    trace_root = np.linalg.svd(r_a @ r_b.T, compute_uv=False).sum()
+    mean_term = ((a.mean(0) - b.mean(0)) ** 2).sum()
+    return float(mean_term + (A * A).sum() + (B * B).sum() - 2 * trace_root)
+
+
+# ---------------------------------------------------------------------------------------------
+# FID
+
+
+def test_fid_matches_scipy_sqrtm_on_well_conditioned_covariances():
+    a, b = gaussian(3000, 8, 0), gaussian(3000, 8, 1, scale=1.5, shift=0.3)
+    got = frechet_distance(a, b)
+    mu_a, mu_b = a.numpy().mean(0), b.numpy().mean(0)
+    s_a, s_b = np.cov(a.numpy(), rowvar=False), np.cov(b.numpy(), rowvar=False)
+    want = ((mu_a - mu_b) ** 2).sum() + np.trace(s_a + s_b - 2 * sqrtm(s_a @ s_b).real)
+    # Two float64 routes (eigenvalues of S_a S_b vs scipy's Schur sqrtm) on covariances of
+    # condition ~3: both accurate to ~1e-12 relative.
+    assert got.value == pytest.approx(want, rel=1e-9)
+    assert (got.eps, got.note) == (0.0, "")
+    assert got.value == pytest.approx(fid_oracle_nuclear(a.numpy(), b.numpy()), rel=1e-9)
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    f = torch.exp(gaussian(500, 32, 2))  # skewed, like ReLU features
+    got = frechet_distance(f, f)
+    scale = 2 * float(torch.cov(f.T).trace())
+    # Equal moments: 0 up to the rounding of d square roots of eigenvalues (~1e-8 relative).
+    assert got.value == pytest.approx(0.0, abs=1e-7 * scale) and got.eps == 0.0
+
+
+def test_fid_grows_monotonically_with_gaussian_noise_and_follows_the_closed_form():
+    d = 16
+    real, base = gaussian(4000, d, 3), gaussian(4000, d, 4)
+    noise = gaussian(4000, d, 5)  # one draw scaled, so that only sigma changes between points
+    sigmas = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+    fids = [frechet_distance(real, base + s * noise).value for s in sigmas]
+    assert all(a < b for a, b in zip(fids, fids[1:], strict=False)), fids
+    # N(0, I) vs N(0, (1 + sigma^2) I): FID = d (sqrt(1 + sigma^2) - 1)^2. The sample estimate
+    # adds a bias ~ d^2 / n ~ 0.06 and sampling error of the same size.
+    for s, got in zip(sigmas, fids, strict=True):
+        assert got == pytest.approx(d * (math.sqrt(1 + s**2) - 1) ** 2, abs=0.15, rel=0.05)
+
+
+def test_fid_with_fewer_samples_than_features():
+    a, b = gaussian(20, 64, 6), gaussian(30, 64, 7, scale=2.0)
+    got = frechet_distance(a, b)
+    assert "fewer samples (20) than features (64)" in got.note and got.eps == 0.0
+    # Rank-19 and rank-29 covariances: eigenvalues that are 0 come out as +-1e-14, whose square
+    # roots reach ~1e-7 each; 1e-6 relative covers d of them.
+    assert got.value == pytest.approx(fid_oracle_nuclear(a.numpy(), b.numpy()), rel=1e-6)
+    assert frechet_distance(a, a).value == pytest.approx(0.0, abs=1e-3)
+
+
+def test_fid_with_singular_covariances():
+    a, b = gaussian(400, 24, 8), gaussian(400, 24, 9, scale=0.5, shift=1.0)
+    for f in (a, b):
+        f[:, 12:18] = 3.0  # constant features: zero variance
+        f[:, 18:] = f[:, :6] * 2.0  # exactly collinear features
+    got = frechet_distance(a, b)
+    assert got.eps == 0.0 and got.note == ""
+    assert got.value == pytest.approx(fid_oracle_nuclear(a.numpy(), b.numpy()), rel=1e-6)
+
+
+def test_fid_falls_back_to_eps_and_says_so(monkeypatch):
+    monkeypatch.setattr(ft, "_torchmetrics_fid", lambda real, fake: float("nan"))
+    a, b = gaussian(2000, 16, 10), gaussian(2000, 16, 11, shift=0.2)
+    got = frechet_distance(a, b, eps=1e-6)
+    assert got.eps == 1e-6 and "eps=1e-06 added" in got.note
+    # Covariances of condition ~1.5: eps I moves each of the d terms by ~eps.
+    assert got.value == pytest.approx(fid_oracle_nuclear(a.numpy(), b.numpy()), abs=1e-4)
+    monkeypatch.setattr(ft, "frechet_from_moments", lambda *moments: float("nan"))
+    failed = frechet_distance(a, b)
+    assert failed.value is None and failed.note.startswith("cannot:")
+
+
+def test_fid_reports_when_it_cannot():
+    one = frechet_distance(gaussian(1, 4, 12), gaussian(10, 4, 13))
+    assert one.value is None and "needs >= 2 samples" in one.note
+    bad = gaussian(10, 4, 14)
+    bad[3, 1] = float("nan")
+    assert frechet_distance(bad, gaussian(10, 4, 15)).note == (
+        "cannot: the features contain NaN or inf"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# KID
+
+
+def unbiased_mmd2_poly(x: np.ndarray, y: np.ndarray) -> float:
+    """Binkowski et al.'s estimator written out: off-diagonal means and the full cross mean."""
+    d, m = x.shape[1], len(x)
+    k = lambda a, b: (a @ b.T / d + 1.0) ** 3  # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    off = ~np.eye(m, dtype=bool)
+    return float(kxx[off].mean() + kyy[off].mean() - 2 * kxy.mean())
+
+
+def test_kid_with_one_full_subset_is_the_unbiased_mmd():
+    x, y = gaussian(120, 6, 16), gaussian(120, 6, 17, shift=0.5)
+    got = kernel_distance(x, y, subsets=1, subset_size=120)
+    # One subset of every sample: a permutation of each set, which the estimator ignores.
+    assert got.value == pytest.approx(unbiased_mmd2_poly(x.numpy(), y.numpy()), rel=1e-10)
+    assert got.std == 0.0
+
+
+def test_kid_is_near_zero_for_one_distribution_and_not_for_two():
+    same = kernel_distance(gaussian(2000, 16, 18), gaussian(2000, 16, 19), 50, 500, seed=1)
+    shifted = kernel_distance(gaussian(2000, 16, 18), gaussian(2000, 16, 20, shift=0.3), 50, 500)
+    # Unbiased: mean 0 for one distribution; one subset's estimate spreads by `std`, and the
+    # mean of 50 (overlapping) subsets spreads less.
+    assert abs(same.value) < same.std
+    assert shifted.value > 20 * abs(same.value) and shifted.value > 3 * shifted.std
+    again = kernel_distance(gaussian(2000, 16, 18), gaussian(2000, 16, 19), 50, 500, seed=1)
+    assert again.value == same.value  # subsets come from the seed
+
+
+def test_kid_cuts_the_subset_to_the_sets():
+    got = kernel_distance(gaussian(50, 4, 21), gaussian(40, 4, 22), subsets=5, subset_size=1000)
+    assert got.subset_size == 40 and "cut to 40" in got.note
+    assert kernel_distance(gaussian(1, 4, 23), gaussian(40, 4, 24)).value is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision / recall / density / coverage
+
+
+def prdc_oracle(real: np.ndarray, fake: np.ndarray, k_pr: int = 3, k_dc: int = 5) -> tuple:
+    """The four equations with explicit differences and full sorts (no chunks, no matmul)."""
+    d_rr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+    d_ff = np.sqrt(((fake[:, None] - fake[None]) ** 2).sum(-1))
+    d_rf = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))  # (N, M)
+    r_pr = np.sort(d_rr, axis=1)[:, k_pr]  # column 0 is the point itself
+    r_dc = np.sort(d_rr, axis=1)[:, k_dc]
+    f_pr = np.sort(d_ff, axis=1)[:, k_pr]
+    precision = (d_rf < r_pr[:, None]).any(0).mean()
+    recall = (d_rf < f_pr[None, :]).any(1).mean()
+    density = (d_rf < r_dc[:, None]).sum() / (k_dc * len(fake))
+    coverage = (d_rf.min(1) < r_dc).mean()
+    return precision, recall, density, coverage
+
+
+def test_prdc_matches_brute_force_oracle():
+    real = gaussian(90, 5, 25).numpy()
+    fake = (gaussian(70, 5, 26, scale=1.3, shift=0.4)).numpy()
+    got = precision_recall_density_coverage(torch.from_numpy(real), torch.from_numpy(fake), chunk=7)
+    want = prdc_oracle(real, fake)
+    # Continuous random points: no distance lies within rounding (1e-15) of a radius, so the
+    # counts, and the shares, agree exactly.
+    assert (got.precision, got.recall, got.density, got.coverage) == pytest.approx(want, abs=0)
+    whole = precision_recall_density_coverage(torch.from_numpy(real), torch.from_numpy(fake))
+    assert whole == got  # chunking changes nothing
+
+
+def test_prdc_planted_copies_of_half_the_modes():
+    # Real: two far-apart clusters of 40 points. Fake: exact copies of cluster A only.
+    a, b = gaussian(40, 3, 27, scale=0.01), gaussian(40, 3, 28, scale=0.01, shift=10.0)
+    got = precision_recall_density_coverage(torch.cat([a, b]), a.clone())
+    # Every fake sits on a real point (distance ~1e-9 after rounding, radius ~1e-2): precision
+    # 1; cluster A's reals sit on fakes, B's are 17 units from any: recall = coverage = 1/2.
+    assert (got.precision, got.recall, got.coverage) == (1.0, 0.5, 0.5)
+    far = precision_recall_density_coverage(torch.cat([a, b]), a + 100.0)
+    assert (far.precision, far.recall, far.density, far.coverage) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_density_and_coverage_expectations_for_one_distribution():
+    got = precision_recall_density_coverage(gaussian(3000, 4, 29), gaussian(3000, 4, 30))
+    # Naeem et al.: E[density] = 1, and E[coverage] = 1 - (1/2)^k for N = M large (0.969, k=5).
+    # Sampling spread at n = 3,000 is ~0.02 (density) and ~0.003 (coverage).
+    assert got.density == pytest.approx(1.0, abs=0.06)
+    assert got.coverage == pytest.approx(1 - 0.5**5, abs=0.012)
+    assert got.precision > 0.7 and got.recall > 0.7
+
+
+def test_knn_radii_on_a_line():
+    x = torch.arange(10, dtype=torch.float64)[:, None]  # 0, 1, ..., 9
+    r = knn_radii(x, (1, 3), chunk=4)
+    torch.testing.assert_close(r[1], torch.ones(10, dtype=torch.float64))
+    # 3rd nearest: interior points have neighbours at 1, 1, 2 (points 1..8); the ends 1, 2, 3.
+    want = torch.tensor([3, 2, 2, 2, 2, 2, 2, 2, 2, 3], dtype=torch.float64)
+    torch.testing.assert_close(r[3], want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="more than 3 points"):
+        knn_radii(x[:3], (3,))
+
+
+# ---------------------------------------------------------------------------------------------
+# Digit coverage
+
+
+def test_digit_coverage_histogram_and_kl():
+    labels = torch.tensor([0, 1, 2, 3] * 25)  # uniform over 4 classes
+    got = digit_coverage(torch.tensor([0] * 6 + [1] * 2), labels, classes=4)
+    assert got.counts == [6, 2, 0, 0] and got.covered == 2 and got.classes == 4
+    # q = (3/4, 1/4, 0, 0), p = 1/4 each: KL = 3/4 log 3 + 1/4 log 1.
+    assert got.kl == pytest.approx(0.75 * math.log(3), abs=1e-12)
+    same = digit_coverage(labels, labels, classes=4)
+    assert same.kl == 0.0 and same.covered == 4
+
+
+def test_digit_figure_is_written(tmp_path):
+    labels = torch.arange(10).repeat(10)
+    fake = digit_coverage(torch.tensor([1] * 50 + [7] * 50), labels)
+    path = ft.save_digit_figure(tmp_path / "digits.png", fake, digit_coverage(labels, labels))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# ganlab eval --metrics
+
+
+def test_eval_coverage_on_a_toy_run_writes_metrics_json(ring_run, capsys):
+    assert main(["eval", str(ring_run), "--metrics", "coverage", "--samples", "2500"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((ring_run / "metrics.json").read_text())
+    m = result["metrics"]["mode_coverage"]
+    assert result["samples"] == 2500 and result["seed"] == 4  # ring8's seed 0, + 4
+    assert m["modes"] == 8 and sum(m["counts"]) == round(m["high_quality"] * 2500)
+    # The floor: 2,500 draws of the ring itself cover every mode, and a 2-D Gaussian puts
+    # 1 - exp(-3^2 / 2) = 98.9% within 3 std (binomial spread at n = 2,500: 0.2%).
+    assert m["floor"]["modes_covered"] == 8
+    assert m["floor"]["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.008)
+    assert m["definition"] and f"{m['modes_covered']}/8 modes" in out
+
+
+def test_eval_metric_errors_are_one_line(ring_run, tiny_run, capsys):
+    cases = [
+        (["--metrics", "fid"], "needs a run trained on MNIST", "use --metrics coverage"),
+        (["--metrics", "fid,nope"], "unknown metric 'nope'", "choose from fid,kid"),
+        (["--metrics", ","], "--metrics is empty", "pass some of"),
+        (["--metrics", "prdc", "--samples", "5"], "more than 5 samples", "pass 6 or more"),
+    ]
+    for extra, what, fix in cases:
+        assert main(["eval", str(ring_run), *extra]) == 2
+        err = capsys.readouterr().err
+        assert what in err and fix in err and err.count("\n") == 1, err
+    assert main(["eval", str(tiny_run), "--metrics", "coverage"]) == 2  # a 1-D run
+    err = capsys.readouterr().err
+    assert "needs a 2-D mixture run" in err and "gauss1d (1)" in err and "use --parzen" in err

@@ -80,10 +80,12 @@ def test_figure1_ends_with_d_one_half_and_panels_in_order(tmp_path):
     steps = n["panel_steps"]
     assert steps == list(FIGURE1_PANEL_STEPS) and steps == sorted(steps)
     assert steps[-1] == figure1_config().steps  # panel (d) is the end of the run
-    # Theorem 1: at p_g = p_data, D* = 1/2. The preset's D ends within 0.5 +- 0.1 on the data's
-    # central region (mean +- 1 std): its measured mean D(x) over seeds 0-9 is 0.48-0.58, and
-    # seed 0 here has max |D - 1/2| = 0.06 on that region.
-    assert n["final_max_abs_D_minus_half_central"] <= 0.1
+    # Theorem 1: at p_g = p_data, D* = 1/2. On the data's central region (mean +- 1 std) the
+    # preset's final D was measured over seeds 0-9 (one D pass over data and samples, since
+    # commit fc2a234): max |D - 1/2| from 0.011 to 0.123 (seed 0, the worst: 0.123), mean D
+    # 0.46-0.56. 0.15 holds every seed measured; a D that had not reached 1/2 (as in panel (b),
+    # D ~ 1 on the data) is off by ~0.5.
+    assert n["final_max_abs_D_minus_half_central"] <= 0.15
     # p_g ~ p_data: the preset's measured worst over seeds 0-9 is |mean error| 0.04 and
     # |std error| 0.05 (benchmarks/README.md); 0.1 allows for seed-0 frame-to-frame wobble.
     assert n["abs_mean_error"] <= 0.1 and n["abs_std_error"] <= 0.1

@@ -52,11 +52,23 @@ def curve(run_dir: Path, dataset: str | None) -> None:
     dataset = dataset or first.config.data.kind
     _, valid, test = _splits(dataset, first.config.data.path)
     elapsed = {}  # step -> seconds of training, from metrics.csv (evaluation time excluded)
+    offset = last = 0.0
     for row in first.metrics():
-        elapsed[int(row["step"])] = row["elapsed_s"]
+        if row["elapsed_s"] < last:  # a resume restarts the clock: carry the time before it
+            offset += last
+        last = row["elapsed_s"]
+        elapsed[int(row["step"])] = offset + last
+    done = {}  # rows of an earlier `curve` of this run: a resumed run scores only new steps
+    if (run_dir / "parzen_curve.json").exists():
+        done = {
+            r["step"]: r for r in json.loads((run_dir / "parzen_curve.json").read_text())["rows"]
+        }
     rows = []
     for entry in CheckpointStore(run_dir / "checkpoints").entries():
         step = int(entry["step"])
+        if step in done:
+            rows.append(done[step])
+            continue
         run = load_run(run_dir, step)
         t0 = time.perf_counter()
         result = _score(run.sample(10_000), valid, test)

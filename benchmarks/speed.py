@@ -12,7 +12,11 @@ Measures, each as the median of several repeats after a warm-up:
 - steps/s of the paper's MLPs against batch size and thread count;
 - the peak resident memory of `ganlab train paper-mnist` (a subprocess);
 - the Parzen evaluation of the paper's protocol (10,000 samples, 10 sigmas on 1,000 validation
-  points, 10,000 test points, 784-d) against a straightforward float64 implementation.
+  points, 10,000 test points, 784-d) against a straightforward float64 implementation;
+- the classifier-feature FID, KID and precision/recall/density/coverage of `ganlab eval` on
+  10,000 against 10,000 images.
+ganlab is measured eager and with `compile: true` (torch.compile of the forward passes; the
+time of the first iteration, compiling included, is printed); the summary takes the faster.
 Ends with one line:
     speedup_vs_peer=X.XX paper_mlp_peak_fraction=Y.YY parzen_speedup=Z.Z
 """
@@ -29,11 +33,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ganlab.algorithm import algorithm1
 from ganlab.config import config_from_dict, load_config
+from ganlab.metrics.classifier import DigitClassifier, features
+from ganlab.metrics.features import (
+    frechet_distance,
+    kernel_distance,
+    precision_recall_density_coverage,
+)
 from ganlab.metrics.parzen import PAPER_SIGMAS, parzen_select_and_score
 from ganlab.runs import build_state, seeded_rng
 from ganlab.runtime import configure_cpu
@@ -65,15 +75,13 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def peer_steps_per_s(steps: int, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        out = subprocess.run(
-            [sys.executable, str(BENCH / "peer_vanilla_gan.py"), str(steps), "64"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        rates.append(float(re.search(r"steps_per_s ([\d.]+)", out.stdout)[1]))
-    return _median(rates)
+def peer_steps_per_s(steps: int) -> float:
+    """One run of the peer script (its own 20 warm-up steps, then `steps` timed)."""
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "peer_vanilla_gan.py"), str(steps), "64"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return float(re.search(r"steps_per_s ([\d.]+)", out.stdout)[1])
 
 
 def gemm_peak() -> float:
@@ -83,40 +91,83 @@ def gemm_peak() -> float:
     return float(re.search(r"peak_gflops ([\d.]+)", out.stdout)[1])
 
 
-def ganlab_steps_per_s(cfg, x: torch.Tensor, steps: int, repeats: int, warmup: int = 20):
-    """Median steps/s of algorithm1 (no monitor: the loop's own cost) on a built state."""
-    with seeded_rng(cfg):
-        state = build_state(cfg, x)
-        algorithm1(cfg.model_copy(update={"steps": warmup}), state)
-        rates = []
-        for _ in range(repeats):
-            target = cfg.model_copy(update={"steps": state.step + steps})
-            t0 = time.perf_counter()
-            algorithm1(target, state)
-            rates.append(steps / (time.perf_counter() - t0))
+class Loop:
+    """Algorithm 1 on a built state, timed in chunks (no monitor: the loop's own cost).
+
+    `first_s` is the first iteration's time: with cfg.compile, compiling included.
+    """
+
+    def __init__(self, cfg, x: torch.Tensor, warmup: int = 20):
+        self.cfg = cfg
+        with seeded_rng(cfg):
+            self.state = build_state(cfg, x)
+        t0 = time.perf_counter()
+        self.run(1)
+        self.first_s = time.perf_counter() - t0
+        self.run(warmup - 1)
+
+    def run(self, steps: int) -> None:
+        algorithm1(self.cfg.model_copy(update={"steps": self.state.step + steps}), self.state)
+
+    def rate(self, steps: int) -> float:
+        t0 = time.perf_counter()
+        self.run(steps)
+        return steps / (time.perf_counter() - t0)
+
+    def matmuls(self) -> list[tuple[int, int, int]]:
+        """(M, K, N) of every matrix product one iteration runs, forward and backward."""
+        with MatmulRecorder() as rec:
+            self.run(1)
+        return rec.shapes
+
+
+class MatmulRecorder(TorchDispatchMode):
+    """Records the shapes of the mm/addmm calls made inside it (autograd's backward included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: list[tuple[int, int, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.mm.default:
+            a, b = args[0], args[1]
+            self.shapes.append((a.shape[0], a.shape[1], b.shape[1]))
+        elif func is torch.ops.aten.addmm.default:
+            a, b = args[1], args[2]
+            self.shapes.append((a.shape[0], a.shape[1], b.shape[1]))
+        return func(*args, **(kwargs or {}))
+
+
+def flops(shapes: list[tuple[int, int, int]]) -> float:
+    return float(sum(2 * m * k * n for m, k, n in shapes))
+
+
+def matmul_ceiling(shapes: list[tuple[int, int, int]], repeats: int, n: int = 50) -> float:
+    """Iterations/s if an iteration were its matrix products alone, back to back on
+    preallocated operands: the limit of these shapes on this CPU (median of repeats)."""
+    g = torch.Generator().manual_seed(0)
+    ops = [
+        (torch.randn(m, k, generator=g), torch.randn(k, n_, generator=g), torch.empty(m, n_))
+        for m, k, n_ in shapes
+    ]
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for a, b, out in ops:
+                torch.mm(a, b, out=out)
+        rates.append(n / (time.perf_counter() - t0))
     return _median(rates)
 
 
-def paper_mlp_flops(cfg) -> float:
-    """FLOPs of one Algorithm 1 iteration (k = 1) of the paper's MLPs, counting matmuls only.
-
-    With P_g, P_d the weights of G and D and m the batch, a forward pass costs 2 m P; the D
-    step runs G forward (2 m P_g), D forward and backward on 2m rows (input gradients of D's
-    first layer are not needed: ~ 2 * 2m P_d + 2 * 2 * 2m P_d less the first layer's input
-    gradient); the G step runs G forward, D forward, D's input gradients and G's backward.
-    """
-    m, z = cfg.m, cfg.noise.dim
-    g_layers = [z, *cfg.generator.hidden, 784]
-    g_w = [a * b for a, b in zip(g_layers[:-1], g_layers[1:], strict=True)]
-    d = cfg.discriminator
-    d_layers = [784, *d.hidden]
-    d_w = [a * b * d.pieces for a, b in zip(d_layers[:-1], d_layers[1:], strict=True)]
-    d_w.append(d.hidden[-1])
-    pg, pd = sum(g_w), sum(d_w)
-    pd_in = d_w[0]  # D's first layer: its input gradient is skipped where x needs none
-    d_step = 2 * m * pg + 2 * (2 * m) * pd + 2 * 2 * (2 * m) * pd - 2 * (2 * m) * pd_in
-    g_step = 2 * m * pg + 2 * m * pd + 2 * m * pd + 2 * 2 * m * pg - 2 * m * g_w[0]
-    return float(d_step + g_step)
+def interleaved(measures: dict, repeats: int) -> dict[str, float]:
+    """Median of `repeats` calls of each measure, the calls interleaved (A B C A B C ...) so
+    that the machine's slow drifts fall on all of them alike."""
+    results = {name: [] for name in measures}
+    for _ in range(repeats):
+        for name, measure in measures.items():
+            results[name].append(measure())
+    return {name: _median(r) for name, r in results.items()}
 
 
 def peak_rss_mib(steps: int) -> float:
@@ -175,46 +226,112 @@ def parzen_times(repeats: int, n: int) -> dict:
     }  # fmt: skip
 
 
+def feature_metrics_seconds(n: int = 10_000) -> dict:
+    """Seconds for classifier-feature FID, KID and precision/recall/density/coverage of n
+    generated against n real 28x28 images: what `ganlab eval --metrics fid,kid,prdc` computes.
+    A randomly initialised reference classifier and random images stand in (timing only: the
+    same shapes and FLOPs as the trained one)."""
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(n, 1, 28, 28, generator=g), torch.rand(n, 1, 28, 28, generator=g)
+    model = DigitClassifier()
+    out = {}
+    t0 = time.perf_counter()
+    f_real, f_fake = features(model, real), features(model, fake)
+    out["features_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    frechet_distance(f_real, f_fake)
+    out["fid_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    kernel_distance(f_real, f_fake)
+    out["kid_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    precision_recall_density_coverage(f_real, f_fake)
+    out["prdc_s"] = time.perf_counter() - t0
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats (< 3 minutes)")
     args = p.parse_args()
-    steps, repeats = (100, 3) if args.quick else (300, 5)
+    steps, repeats = (100, 3) if args.quick else (300, 7)
     configure_cpu()
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, {'quick' if args.quick else 'full'}")
+    peaks = [gemm_peak()]
+    print(f"fp32 gemm peak (peak_gemm.py), at the start: {peaks[0]:.1f} GFLOP/s")
 
-    peak = gemm_peak()
-    print(f"fp32 gemm peak (peak_gemm.py): {peak:.1f} GFLOP/s")
-
-    peer = peer_steps_per_s(steps, repeats)
+    # 1. The peer's own configuration: the peer script, ganlab eager and compiled, interleaved.
     x_peer = torch.rand(10_000, 784) * 2 - 1
-    ours = ganlab_steps_per_s(config_from_dict(PEER_CONFIG), x_peer, steps, repeats)
-    print(f"peer loop, batch 64:          {peer:7.1f} steps/s")
-    print(f"ganlab, same configuration:   {ours:7.1f} steps/s   ({ours / peer:.2f}x)")
+    peer_cfg = config_from_dict(PEER_CONFIG)
+    eager = Loop(peer_cfg, x_peer)
+    compiled = Loop(peer_cfg.model_copy(update={"compile": True}), x_peer)
+    r = interleaved(
+        {
+            "peer": lambda: peer_steps_per_s(steps),
+            "eager": lambda: eager.rate(steps),
+            "compiled": lambda: compiled.rate(steps),
+        },
+        repeats,
+    )
+    shapes = eager.matmuls()
+    ceiling = matmul_ceiling(shapes, repeats)
+    peer = r["peer"]
+    print(f"peer loop (batch 64):             {peer:7.1f} steps/s")
+    for name, loop in (("eager", eager), ("compiled", compiled)):
+        extra = (
+            f"; first iteration {loop.first_s:.1f} s, compiling included" if name[0] == "c" else ""
+        )
+        print(
+            f"ganlab, same config, {name:<9}    {r[name]:7.1f} steps/s  "
+            f"{r[name] / peer:5.2f}x{extra}"
+        )
+    print(
+        f"  its matrix products alone:      {ceiling:7.1f} steps/s  {ceiling / peer:5.2f}x "
+        f"({len(shapes)} products, {flops(shapes) / 1e9:.3f} GFLOP per iteration)"
+    )
+    speedup = max(r["eager"], r["compiled"]) / peer
 
+    # 2. The paper's MNIST MLPs at batch 100: GFLOP/s against the gemm peak.
     paper = load_config("paper-mnist", ["data.kind=tensor"])
     x_mnist = torch.rand(10_000, 1, 28, 28)
-    rate = ganlab_steps_per_s(paper, x_mnist, steps, repeats)
-    gflops = paper_mlp_flops(paper) * rate / 1e9
+    loops = {
+        "alternating, eager": Loop(paper, x_mnist),
+        "alternating, compiled": Loop(paper.model_copy(update={"compile": True}), x_mnist),
+        "simultaneous, eager": Loop(paper.model_copy(update={"update": "simultaneous"}), x_mnist),
+    }
+    r = interleaved({k: (lambda loop=loop: loop.rate(steps)) for k, loop in loops.items()}, repeats)
+    paper_flops = {k: flops(loop.matmuls()) for k, loop in loops.items() if "eager" in k}
+    paper_flops["alternating, compiled"] = paper_flops["alternating, eager"]
+    paper_ceiling = matmul_ceiling(loops["alternating, eager"].matmuls(), repeats)
+    peaks.append(gemm_peak())
+    peak = max(peaks)  # the higher of two measurements: the conservative denominator
+    print(f"paper MLPs, batch 100 (gemm peak {peak:.1f} GFLOP/s, the higher of two runs):")
+    for k, rate in r.items():
+        gflops = paper_flops[k] * rate / 1e9
+        extra = f"; first iteration {loops[k].first_s:.1f} s" if "compiled" in k else ""
+        print(
+            f"  {k:<22} {rate:6.1f} steps/s  {paper_flops[k] / 1e9:.2f} GFLOP/step  "
+            f"{gflops:6.1f} GFLOP/s = {gflops / peak:.2f} of peak{extra}"
+        )
+    alt = paper_flops["alternating, eager"]
     print(
-        f"paper MLPs, batch 100:        {rate:7.1f} steps/s   {gflops:.1f} GFLOP/s = "
-        f"{gflops / peak:.2f} of peak"
+        f"  matrix products alone (alternating): {paper_ceiling:6.1f} steps/s = "
+        f"{alt * paper_ceiling / 1e9 / peak:.2f} of peak"
     )
-    simult = ganlab_steps_per_s(paper.model_copy(update={"update": "simultaneous"}), x_mnist,
-                                steps, repeats)  # fmt: skip
-    print(f"  same, update: simultaneous: {simult:7.1f} steps/s")
+    best = max(r["alternating, eager"], r["alternating, compiled"])
+    peak_fraction = alt * best / 1e9 / peak
 
-    print("paper MLPs: steps/s by batch size and threads")
+    print("paper MLPs, alternating, eager: steps/s by batch size and threads")
     batches = (32, 128, 512) if args.quick else (32, 64, 128, 256, 512, 1024)
     print("  batch " + " ".join(f"{b:>7}" for b in batches))
     for t in (1, threads) if threads > 1 else (1,):
         torch.set_num_threads(t)
-        row = []
-        for b in batches:
-            cfg = paper.model_copy(update={"m": b})
-            row.append(ganlab_steps_per_s(cfg, x_mnist, max(20, steps // 4), 1, warmup=5))
-        print(f"  {t} thr " + " ".join(f"{r:7.1f}" for r in row))
+        row = [
+            Loop(paper.model_copy(update={"m": b}), x_mnist, warmup=5).rate(max(20, steps // 4))
+            for b in batches
+        ]
+        print(f"  {t} thr " + " ".join(f"{v:7.1f}" for v in row))
     torch.set_num_threads(threads)
 
     rss = peak_rss_mib(200 if args.quick else 1000)
@@ -223,17 +340,21 @@ def main() -> None:
     pz = parzen_times(1 if args.quick else 3, 10_000)
     parzen_speedup = pz["float64_s"] / pz["fast_s"]
     print(
-        f"Parzen (paper protocol): {pz['fast_s']:.1f} s vs float64 direct {pz['float64_s']:.1f} s "
+        f"Parzen (paper protocol): {pz['fast_s']:.2f} s vs float64 direct {pz['float64_s']:.1f} s "
         f"({parzen_speedup:.1f}x), |diff| {pz['diff_nats']:.2e} nats, same sigma: "
         f"{pz['same_sigma']}"
     )
-    print("FID-like metrics on 10k images: not measured (ganlab eval has no FID yet)")
+    fm = feature_metrics_seconds()
     print(
-        f"speedup_vs_peer={ours / peer:.2f} paper_mlp_peak_fraction={gflops / peak:.2f} "
+        f"classifier-feature metrics, 10k vs 10k images: features {fm['features_s']:.1f} s, "
+        f"FID {fm['fid_s']:.2f} s, KID {fm['kid_s']:.2f} s, PRDC {fm['prdc_s']:.1f} s "
+        f"(total {sum(fm.values()):.1f} s)"
+    )
+    print(
+        f"speedup_vs_peer={speedup:.2f} paper_mlp_peak_fraction={peak_fraction:.2f} "
         f"parzen_speedup={parzen_speedup:.1f}"
     )
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     main()

@@ -3,6 +3,7 @@
 import shutil
 
 import pytest
+import torch
 
 from ganlab.cli import main
 
@@ -33,3 +34,13 @@ def ring_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ring") / "run"
     assert main(["train", "ring8", "--set", "steps=20", "--out", str(out), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, restored after: the tests that train many small steps
+    (their timings and their neighbours' are steadier on a shared 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

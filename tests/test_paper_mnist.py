@@ -167,5 +167,7 @@ def test_sample_at_a_chosen_step(tmp_path):
                          capture_output=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     at_10 = torch.from_numpy(np.load(tmp_path / "s.npy"))
-    assert torch.equal(at_10, load_run(tmp_path / "r", 10).sample(5))
-    assert not torch.equal(at_10, run.sample(5))
+    # Same weights, same noise; only the matmuls' thread split may differ between this process
+    # (another test may have set 1 thread) and the CLI's: float32 rounding, ~1e-7 here.
+    assert torch.allclose(at_10, load_run(tmp_path / "r", 10).sample(5), atol=1e-5)
+    assert not torch.allclose(at_10, run.sample(5), atol=1e-3)  # step 20's G differs

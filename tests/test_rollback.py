@@ -25,12 +25,7 @@ TINY = [
 LR_G, LR_D = 0.0005, 0.002  # the gauss1d preset's Adam rates, without decay
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

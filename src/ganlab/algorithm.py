@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,6 +160,13 @@ def algorithm1(
     sync = sync or replicas(G, D)
     d_loss_fn = functools.partial(d_loss, label_smoothing=cfg.label_smoothing)
     g_loss_fn = G_LOSSES[cfg.g_loss]
+    # The two forward passes whose gradients the updates take, compiled when cfg.compile asks.
+    d_forward = maybe_compiled(
+        functools.partial(discriminator_forward, G, sync.discriminate, d_loss_fn), cfg.compile
+    )
+    g_forward = maybe_compiled(
+        functools.partial(generator_forward, sync.G, D, g_loss_fn), cfg.compile
+    )
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
     G.train()
     D.train()
@@ -176,19 +184,88 @@ def algorithm1(
                 z = state.prior.sample(cfg.m)  # m noise samples from p_g(z), (m, z_dim)
                 x = state.data.sample(cfg.m)  # m examples from p_data(x), (m, *x_shape)
                 with sync.autocast():
-                    d_real, d_fake = sync.discriminate(x, G(z).detach())  # logits, (m,) each
-                    loss_d = d_loss_fn(d_real, d_fake)  # -V(D, G): descending it ascends V
+                    d_real, d_fake, loss_d = d_forward(x, z)  # logits (m,) each; -V(D, G)
                 descend(opt_d, loss_d)  # "update the discriminator by ascending ..."
             z = state.prior.sample(cfg.m)  # "sample minibatch of m noise samples", (m, z_dim)
             with frozen(D):
                 with sync.autocast():
-                    loss_g = g_loss_fn(D(sync.G(z)))
+                    loss_g = g_forward(z)
                 descend(opt_g, loss_g)  # "update the generator by descending ..."
         state.step = step + 1
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
             stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
             monitor.after_step(state, stats)
     return state
+
+
+def discriminator_forward(
+    G: nn.Module, discriminate: nn.Module, d_loss_fn, x: Tensor, z: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """D's logits on data x and samples G(z), and D's loss -V(D, G) on them.
+
+    D's update treats G(z) as fixed data, so G runs without recording a graph: the same
+    numbers as G(z).detach(), without the autograd bookkeeping a detach throws away.
+    Returns:
+        (d_real, d_fake, loss): logits (m,) each and the scalar loss.
+    """
+    with torch.no_grad():
+        fake = G(z)  # (m, *x_shape)
+    d_real, d_fake = discriminate(x, fake)
+    return d_real, d_fake, d_loss_fn(d_real, d_fake)
+
+
+def generator_forward(G: nn.Module, D: nn.Module, g_loss_fn, z: Tensor) -> Tensor:
+    """G's loss on D(G(z)) (D frozen by the caller), the scalar G's update descends."""
+    return g_loss_fn(D(G(z)))
+
+
+def maybe_compiled(forward: Callable, compile: bool) -> Callable:
+    """`forward` itself, or a CompiledForward of it when `compile` is set."""
+    return CompiledForward(forward) if compile else forward
+
+
+class CompiledForward:
+    """A forward pass compiled with torch.compile, its backward by AOTAutograd; if compiling
+    fails (no C++ compiler, an unsupported op), a one-line warning and the eager function.
+
+    Only forward passes (and so their backward) are compiled: the optimiser steps stay eager
+    (and fused), because a compiled step would take the learning rate, which the schedules
+    change every step, as a constant and recompile. Compiled random ops draw from torch's own
+    generator (inductor's fallback_random), so dropout masks are the ones eager mode draws and
+    a compiled run computes the eager run's numbers up to floating-point rounding
+    (tests/test_speed_paths.py). Compiling happens on the first call and the first backward.
+    """
+
+    def __init__(self, forward: Callable, backend="inductor"):
+        self.forward = forward
+        self.compiled = torch.compile(forward, dynamic=False, backend=backend)
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            return self.forward(*args)
+        import torch._inductor.config
+
+        try:
+            with torch._inductor.config.patch(fallback_random=True):
+                return self.compiled(*args)
+        except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
+            if not _is_compile_error(e):
+                raise
+            # dynamo wraps the backend's own error
+            inner = getattr(e, "inner_exception", None) or e.__cause__ or e
+            reason = f"{type(inner).__name__}: {(str(inner).strip().splitlines() or [''])[0]}"
+            warnings.warn(f"torch.compile failed ({reason}); training eagerly", stacklevel=2)
+            self.compiled = None
+            return self.forward(*args)
+
+
+def _is_compile_error(e: Exception) -> bool:
+    """Errors of dynamo/inductor themselves, not of the model's own code run eagerly."""
+    import torch._dynamo.exc
+
+    return isinstance(e, torch._dynamo.exc.TorchDynamoException) or "torch._inductor" in str(
+        type(e).__module__
+    )
 
 
 def simultaneous_step(cfg: Config, state: TrainState, sync: Replicas, d_loss_fn, g_loss_fn):

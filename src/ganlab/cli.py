@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics",
         metavar="NAMES",
         help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
-        "coverage (2-D mixture runs)",
+        "coverage (2-D mixture runs), inception_fid,inception_score (MNIST runs; needs the "
+        "Inception weights file locally, never downloaded)",
     )
     ev.add_argument("--samples", type=int, default=10000, help="generated samples (10000)")
     ev.add_argument("--valid", type=int, default=1000, help="validation points for sigma (1000)")
@@ -127,6 +128,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    lb = sub.add_parser("lab", help="watch and steer real training live in the browser")
+    lb.add_argument(
+        "--port", type=int, default=8000, help="port to serve on (default 8000; 0: any free one)"
+    )
+    lb.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    lb.add_argument("--no-browser", action="store_true", help="do not open the page")
+
+    rp = sub.add_parser(
+        "report", help="write one self-contained HTML report of a run (images embedded)"
+    )
+    rp.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rp.add_argument("--out", type=Path, help="the page to write (default RUN_DIR/report.html)")
+    rp.add_argument(
+        "--overwrite", action="store_true", help="replace --out even if it is not a ganlab report"
+    )
+
+    cp = sub.add_parser("compare", help="several runs side by side in one self-contained HTML")
+    cp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    cp.add_argument(
+        "--out", type=Path, default=Path("compare.html"), help="the page (default compare.html)"
+    )
+    cp.add_argument(
+        "--overwrite", action="store_true", help="replace --out even if it is not a ganlab report"
+    )
     return p
 
 
@@ -442,6 +472,40 @@ def _eval(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from ganlab.runs import write_html_report
+
+    out = write_html_report(args.run_dir, args.out, args.overwrite)
+    print(f"report: {out}")
+    return 0
+
+
+def _compare(args) -> int:
+    from ganlab.compare import write_comparison
+
+    out = write_comparison(args.run_dirs, args.out, args.overwrite)
+    print(f"comparison of {len(args.run_dirs)} runs: {out}")
+    return 0
+
+
+def _lab(args) -> int:
+    from ganlab.lab.server import is_loopback, serve
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}; e.g. --port 8000")
+    if not is_loopback(args.host):
+        warnings.warn(
+            f"--host {args.host} is not a loopback address: anyone who can reach it can steer "
+            "training and write run directories as you",
+            stacklevel=1,
+        )
+    try:
+        serve(args.host, args.port, open_browser=not args.no_browser)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 COMMANDS = {
     "theory": _theory,
     "train": _train,
@@ -451,6 +515,9 @@ COMMANDS = {
     "demo": _demo,
     "data": _data,
     "eval": _eval,
+    "report": _report,
+    "compare": _compare,
+    "lab": _lab,
 }
 
 if __name__ == "__main__":

@@ -45,13 +45,15 @@ class DataConfig(_Strict):
         "tensor",
         "mnist",
         "fashion_mnist",
+        "stacked_mnist",
         "digits",
         "images",
         "csv",
     ] = Field(
         "ring",
         description="toy distribution, 'array' (.npy/.npz file), 'tensor' (given to the API), "
-        "'mnist', 'fashion_mnist', 'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
+        "'mnist', 'fashion_mnist', 'stacked_mnist' (3 MNIST digits as 3 channels, 1000 modes), "
+        "'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
     )
     std: float | None = Field(
         None, gt=0, description="std of each Gaussian; default 0.5 (1-D), 0.01 (ring), 0.05 (grid)"
@@ -66,17 +68,21 @@ class DataConfig(_Strict):
     grid_size: int = Field(5, ge=1, description="grid: modes per side")
     spacing: float = Field(2.0, gt=0, description="grid: distance between neighbouring modes")
     n: int | None = Field(
-        None, ge=1, description="draw a fixed training set of n points; default: fresh every batch"
+        None,
+        ge=1,
+        description="draw a fixed training set of n points; default: fresh every batch "
+        "(stacked_mnist: n stacked images, default 128,000 as PacGAN)",
     )
     path: str | None = Field(
         None,
         description="array/images/csv: the .npy/.npz file, image folder or CSV file; "
-        "mnist/fashion_mnist: their folder or mnist.pkl.gz (default $GANLAB_DATA, cache, download)",
+        "mnist/fashion_mnist/stacked_mnist: their folder or mnist.pkl.gz (default $GANLAB_DATA, "
+        "cache, download)",
     )
     split: Literal["train", "valid", "test"] = Field(
         "train",
-        description="mnist/fashion_mnist: train (first 50,000 of the official 60,000), valid "
-        "(last 10,000) or test (the official 10,000), as in the paper",
+        description="mnist/fashion_mnist/stacked_mnist: train (first 50,000 of the official "
+        "60,000), valid (last 10,000) or test (the official 10,000), as in the paper",
     )
     resize: tuple[PositiveInt, PositiveInt] | None = Field(
         None, description="images: resize every image to [H, W]; default: all must be one size"
@@ -239,7 +245,17 @@ class Config(_Strict):
     sample_every: int = Field(1000, ge=1, description="steps between sample figures")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
+    tensorboard: bool = Field(
+        False,
+        description="also log metrics.csv's scalars and the sample figures to RUN_DIR/tensorboard "
+        '(needs pip install "ganlab[tensorboard]")',
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    compile: bool = Field(
+        False,
+        description="torch.compile the forward passes (and their backward) of D's and G's "
+        "updates; falls back to eager where compiling fails; the compile time is printed",
+    )
     on_nan: Literal["stop", "rollback"] = Field(
         "stop",
         description="a NaN/inf loss or parameter: stop with an error, or reload the newest "

@@ -273,3 +273,310 @@ def write_index(
     tmp.write_text(page)
     tmp.replace(path)
     return path
+
+
+def save_discriminator_map(
+    path: Path,
+    x1: Tensor,
+    x2: Tensor,
+    d: Tensor,
+    fake: Tensor,
+    real: Tensor | None = None,
+    centres: Tensor | None = None,
+    title: str = "",
+) -> Path:
+    """2-D: D(x) as a heatmap over a grid, generated and real points on top.
+
+    The 2-D analogue of the paper's Figure 1: where D says "data" (D -> 1) and "generated"
+    (D -> 0), and where G's samples lie relative to the data. At the equilibrium of
+    Proposition 1 (p_g = p_data) the map is 1/2 everywhere.
+
+    Args:
+        x1, x2: (n1,), (n2,) grid coordinates.  d: (n2, n1) D(x) in [0, 1] on that grid.
+        fake: (n, 2) generated points.  real: (n, 2) data points.  centres: (modes, 2).
+    """
+    plt = pyplot()
+    x1, x2, d = (torch.as_tensor(t).double().numpy() for t in (x1, x2, d))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+    fig.colorbar(mesh, ax=ax, label="D(x)")
+    ax.contour(x1, x2, d, levels=[0.5], colors="0.3", linewidths=0.8)
+    fake = torch.as_tensor(fake).float()
+    ax.scatter(fake[:, 0], fake[:, 1], s=5, c="tab:green", alpha=0.5, label="generated")
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=1, c="k", alpha=0.4, label="data")
+    if centres is not None:
+        ax.scatter(centres[:, 0], centres[:, 1], marker="+", c="yellow", s=40, lw=0.8)
+    ax.set_xlim(float(x1[0]), float(x1[-1]))
+    ax.set_ylim(float(x2[0]), float(x2[-1]))
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or "D(x) over the data space (contour: D = 1/2)")
+    return save_figure(fig, path)
+
+
+def save_overlaid_curves(
+    path: Path,
+    runs: dict[str, list[dict]],
+    keys: list[tuple[str, str]],
+    title: str,
+    ylabel: str = "",
+    log: bool = False,
+    hline: tuple[float, str] | None = None,
+    marker: str = "",
+) -> Path:
+    """Curves of several runs in one plot: one colour per run, one line style per key.
+
+    Args:
+        runs: run label -> its rows (metrics.csv or coverage.csv as dicts).
+        keys: (column, label) pairs; the first is drawn solid, the next dashed, then dotted.
+        log: a log y axis (gradient norms span decades).  hline: (y, label) reference line.
+        marker: matplotlib marker of each point ("o" for sparse rows such as coverage.csv).
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for i, (name, rows) in enumerate(runs.items()):
+        if not rows:
+            continue
+        step = _column(rows, "step")
+        for j, (key, label) in enumerate(keys):
+            ax.plot(
+                step,
+                _column(rows, key),
+                styles[j % len(styles)],
+                marker=marker or None,
+                color=colours[i % len(colours)],
+                label=f"{name}: {label}",
+            )
+    if hline is not None:
+        ax.axhline(hline[0], color="0.5", ls=":", lw=1, label=hline[1])
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="best")
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-contained HTML pages (`ganlab report`, `ganlab compare`): every image a data: URI, the
+# style inline, no script, so that the one file can be mailed, archived or opened offline.
+
+PAGE_MARKER = '<meta name="generator" content="ganlab report">'
+
+_SELF_CONTAINED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+{marker}
+<link rel="icon" href="data:,">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222;
+       padding: 0 1em; }}
+h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.2em; margin-top: 1.8em;
+      border-bottom: 1px solid #ddd; }}
+h3 {{ font-size: 1em; }}
+nav a {{ margin-right: 1em; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }}
+.figs img {{ max-width: 560px; width: 100%; }}
+.strip figure {{ margin: 0; }} .strip img {{ width: 200px; }}
+.side figure {{ margin: 0; flex: 1 1 300px; }} .side img {{ max-width: 100%; }}
+figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em;
+         vertical-align: top; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.note {{ color: #555; font-size: 0.9em; }}
+code, .hash {{ font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }}
+pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
+</style></head><body>
+<h1>{title}</h1>
+{summary}
+<nav>{nav}</nav>
+{sections}
+</body></html>
+"""
+
+
+def data_uri(path: Path) -> str:
+    """A PNG file as a data: URI, to embed it in a page that needs no other file."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def img_html(path: Path, alt: str, caption: str = "") -> str:
+    """An <img> of a PNG embedded as a data: URI, in a <figure> when captioned."""
+    e = html.escape
+    img = f'<img src="{data_uri(path)}" alt="{e(alt)}">'
+    return f"<figure>{img}<figcaption>{e(caption)}</figcaption></figure>" if caption else img
+
+
+def table_html(header: list[str] | None, rows: list[list], numeric: bool = False) -> str:
+    """An HTML table of escaped cells; the first cell of each row is a row heading."""
+    e = html.escape
+    head = "<tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>" if header else ""
+    cls = ' class="num"' if numeric else ""
+    body = "".join(
+        "<tr>"
+        + f"<th>{e(str(r[0]))}</th>"
+        + "".join(f"<td{cls}>{e(str(c))}</td>" for c in r[1:])
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def self_contained_page(title: str, summary: str, sections: list[tuple[str, str, str]]) -> str:
+    """A whole page: title, summary line, a table of contents and (id, heading, html) sections."""
+    e = html.escape
+    nav = " ".join(f'<a href="#{e(i)}">{e(h)}</a>' for i, h, _ in sections)
+    body = "\n".join(f'<section id="{e(i)}"><h2>{e(h)}</h2>\n{b}</section>' for i, h, b in sections)
+    return _SELF_CONTAINED.format(
+        marker=PAGE_MARKER,
+        title=e(title),
+        summary=f"<p>{e(summary)}</p>" if summary else "",
+        nav=nav,
+        sections=body,
+    )
+
+
+def is_ganlab_page(path: Path) -> bool:
+    """Whether a file is a page `ganlab report` or `ganlab compare` wrote (its marker tag)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return PAGE_MARKER.encode() in head
+
+
+def check_page_out(path: Path, overwrite: bool) -> None:
+    """Refuse to write a page over a file that is not one of ours, unless asked to.
+
+    Raises:
+        RunDirError: `path` is a folder, its folder does not exist, or it is some other file
+            and overwrite is False.
+    """
+    from ganlab.errors import RunDirError
+
+    path = Path(path)
+    if path.is_dir():
+        raise RunDirError(f"--out {path} is a folder; give a file name such as {path}/report.html")
+    if not path.parent.is_dir():
+        raise RunDirError(
+            f"cannot write {path}: folder {path.parent} does not exist; create it first"
+        )
+    if path.exists() and not overwrite and not is_ganlab_page(path):
+        raise RunDirError(
+            f"{path} exists and is not a ganlab report; pass --overwrite to replace it or "
+            "choose another --out"
+        )
+
+
+def format_value(v) -> str:
+    """A number for a table: 4 significant digits; None (JSON's NaN) as n/a."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool) or isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {format_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+_COUNT_KEYS = ("n_fake", "n_real", "n_floor")
+
+
+def _scalars(m: dict) -> dict:
+    """The numbers of a metric's entry, less its sample counts."""
+    return {
+        k: v
+        for k, v in m.items()
+        if (v is None or isinstance(v, int | float)) and k not in _COUNT_KEYS
+    }
+
+
+def metrics_json_html(name: str, doc: dict) -> str:
+    """metrics.json (from `ganlab eval --metrics`) as a provenance list and one table:
+    each metric's value, real-vs-real floor, sample counts, details and definition."""
+    e = html.escape
+    facts = [
+        ["file", name],
+        ["step", doc.get("step")],
+        ["seed of G's noise", doc.get("seed")],
+        ["generated samples", doc.get("samples")],
+    ]
+    for key in ("dataset", "real", "floor"):
+        if key in doc:
+            facts.append([key, doc[key]])
+    fx = doc.get("feature_extractor")
+    if fx:
+        accuracy = format_value(fx.get("test_accuracy"))
+        facts.append(
+            [
+                "feature extractor",
+                f"{fx.get('name')}, {fx.get('layer')}, dim {fx.get('dim')}, "
+                f"test accuracy {accuracy}",
+            ]
+        )
+        facts.append(["extractor SHA-256", fx.get("sha256")])
+    ix = doc.get("inception_extractor")
+    if ix:
+        facts.append(["Inception network", f"{ix.get('name')}, {ix.get('layer')}"])
+        facts.append(["Inception weights", f"{ix.get('file')}, SHA-256 {ix.get('sha256')}"])
+    rows = []
+    for metric, m in doc.get("metrics", {}).items():
+        if not isinstance(m, dict):
+            continue
+        if "value" in m:
+            value = format_value(m["value"])
+            if m.get("std") is not None:
+                value += f" +- {format_value(m['std'])}"
+            floor = format_value(m.get("floor"))
+            if m.get("floor_std") is not None:
+                floor += f" +- {format_value(m['floor_std'])}"
+        else:  # mode_coverage, digits: several numbers per metric; their scalars are shown
+            value = format_value(_scalars(m))
+            floor = m.get("floor")
+            floor = format_value(_scalars(floor) if isinstance(floor, dict) else floor)
+        counts = ", ".join(f"{k} {m[k]}" for k in _COUNT_KEYS if k in m)
+        details = ", ".join(
+            f"{k} {format_value(v)}"
+            for k, v in m.items()
+            if k in ("k", "eps", "subsets", "subset_size", "note", "floor_note") and v is not None
+        )
+        rows.append([metric, value, floor, counts, details, m.get("definition", "")])
+    header = ["metric", "value", "real-vs-real floor", "samples", "details", "definition"]
+    return (
+        table_html(None, facts)
+        + table_html(header, rows)
+        + (f'<p class="note">{e(name)}: no metrics in the file.</p>' if not rows else "")
+    )
+
+
+def parzen_json_html(name: str, doc: dict) -> str:
+    """parzen.json (from `ganlab eval --parzen`): the test log-likelihood and how it was got."""
+    rows = [
+        ["file", name],
+        [
+            "Parzen log-likelihood (nats)",
+            f"{format_value(doc.get('mean_ll'))} +- "
+            f"{format_value(doc.get('se'))} (standard error over test points)",
+        ],
+        ["sigma (chosen on validation)", format_value(doc.get("sigma"))],
+        ["data", doc.get("dataset")],
+        ["step", doc.get("step")],
+        [
+            "samples / validation / test points",
+            f"{doc.get('samples')} / {doc.get('valid')} / {doc.get('test')}",
+        ],
+    ]
+    return table_html(None, rows)

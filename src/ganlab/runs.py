@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import html
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -63,6 +65,7 @@ from ganlab.errors import (
     CheckpointError,
     ConfigError,
     Diverged,
+    GanlabError,
     Interrupted,
     RunDirError,
 )
@@ -73,10 +76,17 @@ from ganlab.models.mlp import set_output_bias_
 from ganlab.optim import build_optimizer, learning_rate
 from ganlab.prior import NoisePrior
 from ganlab.report import (
+    check_page_out,
+    img_html,
+    metrics_json_html,
+    parzen_json_html,
     save_coverage_figure,
     save_curves,
     save_discriminator_figure,
+    save_discriminator_map,
     save_sample_figure,
+    self_contained_page,
+    table_html,
     write_index,
 )
 from ganlab.runtime import configure_cpu
@@ -188,6 +198,7 @@ def train(
         # Rank 0 reads the config and checks --out; the other ranks take its answers, so that
         # the files need to be on rank 0's machine only.
         cfg, name = distributed.on_main(_resolve_config, config, overrides)
+        distributed.on_main(require_tensorboard, cfg)
         if data is not None:
             cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
         elif cfg.data.kind == "tensor":
@@ -295,16 +306,7 @@ def data_logit(source, kind: str) -> torch.Tensor:
 def write_report(run: Run) -> Path:
     """Final samples, curves, scores and index.html of a run; returns the page's path."""
     dist = distribution_of(run.config.data)
-    fake = run.sample(2500 if len(run.x_shape) == 1 else 64)
-    real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
-    save_sample_figure(
-        run.path / "samples.png",
-        fake,
-        real,
-        dist,
-        (0.0, 1.0),  # Run.sample returns images in the data range
-        title=f"step {run.step}: generated (green) and data (black)" if fake.ndim == 2 else "",
-    )
+    _save_final_samples(run, dist, run.path / "samples.png")
     rows = _read_metrics(run.path)
     if rows:
         save_curves(run.path, rows)
@@ -326,8 +328,254 @@ def write_report(run: Run) -> Path:
     )
 
 
+def _save_final_samples(run: Run, dist, path: Path) -> Path:
+    """The final generator's samples (2,500 points or 64 images) drawn over the data."""
+    fake = run.sample(2500 if len(run.x_shape) == 1 else 64)
+    real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
+    return save_sample_figure(
+        path,
+        fake,
+        real,
+        dist,
+        (0.0, 1.0),  # Run.sample returns images in the data range
+        title=f"step {run.step}: generated (green) and data (black)" if fake.ndim == 2 else "",
+    )
+
+
+# Sample figures over time embedded in report.html: evenly spaced, the last always among them,
+# so that a long run's page stays a few MB (each figure is ~30-60 kB).
+_MAX_PROGRESS_FIGURES = 24
+
+
+def write_html_report(
+    run_dir: str | Path, out: str | Path | None = None, overwrite: bool = False
+) -> Path:
+    """report.html: the whole run in one self-contained page (every image a data: URI).
+
+    Final samples; losses, mean D(x) and D(G(z)) and gradient norms over training; D over the
+    data space (2-D: a heatmap of D(x) under generated and real points; 1-D: the paper's
+    Figure 1 view with D* of Proposition 1); mode coverage over training (coverage.csv);
+    samples over training (samples/step-*.png); the metrics with their provenance
+    (metrics*.json of `ganlab eval --metrics`, parzen*.json of `--parzen`, toy scores);
+    meta.json (versions, seed, git commit, commands) and the resolved config.
+
+    Args:
+        run_dir: a run directory.  out: the page to write; default run_dir/report.html.
+        overwrite: replace `out` even if it is not a page ganlab wrote.
+    Returns:
+        The path of the page.
+    Raises:
+        RunDirError: run_dir is not a run directory, or `out` is refused or cannot be written.
+    """
+    run_dir = Path(run_dir)
+    cfg = _run_config(run_dir)
+    meta = _read_meta(run_dir)
+    out = run_dir / "report.html" if out is None else Path(out)
+    check_page_out(out, overwrite)
+    try:
+        run = load_run(run_dir)
+        missing = ""
+    except CheckpointError as e:  # a run stopped before its first checkpoint still has logs
+        run, missing = None, f"No generator to sample: {e}"
+    rows = _read_metrics(run_dir)
+    coverage = _read_csv(run_dir / "coverage.csv")
+    with tempfile.TemporaryDirectory(prefix="ganlab-report-") as tmp:
+        tmp = Path(tmp)
+        sections = [
+            ("samples", "Final samples", _final_samples_html(run, cfg, tmp, missing)),
+            ("curves", "Training curves", _curves_html(rows, tmp)),
+        ]
+        view = _discriminator_html(run, cfg, tmp)
+        if view:
+            sections.append(view)
+        if coverage:
+            figure = save_coverage_figure(tmp / "coverage.png", coverage)
+            body = f'<div class="figs">{img_html(figure, "mode coverage over training")}</div>'
+            sections.append(("coverage", "Mode coverage over training", body))
+        sections += [
+            ("progress", "Samples during training", _progress_html(run_dir)),
+            ("metrics", "Metrics", _metrics_html(run, run_dir)),
+            ("run", "Run and environment", _meta_html(meta)),
+            ("config", "Resolved config", f"<pre>{html.escape(dump_config(cfg))}</pre>"),
+        ]
+        page = self_contained_page(f"ganlab run {run_dir.name}", _summary(rows, run), sections)
+    with _writing(out, "the run directory is unchanged"):
+        atomic_write_bytes(out, page.encode())
+    return out
+
+
+def _summary(rows: list[dict], run: Run | None) -> str:
+    if not rows:
+        return "No metrics logged yet."
+    last = rows[-1]
+    return (
+        f"Step {int(float(last['step']))}: D loss {float(last['d_loss']):.4f}, "
+        f"G loss {float(last['g_loss']):.4f}, mean D(x) {float(last['d_real']):.3f}, "
+        f"mean D(G(z)) {float(last['d_fake']):.3f}."
+        + (f" Newest checkpoint: step {run.step}." if run is not None else "")
+    )
+
+
+def _final_samples_html(run: Run | None, cfg: Config, tmp: Path, missing: str) -> str:
+    if run is None:
+        return f'<p class="note">{html.escape(missing)}</p>'
+    figure = _save_final_samples(run, distribution_of(cfg.data), tmp / "samples.png")
+    return '<div class="figs">' + img_html(figure, f"samples at step {run.step}") + "</div>"
+
+
+def _curves_html(rows: list[dict], tmp: Path) -> str:
+    if not rows:
+        return '<p class="note">metrics.csv has no rows yet.</p>'
+    figures = save_curves(tmp, rows)
+    alts = {
+        "losses": "losses",
+        "discriminator": "mean D(x) and D(G(z))",
+        "grad_norms": "gradient norms",
+    }
+    return (
+        '<div class="figs">'
+        + "".join(img_html(path, alts[name]) for name, path in figures.items())
+        + "</div>"
+    )
+
+
+def _discriminator_html(run: Run | None, cfg: Config, tmp: Path) -> tuple[str, str, str] | None:
+    """The section of D over the data space, for 1-D and 2-D points with an unpacked D."""
+    if run is None or cfg.discriminator.pack != 1 or len(run.x_shape) != 1:
+        return None  # (a packed D scores packs, not points: it has no D(x) to draw)
+    dist = distribution_of(cfg.data)
+    if run.x_shape == (1,) and dist is not None:
+        figure = _save_discriminator_view(run, dist, tmp / "discriminator_view.png")
+        note = (
+            "p_data, p_g and the learned D(x) as in the paper's Figure 1, with the optimal "
+            "D*(x) = p_data / (p_data + p_g) of Proposition 1."
+        )
+    elif run.x_shape == (2,):
+        figure = _save_discriminator_map(run, dist, tmp / "discriminator_map.png")
+        note = (
+            "D(x) on a grid over the data space (red: D says data, blue: D says generated; "
+            "contour at 1/2), generated points (green) and data (black) on top. At the "
+            "equilibrium of Proposition 1, D = 1/2 everywhere."
+        )
+    else:
+        return None
+    body = f'<p class="note">{note}</p><div class="figs">{img_html(figure, "D over x")}</div>'
+    return ("discriminator", "The discriminator over the data space", body)
+
+
 @torch.no_grad()
-def _save_discriminator_view(run: Run, dist) -> Path:
+def _save_discriminator_map(run: Run, dist, path: Path) -> Path:
+    """A 2-D run's final D(x) on a 200 x 200 grid, its samples and the data over it."""
+    fake = run.sample(2500)  # (2500, 2)
+    real = None
+    if dist is not None:
+        real = dist.sample(2500, torch.Generator().manual_seed(0))  # (2500, 2)
+    else:
+        try:
+            real = build_data(run.config.data, run.config.seed + _DATA_SEED).reference(2500)
+        except GanlabError:  # the data file moved: draw G and D alone
+            real = None
+    points = torch.cat([fake, real]) if real is not None else fake
+    points = points[torch.isfinite(points).all(1)].double()
+    if not len(points):  # a diverged G and no data to frame: the unit square around 0
+        points = torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64)
+    # 0.5-99.5 percentiles: a few far-off samples of a poor G would shrink the data to a dot
+    lo, hi = torch.quantile(points, 0.005, dim=0), torch.quantile(points, 0.995, dim=0)
+    if real is not None:
+        lo, hi = torch.minimum(lo, real.min(0).values), torch.maximum(hi, real.max(0).values)
+    pad = 0.15 * float((hi - lo).max().clamp_min(1e-3))
+    x1 = torch.linspace(float(lo[0]) - pad, float(hi[0]) + pad, 200)
+    x2 = torch.linspace(float(lo[1]) - pad, float(hi[1]) + pad, 200)
+    grid = torch.stack(torch.meshgrid(x1, x2, indexing="xy"), -1).reshape(-1, 2)  # (40000, 2)
+    mode = run.discriminator.training
+    run.discriminator.eval()
+    try:
+        d = torch.sigmoid(run.discriminator(grid)).reshape(len(x2), len(x1))  # (200, 200)
+    finally:
+        run.discriminator.train(mode)
+    return save_discriminator_map(
+        path,
+        x1,
+        x2,
+        d,
+        fake,
+        real,
+        dist.centres if dist is not None and dist.dim == 2 else None,
+        title=f"step {run.step}: D(x) under generated (green) and data (black) points",
+    )
+
+
+def _progress_html(run_dir: Path) -> str:
+    figures = sorted((run_dir / "samples").glob("step-*.png"))
+    if not figures:
+        return '<p class="note">No sample figures in samples/.</p>'
+    shown = figures
+    if len(figures) > _MAX_PROGRESS_FIGURES:
+        index = np.linspace(0, len(figures) - 1, _MAX_PROGRESS_FIGURES).round().astype(int)
+        shown = [figures[i] for i in sorted(set(index.tolist()))]
+    note = (
+        f'<p class="note">{len(shown)} of the {len(figures)} figures in samples/, evenly '
+        "spaced.</p>"
+        if len(shown) < len(figures)
+        else ""
+    )
+    strip = "".join(img_html(p, p.stem, f"step {int(p.stem.split('-')[1])}") for p in shown)
+    return f'{note}<div class="figs strip">{strip}</div>'
+
+
+def _metrics_html(run: Run | None, run_dir: Path) -> str:
+    """Every score the run has: toy scores now, metrics*.json and parzen*.json from eval."""
+    e = html.escape
+    parts = []
+    if run is not None:
+        scores = {k: v for k, v in run.scores().items() if k != "counts"}
+        if scores:
+            n = "2,500 samples of the final generator"
+            parts.append(f"<h3>Scores of the known toy density ({n})</h3>")
+            parts.append(table_html(None, [[k, _cell(v)] for k, v in scores.items()]))
+    for pattern, option, render in (
+        ("metrics*.json", "--metrics", metrics_json_html),
+        ("parzen*.json", "--parzen", parzen_json_html),
+    ):
+        for path in sorted(run_dir.glob(pattern)):
+            doc = _read_json(path)
+            if doc is None:
+                parts.append(f'<p class="note">{e(path.name)} is unreadable; skipped.</p>')
+                continue
+            parts.append(f"<h3>ganlab eval {option}: {e(path.name)}</h3>")
+            parts.append(render(path.name, doc))
+            figure = doc.get("metrics", {}).get("digits", {}).get("figure")
+            if figure and (run_dir / figure).is_file():
+                parts.append('<div class="figs">' + img_html(run_dir / figure, figure) + "</div>")
+    if not parts:
+        return (
+            '<p class="note">No scores: run <code>ganlab eval RUN_DIR --metrics ...</code> or '
+            "<code>--parzen</code>, then this command again.</p>"
+        )
+    return "".join(parts)
+
+
+def _meta_html(meta: dict) -> str:
+    return table_html(
+        None,
+        [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in meta.items()],
+    )
+
+
+def _cell(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@torch.no_grad()
+def _save_discriminator_view(run: Run, dist, path: Path | None = None) -> Path:
     """The paper's Figure 1 view of a 1-D run's final state: p_data, p_g, D and D*."""
     from scipy.stats import gaussian_kde
 
@@ -344,7 +592,7 @@ def _save_discriminator_view(run: Run, dist) -> Path:
     run.discriminator.train(mode)
     d_star = p_data / (p_data + p_g).clamp_min(1e-300)  # Proposition 1
     return save_discriminator_figure(
-        run.path / "discriminator_view.png", x, p_data, p_g, d, d_star, f"step {run.step}"
+        path or run.path / "discriminator_view.png", x, p_data, p_g, d, d_star, f"step {run.step}"
     )
 
 
@@ -390,8 +638,10 @@ class RunMonitor:
         self.t0 = self.t_last = time.perf_counter()
         self.step_last = state.step
         self.stop_requested = False
+        self.compile_reported = False
         self.divergence = ""  # what _check_finite found, for a rollback's warning
         self.metrics_file = None
+        self.tensorboard = None  # rank 0's SummaryWriter when cfg.tensorboard
         self.last_checkpoint: Path | None = distributed.on_main(self._open)  # on every rank
 
     def _open(self) -> Path | None:
@@ -399,7 +649,17 @@ class RunMonitor:
         entries = self.checkpoints.entries()
         self.last_checkpoint = self.checkpoints.folder / entries[-1]["file"] if entries else None
         self._open_metrics()
+        if self.cfg.tensorboard:
+            self._open_tensorboard(self.step_last)
         return self.last_checkpoint
+
+    def _open_tensorboard(self, step: int) -> None:
+        """Rank 0: the SummaryWriter, hiding events a stopped run logged past `step` (they
+        are redone after a resume or rollback, as metrics.csv's rows are)."""
+        with _writing(self.run_dir / "tensorboard", self.last_checkpoint):
+            self.tensorboard = tensorboard_writer(
+                self.run_dir / "tensorboard", purge_step=step + 1 if step else None
+            )
 
     def _open_metrics(self) -> None:
         new = not (self.run_dir / "metrics.csv").exists()
@@ -416,6 +676,11 @@ class RunMonitor:
         # stops them all at this step.
         stop = distributed.any_rank(self.stop_requested)
         self.bar.update(1)
+        if cfg.compile and not self.compile_reported:  # the first iteration compiled
+            self.compile_reported = True
+            if self.world.is_main:
+                seconds = time.perf_counter() - self.t0
+                tqdm.write(f"compile: the first iteration took {seconds:.1f} s, compiling included")
         checkpoint = step % cfg.checkpoint_every == 0 or last or stop
         log = step % cfg.log_every == 0 or last
         preview = step % cfg.sample_every == 0 or last
@@ -514,6 +779,9 @@ class RunMonitor:
         self.metrics_file.close()
         _truncate_logs(self.run_dir, step, checkpoint)
         self._open_metrics()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self._open_tensorboard(step)
         self.bar.n = self.step_last = step
         self.bar.refresh()
         self.t_last = time.perf_counter()
@@ -541,6 +809,10 @@ class RunMonitor:
                 {k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()}
             )
             self.metrics_file.flush()
+        if self.tensorboard is not None:  # the same numbers under the same names
+            for key, value in row.items():
+                if key != "step":
+                    self.tensorboard.add_scalar(key, value, state.step)
         self.bar.set_postfix(
             d_loss=f"{row['d_loss']:.3f}",
             g_loss=f"{row['g_loss']:.3f}",
@@ -568,14 +840,49 @@ class RunMonitor:
                 path, fake, self.preview_real, self.dist, value_range(self.cfg),
                 title=f"step {state.step}",
             )  # fmt: skip
+        if self.tensorboard is not None:  # the very figure samples/ holds
+            from PIL import Image
+
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+            self.tensorboard.add_image("samples", pixels, state.step, dataformats="HWC")
 
     def close(self) -> None:
         self.bar.close()
         try:
             if self.metrics_file is not None:
                 self.metrics_file.close()
+            if self.tensorboard is not None:
+                self.tensorboard.close()  # flushes the event file
         except OSError:  # a full disk, already reported by the write that failed first
             pass
+
+
+def require_tensorboard(cfg: Config) -> None:
+    """Fail before training when cfg.tensorboard is on and the tensorboard package is not there.
+
+    Raises:
+        ConfigError: one line naming the package to install.
+    """
+    if not cfg.tensorboard:
+        return
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+    except ImportError:
+        raise ConfigError(
+            'tensorboard: true needs the tensorboard package; pip install "ganlab[tensorboard]" '
+            "or set tensorboard=false"
+        ) from None
+
+
+def tensorboard_writer(log_dir: Path, purge_step: int | None = None):
+    """A torch.utils.tensorboard.SummaryWriter into log_dir (imported only when asked for).
+
+    purge_step: TensorBoard hides the events of earlier files at this step and later.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
 def _over_ranks(stats: StepStats) -> StepStats:
@@ -768,6 +1075,7 @@ def _resume(
     cfg = distributed.on_main(_run_config, run_dir)
     if steps is not None:
         cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
+    distributed.on_main(require_tensorboard, cfg)
     meta = distributed.on_main(_read_meta, run_dir)
     if cfg.data.kind == "tensor":
         if data is None:
@@ -982,4 +1290,13 @@ def _meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict:
     return meta
 
 
-__all__ = ["Run", "build_state", "load_run", "resume", "train", "write_report", "CheckpointError"]
+__all__ = [
+    "Run",
+    "build_state",
+    "load_run",
+    "resume",
+    "train",
+    "write_html_report",
+    "write_report",
+    "CheckpointError",
+]

@@ -21,6 +21,8 @@ from ganlab.data.download import cache_dir, sha256_file
 from ganlab.data.idx import read_idx
 from ganlab.data.mnist_pickle import read_mnist_pickle
 from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
+from ganlab.data.stacked import TRAIN_IMAGES as STACKED_TRAIN_IMAGES
+from ganlab.data.stacked import load_stacked_mnist
 from ganlab.data.toy import GaussianMixture, gaussian_1d, grid, mixture_1d, ring
 from ganlab.data.user import load_array, load_csv, load_image_folder
 from ganlab.errors import DataError
@@ -43,6 +45,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_image_folder",
     "load_mnist",
+    "load_stacked_mnist",
     "mixture_1d",
     "read_idx",
     "read_mnist_pickle",
@@ -93,6 +96,8 @@ def load_data(cfg: DataConfig) -> torch.Tensor:
     """The examples of a file or real-data config: (N, C, H, W) images or (N, d) points."""
     if cfg.kind in ("mnist", "fashion_mnist"):
         return load_split(cfg.kind, cfg.split, cfg.path)[0]
+    if cfg.kind == "stacked_mnist":
+        return load_stacked_mnist(cfg.split, cfg.n or STACKED_TRAIN_IMAGES, path=cfg.path)[0]
     if cfg.kind == "digits":
         return load_digits()[0]
     if cfg.kind == "images":

@@ -5,7 +5,9 @@ MNIST runs (fid, kid, prdc, digits): n generated images and the first n_real off
 images go through the reference classifier (metrics/classifier.py); the floor scores the first
 n_real training images against the same test images, i.e. what a perfect generator of the
 training distribution would get at these sample sizes. 2-D mixture runs (coverage): the mode
-coverage of n samples, and of n fresh draws of the mixture as the floor.
+coverage of n samples, and of n fresh draws of the mixture as the floor. Stacked MNIST runs
+(stacked): the triples of digits the classifier reads in n samples (the protocol: 26,000), and
+in n real stacked images built from the test split as the floor.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from tqdm import tqdm
 
 from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError, DataError, RunDirError
+from ganlab.metrics import inception
+from ganlab.metrics.inception import INCEPTION_METRICS
 
 IMAGE_METRICS = ("fid", "kid", "prdc", "digits")
 TOY_METRICS = ("coverage",)
-METRICS = IMAGE_METRICS + TOY_METRICS
+STACKED_METRICS = ("stacked",)
+METRICS = IMAGE_METRICS + TOY_METRICS + STACKED_METRICS + INCEPTION_METRICS
 
 DEFINITIONS = {
     "fid": "Frechet distance of Gaussians fitted to classifier features: "
@@ -43,6 +48,9 @@ DEFINITIONS = {
     "predicted at least once, KL(q || p_data) in nats",
     "mode_coverage": "2-D mixture: modes with a generated sample within 3 std nearest them, share "
     "of such samples, KL of their mode histogram to uniform (VEEGAN protocol)",
+    "stacked_modes": "Stacked MNIST: triples of digits (one per channel, read by the reference "
+    "classifier) that occur among the samples, of 1000, and KL of the triple histogram to "
+    "uniform in nats (VEEGAN/PacGAN protocol: 26,000 samples)",
 }
 
 
@@ -73,13 +81,16 @@ def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], to
         ConfigError: one line naming the metric, the run's data and what to use instead.
     """
     mnist = data_kind == "mnist" and tuple(x_shape) == (1, 28, 28)
+    stacked = data_kind == "stacked_mnist" and tuple(x_shape) == (3, 28, 28)
     toy_2d = toy_dim == 2
     data = f"{data_kind} ({'x'.join(map(str, x_shape))})"
     for name in names:
-        if name in IMAGE_METRICS and not mnist:
+        if name in IMAGE_METRICS + INCEPTION_METRICS and not mnist:
             fix = (
                 "use --metrics coverage or --parzen"
                 if toy_2d
+                else "use --metrics stacked"
+                if stacked
                 else "the reference classifier knows only MNIST digits; use --parzen"
             )
             raise ConfigError(
@@ -92,6 +103,21 @@ def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], to
                 f"--metrics {name} needs a 2-D mixture run (data.kind ring or grid); this run's "
                 f"data is {data}: {fix}"
             )
+        if name in STACKED_METRICS and not stacked:
+            fix = (
+                "use --metrics fid,kid,prdc,digits"
+                if mnist
+                else "use --metrics coverage"
+                if toy_2d
+                else "use --parzen"
+            )
+            raise ConfigError(
+                f"--metrics {name} needs a run trained on Stacked MNIST (data.kind "
+                f"stacked_mnist, 3x28x28); this run's data is {data}: {fix}"
+            )
+    if any(name in INCEPTION_METRICS for name in names):
+        inception.weights_path()  # never downloaded: the error says where to put the file
+        inception.check_backend()
 
 
 def evaluate_run(
@@ -125,6 +151,12 @@ def evaluate_run(
         result.update(_image_metrics(run, fake, names, n_real, seed, suffix, progress))
     if "coverage" in names:
         result.update(_toy_coverage(run, fake, seed))
+    if "stacked" in names:
+        result.update(_stacked_modes(run, fake, seed, progress))
+    if any(n in INCEPTION_METRICS for n in names):
+        part = _inception_metrics(run, fake, names, n_real)
+        result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
+        result = {**part, **result}  # the classifier's provenance, when there, stays
     return result
 
 
@@ -146,6 +178,12 @@ def summary_lines(result: dict) -> list[str]:
             lines.append(
                 f"digits: {m['covered']}/{m['classes']} classes, KL {m['kl']:.4f} nats "
                 f"(floor {m['floor']['covered']}/{m['classes']}, KL {m['floor']['kl']:.4f})"
+            )
+        elif name == "stacked_modes":
+            f = m["floor"]
+            lines.append(
+                f"stacked MNIST: {m['modes_covered']}/{m['modes']} triples, KL {m['kl']:.3f} "
+                f"nats (floor {f['modes_covered']}/{f['modes']}, KL {f['kl']:.3f})"
             )
         elif name == "mode_coverage":
             f = m["floor"]
@@ -275,6 +313,23 @@ def _image_metrics(run, fake, names, n_real, seed, suffix, progress) -> dict:
     }
 
 
+def _inception_metrics(run, fake, names, n_real) -> dict:
+    """Inception FID/IS of an MNIST run: the real and floor images of _image_metrics."""
+    from ganlab.data.datasets import load_split
+
+    path = inception.weights_path()
+    extractor = inception.inception_extractor(path)
+    real = load_split("mnist", "test", run.config.data.path)[0][:n_real]
+    floor = load_split("mnist", "train", run.config.data.path)[0][:n_real]
+    return {
+        "dataset": "mnist",
+        "real": f"mnist test, first {len(real)} images",
+        "floor": f"mnist train, first {len(floor)} images, scored against the same test images",
+        "inception_extractor": inception.extractor_provenance(path),
+        "metrics": inception.inception_metrics(names, extractor, fake, real, floor),
+    }
+
+
 def _toy_coverage(run, fake, seed) -> dict:
     from ganlab.data import distribution_of
     from ganlab.metrics.coverage import mode_coverage
@@ -292,6 +347,43 @@ def _toy_coverage(run, fake, seed) -> dict:
                 "floor": fl,
                 "n_fake": len(fake),
                 "n_floor": len(real),
+            }
+        },
+    }
+
+
+def _stacked_modes(run, fake, seed, progress) -> dict:
+    from ganlab.data.datasets import load_split
+    from ganlab.data.stacked import stack_digits
+    from ganlab.metrics import classifier as clf
+    from ganlab.metrics.stacked import SAMPLES, stacked_modes
+
+    path = run.config.data.path  # where the run read MNIST
+    x_train, y_train = load_split("mnist", "train", path)
+    x_test, y_test = load_split("mnist", "test", path)
+    ref = clf.reference_classifier(data=(x_train, y_train, x_test, y_test), progress=progress)
+    # The floor: as many real stacked images, built from the test split (digits the classifier
+    # never saw), read by the same classifier.
+    real, _ = stack_digits(x_test, y_test, len(fake), torch.Generator().manual_seed(seed))
+    v, fl = stacked_modes(ref.model, fake), stacked_modes(ref.model, real)
+    note = "" if len(fake) == SAMPLES else f"the protocol scores {SAMPLES} samples (--samples)"
+    return {
+        "dataset": "stacked_mnist",
+        "floor": f"{len(real)} stacked images of mnist test digits (seed {seed})",
+        "feature_extractor": {
+            "name": clf.VERSION,
+            "sha256": ref.sha256,
+            "layer": "predicted class of each channel",
+            "test_accuracy": ref.info.get("test_accuracy"),
+        },
+        "metrics": {
+            "stacked_modes": {
+                "definition": DEFINITIONS["stacked_modes"],
+                **v,
+                "floor": fl,
+                "n_fake": len(fake),
+                "n_floor": len(real),
+                "note": note,
             }
         },
     }

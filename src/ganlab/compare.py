@@ -1,0 +1,281 @@
+"""`ganlab compare RUN_DIR RUN_DIR ...`: several runs side by side in one self-contained page.
+
+The curves of every run overlaid (one colour per run), the final sample figure of each, one
+table of their numbers (rows: metrics, columns: runs) and the config keys whose values differ.
+It reads the run directories only (metrics.csv, coverage.csv, samples/, metrics*.json,
+parzen*.json, config.yaml): no model is loaded, so it takes a second or two.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import tempfile
+from pathlib import Path
+
+from ganlab.checkpoint import atomic_write_bytes
+from ganlab.errors import ConfigError
+from ganlab.report import (
+    check_page_out,
+    img_html,
+    save_overlaid_curves,
+    self_contained_page,
+    table_html,
+)
+from ganlab.runs import _read_csv, _read_json, _read_meta, _read_metrics, _run_config, _writing
+
+# (metrics.csv column, row label) of the comparison table: the last logged row of each run.
+_LAST_ROW = [
+    ("step", "last logged step"),
+    ("d_loss", "D loss"),
+    ("g_loss", "G loss"),
+    ("d_real", "mean D(x)"),
+    ("d_fake", "mean D(G(z))"),
+    ("g_grad_norm", "|grad G|"),
+    ("d_grad_norm", "|grad D|"),
+    ("steps_per_s", "steps/s"),
+    ("elapsed_s", "training time (s)"),
+]
+
+
+def write_comparison(
+    run_dirs: list[str | Path], out: str | Path = "compare.html", overwrite: bool = False
+) -> Path:
+    """compare.html: the runs' curves overlaid, final samples side by side, metrics and config
+    differences in tables; every image a data: URI.
+
+    Args:
+        run_dirs: two or more run directories.  out: the page to write.
+        overwrite: replace `out` even if it is not a page ganlab wrote.
+    Returns:
+        The path of the page.
+    Raises:
+        ConfigError: fewer than two runs.
+        RunDirError: one is not a run directory, or `out` is refused or cannot be written.
+    """
+    if len(run_dirs) < 2:
+        raise ConfigError(
+            f"compare needs two or more run directories, got {len(run_dirs)}; "
+            "use `ganlab report RUN_DIR` for one run"
+        )
+    run_dirs = [Path(d) for d in run_dirs]
+    configs = [_run_config(d).model_dump(mode="json") for d in run_dirs]
+    for d in run_dirs:
+        _read_meta(d)  # a damaged run directory fails here, before anything is drawn
+    out = Path(out)
+    check_page_out(out, overwrite)
+    labels = run_labels(run_dirs)
+    rows = {label: _read_metrics(d) for label, d in zip(labels, run_dirs, strict=True)}
+    coverage = {
+        label: _read_csv(d / "coverage.csv") for label, d in zip(labels, run_dirs, strict=True)
+    }
+    with tempfile.TemporaryDirectory(prefix="ganlab-compare-") as tmp:
+        tmp = Path(tmp)
+        sections = [
+            ("curves", "Training curves", _curves_html(rows, coverage, tmp)),
+            ("samples", "Final samples", _samples_html(labels, run_dirs)),
+            ("metrics", "Metrics", _metrics_table(labels, run_dirs, rows, coverage)),
+            ("config", "Config differences", _config_table(labels, configs)),
+            ("runs", "Runs", _runs_table(labels, run_dirs)),
+        ]
+        page = self_contained_page(
+            f"ganlab compare: {', '.join(labels)}",
+            f"{len(labels)} runs; one colour per run in every figure.",
+            sections,
+        )
+    with _writing(out, "the run directories are unchanged"):
+        atomic_write_bytes(out, page.encode())
+    return out
+
+
+def run_labels(run_dirs: list[Path]) -> list[str]:
+    """A short name per run: its folder name, or the path as given where two names clash."""
+    names = [d.name or str(d) for d in run_dirs]
+    return [n if names.count(n) == 1 else str(d) for n, d in zip(names, run_dirs, strict=True)]
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    """A nested config dict -> {"a.b": value}, lists kept whole."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(configs: list[dict]) -> dict[str, list]:
+    """The keys whose values are not the same in every config, each with its values in order."""
+    flat = [flatten(c) for c in configs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    missing = object()
+    diff = {}
+    for key in keys:
+        values = [f.get(key, missing) for f in flat]
+        if any(v != values[0] for v in values[1:]):
+            diff[key] = ["(absent)" if v is missing else v for v in values]
+    return diff
+
+
+def _curves_html(rows: dict[str, list], coverage: dict[str, list], tmp: Path) -> str:
+    if not any(rows.values()):
+        return '<p class="note">No run has rows in metrics.csv yet.</p>'
+    figures = [
+        save_overlaid_curves(
+            tmp / "losses.png",
+            rows,
+            [("d_loss", "D loss"), ("g_loss", "G loss")],
+            "Losses (solid: D, dashed: G)",
+            hline=(math.log(4), "log 4 (D loss at equilibrium)"),
+        ),
+        save_overlaid_curves(
+            tmp / "discriminator.png",
+            rows,
+            [("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")],
+            "Discriminator outputs (solid: D(x), dashed: D(G(z)))",
+            hline=(0.5, "1/2 (equilibrium)"),
+        ),
+        save_overlaid_curves(
+            tmp / "grad_norms.png",
+            rows,
+            [("g_grad_norm", "|grad G|"), ("d_grad_norm", "|grad D|")],
+            "Gradient norms (solid: G, dashed: D)",
+            log=True,
+        ),
+    ]
+    alts = ["losses of every run", "D outputs of every run", "gradient norms of every run"]
+    if any(coverage.values()):
+        figures.append(
+            save_overlaid_curves(
+                tmp / "coverage.png",
+                coverage,
+                [("modes_covered", "modes covered")],
+                "Mode coverage over training (2,500 samples per point)",
+                ylabel="modes covered",
+                marker="o",
+            )
+        )
+        alts.append("mode coverage of every run")
+    return (
+        '<div class="figs">'
+        + "".join(img_html(f, a) for f, a in zip(figures, alts, strict=True))
+        + "</div>"
+    )
+
+
+def _samples_html(labels: list[str], run_dirs: list[Path]) -> str:
+    """Each run's newest samples/step-*.png (the monitor writes one at the last step)."""
+    e = html.escape
+    cells = []
+    for label, d in zip(labels, run_dirs, strict=True):
+        figures = sorted((d / "samples").glob("step-*.png"))
+        if figures:
+            step = int(figures[-1].stem.split("-")[1])
+            cells.append(img_html(figures[-1], f"{label} samples", f"{label}: step {step}"))
+        else:
+            cells.append(f'<figure><p class="note">{e(label)}: no sample figure</p></figure>')
+    return f'<div class="figs side">{"".join(cells)}</div>'
+
+
+def _metrics_table(labels, run_dirs, rows, coverage) -> str:
+    """Rows: metrics; columns: runs. A run without a number gets an empty cell."""
+    table: dict[str, dict[str, str]] = {}
+
+    def put(metric: str, label: str, text: str) -> None:
+        table.setdefault(metric, {})[label] = text
+
+    for label, d in zip(labels, run_dirs, strict=True):
+        if rows[label]:
+            last = rows[label][-1]
+            for key, name in _LAST_ROW:
+                if last.get(key) not in (None, ""):
+                    put(f"{name} (last row of metrics.csv)", label, _num(last[key]))
+        if coverage[label]:
+            last = coverage[label][-1]
+            put(
+                "modes covered (last sample figure)",
+                label,
+                f"{_num(last['modes_covered'])}/{_num(last['modes'])}",
+            )
+            put("high-quality share (last sample figure)", label, _num(last["high_quality"]))
+        for path in sorted(d.glob("metrics*.json")):
+            doc = _read_json(path) or {}
+            for metric, m in doc.get("metrics", {}).items():
+                if isinstance(m, dict):
+                    put(f"{metric} ({path.name})", label, _metric_cell(m))
+        for path in sorted(d.glob("parzen*.json")):
+            doc = _read_json(path) or {}
+            if "mean_ll" in doc:
+                put(
+                    f"Parzen log-likelihood, nats ({path.name})",
+                    label,
+                    f"{_num(doc['mean_ll'])} +- {_num(doc.get('se'))}",
+                )
+    if not table:
+        return '<p class="note">No metrics in any run.</p>'
+    evaluated = any(any(d.glob("metrics*.json")) for d in run_dirs)
+    return table_html(
+        ["metric", *labels],
+        [[metric, *(cells.get(label, "") for label in labels)] for metric, cells in table.items()],
+        numeric=True,
+    ) + (
+        '<p class="note">Values from <code>ganlab eval --metrics</code> show their '
+        "real-vs-real floor in brackets.</p>"
+        if evaluated
+        else ""
+    )
+
+
+def _metric_cell(m: dict) -> str:
+    """One metrics.json entry in a cell: value (+- std) and floor."""
+    if "value" in m:
+        text = _num(m["value"])
+        if m.get("std") is not None:
+            text += f" +- {_num(m['std'])}"
+        floor = m.get("floor")
+        return f"{text} (floor {_num(floor)})" if not isinstance(floor, dict) else text
+    if "modes_covered" in m:
+        f = m.get("floor") or {}
+        return (
+            f"{m['modes_covered']}/{m['modes']} modes, {_num(m.get('high_quality'))} high "
+            f"quality (floor {f.get('modes_covered')}/{f.get('modes')})"
+        )
+    if "covered" in m:
+        f = m.get("floor") or {}
+        return (
+            f"{m['covered']}/{m['classes']} classes, KL {_num(m.get('kl'))} "
+            f"(floor KL {_num(f.get('kl'))})"
+        )
+    return ""
+
+
+def _config_table(labels: list[str], configs: list[dict]) -> str:
+    diff = config_differences(configs)
+    if not diff:
+        return '<p class="note">The runs have the same config.</p>'
+    return (
+        f'<p class="note">Only the {len(diff)} keys whose values differ between the runs.</p>'
+        + table_html(["key", *labels], [[k, *(_text(v) for v in vs)] for k, vs in diff.items()])
+    )
+
+
+def _runs_table(labels: list[str], run_dirs: list[Path]) -> str:
+    keys = ["seed", "ganlab", "torch", "git_commit", "started", "command", "device", "world_size"]
+    metas = [_read_meta(d) for d in run_dirs]
+    rows = [["path", *map(str, run_dirs)]]
+    rows += [[k, *(_text(m.get(k, "")) for m in metas)] for k in keys]
+    return table_html(["", *labels], rows)
+
+
+def _text(v) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _num(v) -> str:
+    """A CSV or JSON number, 4 significant digits; None (an undefined value) as n/a."""
+    if v is None or v == "":
+        return "n/a"
+    x = float(v)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e9 else f"{x:.4g}"

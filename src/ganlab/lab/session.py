@@ -1,0 +1,802 @@
+"""One live training session of `ganlab lab`: ganlab's own G, D and Algorithm 1, driven by a page.
+
+A `LabSession` holds a Config, the TrainState that `runs.build_state` makes from it, and two
+threads: one trains (`algorithm1` a few iterations at a time while playing), one computes a
+frame of what G and D do (`frames.compute_frame`) about ten times a second from a copy of them
+taken under the lock, and hands the same JSON text to every listener (every open tab).
+
+Controls arrive as JSON messages (`control`), validated here: settings go through ganlab's own
+Config, so a learning rate of -1 or k = 0 is refused with ganlab's message, and the session
+keeps its last good state. The one-update buttons use algorithm.py's pieces exactly as
+algorithm1's loop does:
+
+    D update: z ~ p_z, x ~ p_data (m each); descend L_D(D(x), D(G(z)))          (eq. 1, ascend V)
+    G update: z ~ p_z (m); descend L_G(D(G(z))) with D frozen
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ganlab.algorithm import StepStats, algorithm1, descend, discriminate, frozen
+from ganlab.checkpoint import CheckpointStore, TrainState, atomic_write_bytes, restore_state
+from ganlab.config import Config, config_from_dict, dump_config, load_config
+from ganlab.data import distribution_of
+from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
+from ganlab.data.toy import GaussianMixture
+from ganlab.errors import ConfigError, DataError, GanlabError, RunDirError
+from ganlab.lab.frames import Snapshot, View, compute_frame, packed_rows
+from ganlab.losses import G_LOSSES, d_loss
+from ganlab.optim import apply_schedule
+from ganlab.prior import NoisePrior
+from ganlab.runs import build_state, seeded_rng
+
+DATASETS = ("line", "mixture", "ring", "grid", "drawn")
+MAX_POINTS = 5000  # drawn points: more is no drawing, and each D step would not notice them
+DRAWN_STD = 0.06  # std of the Gaussian around each drawn point (the view is [-2, 2]^2)
+FPS = 10.0  # frames per second sent to the page
+CHUNK_SECONDS = 0.02  # training holds the lock this long at most between frame snapshots
+HISTORY = 300  # points kept per chart; older ones are thinned, never dropped wholesale
+PREVIEW_POINTS = 500  # generated and real points drawn
+# Samples of G for p_g, JSD/KL and mode coverage. The coverage protocol takes 2,500; 1,000
+# keeps a frame of the grid's 256-unit G and D under ~40 ms of one core.
+DENSITY_POINTS = 1000
+
+# Views: where each dataset lives on the page.
+VIEWS = {
+    "line": View(1, -1.0, 7.0),
+    "mixture": View(1, -5.0, 5.0),
+    "ring": View(2, -1.6, 1.6),
+    "grid": View(2, -6.0, 6.0),
+    "drawn": View(2, -2.0, 2.0),
+}
+
+_ADAM = {"name": "adam", "betas": [0.5, 0.999]}
+_MLP_D = {"kind": "mlp", "activation": "leaky_relu", "dropout": 0.0, "input_dropout": 0.0}
+# The ring: the ring8 preset with wider modes (std 0.05, visible on the page), k = 2 and, for G,
+# the paper's SGD with momentum instead of Adam: Adam divides each step by the gradient's
+# running RMS and so hides a vanishing gradient (theory/training_items.py, item 4). Measured
+# (minimax for 500-4,000 iterations, then non-saturating): on seeds 0 and 2 minimax starves G
+# (mean D(G(z)) < 1e-4, G's gradient norm ~1e-4 to 1e-5 at 1,000 iterations, falling) and
+# non-saturating then covers the 8 modes within 250 iterations and keeps them; on seed 1 the
+# minimax G escaped after ~500 iterations into one mode. G's lr at 0.005 made seed 1 starve too
+# but left seed 0, the default, on 3 modes after the switch.
+_RING = {
+    "k": 2,
+    "m": 256,
+    "g_loss": "nonsaturating",
+    "noise": {"kind": "gaussian", "dim": 2, "scale": 1.0},
+    "generator": {"kind": "mlp", "hidden": [128, 128, 128], "output": "linear"},
+    "discriminator": {**_MLP_D, "hidden": [128, 128, 128]},
+    "g_optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.5},
+    "d_optimizer": {**_ADAM, "lr": 0.001},
+}
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "ring": {**_RING, "data": {"kind": "ring", "modes": 8, "radius": 1.0, "std": 0.05}},
+    "drawn": {**_RING, "data": {"kind": "tensor"}},
+    "grid": {  # the grid25 preset
+        "k": 1,
+        "m": 256,
+        "g_loss": "nonsaturating",
+        "noise": {"kind": "gaussian", "dim": 8, "scale": 1.0},
+        "generator": {"kind": "mlp", "hidden": [256, 256, 256], "output": "linear"},
+        "discriminator": {**_MLP_D, "hidden": [256, 256, 256]},
+        "g_optimizer": {**_ADAM, "lr": 0.0005},
+        "d_optimizer": {**_ADAM, "lr": 0.0005},
+        "data": {"kind": "grid", "grid_size": 5, "spacing": 2.0, "std": 0.05},
+    },
+    "line": {  # the gauss1d preset: the paper's Figure 1
+        "k": 1,
+        "m": 256,
+        "g_loss": "nonsaturating",
+        "noise": {"kind": "uniform", "dim": 1, "scale": 1.0},
+        "generator": {"kind": "mlp", "hidden": [16, 16], "output": "linear"},
+        "discriminator": {**_MLP_D, "hidden": [128, 128]},
+        "g_optimizer": {**_ADAM, "lr": 0.0005},
+        "d_optimizer": {**_ADAM, "lr": 0.002},
+        "data": {"kind": "gauss1d", "mean": 4.0, "std": 0.5},
+    },
+    "mixture": {
+        "k": 1,
+        "m": 256,
+        "g_loss": "nonsaturating",
+        "noise": {"kind": "uniform", "dim": 1, "scale": 1.0},
+        "generator": {"kind": "mlp", "hidden": [32, 32], "output": "linear"},
+        "discriminator": {**_MLP_D, "hidden": [128, 128]},
+        "g_optimizer": {**_ADAM, "lr": 0.0005},
+        "d_optimizer": {**_ADAM, "lr": 0.002},
+        "data": {"kind": "mixture1d", "means": [-2.0, 2.0], "std": 0.5},
+    },
+}
+
+# Settings the page may change, by their config key; the first group applies to the running
+# session (algorithm1 and the one-update buttons read them every iteration), the rest rebuild
+# G, D and their optimisers from the seed.
+LIVE_KEYS = ("g_loss", "k", "m", "label_smoothing", "g_optimizer.lr", "d_optimizer.lr")
+REBUILD_KEYS = (
+    "seed",
+    "noise.kind",
+    "noise.dim",
+    "generator.hidden",
+    "discriminator.hidden",
+    "discriminator.pack",
+    "g_optimizer.name",
+    "d_optimizer.name",
+)
+SETTING_KEYS = ("dataset", *LIVE_KEYS, *REBUILD_KEYS)
+# Sizes the lab accepts, so that one setting cannot stall the server for minutes.
+LIMITS = {"k": 100, "m": 4096, "noise.dim": 64, "discriminator.pack": 16}
+MAX_LAYERS, MAX_WIDTH = 6, 1024
+
+
+class LabError(GanlabError):
+    """A control message the session refuses: one line, shown on the page."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Control messages
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Simple(_Message):
+    action: Literal["play", "pause", "reset", "step", "step_d", "step_g"]
+
+
+class SetValues(_Message):
+    action: Literal["set"]
+    values: dict[str, Any]
+
+
+class Draw(_Message):
+    action: Literal["draw"]
+    points: list[tuple[float, float]] = Field(min_length=1, max_length=MAX_POINTS)
+
+
+class RunPath(_Message):
+    action: Literal["save", "load"]
+    path: str = Field(min_length=1, max_length=4096)
+
+
+Message = Annotated[Simple | SetValues | Draw | RunPath, Field(discriminator="action")]
+_MESSAGE = TypeAdapter(Message)
+ACTIONS = ("play", "pause", "reset", "step", "step_d", "step_g", "set", "draw", "save", "load")
+
+
+def parse_message(raw: str | bytes | dict) -> Simple | SetValues | Draw | RunPath:
+    """A control message from the page, validated; LabError with one line if it is not one."""
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LabError(
+                f"malformed JSON in the control message: {e}; send a JSON object"
+            ) from None
+    if not isinstance(raw, dict):
+        raise LabError(
+            f"a control message must be a JSON object, got {type(raw).__name__}; "
+            'send e.g. {"action": "play"}'
+        )
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise LabError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    points = raw.get("points")
+    if action == "draw" and isinstance(points, list) and len(points) > MAX_POINTS:
+        raise LabError(
+            f"too many drawn points: {len(points)}, at most {MAX_POINTS}; draw fewer or clear "
+            "the drawing"
+        )
+    try:
+        return _MESSAGE.validate_python(raw)
+    except ValidationError as e:
+        raise LabError(_one_line(e)) from None
+
+
+def _one_line(error: ValidationError) -> str:
+    err = error.errors()[0]
+    where = ".".join(str(p) for p in err["loc"][1:]) or "message"  # [0] is the action's tag
+    seen = repr(err.get("input"))
+    seen = seen if len(seen) <= 60 else seen[:57] + "..."
+    return f"invalid {where} in the control message: {err['msg']}, got {seen}"
+
+
+def settings_config(
+    dataset: str, values: dict[str, Any], seed: int = 0, base: Config | None = None
+) -> Config:
+    """The page's settings on top of `base` (the session's config), or of the dataset's lab
+    defaults when there is none.
+
+    Raises:
+        LabError: an unknown setting or one past the lab's limits.
+        ConfigError: a value ganlab's Config refuses (its own one-line message).
+    """
+    if base is not None:
+        raw = base.model_dump(mode="json")
+    else:
+        raw = json.loads(json.dumps(DEFAULTS[dataset]))
+        raw.update(seed=seed, steps=1)
+    for key, value in values.items():
+        if key not in SETTING_KEYS or key == "dataset":
+            raise LabError(f"unknown setting '{key}'; the lab sets {', '.join(SETTING_KEYS)}")
+        _check_limit(key, value)
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return config_from_dict(raw, "the lab's settings")
+    except ConfigError as e:
+        text = re.sub(r"; fix it or pass --set \S+$", "; fix it in the panel", str(e))
+        raise ConfigError(text) from None
+
+
+def _check_limit(key: str, value: Any) -> None:
+    limit = LIMITS.get(key)
+    if limit is not None and isinstance(value, int | float) and value > limit:
+        raise LabError(f"{key} = {value} is more than the lab allows ({limit}); pick a smaller one")
+    if key.endswith(".hidden") and isinstance(value, list):
+        if len(value) > MAX_LAYERS or any(
+            isinstance(w, int | float) and w > MAX_WIDTH for w in value
+        ):
+            raise LabError(
+                f"{key} = {value}: the lab builds at most {MAX_LAYERS} layers of at most "
+                f"{MAX_WIDTH} units; pick a smaller network"
+            )
+
+
+def lab_settings(dataset: str, cfg: Config) -> dict[str, Any]:
+    """The page's view of a session's settings: dataset and each SETTING_KEYS value."""
+    flat = cfg.model_dump(mode="json")
+    out: dict[str, Any] = {"dataset": dataset}
+    for key in (*LIVE_KEYS, *REBUILD_KEYS):
+        node = flat
+        for part in key.split("."):
+            node = node[part]
+        out[key] = node
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One D update, one G update: algorithm1's loop body, a piece at a time
+
+
+def d_update(cfg: Config, state: TrainState) -> StepStats:
+    """One discriminator update of Algorithm 1: m noise samples, m examples, descend L_D."""
+    apply_schedule(state.opt_d, cfg.d_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
+    state.G.train()
+    state.D.train()
+    z = state.prior.sample(cfg.m)  # (m, z_dim)
+    x = state.data.sample(cfg.m)  # (m, d)
+    d_real, d_fake = discriminate(state.D, x, state.G(z).detach())  # logits, (m,) each
+    loss_d = d_loss(d_real, d_fake, label_smoothing=cfg.label_smoothing)  # -V(D, G)
+    descend(state.opt_d, loss_d)
+    nan = torch.tensor(float("nan"))
+    return StepStats(loss_d.detach(), nan, d_real.detach(), d_fake.detach())
+
+
+def g_update(cfg: Config, state: TrainState) -> torch.Tensor:
+    """One generator update of Algorithm 1: m noise samples, descend L_G with D frozen.
+
+    Advances state.step: ganlab counts iterations by generator updates.
+    """
+    apply_schedule(state.opt_g, cfg.g_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
+    state.G.train()
+    state.D.train()
+    z = state.prior.sample(cfg.m)  # (m, z_dim)
+    with frozen(state.D):
+        loss_g = G_LOSSES[cfg.g_loss](state.D(state.G(z)))
+        descend(state.opt_g, loss_g)
+    state.step += 1
+    return loss_g.detach()
+
+
+def _epoch(cfg: Config, state: TrainState) -> float:
+    return steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
+
+
+def grad_norm(module: torch.nn.Module) -> float:
+    """Norm of the gradient a module's last update used (descend zeroes before, not after)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+
+
+class History:
+    """A series of dict rows kept to at most `size` rows: when full, every other row goes and
+    rows are then kept at twice the stride, so the whole run stays on the chart."""
+
+    def __init__(self, size: int = HISTORY):
+        self.size, self.stride, self.rows, self._seen = size, 1, [], 0
+
+    def add(self, row: dict) -> None:
+        if self._seen % self.stride == 0:
+            self.rows.append(row)
+            if len(self.rows) > self.size:
+                self.rows = self.rows[::2]
+                self.stride *= 2
+        self._seen += 1
+
+    def clear(self) -> None:
+        self.__init__(self.size)
+
+    def columns(self) -> dict[str, list]:
+        """The rows as {key: [value per row]} with 4 significant digits: a third of the JSON."""
+        keys = dict.fromkeys(k for row in self.rows for k in row)
+        return {k: [_short(row.get(k)) for row in self.rows] for k in keys}
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.4g}")
+    return value
+
+
+class _Recorder:
+    """A Monitor for algorithm1: the session's charts after every iteration."""
+
+    def __init__(self, session: LabSession):
+        self.session = session
+
+    def after_step(self, state: TrainState, stats: StepStats) -> None:
+        self.session._record(stats, d_updates=self.session.cfg.k, g_updates=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The session
+
+
+class LabSession:
+    """A GAN in training, its controls and its frames.
+
+    Args:
+        dataset: one of DATASETS to start with.
+        seed: seed of the models, noise and data.
+        fps: frames per second computed while someone listens.
+    """
+
+    def __init__(self, dataset: str = "ring", seed: int = 0, fps: float = FPS):
+        self.lock = threading.RLock()
+        self.fps = fps
+        self.playing = False
+        self.error: str | None = None  # why training stopped (a divergence), shown on the page
+        self.notice = ""  # what the last control did, shown on every tab
+        self.notice_id = 0
+        self.settings_version = 0
+        self.steps_per_s = 0.0
+        self.drawn = _default_drawing()
+        self.train_history = History()
+        self.frame_history = History()
+        self._listeners: list[Callable[[str], None]] = []
+        self._frame_lock = threading.Lock()
+        self._copies: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
+        self._closing = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._rebuild(dataset, settings_config(dataset, {}, seed))
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _rebuild(self, dataset: str, cfg: Config, state: TrainState | None = None) -> None:
+        """Fresh G, D and optimisers for cfg (or the given state), with the counters at 0."""
+        if state is None:
+            state = self._build_state(dataset, cfg)
+        self.dataset, self.cfg, self.state = dataset, cfg, state
+        self.view = VIEWS[dataset]
+        self.dist = self._distribution()
+        self.d_updates = self.g_updates = 0
+        self.train_history.clear()
+        self.frame_history.clear()
+        self.last: dict[str, float] = {}
+        # fixed noise: the points drawn move only because G does
+        self.density_z = NoisePrior(cfg.noise, cfg.seed + 3).sample(DENSITY_POINTS)
+        self.real = (
+            self.dist.sample(PREVIEW_POINTS, torch.Generator().manual_seed(cfg.seed))
+            if dataset != "drawn"
+            else self.drawn.float()
+        )
+        self.settings_version += 1
+
+    def _build_state(self, dataset: str, cfg: Config) -> TrainState:
+        with seeded_rng(cfg):
+            if dataset == "drawn":
+                mixture = GaussianMixture(self.drawn, torch.tensor([DRAWN_STD]))
+                x = mixture.sample(cfg.m, torch.Generator().manual_seed(cfg.seed))
+                state = build_state(cfg, x)
+                state.data = DistributionSource(mixture, cfg.seed + 1)
+                return state
+            return build_state(cfg)
+
+    def _distribution(self) -> GaussianMixture | None:
+        if self.dataset == "drawn":
+            return GaussianMixture(self.drawn, torch.tensor([DRAWN_STD], dtype=torch.float64))
+        return distribution_of(self.cfg.data)
+
+    def _record(self, stats: StepStats, d_updates: int, g_updates: int) -> None:
+        """Count updates and add a chart row (under the lock, from the updating thread)."""
+        self.d_updates += d_updates
+        self.g_updates += g_updates
+        last = self.last
+        if d_updates:
+            last["d_loss"] = float(stats.d_loss)
+            last["d_real"] = float(torch.sigmoid(stats.d_real).mean())
+            last["d_fake"] = float(torch.sigmoid(stats.d_fake).mean())
+        if g_updates:
+            last["g_loss"] = float(stats.g_loss)
+            last["g_grad"] = grad_norm(self.state.G)
+        for key in ("d_loss", "g_loss"):
+            if key in last and not math.isfinite(last[key]):
+                raise LabError(
+                    f"training diverged at step {self.state.step}: the "
+                    f"{'discriminator' if key == 'd_loss' else 'generator'}'s loss is NaN or "
+                    "infinite; lower the learning rates and press reset"
+                )
+        self.train_history.add({"step": self.state.step, **last})
+
+    # --- controls ------------------------------------------------------------------------
+
+    def control(self, raw: str | bytes | dict) -> dict:
+        """Apply one control message; returns {"ok": True, "message": ...}.
+
+        Raises:
+            GanlabError: the message is malformed or refused (one line); nothing changed.
+        """
+        msg = parse_message(raw)
+        action = msg.action
+        with self.lock:
+            if action == "play":
+                self.error = None
+                self.playing = True
+                text = "playing"
+            elif action == "pause":
+                self.playing = False
+                text = f"paused at step {self.state.step}"
+            elif action == "reset":
+                self._rebuild(self.dataset, self.cfg)
+                self.error = None
+                text = "reset: new G and D from the seed, step 0"
+            elif action in ("step", "step_d", "step_g"):
+                self.playing = False
+                text = self._one_update(action)
+            elif action == "set":
+                text = self._set(msg.values)
+            elif action == "draw":
+                text = self._draw(msg.points)
+            elif action == "save":
+                text = self.save(msg.path)
+            else:
+                text = self.load(msg.path)
+            self.notice, self.notice_id = text, self.notice_id + 1
+        return {"ok": True, "message": text}
+
+    def _one_update(self, action: str) -> str:
+        cfg, state = self.cfg, self.state
+        try:
+            if action == "step_d":
+                self._record(d_update(cfg, state), d_updates=1, g_updates=0)
+                return f"one discriminator update (D updates: {self.d_updates})"
+            if action == "step_g":
+                nan = torch.tensor(float("nan"))
+                loss_g = g_update(cfg, state)
+                self._record(StepStats(nan, loss_g, nan, nan), d_updates=0, g_updates=1)
+                return f"one generator update (step {state.step})"
+            algorithm1(cfg.model_copy(update={"steps": state.step + 1}), state, _Recorder(self))
+        except DataError as e:
+            raise LabError(str(e)) from None
+        return f"one iteration: {cfg.k} D update(s) and one G update (step {state.step})"
+
+    def _set(self, values: dict[str, Any]) -> str:
+        if not values:
+            raise LabError('no settings given; send e.g. {"values": {"g_loss": "minimax"}}')
+        dataset = values.get("dataset", self.dataset)
+        if dataset not in DATASETS:
+            raise LabError(f"unknown dataset {dataset!r}; pick one of {', '.join(DATASETS)}")
+        rest = {k: v for k, v in values.items() if k != "dataset"}
+        if dataset != self.dataset:  # a new dataset starts from its own defaults
+            cfg = settings_config(dataset, rest, self.cfg.seed)
+            self._rebuild(dataset, cfg)
+            return f"dataset {dataset}: its default settings, new G and D, step 0"
+        # on top of the session's own config: a loaded run keeps what the panel does not show
+        cfg = settings_config(dataset, rest, base=self.cfg)
+        current, new = lab_settings(dataset, self.cfg), lab_settings(dataset, cfg)
+        changed = [k for k in rest if current[k] != new[k]]
+        if not changed:
+            return "settings unchanged"
+        summary = ", ".join(f"{k}={new[k]}" for k in changed)
+        if all(k in LIVE_KEYS for k in changed):
+            self.cfg = cfg  # algorithm1 and the update buttons read it every iteration
+            self.settings_version += 1
+            return f"applied {summary} (training continues from step {self.state.step})"
+        self._rebuild(dataset, cfg)
+        return f"applied {summary}: new G and D from the seed, step 0"
+
+    def _draw(self, points: list[tuple[float, float]]) -> str:
+        lo, hi = VIEWS["drawn"].lo, VIEWS["drawn"].hi
+        x = torch.tensor(points, dtype=torch.float64)  # (n, 2)
+        if ((x < lo) | (x > hi)).any():
+            raise LabError(
+                f"drawn points must lie in [{lo}, {hi}] on both axes (the drawing area); got "
+                f"one at {x[((x < lo) | (x > hi)).any(1)][0].tolist()}"
+            )
+        self.drawn = x
+        if self.dataset != "drawn":
+            self._rebuild("drawn", settings_config("drawn", {}, self.cfg.seed))
+            return f"dataset: your {len(x)} drawn points; new G and D, step 0"
+        # Same G and D, new p_data: training goes on against the new drawing.
+        self.dist = self._distribution()
+        self.state.data = DistributionSource(self.dist, self.cfg.seed + 1)
+        self.real = self.drawn.float()
+        return f"data: your {len(x)} drawn points (training continues)"
+
+    # --- save and load -------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> str:
+        """Write the session as a ganlab run directory (config.yaml, meta.json, checkpoint).
+
+        `ganlab sample`, `ganlab eval`, `ganlab resume` and `load_run` read it. Drawn data is
+        saved as data.npy (samples of the drawn density) and the run's data.kind is 'array'.
+        Raises:
+            RunDirError: the path exists (never overwritten) or cannot be written.
+        """
+        from ganlab.runs import _meta
+
+        out = Path(path).expanduser()
+        if out.exists():
+            raise RunDirError(f"{out} already exists; the lab never overwrites: pick a new name")
+        cfg = self.cfg.model_copy(update={"steps": max(self.state.step, 1)})
+        state = self.state
+        lab = {"dataset": self.dataset, "d_updates": self.d_updates, "g_updates": self.g_updates}
+        try:
+            out.mkdir(parents=True)
+            if self.dataset == "drawn":
+                x = self.dist.sample(10_000, torch.Generator().manual_seed(cfg.seed)).numpy()
+                np.save(out / "data.npy", x)
+                path = str(out.resolve() / "data.npy")
+                data = cfg.data.model_copy(update={"kind": "array", "path": path})
+                cfg = cfg.model_copy(update={"data": data})
+                lab["drawn"] = self.drawn.tolist()
+                # a checkpoint whose data state fits what `ganlab resume` builds: epochs over x
+                state = copy.copy(state)
+                state.data = TensorSource(torch.from_numpy(x), cfg.seed + 1)
+            atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+            meta = {**_meta(cfg, state, None), "lab": lab}
+            atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+            CheckpointStore(out / "checkpoints", cfg.keep_checkpoints).save(state)
+        except OSError as e:
+            reason = e.strerror or e
+            raise RunDirError(f"cannot write {out} ({reason}); pick another folder") from None
+        return f"saved step {self.state.step} to {out}"
+
+    def load(self, path: str | Path) -> str:
+        """Continue a run directory's newest checkpoint in the lab (1-D and 2-D toy data)."""
+        run = Path(path).expanduser()
+        if not (run / "config.yaml").is_file():
+            raise RunDirError(
+                f"{run} is not a ganlab run directory (no config.yaml); give the folder "
+                "`ganlab train` or the lab's save made"
+            )
+        cfg = load_config(run / "config.yaml")
+        try:
+            lab = json.loads((run / "meta.json").read_text()).get("lab", {})
+        except (OSError, json.JSONDecodeError):
+            lab = {}
+        kinds = {"gauss1d": "line", "mixture1d": "mixture", "ring": "ring", "grid": "grid"}
+        dataset = kinds.get(cfg.data.kind)
+        if dataset is None and "drawn" in lab:
+            dataset = "drawn"
+        if dataset is None:
+            raise RunDirError(
+                f"{run} trains on data.kind '{cfg.data.kind}'; the lab shows the toy data "
+                f"({', '.join(kinds)}) and drawn points"
+            )
+        with seeded_rng(cfg):
+            state = build_state(cfg)
+        ckpt, tensors, header = CheckpointStore(run / "checkpoints").load_latest()
+        restore_state(state, tensors, header, ckpt)
+        if dataset == "drawn":
+            self.drawn = torch.tensor(lab["drawn"], dtype=torch.float64)
+            state.data = DistributionSource(
+                GaussianMixture(self.drawn, torch.tensor([DRAWN_STD])), cfg.seed + 1
+            )
+        self._rebuild(dataset, cfg, state)
+        self.d_updates = int(lab.get("d_updates", cfg.k * state.step))
+        self.g_updates = int(lab.get("g_updates", state.step))
+        self.playing = False
+        return f"loaded {run} at step {state.step}"
+
+    # --- frames --------------------------------------------------------------------------
+
+    def snapshot(self) -> tuple[Snapshot, dict]:
+        """Copies of G, D and the counters, under the lock: training goes on meanwhile."""
+        with self.lock:
+            G, D = self._copy(self.state.G, "G"), self._copy(self.state.D, "D")
+            snap = Snapshot(
+                G=G,
+                D=D,
+                g_loss=self.cfg.g_loss,
+                pack=self.cfg.discriminator.pack,
+                noise_kind=self.cfg.noise.kind,
+                noise_scale=self.cfg.noise.scale,
+                density_z=self.density_z,
+                preview=packed_rows(PREVIEW_POINTS, self.cfg.discriminator.pack),
+                real=self.real,
+                dist=self.dist,
+                modes=self.dataset != "drawn",
+            )
+            meta = {
+                "step": self.state.step,
+                "d_updates": self.d_updates,
+                "g_updates": self.g_updates,
+                "playing": self.playing,
+                "error": self.error,
+                "notice": self.notice,
+                "notice_id": self.notice_id,
+                "steps_per_s": round(self.steps_per_s, 1),
+                "view": self.view,
+                "settings": lab_settings(self.dataset, self.cfg),
+                "settings_version": self.settings_version,
+                "last": dict(self.last),
+                "train_history": self.train_history.columns(),
+            }
+        return snap, meta
+
+    def _copy(self, net: torch.nn.Module, name: str) -> torch.nn.Module:
+        """A frozen eval-mode copy of `net` for frames, made once per network and refreshed
+        in place after (a deepcopy every frame would hold the lock ten times longer)."""
+        held = self._copies.get(name)
+        if held is None or held[0] is not net:
+            twin = copy.deepcopy(net).eval().requires_grad_(False)
+            self._copies[name] = held = (net, twin)
+        twin = held[1]
+        with torch.no_grad():
+            for dst, src in zip(twin.state_dict().values(), net.state_dict().values(), strict=True):
+                dst.copy_(src)
+        return twin
+
+    def frame(self) -> dict:
+        """One frame: the snapshot's pictures, the counters and the charts."""
+        with self._frame_lock:  # the frame thread and GET /api/frame share the copies
+            snap, meta = self.snapshot()
+            view = meta.pop("view")
+            frame = compute_frame(view, snap)
+        frame.update(meta)
+        row = {"step": meta["step"], **frame["stats"]}
+        with self.lock:
+            if row["step"] != (self.frame_history.rows or [{}])[-1].get("step"):
+                self.frame_history.add(row)
+            frame["frame_history"] = self.frame_history.columns()
+        return frame
+
+    def frame_text(self) -> str:
+        """The frame as compact JSON; a NaN or infinity (a diverged G) is sent as null."""
+        frame = self.frame()
+        try:
+            return json.dumps(frame, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            return json.dumps(_finite(frame), separators=(",", ":"), allow_nan=False)
+
+    # --- threads -------------------------------------------------------------------------
+
+    def add_listener(self, fn: Callable[[str], None]) -> None:
+        with self.lock:
+            self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[str], None]) -> None:
+        with self.lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def start(self) -> None:
+        """Start the training and frame threads (daemons; `close` stops them)."""
+        torch.set_num_threads(1)  # tiny nets: one thread is fastest, and leaves a core free
+        for target in (self._train_loop, self._frame_loop):
+            t = threading.Thread(target=target, name=f"ganlab-lab-{target.__name__}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def close(self) -> None:
+        self._closing.set()
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def _train_loop(self) -> None:
+        n, rate_t, rate_steps = 1, time.perf_counter(), 0
+        while not self._closing.is_set():
+            if not self.playing:
+                self.steps_per_s = 0.0
+                self._closing.wait(0.02)
+                rate_t, rate_steps = time.perf_counter(), 0
+                continue
+            t0 = time.perf_counter()
+            with self.lock:
+                if not self.playing:
+                    continue
+                state = self.state
+                start = state.step
+                try:
+                    cfg = self.cfg.model_copy(update={"steps": state.step + n})
+                    algorithm1(cfg, state, _Recorder(self))
+                except GanlabError as e:
+                    self.playing, self.error = False, str(e)
+                    continue
+                except Exception as e:  # the server goes on: say why training stopped
+                    self.playing = False
+                    self.error = f"training stopped at step {state.step}: {type(e).__name__}: {e}"
+                    continue
+                done = state.step - start
+            dt = time.perf_counter() - t0
+            # as many iterations per lock hold as fit in CHUNK_SECONDS
+            n = max(1, min(1000, int(n * CHUNK_SECONDS / max(dt, 1e-6))))
+            rate_steps += done
+            now = time.perf_counter()
+            if now - rate_t >= 1.0:
+                self.steps_per_s, rate_t, rate_steps = rate_steps / (now - rate_t), now, 0
+            time.sleep(0)  # let the frame thread and the server take the GIL
+
+    def _frame_loop(self) -> None:
+        period = 1.0 / self.fps
+        next_t = time.perf_counter()
+        while not self._closing.is_set():
+            next_t += period
+            with self.lock:
+                listeners = list(self._listeners)
+            spent = 0.0
+            if listeners:
+                t0 = time.perf_counter()
+                try:
+                    text = self.frame_text()
+                except Exception as e:  # a frame must never kill the server: say it instead
+                    text = json.dumps({"frame_error": f"{type(e).__name__}: {e}"})
+                for fn in listeners:
+                    fn(text)
+                spent = time.perf_counter() - t0
+            # frames take at most 40% of a core: on a busy machine fewer frames, same training
+            next_t = max(next_t, time.perf_counter() + 1.5 * spent)
+            delay = next_t - time.perf_counter()
+            if delay < 0:  # fell behind: start the schedule again from now
+                next_t, delay = time.perf_counter(), 0
+            self._closing.wait(delay)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _default_drawing() -> torch.Tensor:
+    """A first drawing, before the user makes one: two short strokes, (40, 2)."""
+    t = torch.linspace(-1.0, 1.0, 20, dtype=torch.float64)
+    return torch.cat([torch.stack([t, 0.8 * t], 1), torch.stack([t, -0.8 * t + 0.5], 1)])
+
+
+__all__ = [
+    "DATASETS",
+    "LabError",
+    "LabSession",
+    "MAX_POINTS",
+    "d_update",
+    "g_update",
+    "parse_message",
+    "settings_config",
+]

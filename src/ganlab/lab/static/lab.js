@@ -1,0 +1,419 @@
+// ganlab lab: draws the frames the server sends and sends the controls. No build step, no network
+// beyond this server. Frames come over a WebSocket (/ws), ~10 a second; controls are POSTed as
+// JSON to /api/control and a refusal comes back as {"error": "one line"}, shown in #error.
+"use strict";
+
+const REAL = [27, 158, 75];
+const FAKE = [142, 68, 173];
+const $ = (id) => document.getElementById(id);
+const lab = { frames: 0, frame: null, settingsVersion: -1, drawing: [], socket: null };
+window.lab = lab; // for the end-to-end tests and the curious
+
+// ---------------------------------------------------------------------------------------------
+// Controls
+
+async function send(message) {
+  let reply;
+  try {
+    const response = await fetch("/api/control", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(message),
+    });
+    reply = await response.json();
+  } catch (e) {
+    showError(`the server did not answer (${e.message}); is ganlab lab still running?`);
+    return null;
+  }
+  if (!reply.ok) {
+    showError(reply.error || "the server refused the request");
+    lab.settingsVersion = -1; // the next frame puts the session's values back in the panel
+    return null;
+  }
+  clearError();
+  $("notice").textContent = reply.message;
+  return reply;
+}
+
+function showError(text) {
+  $("error").textContent = text;
+  $("error").classList.add("shown");
+}
+
+function clearError() {
+  $("error").textContent = "";
+  $("error").classList.remove("shown");
+}
+
+function parseValue(el) {
+  const text = el.value.trim();
+  if (el.dataset.list) {
+    const parts = text.split(/[\s,]+/).filter((s) => s.length);
+    const nums = parts.map(Number);
+    return nums.every((n) => Number.isFinite(n)) ? nums : text;
+  }
+  if (el.tagName === "SELECT") return el.value;
+  if (el.type === "number" || el.id.endsWith("-lr")) {
+    const n = Number(text);
+    return text.length && Number.isFinite(n) ? n : text;
+  }
+  return text;
+}
+
+for (const el of document.querySelectorAll("[data-key]")) {
+  el.addEventListener("change", () => send({ action: "set", values: { [el.dataset.key]: parseValue(el) } }));
+  el.addEventListener("blur", () => { lab.settingsVersion = -1; });
+}
+
+$("play").addEventListener("click", () =>
+  send({ action: lab.frame && lab.frame.playing ? "pause" : "play" }));
+$("step-d").addEventListener("click", () => send({ action: "step_d" }));
+$("step-g").addEventListener("click", () => send({ action: "step_g" }));
+$("step-iter").addEventListener("click", () => send({ action: "step" }));
+$("reset").addEventListener("click", () => send({ action: "reset" }));
+$("save").addEventListener("click", () => send({ action: "save", path: $("save-path").value }));
+$("load").addEventListener("click", () => send({ action: "load", path: $("load-path").value }));
+$("clear-drawing").addEventListener("click", () => {
+  lab.drawing = [];
+  $("notice").textContent = "drawing cleared: click on the plot to add points";
+  render();
+});
+$("draw-mode").addEventListener("change", () => {
+  const on = $("draw-mode").checked;
+  $("main").classList.toggle("drawing", on);
+  if (on) {
+    const f = lab.frame;
+    lab.drawing = f && f.settings.dataset === "drawn" ? f.real.map((p) => p.slice()) : [];
+    $("notice").textContent = "draw mode: click or drag on the plot to add points of p_data";
+  }
+  render();
+});
+for (const id of ["show-heatmap", "show-real", "show-fake", "show-manifold", "show-arrows"]) {
+  $(id).addEventListener("change", render);
+}
+
+// Drawing: points in the drawn dataset's view, [-2, 2]^2; sent when the mouse is released.
+const DRAW_VIEW = { lo: -2, hi: 2 };
+let pressed = false;
+let lastPixel = null;
+
+function addPoint(ev) {
+  const c = $("main");
+  const r = c.getBoundingClientRect();
+  const px = ((ev.clientX - r.left) * c.width) / r.width;
+  const py = ((ev.clientY - r.top) * c.height) / r.height;
+  if (lastPixel && Math.hypot(px - lastPixel[0], py - lastPixel[1]) < 6) return;
+  lastPixel = [px, py];
+  const span = DRAW_VIEW.hi - DRAW_VIEW.lo;
+  const x = DRAW_VIEW.lo + (px / c.width) * span;
+  const y = DRAW_VIEW.hi - (py / c.height) * span;
+  lab.drawing.push([+x.toFixed(4), +y.toFixed(4)]);
+  render();
+}
+
+$("main").addEventListener("mousedown", (ev) => {
+  if (!$("draw-mode").checked) return;
+  pressed = true;
+  lastPixel = null;
+  addPoint(ev);
+});
+$("main").addEventListener("mousemove", (ev) => {
+  if (pressed) addPoint(ev);
+});
+window.addEventListener("mouseup", () => {
+  if (!pressed) return;
+  pressed = false;
+  if (lab.drawing.length) send({ action: "draw", points: lab.drawing });
+});
+
+function syncControls(f) {
+  if (f.settings_version === lab.settingsVersion) return;
+  lab.settingsVersion = f.settings_version;
+  for (const el of document.querySelectorAll("[data-key]")) {
+    if (el === document.activeElement) continue;
+    const v = f.settings[el.dataset.key];
+    el.value = Array.isArray(v) ? v.join(",") : String(v);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${proto}://${location.host}/ws`);
+  lab.socket = socket;
+  socket.onopen = () => { $("status").textContent = "live"; };
+  socket.onmessage = (ev) => receive(JSON.parse(ev.data));
+  socket.onclose = () => {
+    $("status").textContent = "disconnected: reconnecting...";
+    setTimeout(connect, 1000);
+  };
+}
+
+function receive(f) {
+  if (f.frame_error) {
+    showError(`could not draw a frame: ${f.frame_error}`);
+    return;
+  }
+  lab.frames += 1;
+  lab.frame = f;
+  $("step").textContent = f.step;
+  $("d-updates").textContent = f.d_updates;
+  $("rate").textContent = f.steps_per_s.toFixed(0);
+  $("play").textContent = f.playing ? "Pause" : "Play";
+  if (f.error) showError(f.error);
+  if (f.notice_id !== lab.noticeId) {
+    lab.noticeId = f.notice_id;
+    if (f.notice) $("notice").textContent = f.notice;
+  }
+  syncControls(f);
+  const last = f.last;
+  const fmt = (v, d = 3) => (v === undefined || v === null ? "-" : Number(v).toPrecision(d));
+  $("g-grad").textContent = fmt(last.g_grad);
+  $("grad-x").textContent = fmt(f.grad_x);
+  $("d-means").textContent = `${fmt(last.d_real)} / ${fmt(last.d_fake)}`;
+  $("losses").textContent = `${fmt(last.d_loss)} / ${fmt(last.g_loss)}`;
+  $("divs").textContent = `${fmt(f.stats.jsd)} / ${fmt(f.stats.kl)}`;
+  $("hint").textContent = hint(f);
+  $("modes").textContent = f.stats.modes !== undefined ? `${f.stats.modes_covered} of ${f.stats.modes}` : "-";
+  render();
+}
+
+function hint(f) {
+  // Section 3 of the paper, said where it shows: D rejects G's samples with confidence
+  const last = f.last;
+  if (last.d_fake === undefined || last.d_fake >= 0.01) return "";
+  if (f.settings.g_loss === "minimax") {
+    return `G is starving: mean D(G(z)) = ${last.d_fake.toPrecision(2)}, and the minimax loss ` +
+      "log(1 - D(G(z))) has gradient -D(G(z)) -> 0 there (section 3). Try the non-saturating loss.";
+  }
+  return `D rejects G's samples with confidence (mean D(G(z)) = ${last.d_fake.toPrecision(2)}).`;
+}
+
+function render() {
+  const f = lab.frame;
+  if (!f) return;
+  if (f.dim === 2) draw2d(f); else draw1d(f);
+  $("dstar-box").style.display = f.dim === 2 && f.dstar ? "" : "none";
+  if (f.dim === 2 && f.dstar) drawHeatmap($("dstar"), f.dstar, f.real, f);
+  drawCharts(f);
+}
+
+function mix(t) {
+  // D(x) = t in [0, 1]: purple (fake) through white to green (real), as GAN Lab colours it
+  const a = t < 0.5 ? FAKE : REAL;
+  const s = Math.abs(t - 0.5) * 2 * 0.75;
+  return a.map((c) => Math.round(255 + (c - 255) * s));
+}
+
+function heatmapImage(values) {
+  const n = Math.round(Math.sqrt(values.length));
+  const img = new ImageData(n, n);
+  for (let i = 0; i < values.length; i++) {
+    const [r, g, b] = mix(values[i]);
+    img.data.set([r, g, b, 255], 4 * i);
+  }
+  const off = document.createElement("canvas");
+  off.width = off.height = n;
+  off.getContext("2d").putImageData(img, 0, 0);
+  return off;
+}
+
+function drawHeatmap(canvas, values, points, f) {
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(heatmapImage(values), 0, 0, canvas.width, canvas.height);
+  const t = transform(canvas, f.lo, f.hi);
+  dots(ctx, points, t, REAL, 1.5);
+}
+
+function transform(canvas, lo, hi) {
+  const W = canvas.width, H = canvas.height, s = hi - lo;
+  return { x: (x) => ((x - lo) / s) * W, y: (y) => H - ((y - lo) / s) * H, scale: W / s };
+}
+
+function dots(ctx, points, t, rgb, radius) {
+  ctx.fillStyle = `rgb(${rgb.join(",")})`;
+  for (const p of points) {
+    ctx.beginPath();
+    ctx.arc(t.x(p[0]), t.y(p[1]), radius, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+}
+
+function arrow(ctx, x0, y0, x1, y1) {
+  const a = Math.atan2(y1 - y0, x1 - x0), len = Math.hypot(x1 - x0, y1 - y0);
+  ctx.beginPath();
+  ctx.moveTo(x0, y0);
+  ctx.lineTo(x1, y1);
+  if (len > 3) {
+    const h = Math.min(5, len / 2);
+    ctx.lineTo(x1 - h * Math.cos(a - 0.5), y1 - h * Math.sin(a - 0.5));
+    ctx.moveTo(x1, y1);
+    ctx.lineTo(x1 - h * Math.cos(a + 0.5), y1 - h * Math.sin(a + 0.5));
+  }
+  ctx.stroke();
+}
+
+function draw2d(f) {
+  const c = $("main"), ctx = c.getContext("2d");
+  const drawing = $("draw-mode").checked;
+  const view = drawing ? DRAW_VIEW : f;
+  const t = transform(c, view.lo, view.hi);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, c.width, c.height);
+  if ($("show-heatmap").checked && !drawing) {
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(heatmapImage(f.heatmap), 0, 0, c.width, c.height);
+  }
+  if ($("show-manifold").checked && !drawing) {
+    const pts = f.manifold.points, rows = f.manifold.rows, cols = pts.length / rows;
+    ctx.strokeStyle = "rgba(90, 90, 90, 0.55)";
+    ctx.lineWidth = 1;
+    const line = (idx) => {
+      ctx.beginPath();
+      idx.forEach((i, j) => (j ? ctx.lineTo : ctx.moveTo).call(ctx, t.x(pts[i][0]), t.y(pts[i][1])));
+      ctx.stroke();
+    };
+    for (let r = 0; r < rows; r++) line([...Array(cols).keys()].map((j) => r * cols + j));
+    if (rows > 1) for (let j = 0; j < cols; j++) line([...Array(rows).keys()].map((r) => r * cols + j));
+  }
+  if ($("show-real").checked) dots(ctx, drawing ? lab.drawing : f.real, t, REAL, 2.2);
+  if ($("show-fake").checked && !drawing) dots(ctx, f.fake, t, FAKE, 2.2);
+  if ($("show-arrows").checked && !drawing) {
+    ctx.strokeStyle = "rgba(40, 40, 40, 0.8)";
+    ctx.lineWidth = 1;
+    f.arrows.forEach((v, i) => {
+      const p = f.fake[i];
+      arrow(ctx, t.x(p[0]), t.y(p[1]), t.x(p[0] + v[0]), t.y(p[1] + v[1]));
+    });
+  }
+  legend(drawing
+    ? "drawing: click or drag to add points of p_data in [-2, 2]^2; they are sent when you release the mouse"
+    : null);
+}
+
+function draw1d(f) {
+  const c = $("main"), ctx = c.getContext("2d");
+  const W = c.width, H = c.height, top = 20, base = H * 0.62, zline = H - 24;
+  const X = (x) => ((x - f.lo) / (f.hi - f.lo)) * W;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, W, H);
+  const peak = Math.max(1e-9, ...(f.p_data || [0]), ...(f.p_g || [0]));
+  const Yd = (p) => base - (p / peak) * (base - top);
+  const Y1 = (v) => base - v * (base - top);
+  const curve = (ys, Y, style, width, dash) => {
+    ctx.strokeStyle = style;
+    ctx.lineWidth = width;
+    ctx.setLineDash(dash || []);
+    ctx.beginPath();
+    f.x.forEach((x, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, X(x), Y(ys[i])));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  };
+  ctx.strokeStyle = "#999";
+  ctx.beginPath(); ctx.moveTo(0, base); ctx.lineTo(W, base); ctx.stroke();
+  ctx.beginPath(); ctx.moveTo(0, Y1(0.5)); ctx.lineTo(W, Y1(0.5)); ctx.strokeStyle = "#eee"; ctx.stroke();
+  if (f.p_data) curve(f.p_data, Yd, "rgb(27,158,75)", 2);
+  if (f.p_g) curve(f.p_g, Yd, "rgb(142,68,173)", 2);
+  if ($("show-heatmap").checked) curve(f.d, Y1, "#2d6cdf", 2, [6, 4]);
+  if (f.dstar) curve(f.dstar, Y1, "#d35400", 1.5, [2, 3]);
+  if ($("show-real").checked) {
+    ctx.fillStyle = "rgba(27,158,75,0.5)";
+    f.real.forEach((p) => ctx.fillRect(X(p[0]) - 0.5, base + 4, 1, 10));
+  }
+  if ($("show-fake").checked) {
+    ctx.fillStyle = "rgba(142,68,173,0.5)";
+    f.fake.forEach((p) => ctx.fillRect(X(p[0]) - 0.5, base + 16, 1, 10));
+  }
+  if ($("show-arrows").checked) {
+    ctx.strokeStyle = "rgba(40,40,40,0.7)";
+    f.arrows.slice(0, 80).forEach((v, i) => {
+      const x = f.fake[i][0], y = base + 34 + (i % 8) * 3;
+      arrow(ctx, X(x), y, X(x + v[0]), y);
+    });
+  }
+  if ($("show-manifold").checked) {
+    // Figure 1's lower half: z evenly spaced on its line, mapped up to x = G(z)
+    const Z = (z) => W * (0.1 + (0.8 * (z + f.z_reach)) / (2 * f.z_reach));
+    ctx.strokeStyle = "#999";
+    ctx.beginPath(); ctx.moveTo(Z(-f.z_reach), zline); ctx.lineTo(Z(f.z_reach), zline); ctx.stroke();
+    ctx.strokeStyle = "rgba(142,68,173,0.6)";
+    f.manifold.z.forEach((z, i) => arrow(ctx, Z(z), zline, X(f.manifold.x[i]), base + 60));
+    ctx.fillStyle = "#666";
+    ctx.fillText("z", 6, zline + 4);
+    ctx.fillText("x = G(z)", 6, base + 62);
+  }
+  ctx.fillStyle = "#666";
+  for (let k = Math.ceil(f.lo); k <= f.hi; k++) ctx.fillText(String(k), X(k) - 3, base + 52);
+  legend("<span><span class='swatch' style='background:rgb(27,158,75)'></span>p_data</span>" +
+    "<span><span class='swatch' style='background:rgb(142,68,173)'></span>p_g</span>" +
+    "<span style='color:#2d6cdf'>- - D(x)</span><span style='color:#d35400'>&middot;&middot;&middot; D*(x)</span>");
+}
+
+function legend(html) {
+  $("legend").innerHTML = html ||
+    "<span><span class='swatch' style='background:rgb(27,158,75)'></span>real x ~ p_data</span>" +
+    "<span><span class='swatch' style='background:rgb(142,68,173)'></span>generated G(z)</span>" +
+    "<span>background: D(x), green = real, purple = fake</span><span>arrows: -dL_G/dx</span>";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts: small line charts of the history rows, x = step
+
+function chart(canvas, rows, series, opts = {}) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, pad = 26;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, W, H);
+  const f = opts.log ? (v) => Math.log10(Math.max(v, 1e-12)) : (v) => v;
+  const pts = series.map((s) =>
+    rows.filter((r) => r[s.key] !== undefined && r[s.key] !== null && Number.isFinite(r[s.key]))
+      .map((r) => [r.step, f(r[s.key])]));
+  const all = pts.flat();
+  ctx.strokeStyle = "#ccc";
+  ctx.strokeRect(pad, 4, W - pad - 4, H - 18);
+  if (!all.length) return;
+  const x0 = Math.min(...all.map((p) => p[0])), x1 = Math.max(x0 + 1, ...all.map((p) => p[0]));
+  let y0 = opts.min !== undefined ? opts.min : Math.min(...all.map((p) => p[1]));
+  let y1 = opts.max !== undefined ? opts.max : Math.max(...all.map((p) => p[1]));
+  if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
+  const X = (x) => pad + ((x - x0) / (x1 - x0)) * (W - pad - 4);
+  const Y = (y) => 4 + (1 - (y - y0) / (y1 - y0)) * (H - 18);
+  ctx.fillStyle = "#888";
+  ctx.font = "10px system-ui";
+  const label = (v) => (opts.log ? `1e${v.toFixed(0)}` : Number(v.toPrecision(2)).toString());
+  ctx.fillText(label(y1), 1, 12);
+  ctx.fillText(label(y0), 1, H - 14);
+  ctx.fillText(String(x0), pad, H - 2);
+  ctx.fillText(String(x1), W - 40, H - 2);
+  series.forEach((s, i) => {
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    pts[i].forEach((p, j) => (j ? ctx.lineTo : ctx.moveTo).call(ctx, X(p[0]), Y(p[1])));
+    ctx.stroke();
+  });
+}
+
+function rows(columns) {
+  // {key: [value per row]} -> [{key: value}]
+  const keys = Object.keys(columns), n = keys.length ? columns[keys[0]].length : 0;
+  return Array.from({ length: n }, (_, i) => Object.fromEntries(keys.map((k) => [k, columns[k][i]])));
+}
+
+function drawCharts(f) {
+  const train = rows(f.train_history), frames = rows(f.frame_history);
+  chart($("chart-loss"), train, [{ key: "d_loss", color: "#d35400" }, { key: "g_loss", color: "#2d6cdf" }]);
+  chart($("chart-d"), train, [{ key: "d_real", color: "rgb(27,158,75)" }, { key: "d_fake", color: "rgb(142,68,173)" }], { min: 0, max: 1 });
+  chart($("chart-grad"), train, [{ key: "g_grad", color: "#444" }], { log: true });
+  chart($("chart-jsd"), frames, [{ key: "jsd", color: "#2d6cdf" }], { min: 0, max: Math.LN2 });
+  chart($("chart-kl"), frames, [{ key: "kl", color: "#d35400" }]);
+  const modes = frames.length && frames[frames.length - 1].modes;
+  chart($("chart-modes"), frames, [{ key: "modes_covered", color: "#444" }], { min: 0, max: modes || 1 });
+}
+
+// A first frame over plain HTTP, then the live stream.
+fetch("/api/frame").then((r) => r.json()).then(receive).catch(() => {});
+legend(null);
+connect();

@@ -1,0 +1,94 @@
+"""Inception FID/IS: the weights are read from this machine only, never downloaded.
+
+torch-fidelity is not installed in this project's environment (its torchvision needs the CUDA
+build of torch), so what is tested is the refusal when the file or the package is missing and
+the Inception Score formula; the network itself is not run here.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+import torch
+
+from ganlab.cli import main
+from ganlab.errors import ConfigError
+from ganlab.metrics import evaluate, inception
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """A torch hub folder without the weights, and no GANLAB_INCEPTION_WEIGHTS."""
+    monkeypatch.delenv("GANLAB_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # torch.hub.get_dir() reads it
+    return tmp_path / "torch" / "hub" / "checkpoints" / inception.WEIGHTS_FILE
+
+
+def test_missing_weights_name_the_file_and_where_it_goes(no_weights):
+    with pytest.raises(ConfigError) as e:
+        evaluate.check_metrics(["fid", "inception_fid"], "mnist", (1, 28, 28), None)
+    message = str(e.value)
+    assert "\n" not in message
+    assert f"weights file {inception.WEIGHTS_FILE}, not found at {no_weights}" in message
+    assert "never downloads" in message and "GANLAB_INCEPTION_WEIGHTS" in message
+
+
+def test_weights_env_var_must_name_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANLAB_INCEPTION_WEIGHTS", str(tmp_path / "nope.pth"))
+    with pytest.raises(ConfigError, match=r"GANLAB_INCEPTION_WEIGHTS=.*nope\.pth is not a file"):
+        inception.weights_path()
+    weights = tmp_path / inception.WEIGHTS_FILE
+    weights.write_bytes(b"not read by this test")
+    monkeypatch.setenv("GANLAB_INCEPTION_WEIGHTS", str(weights))
+    assert inception.weights_path() == weights
+
+
+def test_weights_in_the_hub_folder_without_torch_fidelity_is_one_line(no_weights, monkeypatch):
+    no_weights.parent.mkdir(parents=True)
+    no_weights.write_bytes(b"placeholder")
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r"need torch-fidelity and a torchvision") as e:
+        evaluate.check_metrics(["inception_score"], "mnist", (1, 28, 28), None)
+    assert "\n" not in str(e.value)
+
+
+def test_inception_metrics_need_an_mnist_run(ring_run, no_weights, capsys):
+    code = main(["eval", str(ring_run), "--metrics", "inception_fid", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1
+    assert "--metrics inception_fid needs a run trained on MNIST" in err
+    assert not (ring_run / "metrics.json").exists()
+
+
+def test_inception_score_closed_forms():
+    # Every row the same distribution: p(y|x) = p(y), KL 0, IS = exp(0) = 1.
+    same = torch.randn(1, 7).expand(40, 7)
+    mean, std = inception.inception_score(same, splits=4)
+    assert math.isclose(mean, 1.0, abs_tol=1e-12) and std == pytest.approx(0.0, abs=1e-12)
+    # 4 classes used equally in each split of 12 rows, each row sure of its class: KL = log 4
+    # per row, IS = 4. The off-class mass is 9 e^-60 per row, so the error is ~1e-25 of 4;
+    # 1e-12 leaves margin.
+    sure = torch.full((48, 10), -60.0, dtype=torch.float64)
+    sure[torch.arange(48), torch.arange(48) % 4] = 0.0
+    mean, std = inception.inception_score(sure, splits=4)
+    assert math.isclose(mean, 4.0, rel_tol=1e-12) and std == pytest.approx(0.0, abs=1e-9)
+    # Against the definition written out in numpy-free float64 for one split of random logits.
+    logits = torch.randn(25, 5, dtype=torch.float64)
+    p = logits.softmax(1)
+    py = p.mean(0)
+    expected = torch.exp((p * (p.log() - py.log())).sum(1).mean())
+    torch.testing.assert_close(
+        torch.tensor(inception.inception_score(logits, splits=1)[0], dtype=torch.float64),
+        expected,
+        rtol=1e-12,
+        atol=0,
+    )
+
+
+def test_images_become_uint8_rgb_for_the_extractor():
+    x = torch.tensor([0.0, 0.5, 1.0, 1.2]).reshape(1, 1, 2, 2)
+    y = inception.to_uint8_rgb(x)
+    assert y.dtype == torch.uint8 and y.shape == (1, 3, 2, 2)
+    assert y[0, 2].flatten().tolist() == [0, 128, 255, 255]

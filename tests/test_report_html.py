@@ -1,0 +1,258 @@
+"""`ganlab report` and `ganlab compare`: one self-contained HTML file each, checked as text and
+rendered in headless Chromium (Debian's /usr/bin/chromium through Playwright; those tests skip
+when either is missing). Screenshots go to $GANLAB_TEST_ARTIFACTS (default tests/artifacts/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganlab.cli import main
+from ganlab.compare import config_differences
+from ganlab.report import PAGE_MARKER
+
+# A 2-D ring run small enough to train in a few seconds on one thread: 300 steps, 32-unit
+# layers, a sample figure every 100 steps (3 figures) and one checkpoint at the end.
+SMALL_RING = [
+    "--set", "steps=300", "--set", "threads=1", "--set", "m=64",
+    "--set", "generator.hidden=[32,32]", "--set", "discriminator.hidden=[32,32]",
+    "--set", "log_every=20", "--set", "sample_every=100", "--set", "checkpoint_every=300",
+    "--quiet",
+]  # fmt: skip
+
+REPORT_HEADINGS = [
+    "Final samples",
+    "Training curves",
+    "The discriminator over the data space",
+    "Mode coverage over training",
+    "Samples during training",
+    "Metrics",
+    "Run and environment",
+    "Resolved config",
+]
+COMPARE_HEADINGS = ["Training curves", "Final samples", "Metrics", "Config differences", "Runs"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """Two small ring runs differing in seed and G loss, the first scored by `ganlab eval`."""
+    root = tmp_path_factory.mktemp("report")
+    a, b = root / "ring-a", root / "ring-b"
+    assert main(["train", "ring8", "--out", str(a), *SMALL_RING]) == 0
+    assert main(["train", "ring8", "--out", str(b), *SMALL_RING, "--set", "seed=1",
+                 "--set", "g_loss=minimax"]) == 0  # fmt: skip
+    assert main(["eval", str(a), "--metrics", "coverage", "--samples", "500", "--quiet"]) == 0
+    return a, b
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_refused(result, *needles: str) -> None:
+    """Exit 2, one `ganlab: error:` line holding every needle, no traceback."""
+    code, out, err = result
+    assert "Traceback" not in out + err
+    assert code == 2, (code, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganlab: error: "), err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def assert_self_contained(page: str) -> None:
+    """Every src is a data: URI and every href a data: URI or an anchor in the page."""
+    sources = re.findall(r'\bsrc="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    links = re.findall(r'\bhref="([^"]*)"', page)
+    assert all(h.startswith(("#", "data:")) for h in links), links
+    assert "<script" not in page
+
+
+def headings(page: str) -> list[str]:
+    return re.findall(r"<h2>(.*?)</h2>", page)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pages as text
+
+
+def test_report_embeds_every_section_and_the_eval_provenance(two_runs, capsys):
+    a, _ = two_runs
+    code, out, _ = cli(capsys, "report", a)
+    assert code == 0 and str(a / "report.html") in out
+    page = (a / "report.html").read_text()
+    assert_self_contained(page)
+    assert PAGE_MARKER in page
+    assert headings(page) == REPORT_HEADINGS
+    # one image each: final samples, 3 curves, D map, coverage; 3 sample figures (100/200/300)
+    assert page.count("<img ") == 9
+    assert page.count("<figcaption>step ") == 3
+    # metrics.json of `ganlab eval --metrics coverage`: value, floor, definition, counts, seed
+    assert "ganlab eval --metrics: metrics.json" in page
+    assert "mode_coverage" in page and "real-vs-real floor" in page
+    assert "VEEGAN protocol" in page and "n_fake 500" in page and "seed of G&#x27;s noise" in page
+    # meta.json and the resolved config
+    for needle in ("git_commit", "torch", "command", "g_loss: nonsaturating"):
+        assert needle in page
+    assert "modes_covered" in page  # the final generator's toy scores
+
+
+def test_report_reruns_over_its_own_page_but_not_over_another_file(two_runs, tmp_path, capsys):
+    a, _ = two_runs
+    out = tmp_path / "page.html"
+    assert cli(capsys, "report", a, "--out", out)[0] == 0
+    assert cli(capsys, "report", a, "--out", out)[0] == 0  # our own page: replaced
+    other = tmp_path / "notes.html"
+    other.write_text("<p>my notes</p>")
+    assert_refused(cli(capsys, "report", a, "--out", other), "not a ganlab report", "--overwrite")
+    assert other.read_text() == "<p>my notes</p>"
+    assert cli(capsys, "report", a, "--out", other, "--overwrite")[0] == 0
+    assert PAGE_MARKER in other.read_text()
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temp file
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["report", "{missing}"], ["does not exist"]),
+        (["report", "{tmp}"], ["not a ganlab run directory"]),
+        (["report", "{a}", "--out", "{tmp}/no/such/dir/r.html"], ["does not exist"]),
+        (["report", "{a}", "--out", "{tmp}"], ["is a folder"]),
+        (["compare", "{a}"], ["two or more run directories"]),
+        (["compare", "{a}", "{missing}"], ["does not exist"]),
+    ],
+)
+def test_bad_report_and_compare_input_is_one_line(two_runs, tmp_path, capsys, args, needles):
+    a, _ = two_runs
+    where = {"a": a, "tmp": tmp_path, "missing": tmp_path / "missing"}
+    assert_refused(cli(capsys, *(x.format(**where) for x in args)), *needles)
+
+
+def test_report_of_a_1d_run_has_the_figure_1_view(tiny_run, capsys):
+    code, _, _ = cli(capsys, "report", tiny_run)
+    assert code == 0
+    page = (tiny_run / "report.html").read_text()
+    assert_self_contained(page)
+    assert "The discriminator over the data space" in headings(page)
+    assert "Proposition 1" in page and "Mode coverage over training" not in headings(page)
+
+
+def test_report_of_a_run_without_checkpoint_keeps_its_logs(tiny_run, capsys):
+    shutil.rmtree(tiny_run / "checkpoints")
+    assert cli(capsys, "report", tiny_run)[0] == 0
+    page = (tiny_run / "report.html").read_text()
+    assert "No generator to sample: no checkpoint in" in page
+    assert "Training curves" in headings(page) and "<img " in page
+
+
+def test_compare_tables_show_metrics_and_only_differing_config_keys(two_runs, tmp_path, capsys):
+    a, b = two_runs
+    out = tmp_path / "compare.html"
+    code, stdout, _ = cli(capsys, "compare", a, b, "--out", out)
+    assert code == 0 and str(out) in stdout
+    page = out.read_text()
+    assert_self_contained(page)
+    assert headings(page) == COMPARE_HEADINGS
+    assert page.count("<img ") == 4 + 2  # losses, D, grad norms, coverage; two sample figures
+    config = page[page.index('id="config"') : page.index('id="runs"')]
+    assert "<th>seed</th>" in config and "<th>g_loss</th>" in config
+    assert "<th>steps</th>" not in config  # the same in both runs
+    metrics = page[page.index('id="metrics"') : page.index('id="config"')]
+    assert "<th>ring-a</th><th>ring-b</th>" in metrics
+    assert "mode_coverage (metrics.json)" in metrics  # only run a was evaluated
+
+
+def test_config_differences_lists_changed_added_and_nested_keys():
+    base = {"seed": 0, "k": 1, "data": {"kind": "ring", "std": 0.01}, "hidden": [8, 8]}
+    other = {"seed": 0, "k": 2, "data": {"kind": "ring", "std": 0.02}, "hidden": [8, 8], "x": 1}
+    assert config_differences([base, other]) == {
+        "k": [1, 2],
+        "data.std": [0.01, 0.02],
+        "x": ["(absent)", 1],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The pages in a browser
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("GANLAB_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The system's Chromium, when it and playwright are there (asked for before two_runs, so
+    that a skip trains nothing)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    return path
+
+
+def render(chromium: str, page_path: Path, screenshot: Path) -> dict:
+    """Open a page in headless Chromium: console messages, page errors, requests, images,
+    headings; and a full-page screenshot."""
+    from playwright import sync_api
+
+    seen = {"console": [], "errors": [], "requests": []}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.goto(page_path.resolve().as_uri(), wait_until="load")
+            seen["images"] = page.evaluate(
+                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
+            )
+            seen["headings"] = page.evaluate(
+                "Array.from(document.querySelectorAll('h2')).map(h => h.textContent)"
+            )
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    return seen
+
+
+def assert_renders(seen: dict, page_path: Path, expected_headings: list[str], images: int):
+    assert seen["errors"] == []
+    assert [m for m in seen["console"] if m.startswith(("error", "warning"))] == []
+    # nothing fetched but the page itself and its embedded images
+    assert all(u == page_path.resolve().as_uri() or u.startswith("data:") for u in seen["requests"])
+    assert len(seen["images"]) == images
+    for alt, complete, width in seen["images"]:
+        assert complete and width > 0, alt
+    assert seen["headings"] == expected_headings
+
+
+def test_report_renders_in_headless_chromium(chromium, two_runs, capsys):
+    a, _ = two_runs
+    assert cli(capsys, "report", a)[0] == 0
+    shot = artifacts() / "report.png"
+    seen = render(chromium, a / "report.html", shot)
+    assert_renders(seen, a / "report.html", REPORT_HEADINGS, images=9)
+    assert shot.stat().st_size > 10_000
+
+
+def test_compare_renders_in_headless_chromium(chromium, two_runs, tmp_path, capsys):
+    a, b = two_runs
+    out = tmp_path / "compare.html"
+    assert cli(capsys, "compare", a, b, "--out", out)[0] == 0
+    shot = artifacts() / "compare.png"
+    seen = render(chromium, out, shot)
+    assert_renders(seen, out, COMPARE_HEADINGS, images=6)
+    assert shot.stat().st_size > 10_000

@@ -1,11 +1,14 @@
 """The 2-D mode metric against an independent implementation on planted samples."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from scipy.spatial import cKDTree
 from scipy.stats import entropy
 
+from ganlab.cli import main
 from ganlab.data import grid, ring
 from ganlab.metrics import mode_coverage
 
@@ -49,3 +52,22 @@ def test_agrees_with_an_independent_implementation(name, dist, kind):
         assert ours["kl"] == pytest.approx(np.log(len(dist.centres)))  # log K: all on one
     if kind == "off-manifold noise":
         assert ours["high_quality"] < 0.05
+
+
+def test_sample_output_scored_separately_matches_ganlab_eval(tmp_path):
+    # What a reviewer does: `ganlab sample` 2,500 points, score them with their own evaluator
+    # (the k-d tree one above), and compare with `ganlab eval --metrics coverage`.
+    run = tmp_path / "run"
+    assert main(["train", "ring8", "--set", "steps=400", "--set", "threads=1", "--out", str(run),
+                 "--quiet"]) == 0  # fmt: skip
+    assert main(["sample", str(run), "-n", "2500", "--out", str(tmp_path / "s.npy")]) == 0
+    assert main(["eval", str(run), "--metrics", "coverage", "--quiet"]) == 0
+    doc = json.loads((run / "metrics.json").read_text())
+    ours = doc["metrics"]["mode_coverage"]
+    assert doc["samples"] == ours["n_fake"] == 2500  # the protocol's sample size by default
+    dist = ring(8, 1.0, 0.01)
+    ref = reference(np.load(tmp_path / "s.npy"), dist.centres.numpy(), 0.01)
+    assert ours["modes_covered"] == ref["modes_covered"] > 0
+    # high_quality is rounded to 4 decimals in metrics.json
+    assert ours["high_quality"] == pytest.approx(ref["high_quality"], abs=5e-5)
+    assert ours["kl"] == pytest.approx(ref["kl"], abs=1e-9)

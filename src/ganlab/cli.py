@@ -111,10 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         "--metrics",
         metavar="NAMES",
         help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
-        "coverage (2-D mixture runs), inception_fid,inception_score (MNIST runs; needs the "
-        "Inception weights file locally, never downloaded)",
+        "coverage (2-D mixture runs), stacked (stacked_mnist runs), "
+        "inception_fid,inception_score (MNIST runs; needs the Inception weights file locally, "
+        "never downloaded)",
     )
-    ev.add_argument("--samples", type=int, default=10000, help="generated samples (10000)")
+    ev.add_argument(
+        "--samples",
+        type=int,
+        help="generated samples (default: each protocol's: 2500 for coverage, 26000 for "
+        "stacked, 10000 otherwise)",
+    )
     ev.add_argument("--valid", type=int, default=1000, help="validation points for sigma (1000)")
     ev.add_argument(
         "--test",
@@ -392,6 +398,11 @@ def _eval(args) -> int:
             "or --metrics coverage (2-D mixture runs)"
         )
     names = evaluate.parse_metrics(args.metrics) if args.metrics else []
+    if args.samples is None:  # the protocols' sample sizes (VEEGAN/PacGAN; the paper's Parzen)
+        args.samples = 2500 if "coverage" in names else 26000 if "stacked" in names else 10000
+        parzen_samples = 10000
+    else:
+        parzen_samples = args.samples
     for flag, n in (("--samples", args.samples), ("--valid", args.valid), ("--test", args.test)):
         if n < 1:
             raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
@@ -422,6 +433,7 @@ def _eval(args) -> int:
         print(f"wrote {out}")
     if not args.parzen:
         return 0
+    args.samples = parzen_samples
     mu = run.sample(args.samples, seed).reshape(args.samples, -1)  # (N, d)
     if not bool(torch.isfinite(mu).all()):
         raise DataError(f"{args.run_dir}: G produced NaN or inf samples; the run diverged")

@@ -1,14 +1,18 @@
 """Inception FID/IS: the weights are read from this machine only, never downloaded.
 
 torch-fidelity is not installed in this project's environment (its torchvision needs the CUDA
-build of torch), so what is tested is the refusal when the file or the package is missing and
-the Inception Score formula; the network itself is not run here.
+build of torch), so what is tested is the refusal when the file or the package is missing, the
+Inception Score formula, and ganlab's side of the computation with a stand-in for
+torch-fidelity's extractor (the local path handed over, features to FID/IS with floors); the
+Inception network itself is not run here.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import math
 import sys
+import types
 
 import pytest
 import torch
@@ -92,3 +96,58 @@ def test_images_become_uint8_rgb_for_the_extractor():
     y = inception.to_uint8_rgb(x)
     assert y.dtype == torch.uint8 and y.shape == (1, 3, 2, 2)
     assert y[0, 2].flatten().tolist() == [0, 128, 255, 255]
+
+
+class _StandInExtractor(torch.nn.Module):
+    """torch-fidelity's FeatureExtractorInceptionV3 interface: uint8 RGB in, (pool, logits) out.
+    A fixed random projection stands in for the network."""
+
+    calls: list = []
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None):
+        super().__init__()
+        type(self).calls.append((name, features_list, feature_extractor_weights_path))
+        g = torch.Generator().manual_seed(0)
+        self.pool = torch.randn(3 * 28 * 28, 2048, generator=g) / 40
+        self.classes = torch.randn(2048, 1008, generator=g) / 4
+
+    def forward(self, x):
+        assert x.dtype == torch.uint8 and x.shape[1] == 3  # what the real extractor takes
+        f = (x.float() / 255).flatten(1) @ self.pool
+        return f, f @ self.classes
+
+
+def test_local_weights_reach_the_extractor_and_its_outputs_become_fid_and_is(tmp_path, monkeypatch):
+    # torchmetrics' FID (ganlab's Frechet distance) checks for torch-fidelity on import:
+    # import it before the stand-in appears, as it would be in an environment without it.
+    import torchmetrics.image.fid  # noqa: F401
+
+    for name in ("torch_fidelity", "torch_fidelity.feature_extractor_inceptionv3"):
+        module = types.ModuleType(name)
+        module.__spec__ = importlib.machinery.ModuleSpec(name, loader=None)
+        monkeypatch.setitem(sys.modules, name, module)
+    module.FeatureExtractorInceptionV3 = _StandInExtractor
+    weights = tmp_path / inception.WEIGHTS_FILE
+    weights.write_bytes(b"stand-in")
+    monkeypatch.setenv("GANLAB_INCEPTION_WEIGHTS", str(weights))
+    _StandInExtractor.calls.clear()
+
+    extractor = inception.inception_extractor(inception.weights_path())
+    # the file on this machine is what torch-fidelity gets: its download branch is never taken
+    assert _StandInExtractor.calls == [("inception-v3-compat", ["2048", "logits_unbiased"],
+                                        str(weights))]  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(300, 1, 28, 28, generator=g)
+    other = torch.rand(300, 1, 28, 28, generator=g) ** 2  # a different distribution
+    out = inception.inception_metrics(
+        ["inception_fid", "inception_score"], extractor, fake=real.clone(), real=real, floor=other
+    )
+    fid, score = out["inception_fid"], out["inception_score"]
+    # 300 samples of 2,048-d features: singular covariances, handled and said (the note). The
+    # same set against itself is ~0 (the eps ridge and sqrtm's error only), far below a
+    # different set's distance.
+    assert fid["value"] < 1e-3 * fid["floor"] and fid["floor"] > 0
+    assert fid["n_fake"] == fid["n_real"] == 300 and fid["note"]
+    logits = extractor(inception.to_uint8_rgb(real))[1]
+    assert score["value"] == pytest.approx(inception.inception_score(logits, 10)[0], rel=1e-9)
+    assert score["splits"] == 10 and score["floor"] > 0

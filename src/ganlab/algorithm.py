@@ -68,6 +68,16 @@ def descend(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
     optimizer.step()
 
 
+def grad_norm(module: nn.Module) -> float:
+    """Euclidean norm of all parameter gradients of `module` (0 when none is present).
+
+    After an iteration of algorithm1, G's .grad still holds the gradient of its last step's
+    loss: descend() zeroes gradients before backward, not after the optimiser step.
+    """
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+
+
 @contextmanager
 def frozen(module: nn.Module):
     """No gradients for `module`'s parameters inside the block.
@@ -237,16 +247,18 @@ class CompiledForward:
     """
 
     def __init__(self, forward: Callable, backend="inductor"):
+        import torch._inductor.config  # imported here: compiling is opt-in, importing it is not
+
         self.forward = forward
         self.compiled = torch.compile(forward, dynamic=False, backend=backend)
+        self.inductor_config = torch._inductor.config
 
     def __call__(self, *args):
         if self.compiled is None:
             return self.forward(*args)
-        import torch._inductor.config
-
         try:
-            with torch._inductor.config.patch(fallback_random=True):
+            # per call: a recompile (a guard that fails later) must see the setting too
+            with self.inductor_config.patch(fallback_random=True):
                 return self.compiled(*args)
         except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
             if not _is_compile_error(e):

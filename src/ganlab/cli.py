@@ -398,18 +398,17 @@ def _eval(args) -> int:
             "or --metrics coverage (2-D mixture runs)"
         )
     names = evaluate.parse_metrics(args.metrics) if args.metrics else []
-    if args.samples is None:  # the protocols' sample sizes (VEEGAN/PacGAN; the paper's Parzen)
-        args.samples = 2500 if "coverage" in names else 26000 if "stacked" in names else 10000
-        parzen_samples = 10000
-    else:
-        parzen_samples = args.samples
-    for flag, n in (("--samples", args.samples), ("--valid", args.valid), ("--test", args.test)):
+    # --samples, or each protocol's own count (metrics and Parzen may differ)
+    given = args.samples is not None
+    samples = args.samples if given else evaluate.default_samples(names)
+    parzen_samples = args.samples if given else evaluate.DEFAULT_SAMPLES
+    for flag, n in (("--samples", samples), ("--valid", args.valid), ("--test", args.test)):
         if n < 1:
             raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
-    if "prdc" in names and min(args.samples, args.test) <= 5:
+    if "prdc" in names and min(samples, args.test) <= 5:
         raise ConfigError(
             f"--metrics prdc needs more than 5 samples and test points (k = 5 neighbours), got "
-            f"--samples {args.samples} --test {args.test}; pass 6 or more"
+            f"--samples {samples} --test {args.test}; pass 6 or more"
         )
     run = load_run(args.run_dir, args.step)
     dist = distribution_of(run.config.data)
@@ -421,7 +420,7 @@ def _eval(args) -> int:
         result = evaluate.evaluate_run(
             run,
             names,
-            samples=args.samples,
+            samples=samples,
             n_real=args.test,
             seed=seed,
             suffix=suffix,
@@ -433,8 +432,7 @@ def _eval(args) -> int:
         print(f"wrote {out}")
     if not args.parzen:
         return 0
-    args.samples = parzen_samples
-    mu = run.sample(args.samples, seed).reshape(args.samples, -1)  # (N, d)
+    mu = run.sample(parzen_samples, seed).reshape(parzen_samples, -1)  # (N, d)
     if not bool(torch.isfinite(mu).all()):
         raise DataError(f"{args.run_dir}: G produced NaN or inf samples; the run diverged")
     name = args.dataset or (None if dist is not None else run.config.data.kind)
@@ -462,7 +460,7 @@ def _eval(args) -> int:
     result = {
         "dataset": source,
         "step": run.step,
-        "samples": args.samples,
+        "samples": parzen_samples,
         "valid": len(valid),
         "test": len(test),
         "sigma": score.sigma,
@@ -478,7 +476,7 @@ def _eval(args) -> int:
         raise RunDirError(f"cannot write {out} ({e.strerror}); check the run directory") from None
     print(
         f"Parzen log-likelihood on {source}: {score.mean:.2f} +- {score.se:.3g} nats "
-        f"(sigma {score.sigma:.4g}, {args.samples} samples, {len(test)} test points)"
+        f"(sigma {score.sigma:.4g}, {parzen_samples} samples, {len(test)} test points)"
     )
     print(f"wrote {out}")
     return 0

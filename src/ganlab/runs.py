@@ -43,7 +43,7 @@ import torch
 from tqdm import tqdm
 
 from ganlab import __version__, distributed
-from ganlab.algorithm import StepStats, algorithm1, replicas
+from ganlab.algorithm import StepStats, algorithm1, grad_norm, replicas
 from ganlab.checkpoint import (
     CheckpointStore,
     TrainState,
@@ -797,8 +797,8 @@ class RunMonitor:
             "value": value_function(stats.d_real, stats.d_fake).item(),
             "d_real": torch.sigmoid(stats.d_real).mean().item(),
             "d_fake": torch.sigmoid(stats.d_fake).mean().item(),
-            "g_grad_norm": _grad_norm(state.G),
-            "d_grad_norm": _grad_norm(state.D),
+            "g_grad_norm": grad_norm(state.G),
+            "d_grad_norm": grad_norm(state.D),
             "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1) * state.lr_scale,
             "lr_d": learning_rate(self.cfg.d_optimizer, state.step - 1) * state.lr_scale,
             "steps_per_s": rate,
@@ -969,11 +969,6 @@ def _writing(path: Path, last_checkpoint: Path | str | None):
             f"cannot write {path} ({e.strerror or e}); free disk space or fix the folder's "
             f"permissions ({safe})"
         ) from None
-
-
-def _grad_norm(module: torch.nn.Module) -> float:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 # ---------------------------------------------------------------------------------------------

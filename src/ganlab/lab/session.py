@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ganlab.algorithm import StepStats, algorithm1, descend, discriminate, frozen
+from ganlab.algorithm import StepStats, algorithm1, descend, discriminate, frozen, grad_norm
 from ganlab.checkpoint import CheckpointStore, TrainState, atomic_write_bytes, restore_state
 from ganlab.config import Config, config_from_dict, dump_config, load_config
 from ganlab.data import distribution_of
@@ -307,12 +307,6 @@ def g_update(cfg: Config, state: TrainState) -> torch.Tensor:
 
 def _epoch(cfg: Config, state: TrainState) -> float:
     return steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
-
-
-def grad_norm(module: torch.nn.Module) -> float:
-    """Norm of the gradient a module's last update used (descend zeroes before, not after)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 # ---------------------------------------------------------------------------------------------

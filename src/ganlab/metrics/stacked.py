@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ganlab.data.stacked import load_stacked_mnist, mode_index, stack_digits
 from ganlab.metrics.classifier import DigitClassifier, predict
+from ganlab.metrics.features import digit_coverage
 
 MODES = 1000  # 10^3 triples of digit classes
 SAMPLES = 26_000  # the protocol's number of generated samples
@@ -51,16 +52,14 @@ def triple_histogram_scores(triples: Tensor) -> dict:
          "counts": (1000,) list of samples per triple, numbered 100 y_1 + 10 y_2 + y_3}.
     """
     n = len(triples)
-    counts = torch.bincount(mode_index(triples), minlength=MODES)  # (1000,)
-    q = counts.double() / max(n, 1)
-    nz = q > 0
-    kl = float((q[nz] * torch.log(q[nz] * MODES)).sum()) if n else math.inf
+    # the digit histogram's own scores over 1000 classes, against the uniform (all classes once)
+    c = digit_coverage(mode_index(triples), torch.arange(MODES), classes=MODES)
     return {
         "modes": MODES,
-        "modes_covered": int(nz.sum()),
-        "kl": kl,
+        "modes_covered": c.covered,
+        "kl": c.kl if n else math.inf,
         "samples": n,
-        "counts": counts.tolist(),
+        "counts": c.counts,
     }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganlab.algorithm import StepStats, algorithm1
+from ganlab.algorithm import StepStats, algorithm1, grad_norm  # noqa: F401 (re-exported)
 from ganlab.checkpoint import TrainState
 from ganlab.config import Config
 from ganlab.runs import build_state, seeded_rng
@@ -89,16 +89,6 @@ def train_recorded(
         for cfg in phases:
             algorithm1(cfg, state, recorder)
     return state
-
-
-def grad_norm(module: nn.Module) -> float:
-    """Euclidean norm of all parameter gradients of `module` (0 when none is present).
-
-    After an iteration of algorithm1, G's .grad still holds the gradient of its last step's
-    loss: descend() zeroes gradients before backward, not after the optimiser step.
-    """
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 @contextmanager

@@ -63,63 +63,39 @@ VIEWS = {
     "drawn": View(2, -2.0, 2.0),
 }
 
-_ADAM = {"name": "adam", "betas": [0.5, 0.999]}
-_MLP_D = {"kind": "mlp", "activation": "leaky_relu", "dropout": 0.0, "input_dropout": 0.0}
-# The ring: the ring8 preset with wider modes (std 0.05, visible on the page), k = 2 and, for G,
-# the paper's SGD with momentum instead of Adam: Adam divides each step by the gradient's
-# running RMS and so hides a vanishing gradient (theory/training_items.py, item 4). Measured
-# (minimax for 500-4,000 iterations, then non-saturating): on seeds 0 and 2 minimax starves G
-# (mean D(G(z)) < 1e-4, G's gradient norm ~1e-4 to 1e-5 at 1,000 iterations, falling) and
-# non-saturating then covers the 8 modes within 250 iterations and keeps them; on seed 1 the
-# minimax G escaped after ~500 iterations into one mode. G's lr at 0.005 made seed 1 starve too
-# but left seed 0, the default, on 3 modes after the switch.
-_RING = {
-    "k": 2,
-    "m": 256,
-    "g_loss": "nonsaturating",
-    "noise": {"kind": "gaussian", "dim": 2, "scale": 1.0},
-    "generator": {"kind": "mlp", "hidden": [128, 128, 128], "output": "linear"},
-    "discriminator": {**_MLP_D, "hidden": [128, 128, 128]},
-    "g_optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.5},
-    "d_optimizer": {**_ADAM, "lr": 0.001},
+# Each dataset's lab defaults: a shipped preset and the lab's changes to it (ganlab's own
+# `--set` overrides). The ring: ring8 with wider modes (std 0.05, visible on the page), k = 2, no
+# learning-rate decay and, for G, the paper's SGD with momentum instead of Adam: Adam divides
+# each step by the gradient's running RMS and so hides a vanishing gradient
+# (theory/training_items.py, item 4). Measured (minimax for 500-4,000 iterations, then
+# non-saturating): on seeds 0 and 2 minimax starves G (mean D(G(z)) < 1e-4, G's gradient norm
+# ~1e-4 to 1e-5 at 1,000 iterations, falling) and non-saturating then covers the 8 modes within
+# 250 iterations and keeps them; on seed 1 the minimax G escaped after ~500 iterations into one
+# mode. G's lr at 0.005 made seed 1 starve too but left seed 0, the default, on 3 modes.
+_RING = [
+    "k=2",
+    "g_optimizer={name: sgd, lr: 0.01, momentum: 0.5}",
+    "d_optimizer={name: adam, lr: 0.001, betas: [0.5, 0.999]}",
+]
+DEFAULTS: dict[str, tuple[str, list[str]]] = {
+    "ring": ("ring8", [*_RING, "data.std=0.05"]),
+    "drawn": ("ring8", [*_RING, "data={kind: tensor}"]),
+    "grid": ("grid25", []),
+    "line": ("gauss1d", []),  # the paper's Figure 1
+    "mixture": (
+        "gauss1d",
+        ["generator.hidden=[32, 32]", "data={kind: mixture1d, means: [-2.0, 2.0], std: 0.5}"],
+    ),
 }
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "ring": {**_RING, "data": {"kind": "ring", "modes": 8, "radius": 1.0, "std": 0.05}},
-    "drawn": {**_RING, "data": {"kind": "tensor"}},
-    "grid": {  # the grid25 preset
-        "k": 1,
-        "m": 256,
-        "g_loss": "nonsaturating",
-        "noise": {"kind": "gaussian", "dim": 8, "scale": 1.0},
-        "generator": {"kind": "mlp", "hidden": [256, 256, 256], "output": "linear"},
-        "discriminator": {**_MLP_D, "hidden": [256, 256, 256]},
-        "g_optimizer": {**_ADAM, "lr": 0.0005},
-        "d_optimizer": {**_ADAM, "lr": 0.0005},
-        "data": {"kind": "grid", "grid_size": 5, "spacing": 2.0, "std": 0.05},
-    },
-    "line": {  # the gauss1d preset: the paper's Figure 1
-        "k": 1,
-        "m": 256,
-        "g_loss": "nonsaturating",
-        "noise": {"kind": "uniform", "dim": 1, "scale": 1.0},
-        "generator": {"kind": "mlp", "hidden": [16, 16], "output": "linear"},
-        "discriminator": {**_MLP_D, "hidden": [128, 128]},
-        "g_optimizer": {**_ADAM, "lr": 0.0005},
-        "d_optimizer": {**_ADAM, "lr": 0.002},
-        "data": {"kind": "gauss1d", "mean": 4.0, "std": 0.5},
-    },
-    "mixture": {
-        "k": 1,
-        "m": 256,
-        "g_loss": "nonsaturating",
-        "noise": {"kind": "uniform", "dim": 1, "scale": 1.0},
-        "generator": {"kind": "mlp", "hidden": [32, 32], "output": "linear"},
-        "discriminator": {**_MLP_D, "hidden": [128, 128]},
-        "g_optimizer": {**_ADAM, "lr": 0.0005},
-        "d_optimizer": {**_ADAM, "lr": 0.002},
-        "data": {"kind": "mixture1d", "means": [-2.0, 2.0], "std": 0.5},
-    },
-}
+# data.kind of a loaded run -> the lab's dataset showing it
+DATASET_OF_KIND = {"gauss1d": "line", "mixture1d": "mixture", "ring": "ring", "grid": "grid"}
+
+
+def lab_defaults(dataset: str) -> dict[str, Any]:
+    """The dataset's lab config as a raw dict: its preset with the lab's overrides."""
+    preset, overrides = DEFAULTS[dataset]
+    return load_config(preset, overrides).model_dump(mode="json")
+
 
 # Settings the page may change, by their config key; the first group applies to the running
 # session (algorithm1 and the one-update buttons read them every iteration), the rest rebuild
@@ -227,7 +203,7 @@ def settings_config(
     if base is not None:
         raw = base.model_dump(mode="json")
     else:
-        raw = json.loads(json.dumps(DEFAULTS[dataset]))
+        raw = lab_defaults(dataset)
         raw.update(seed=seed, steps=1)
     for key, value in values.items():
         if key not in SETTING_KEYS or key == "dataset":
@@ -590,14 +566,13 @@ class LabSession:
             lab = json.loads((run / "meta.json").read_text()).get("lab", {})
         except (OSError, json.JSONDecodeError):
             lab = {}
-        kinds = {"gauss1d": "line", "mixture1d": "mixture", "ring": "ring", "grid": "grid"}
-        dataset = kinds.get(cfg.data.kind)
+        dataset = DATASET_OF_KIND.get(cfg.data.kind)
         if dataset is None and "drawn" in lab:
             dataset = "drawn"
         if dataset is None:
             raise RunDirError(
                 f"{run} trains on data.kind '{cfg.data.kind}'; the lab shows the toy data "
-                f"({', '.join(kinds)}) and drawn points"
+                f"({', '.join(DATASET_OF_KIND)}) and drawn points"
             )
         with seeded_rng(cfg):
             state = build_state(cfg)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.algorithm import algorithm1
+from ganlab.algorithm import algorithm1, forward_passes, update_discriminator, update_generator
 from ganlab.config import load_config
 from ganlab.optim import learning_rate, momentum
 from ganlab.runs import build_state, seeded_rng
@@ -34,6 +34,31 @@ def test_k_discriminator_steps_per_generator_step():
         algorithm1(cfg, state)
     assert state.data.calls == 15  # a fresh data minibatch for each of k = 3 D steps
     assert len(d_steps) == 15 and len(g_steps) == 5 and state.step == 5
+
+
+def test_one_iteration_is_k_discriminator_updates_then_one_generator_update():
+    """algorithm1's loop body is update_discriminator k times, then update_generator (what the
+    lab's buttons call): the same draws from the same streams, so the same parameters, bit for
+    bit. The oracle is the two functions called by hand; gauss1d's Adam has a constant learning
+    rate (lr_decay_factor 1), so the schedule algorithm1 applies each iteration changes nothing."""
+    cfg = load_config("gauss1d", ["steps=3", "k=2", "m=16"])
+    with seeded_rng(cfg):
+        looped = algorithm1(cfg, build_state(cfg))
+    with seeded_rng(cfg):
+        state = build_state(cfg)
+        state.G.train()
+        state.D.train()
+        d_forward, g_forward = forward_passes(cfg, state)
+        for _ in range(cfg.steps):
+            for _ in range(cfg.k):
+                update_discriminator(state, cfg.m, d_forward)
+            update_generator(state, cfg.m, g_forward)
+    for a, b in zip(
+        [*looped.G.parameters(), *looped.D.parameters()],
+        [*state.G.parameters(), *state.D.parameters()],
+        strict=True,
+    ):
+        assert torch.equal(a, b)
 
 
 def test_paper_schedules():
@@ -152,3 +177,7 @@ def test_trains_on_an_in_memory_tensor_and_resumes_with_it(tmp_path):
     with pytest.raises(ganlab.ConfigError, match="differs"):
         ganlab.resume(run.path, steps=30, data=x + 1)
     assert ganlab.resume(run.path, steps=30, data=x.numpy(), report=False).step == 30
+    # A tensor that is part of an autograd graph (or on a GPU) is the same data: its values
+    # are fingerprinted, whatever it is attached to.
+    leaf = x.clone().requires_grad_()
+    assert ganlab.resume(run.path, steps=31, data=leaf, report=False).step == 31

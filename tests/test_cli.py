@@ -200,3 +200,25 @@ def test_tanh_generator_trains_on_images_scaled_to_its_range(tmp_path):
     run = train("ring8", tmp_path / "run", overrides=overrides, data=images, report=False)
     x = run.sample(4)
     assert x.min() >= 0 and x.max() <= 1  # samples come back in the data's [0, 1]
+
+
+def test_eval_parzen_writes_its_json_through_write_metrics(tiny_run, monkeypatch, capsys):
+    from ganlab.metrics import evaluate
+
+    written = []
+    write_metrics = evaluate.write_metrics
+
+    def recorded(path, result):
+        written.append(path)
+        return write_metrics(path, result)
+
+    monkeypatch.setattr(evaluate, "write_metrics", recorded)
+    args = ["--samples", "200", "--valid", "50", "--test", "50", "--quiet"]
+    assert main(["eval", str(tiny_run), "--parzen", *args]) == 0
+    assert written == [tiny_run / "parzen.json"]  # atomic, non-finite numbers as null
+    doc = json.loads(written[0].read_text())
+    assert doc["samples"] == 200 and doc["test"] == 50 and len(doc["sigmas"]) > 1
+    assert f"Parzen log-likelihood on gauss1d (fresh draws): {doc['mean_ll']:.4g} +- " in (
+        capsys.readouterr().out
+    )
+    assert not list(tiny_run.glob(".*tmp*"))

@@ -189,6 +189,33 @@ def test_second_sigint_aborts_at_once_and_leaves_the_run_resumable(tmp_path):
     assert resumed.step == step + 1
 
 
+# A Ctrl-C while torch is still importing (the first seconds of every command) raises
+# KeyboardInterrupt inside `import torch`: simulated exactly by an import hook.
+_CTRL_C_WHILE_TORCH_LOADS = """
+import sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, CtrlC())
+import ganlab.cli
+assert "torch" not in sys.modules, "importing the CLI imported torch"
+sys.exit(ganlab.cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_before_training_is_one_line_and_offers_no_resume(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_WHILE_TORCH_LOADS, "train", "gauss1d", "--out", str(run)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr
+    # one line, no traceback, and no `ganlab resume` hint for a run with nothing to resume
+    assert proc.stderr.strip() == "ganlab: aborted before the first checkpoint; nothing to resume"
+    assert not run.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Crash: SIGKILL at 20 random moments, and once surely inside a checkpoint write
 

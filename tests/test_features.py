@@ -272,3 +272,81 @@ def test_eval_metric_errors_are_one_line(ring_run, tiny_run, capsys):
     assert main(["eval", str(tiny_run), "--metrics", "coverage"]) == 2  # a 1-D run
     err = capsys.readouterr().err
     assert "needs a 2-D mixture run" in err and "gauss1d (1)" in err and "use --parzen" in err
+
+
+def test_evaluate_run_reads_mnist_once_for_every_metric_family(tmp_path, monkeypatch):
+    # fid/digits (the classifier) and inception_fid each need MNIST's splits; evaluate_run
+    # reads them once and hands the same tensors to both. Stand-ins for the files, the
+    # trained classifier and the Inception network keep this to a second, without MNIST.
+    from types import SimpleNamespace
+
+    from ganlab.data import datasets
+    from ganlab.metrics import classifier as clf
+    from ganlab.metrics import evaluate, inception
+
+    g = torch.Generator().manual_seed(0)
+    splits = {s: (torch.rand(40, 1, 28, 28, generator=g), torch.arange(40) % 10)
+              for s in ("train", "test")}  # fmt: skip
+    reads = []
+
+    def load_split(name, split, path=None):
+        reads.append(split)
+        return splits[split]
+
+    seen = {}
+
+    def inception_metrics(names, extractor, fake, real, floor):
+        seen.update(real=real, floor=floor)
+        return {}
+
+    def reference_classifier(data, progress):
+        seen["classifier_data"] = data
+        return clf.ReferenceClassifier(clf.DigitClassifier(width=4, features=8).eval(), "0", {})
+
+    monkeypatch.setattr(datasets, "load_split", load_split)
+    monkeypatch.setattr(clf, "reference_classifier", reference_classifier)
+    monkeypatch.setattr(inception, "weights_path", lambda: tmp_path / "weights.pth")
+    monkeypatch.setattr(inception, "inception_extractor", lambda path: None)
+    monkeypatch.setattr(inception, "extractor_provenance", lambda path: {})
+    monkeypatch.setattr(inception, "inception_metrics", inception_metrics)
+    run = SimpleNamespace(
+        path=tmp_path,
+        step=3,
+        config=SimpleNamespace(data=SimpleNamespace(path=None)),
+        sample=lambda n, seed: torch.rand(n, 1, 28, 28, generator=g),
+    )
+    result = evaluate.evaluate_run(
+        run, ["fid", "digits", "inception_fid"], samples=30, n_real=20, seed=0
+    )
+    assert sorted(reads) == ["test", "train"]  # once each, not once per family
+    assert seen["real"].data_ptr() == splits["test"][0].data_ptr() and len(seen["real"]) == 20
+    assert seen["floor"].data_ptr() == splits["train"][0].data_ptr()
+    assert seen["classifier_data"][0] is splits["train"][0]
+    assert set(result["metrics"]) == {"fid", "digits"}
+
+
+def test_summary_lines_show_each_metric_as_the_report_does():
+    from ganlab.metrics.evaluate import summary_lines
+    from ganlab.report import metric_texts
+
+    metrics = {
+        "kid": {"value": 0.012341, "std": 0.0021, "floor": 0.0004, "floor_std": 0.0003},
+        "mode_coverage": {"modes": 8, "modes_covered": 7, "high_quality": 0.9125, "kl": 0.05,
+                          "counts": [1] * 8, "n_fake": 2500,
+                          "floor": {"modes": 8, "modes_covered": 8, "high_quality": 0.99,
+                                    "kl": None, "counts": [1] * 8}},
+        "stacked_modes": {"modes": 1000, "modes_covered": 990, "kl": 0.1, "samples": 26000,
+                          "floor": {"modes": 1000, "modes_covered": 1000, "kl": 0.02}},
+        "digits": {"covered": 9, "classes": 10, "kl": 0.25, "counts": [1] * 10,
+                   "floor": {"covered": 10, "classes": 10, "kl": 0.003}},
+    }  # fmt: skip
+    assert summary_lines({"metrics": metrics}) == [
+        "kid: 0.01234 +- 0.0021 (real-vs-real floor 0.0004 +- 0.0003)",
+        "mode coverage: 7/8 modes, 91.25% high quality, KL 0.05 nats (real-vs-real floor "
+        "8/8 modes, 99% high quality, KL n/a nats)",
+        "stacked MNIST: 990/1000 triples, KL 0.1 nats (real-vs-real floor 1000/1000 triples, "
+        "KL 0.02 nats)",
+        "digits: 9/10 classes, KL 0.25 nats (real-vs-real floor 10/10 classes, KL 0.003 nats)",
+    ]
+    # the pages read the same entry the same way
+    assert metric_texts("kid", metrics["kid"]) == ("0.01234 +- 0.0021", "0.0004 +- 0.0003")

@@ -21,7 +21,7 @@ import ganlab
 from ganlab.algorithm import algorithm1
 from ganlab.errors import ConfigError, GanlabError, RunDirError
 from ganlab.lab import frames
-from ganlab.lab.session import MAX_POINTS, PREVIEW_POINTS, LabSession
+from ganlab.lab.session import MAX_POINTS, PREVIEW_POINTS, LabError, LabSession
 from ganlab.runs import build_state, load_run, seeded_rng
 
 # fastapi's TestClient on a newer starlette asks for httpx2; httpx still works for these tests
@@ -100,6 +100,36 @@ def test_play_trains_in_the_background_and_pause_stops_it(session):
     assert stopped >= 5
     time.sleep(0.3)
     assert session.state.step == stopped
+
+
+def test_a_divergence_stops_training_with_one_line(session):
+    """Learning rates of 1e30 make D's loss NaN within the first iteration: the button and the
+    training thread both stop there with one line; `last` shows the NaN, the chart never does."""
+    session.control({"action": "set", "values": {"d_optimizer.lr": 1e30, "g_optimizer.lr": 1e30}})
+    diverged = "training diverged at step 1: the discriminator's loss is NaN or infinite"
+    with pytest.raises(LabError, match=diverged):
+        session.control({"action": "step"})
+    assert math.isnan(session.last["d_loss"]) and session.train_history.rows == []
+    session.control({"action": "reset"})
+    session.start()
+    session.control({"action": "play"})
+    deadline = time.monotonic() + 30
+    while session.playing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not session.playing and session.state.step == 1
+    assert session.error is not None and session.error.startswith(diverged)
+    assert session.train_history.rows == []
+
+
+def test_a_reset_drops_the_old_networks_queued_stats(session):
+    """Stats wait in a queue until charted (outside the training lock): a reset before they are
+    must not chart the old G and D's updates on the new ones' chart."""
+    session.control({"action": "step"})  # queued: nothing has read the charts yet
+    session.control({"action": "reset"})
+    assert session.last == {} and session.train_history.rows == []
+    session.control({"action": "step_d"})
+    assert set(session.last) == {"d_loss", "d_real", "d_fake"}
+    assert [row["step"] for row in session.train_history.rows] == [0]
 
 
 def test_changing_the_loss_applies_without_reset(session):

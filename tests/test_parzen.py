@@ -12,6 +12,7 @@ from scipy.stats import multivariate_normal
 from ganlab.cli import main
 from ganlab.metrics import parzen_log_likelihood, parzen_select_and_score
 from ganlab.metrics.parzen import parzen_log_likelihoods
+from ganlab.report import format_value
 
 
 def direct_parzen(mu: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -131,7 +132,7 @@ def test_eval_parzen_on_a_toy_run_writes_parzen_json(ring_run, capsys):
     assert result["sigma"] in result["sigmas"]
     assert result["valid_ll"][result["sigmas"].index(result["sigma"])] == max(result["valid_ll"])
     assert (result["samples"], result["valid"], result["test"]) == (500, 200, 300)
-    assert f"{result['mean_ll']:.2f} +- {result['se']:.3g} nats" in out
+    assert f"{format_value(result['mean_ll'])} +- {format_value(result['se'])} nats" in out
     assert np.isfinite(result["mean_ll"]) and result["se"] > 0
     # Same seeds for samples and test points: a second evaluation gives the same number.
     assert main(args) == 0

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ganlab import report, runs
 from ganlab.cli import main
 from ganlab.compare import config_differences
-from ganlab.report import PAGE_MARKER
+from ganlab.data import distribution_of
+from ganlab.report import COVERAGE_PANEL, CURVE_PANELS, PAGE_MARKER, format_value
 
 # A 2-D ring run small enough to train in a few seconds on one thread: 300 steps, 32-unit
 # layers, a sample figure every 100 steps (3 figures) and one checkpoint at the end.
@@ -169,6 +171,10 @@ def test_compare_tables_show_metrics_and_only_differing_config_keys(two_runs, tm
     metrics = page[page.index('id="metrics"') : page.index('id="config"')]
     assert "<th>ring-a</th><th>ring-b</th>" in metrics
     assert "mode_coverage (metrics.json)" in metrics  # only run a was evaluated
+    # the curves of report.CURVE_PANELS, as on each run's own page, and coverage.csv's
+    curves = page[page.index('id="curves"') : page.index('id="samples"')]
+    alts = re.findall(r'alt="([^"]*)"', curves)
+    assert alts == [f"{p.alt} of every run" for p in (*CURVE_PANELS, COVERAGE_PANEL)]
 
 
 def test_config_differences_lists_changed_added_and_nested_keys():
@@ -179,6 +185,108 @@ def test_config_differences_lists_changed_added_and_nested_keys():
         "data.std": [0.01, 0.02],
         "x": ["(absent)", 1],
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# How the reports are built
+
+
+def count_generator_calls(monkeypatch) -> list:
+    """Runs from runs.load_run count each forward pass of their G in the returned list."""
+    calls = []
+    load_run = runs.load_run
+
+    def counted(*args, **kwargs):
+        run = load_run(*args, **kwargs)
+        run.generator.register_forward_hook(lambda *_: calls.append(1))
+        return run
+
+    monkeypatch.setattr(runs, "load_run", counted)
+    return calls
+
+
+@pytest.mark.parametrize("kind", ["1-D (Figure 1 view)", "2-D (D map)"])
+def test_each_report_runs_the_generator_once(kind, tiny_run, two_runs, tmp_path, monkeypatch):
+    # Final samples and the view of D show one batch of G's samples; the toy scores too, when
+    # that batch is Run.scores' own 2,500 (2-D). The 1-D view's 10,000 are not (_toy_scores).
+    run_dir = tiny_run if kind.startswith("1-D") else shutil.copytree(two_runs[0], tmp_path / "a")
+    expected = 2 if kind.startswith("1-D") else 1
+    calls = count_generator_calls(monkeypatch)
+    runs.write_report(runs.load_run(run_dir))
+    assert len(calls) == expected
+    calls.clear()
+    runs.write_html_report(run_dir)
+    assert len(calls) == expected
+
+
+@pytest.mark.parametrize("kind", ["1-D (Figure 1 view)", "2-D (D map)"])
+def test_report_samples_are_those_of_separate_draws(kind, tiny_run, two_runs, tmp_path):
+    # The one batch is cut to each piece's size: the same figure as the piece's own draw of
+    # that size from Run.sample's seed (row for row for uniform noise and for the 2-D presets,
+    # whose pieces all take 2,500), and always the scores `ganlab eval` gives.
+    run_dir = tiny_run if kind.startswith("1-D") else two_runs[0]
+    run = runs.load_run(run_dir)
+    dist = distribution_of(run.config.data)
+    fake = runs._report_samples(run, dist)
+    assert len(fake) == (10_000 if kind.startswith("1-D") else 2500)
+    ours = runs._save_final_samples(run, dist, fake, tmp_path / "ours.png")
+    own = runs._save_final_samples(run, dist, run.sample(2500), tmp_path / "own.png")
+    assert ours.read_bytes() == own.read_bytes()
+    scores = {k: v for k, v in run.scores().items() if k != "counts"}
+    assert runs._toy_scores(run, dist, fake) == scores
+
+
+def test_figure_1_view_puts_d_back_in_train_mode_when_it_fails(tiny_run, monkeypatch):
+    run = runs.load_run(tiny_run)
+    dist = distribution_of(run.config.data)
+    run.discriminator.train()  # as at the end of training, when write_report draws it
+
+    def broken(x):
+        raise RuntimeError("D failed")
+
+    monkeypatch.setattr(run.discriminator, "forward", broken)
+    with pytest.raises(RuntimeError, match="D failed"):
+        runs._save_discriminator_view(run, dist, run.sample(100))
+    assert run.discriminator.training
+
+
+def test_index_html_is_written_atomically(tiny_run, monkeypatch):
+    written = []
+    atomic = report.atomic_write_bytes
+
+    def recorded(path, data):
+        written.append(path)
+        atomic(path, data)
+
+    monkeypatch.setattr(report, "atomic_write_bytes", recorded)
+    page = runs.write_report(runs.load_run(tiny_run))
+    assert written == [tiny_run / "index.html"] and page == written[0]
+    assert "Step 4: D loss" in page.read_text()
+    assert not list(tiny_run.glob(".*tmp*"))  # no temp file left beside it
+
+
+def test_one_number_format_for_tables_csv_cells_and_json():
+    assert format_value(0.123456) == "0.1235"  # 4 significant digits
+    assert format_value(12000.0) == format_value("12000") == format_value(12000) == "12000"
+    assert format_value("1.3862944") == "1.386"  # a metrics.csv cell
+    assert format_value(None) == "n/a"  # JSON's null: an undefined score
+    assert format_value(float("inf")) == "inf" and format_value(2.5e-7) == "2.5e-07"
+    assert format_value("mnist") == "mnist" and format_value(True) == "True"
+    assert format_value({"kl": 0.5, "counts": [1, 2]}) == "kl 0.5, counts [1, 2]"
+
+
+def test_curves_follow_the_panel_table(tmp_path):
+    rows = [
+        {"step": s, "d_loss": 1.4, "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5,
+         "g_grad_norm": 0.1, "d_grad_norm": 0.2}
+        for s in (0, 10, 20)
+    ]  # fmt: skip
+    figures = report.save_curves(tmp_path, rows)
+    assert list(figures) == [p.name for p in CURVE_PANELS]
+    assert all(figures[p.name] == tmp_path / f"{p.name}.png" for p in CURVE_PANELS)
+    overlaid = report.save_overlaid_curves(tmp_path / "o.png", {"a": rows, "b": rows},
+                                           CURVE_PANELS[0])  # fmt: skip
+    assert overlaid.read_bytes()[:4] == b"\x89PNG"
 
 
 # ---------------------------------------------------------------------------------------------

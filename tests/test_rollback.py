@@ -104,6 +104,13 @@ def test_stop_is_the_default_and_raises_diverged(tmp_path, nan_at):
     )
 
 
+def test_divergence_is_found_at_its_step_between_log_rows(tmp_path, nan_at):
+    nan_at(8)  # metrics.csv gets a row every 1000 steps only: the losses are checked every step
+    over = [*TINY, "steps=12", "log_every=1000"]
+    with pytest.raises(Diverged, match=r"^training diverged at step 8: the generator's loss"):
+        ganlab.train("gauss1d", tmp_path / "r", overrides=over, report=False)
+
+
 def test_without_a_checkpoint_rollback_stops(tmp_path, nan_at):
     nan_at(3)  # before the first checkpoint (step 5)
     over = [*TINY, "steps=12", "on_nan=rollback"]

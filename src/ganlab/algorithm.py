@@ -168,15 +168,8 @@ def algorithm1(
     """
     G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
     sync = sync or replicas(G, D)
-    d_loss_fn = functools.partial(d_loss, label_smoothing=cfg.label_smoothing)
-    g_loss_fn = G_LOSSES[cfg.g_loss]
-    # The two forward passes whose gradients the updates take, compiled when cfg.compile asks.
-    d_forward = maybe_compiled(
-        functools.partial(discriminator_forward, G, sync.discriminate, d_loss_fn), cfg.compile
-    )
-    g_forward = maybe_compiled(
-        functools.partial(generator_forward, sync.G, D, g_loss_fn), cfg.compile
-    )
+    d_loss_fn, g_loss_fn = loss_functions(cfg)
+    d_forward, g_forward = forward_passes(cfg, state, sync)
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
     G.train()
     D.train()
@@ -190,22 +183,89 @@ def algorithm1(
             )
         else:
             for _ in range(cfg.k):  # "for k steps do"
-                # On several ranks each keeps its m / world rows of these (ganlab.distributed).
-                z = state.prior.sample(cfg.m)  # m noise samples from p_g(z), (m, z_dim)
-                x = state.data.sample(cfg.m)  # m examples from p_data(x), (m, *x_shape)
-                with sync.autocast():
-                    d_real, d_fake, loss_d = d_forward(x, z)  # logits (m,) each; -V(D, G)
-                descend(opt_d, loss_d)  # "update the discriminator by ascending ..."
-            z = state.prior.sample(cfg.m)  # "sample minibatch of m noise samples", (m, z_dim)
-            with frozen(D):
-                with sync.autocast():
-                    loss_g = g_forward(z)
-                descend(opt_g, loss_g)  # "update the generator by descending ..."
+                # m noise samples, m examples; "update the discriminator by ascending ..."
+                d_real, d_fake, loss_d = update_discriminator(
+                    state, cfg.m, d_forward, sync.autocast
+                )
+            # m noise samples; "update the generator by descending ..."
+            loss_g = update_generator(state, cfg.m, g_forward, sync.autocast)
         state.step = step + 1
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
             stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
             monitor.after_step(state, stats)
     return state
+
+
+def update_discriminator(
+    state: TrainState, m: int, d_forward: Callable, autocast: Callable = contextlib.nullcontext
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One update of D, the body of Algorithm 1's inner loop. D ascends V(D, G) of eq. 1:
+
+        sample z_1..z_m ~ p_g(z) and x_1..x_m ~ p_data(x); descend L_D = -V(D, G) on them
+
+    Args:
+        state: its prior and data source give the minibatches, opt_d takes the step.
+        m: minibatch size (on several ranks each keeps its m / world rows; ganlab.distributed).
+        d_forward: (x, z) -> (d_real, d_fake, loss), discriminator_forward as forward_passes
+            binds it.
+        autocast: the world's mixed-precision context for the forward pass.
+    Returns:
+        (d_real, d_fake, loss_d): logits (m,) each and the scalar loss descended.
+    """
+    z = state.prior.sample(m)  # m noise samples from p_g(z), (m, z_dim)
+    x = state.data.sample(m)  # m examples from p_data(x), (m, *x_shape)
+    with autocast():
+        d_real, d_fake, loss_d = d_forward(x, z)
+    descend(state.opt_d, loss_d)  # "update the discriminator by ascending ..."
+    return d_real, d_fake, loss_d
+
+
+def update_generator(
+    state: TrainState, m: int, g_forward: Callable, autocast: Callable = contextlib.nullcontext
+) -> Tensor:
+    """One update of G, the last line of Algorithm 1's iteration, with D a fixed function:
+
+        sample z_1..z_m ~ p_g(z); descend L_G(D(G(z)))  (eq. 1's G term, or a variant of it)
+
+    Args:
+        state: its prior gives the noise, opt_g takes the step; state.D is frozen meanwhile.
+        m: minibatch size.
+        g_forward: z -> loss, generator_forward as forward_passes binds it.
+        autocast: the world's mixed-precision context for the forward pass.
+    Returns:
+        The scalar loss descended.
+    """
+    z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
+    with frozen(state.D):
+        with autocast():
+            loss_g = g_forward(z)
+        descend(state.opt_g, loss_g)  # "update the generator by descending ..."
+    return loss_g
+
+
+def loss_functions(cfg: Config) -> tuple[Callable, Callable]:
+    """D's loss (-V with cfg's label smoothing) and G's loss (cfg.g_loss), logits -> scalar."""
+    return functools.partial(d_loss, label_smoothing=cfg.label_smoothing), G_LOSSES[cfg.g_loss]
+
+
+def forward_passes(
+    cfg: Config, state: TrainState, sync: Replicas | None = None
+) -> tuple[Callable, Callable]:
+    """The two forward passes whose gradients the updates take, compiled when cfg.compile asks.
+
+    Args:
+        cfg: the run's config: the losses, label smoothing and compile.
+        state: its G and D.
+        sync: G and D as the updates call them (`replicas`); default the modules themselves.
+    Returns:
+        (d_forward, g_forward): (x, z) -> (d_real, d_fake, loss_d) and z -> loss_g.
+    """
+    G, D = state.G, state.D
+    sync = sync or replicas(G, D)
+    d_loss_fn, g_loss_fn = loss_functions(cfg)
+    d_forward = functools.partial(discriminator_forward, G, sync.discriminate, d_loss_fn)
+    g_forward = functools.partial(generator_forward, sync.G, D, g_loss_fn)
+    return maybe_compiled(d_forward, cfg.compile), maybe_compiled(g_forward, cfg.compile)
 
 
 def discriminator_forward(

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 
 from ganlab import __version__
-from ganlab.distributed import env_rank
 from ganlab.errors import ConfigError, GanlabError, Interrupted
 
 DEMO_PRESET = "ring8"
@@ -187,10 +186,14 @@ def _add_placement(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
-    # Under torchrun every rank runs this; rank 0 speaks for them. Errors, interrupts and
-    # warnings are decided together (ganlab.distributed), so the others would repeat it.
-    speaks = env_rank() == 0
+    speaks = True
     try:
+        # torch loads here, inside the try: a Ctrl-C while it does ends in one line below
+        from ganlab.distributed import env_rank
+
+        # Under torchrun every rank runs this; rank 0 speaks for them. Errors, interrupts and
+        # warnings are decided together (ganlab.distributed), so the others would repeat it.
+        speaks = env_rank() == 0
         with warnings.catch_warnings():
             warnings.simplefilter("default" if speaks else "ignore")
             warnings.showwarning = _one_line_warning
@@ -205,15 +208,20 @@ def main(argv: list[str] | None = None) -> int:
         if speaks:
             print(f"ganlab: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        run_dir = getattr(args, "run_dir", None) or getattr(args, "out", None)
-        hint = (
-            f"; checkpoints written before are intact: `ganlab resume {run_dir}` continues"
-            if args.command in ("train", "resume") and run_dir
-            else ""
-        )
-        print(f"ganlab: aborted{hint}", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one before training began
+        if speaks:
+            print(f"ganlab: aborted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args) -> str:
+    """How to go on after an abort: only where a checkpoint exists to go on from."""
+    run_dir = getattr(args, "run_dir", None) or getattr(args, "out", None)
+    if args.command not in ("train", "resume") or not run_dir:
+        return ""
+    if not (Path(run_dir) / "checkpoints" / "manifest.json").is_file():
+        return " before the first checkpoint; nothing to resume"
+    return f"; checkpoints written before are intact: `ganlab resume {run_dir}` continues"
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -250,6 +258,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _train(args) -> int:
+    from ganlab.distributed import env_rank
     from ganlab.runs import train
 
     run = train(
@@ -268,6 +277,7 @@ def _train(args) -> int:
 
 
 def _resume(args) -> int:
+    from ganlab.distributed import env_rank
     from ganlab.runs import resume
 
     run = resume(args.run_dir, args.steps, quiet=args.quiet, device=args.device, bf16=args.bf16)
@@ -381,15 +391,13 @@ def _data(args) -> int:
 
 
 def _eval(args) -> int:
-    import json
-
     import torch
 
-    from ganlab.checkpoint import atomic_write_bytes
     from ganlab.data import distribution_of, load_split
-    from ganlab.errors import ConfigError, DataError, RunDirError
+    from ganlab.errors import ConfigError, DataError
     from ganlab.metrics import evaluate
     from ganlab.metrics.parzen import parzen_select_and_score
+    from ganlab.report import format_value, plus_minus
     from ganlab.runs import _EVAL_SEED, load_run
 
     if not args.parzen and not args.metrics:
@@ -470,13 +478,10 @@ def _eval(args) -> int:
         "valid_ll": list(score.valid_ll),
     }
     out = run.path / ("parzen.json" if args.step is None else f"parzen-step-{run.step}.json")
-    try:
-        atomic_write_bytes(out, (json.dumps(result, indent=2) + "\n").encode())
-    except OSError as e:
-        raise RunDirError(f"cannot write {out} ({e.strerror}); check the run directory") from None
+    evaluate.write_metrics(out, result)
     print(
-        f"Parzen log-likelihood on {source}: {score.mean:.2f} +- {score.se:.3g} nats "
-        f"(sigma {score.sigma:.4g}, {parzen_samples} samples, {len(test)} test points)"
+        f"Parzen log-likelihood on {source}: {plus_minus(score.mean, score.se)} nats "
+        f"(sigma {format_value(score.sigma)}, {parzen_samples} samples, {len(test)} test points)"
     )
     print(f"wrote {out}")
     return 0

@@ -9,19 +9,23 @@ parzen*.json, config.yaml): no model is loaded, so it takes a second or two.
 from __future__ import annotations
 
 import html
-import json
-import math
 import tempfile
 from pathlib import Path
 
 from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError
 from ganlab.report import (
+    COVERAGE_PANEL,
+    CURVE_PANELS,
     check_page_out,
+    format_value,
     img_html,
+    metric_texts,
+    plus_minus,
     save_overlaid_curves,
     self_contained_page,
     table_html,
+    verbatim,
 )
 from ganlab.runs import _read_csv, _read_json, _read_meta, _read_metrics, _run_config, _writing
 
@@ -122,47 +126,14 @@ def config_differences(configs: list[dict]) -> dict[str, list]:
 def _curves_html(rows: dict[str, list], coverage: dict[str, list], tmp: Path) -> str:
     if not any(rows.values()):
         return '<p class="note">No run has rows in metrics.csv yet.</p>'
-    figures = [
-        save_overlaid_curves(
-            tmp / "losses.png",
-            rows,
-            [("d_loss", "D loss"), ("g_loss", "G loss")],
-            "Losses (solid: D, dashed: G)",
-            hline=(math.log(4), "log 4 (D loss at equilibrium)"),
-        ),
-        save_overlaid_curves(
-            tmp / "discriminator.png",
-            rows,
-            [("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")],
-            "Discriminator outputs (solid: D(x), dashed: D(G(z)))",
-            hline=(0.5, "1/2 (equilibrium)"),
-        ),
-        save_overlaid_curves(
-            tmp / "grad_norms.png",
-            rows,
-            [("g_grad_norm", "|grad G|"), ("d_grad_norm", "|grad D|")],
-            "Gradient norms (solid: G, dashed: D)",
-            log=True,
-        ),
-    ]
-    alts = ["losses of every run", "D outputs of every run", "gradient norms of every run"]
+    drawn = [(panel, rows) for panel in CURVE_PANELS]
     if any(coverage.values()):
-        figures.append(
-            save_overlaid_curves(
-                tmp / "coverage.png",
-                coverage,
-                [("modes_covered", "modes covered")],
-                "Mode coverage over training (2,500 samples per point)",
-                ylabel="modes covered",
-                marker="o",
-            )
-        )
-        alts.append("mode coverage of every run")
-    return (
-        '<div class="figs">'
-        + "".join(img_html(f, a) for f, a in zip(figures, alts, strict=True))
-        + "</div>"
+        drawn.append((COVERAGE_PANEL, coverage))
+    images = (
+        img_html(save_overlaid_curves(tmp / f"{p.name}.png", runs, p), f"{p.alt} of every run")
+        for p, runs in drawn
     )
+    return f'<div class="figs">{"".join(images)}</div>'
 
 
 def _samples_html(labels: list[str], run_dirs: list[Path]) -> str:
@@ -191,27 +162,29 @@ def _metrics_table(labels, run_dirs, rows, coverage) -> str:
             last = rows[label][-1]
             for key, name in _LAST_ROW:
                 if last.get(key) not in (None, ""):
-                    put(f"{name} (last row of metrics.csv)", label, _num(last[key]))
+                    put(f"{name} (last row of metrics.csv)", label, format_value(last[key]))
         if coverage[label]:
             last = coverage[label][-1]
             put(
                 "modes covered (last sample figure)",
                 label,
-                f"{_num(last['modes_covered'])}/{_num(last['modes'])}",
+                f"{format_value(last['modes_covered'])}/{format_value(last['modes'])}",
             )
-            put("high-quality share (last sample figure)", label, _num(last["high_quality"]))
+            share = format_value(last["high_quality"])
+            put("high-quality share (last sample figure)", label, share)
         for path in sorted(d.glob("metrics*.json")):
             doc = _read_json(path) or {}
             for metric, m in doc.get("metrics", {}).items():
                 if isinstance(m, dict):
-                    put(f"{metric} ({path.name})", label, _metric_cell(m))
+                    value, floor = metric_texts(metric, m)
+                    put(f"{metric} ({path.name})", label, f"{value} (floor {floor})")
         for path in sorted(d.glob("parzen*.json")):
             doc = _read_json(path) or {}
             if "mean_ll" in doc:
                 put(
                     f"Parzen log-likelihood, nats ({path.name})",
                     label,
-                    f"{_num(doc['mean_ll'])} +- {_num(doc.get('se'))}",
+                    plus_minus(doc["mean_ll"], doc.get("se")),
                 )
     if not table:
         return '<p class="note">No metrics in any run.</p>'
@@ -228,36 +201,13 @@ def _metrics_table(labels, run_dirs, rows, coverage) -> str:
     )
 
 
-def _metric_cell(m: dict) -> str:
-    """One metrics.json entry in a cell: value (+- std) and floor."""
-    if "value" in m:
-        text = _num(m["value"])
-        if m.get("std") is not None:
-            text += f" +- {_num(m['std'])}"
-        floor = m.get("floor")
-        return f"{text} (floor {_num(floor)})" if not isinstance(floor, dict) else text
-    if "modes_covered" in m:
-        f = m.get("floor") or {}
-        return (
-            f"{m['modes_covered']}/{m['modes']} modes, {_num(m.get('high_quality'))} high "
-            f"quality (floor {f.get('modes_covered')}/{f.get('modes')})"
-        )
-    if "covered" in m:
-        f = m.get("floor") or {}
-        return (
-            f"{m['covered']}/{m['classes']} classes, KL {_num(m.get('kl'))} "
-            f"(floor KL {_num(f.get('kl'))})"
-        )
-    return ""
-
-
 def _config_table(labels: list[str], configs: list[dict]) -> str:
     diff = config_differences(configs)
     if not diff:
         return '<p class="note">The runs have the same config.</p>'
     return (
         f'<p class="note">Only the {len(diff)} keys whose values differ between the runs.</p>'
-        + table_html(["key", *labels], [[k, *(_text(v) for v in vs)] for k, vs in diff.items()])
+        + table_html(["key", *labels], [[k, *(verbatim(v) for v in vs)] for k, vs in diff.items()])
     )
 
 
@@ -265,17 +215,5 @@ def _runs_table(labels: list[str], run_dirs: list[Path]) -> str:
     keys = ["seed", "ganlab", "torch", "git_commit", "started", "command", "device", "world_size"]
     metas = [_read_meta(d) for d in run_dirs]
     rows = [["path", *map(str, run_dirs)]]
-    rows += [[k, *(_text(m.get(k, "")) for m in metas)] for k in keys]
+    rows += [[k, *(verbatim(m.get(k, "")) for m in metas)] for k in keys]
     return table_html(["", *labels], rows)
-
-
-def _text(v) -> str:
-    return v if isinstance(v, str) else json.dumps(v)
-
-
-def _num(v) -> str:
-    """A CSV or JSON number, 4 significant digits; None (an undefined value) as n/a."""
-    if v is None or v == "":
-        return "n/a"
-    x = float(v)
-    return str(int(x)) if x.is_integer() and abs(x) < 1e9 else f"{x:.4g}"

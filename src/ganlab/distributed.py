@@ -85,7 +85,8 @@ def resolve_device(device: str = "auto", bf16: bool = False, local_rank: int = 0
     """The torch.device for --device auto|cpu|cuda: auto is CUDA when there is one.
 
     Raises:
-        ConfigError: an unknown name, cuda without a GPU, or bf16 off CUDA.
+        ConfigError: an unknown name, cuda without a GPU, bf16 off CUDA, or more processes
+            on this machine than GPUs.
     """
     if device not in DEVICES:
         raise ConfigError(f"--device {device}: unknown device; use one of {', '.join(DEVICES)}")
@@ -102,9 +103,20 @@ def resolve_device(device: str = "auto", bf16: bool = False, local_rank: int = 0
             f"--bf16 needs a CUDA device but training runs on {device}; drop --bf16 or "
             "use --device cuda on a machine with a GPU"
         )
-    if device == "cuda":
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
+    if device != "cuda":
+        return torch.device("cpu")
+    if "LOCAL_RANK" not in os.environ:  # one process: the caller's GPU (set_device; else cuda:0)
+        return torch.device("cuda", torch.cuda.current_device())
+    gpus = torch.cuda.device_count()
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if processes > gpus:
+        # nccl refuses two ranks on one GPU ("Duplicate GPU detected") at the first collective
+        raise ConfigError(
+            f"{processes} processes on this machine but torch sees {gpus} CUDA GPU"
+            f"{'s' * (gpus != 1)}; nccl needs one GPU per process: use --nproc {gpus} "
+            "(torchrun: --nproc-per-node), or --device cpu for gloo processes"
+        )
+    return torch.device("cuda", local_rank % gpus)  # % gpus: one GPU visible to each process
 
 
 @contextlib.contextmanager
@@ -131,7 +143,7 @@ def session(device: str = "auto", bf16: bool = False) -> Iterator[World]:
         yield World(dist.get_rank(), dist.get_world_size(), local_rank, where, bf16)
         together = True
     except GanlabError:
-        together = True  # raised on every rank at once: by on_main, any_rank, or the same input
+        together = True  # raised on every rank at once (on_main, max_over_ranks, the same input)
         raise
     finally:
         if opened:
@@ -194,22 +206,13 @@ def rank_seed(seed: int, r: int, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when `flag` is true on any: ranks decide together (e.g. to stop)."""
+def max_over_ranks(*values: int) -> tuple[int, ...]:
+    """The largest of each integer over the ranks (every rank gets them), in one all_reduce."""
     if world_size() == 1:
-        return flag
-    t = torch.tensor([int(flag)], device=_collective_device())
+        return values
+    t = torch.tensor(values, device=_collective_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def max_over_ranks(value: int) -> int:
-    """The largest of an integer over the ranks (every rank gets it)."""
-    if world_size() == 1:
-        return value
-    t = torch.tensor([value], device=_collective_device())
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
+    return tuple(t.tolist())
 
 
 def broadcast(obj: T) -> T:

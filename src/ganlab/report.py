@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import html
 import json
+import math
+import numbers
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ganlab.checkpoint import atomic_write_bytes
 from ganlab.data.toy import GaussianMixture
 
 
@@ -119,36 +123,100 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
 
 
+@dataclass(frozen=True)
+class CurvePanel:
+    """One figure of training curves: which columns it draws and how.
+
+    Attributes:
+        name: the figure's file stem (losses.png).  title: its title.  alt: its image's alt text.
+        keys: (column, label) pairs, drawn in order.
+        styles: which key is which line style when several runs share the figure, one colour
+            per run ("solid: D, dashed: G"); "" for one key.
+        hline: (y, label) reference line, or None.  log: a log y axis (gradient norms span
+            decades).  ylim: y range, or None.  ylabel: y axis label.
+        marker: matplotlib marker of each point ("o" for sparse rows such as coverage.csv).
+    """
+
+    name: str
+    title: str
+    alt: str
+    keys: tuple[tuple[str, str], ...]
+    styles: str = ""
+    hline: tuple[float, str] | None = None
+    log: bool = False
+    ylim: tuple[float, float] | None = None
+    ylabel: str = ""
+    marker: str = ""
+
+
+# The figures of metrics.csv, drawn for one run (save_curves) and for several (compare).
+CURVE_PANELS = (
+    CurvePanel(
+        "losses",
+        "Losses",
+        "losses",
+        (("d_loss", "D loss"), ("g_loss", "G loss")),
+        styles="solid: D, dashed: G",
+        hline=(math.log(4), "log 4 (D loss at equilibrium)"),
+    ),
+    CurvePanel(
+        "discriminator",
+        "Discriminator outputs",
+        "mean D(x) and D(G(z))",
+        (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")),
+        styles="solid: D(x), dashed: D(G(z))",
+        hline=(0.5, "1/2 (equilibrium)"),
+        ylim=(-0.02, 1.02),
+    ),
+    CurvePanel(
+        "grad_norms",
+        "Gradient norms",
+        "gradient norms",
+        (("g_grad_norm", "|grad G|"), ("d_grad_norm", "|grad D|")),
+        styles="solid: G, dashed: D",
+        log=True,
+    ),
+)
+
+# coverage.csv over several runs (one run's coverage figure is save_coverage_figure)
+COVERAGE_PANEL = CurvePanel(
+    "coverage",
+    "Mode coverage over training (2,500 samples per point)",
+    "mode coverage",
+    (("modes_covered", "modes covered"),),
+    ylabel="modes covered",
+    marker="o",
+)
+
+
+def _finish_panel(ax, panel: CurvePanel, title: str) -> None:
+    """Reference line, axes and title of a panel whose lines are drawn (the caller places
+    the legend: one run's is small, several runs' is long)."""
+    if panel.hline is not None:
+        ax.axhline(panel.hline[0], color="0.5", ls=":", lw=1, label=panel.hline[1])
+    if panel.log:
+        ax.set_yscale("log")
+    if panel.ylim is not None:
+        ax.set_ylim(*panel.ylim)
+    ax.set_xlabel("step")
+    if panel.ylabel:
+        ax.set_ylabel(panel.ylabel)
+    ax.set_title(title)
+
+
 def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
-    """losses.png, discriminator.png and grad_norms.png from the rows of metrics.csv."""
+    """losses.png, discriminator.png and grad_norms.png (CURVE_PANELS) from metrics.csv rows."""
     plt = pyplot()
     run_dir = Path(run_dir)
     step = _column(rows, "step")
     out = {}
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(step, _column(rows, "d_loss"), label="D loss")
-    ax.plot(step, _column(rows, "g_loss"), label="G loss")
-    ax.axhline(np.log(4), color="0.5", ls=":", lw=1, label="log 4 (D loss at equilibrium)")
-    ax.set_xlabel("step")
-    ax.set_title("Losses")
-    ax.legend()
-    out["losses"] = save_figure(fig, run_dir / "losses.png")
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot(step, _column(rows, "d_real"), label="mean D(x)")
-    ax.plot(step, _column(rows, "d_fake"), label="mean D(G(z))")
-    ax.axhline(0.5, color="0.5", ls=":", lw=1, label="1/2 (equilibrium)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("step")
-    ax.set_title("Discriminator outputs")
-    ax.legend()
-    out["discriminator"] = save_figure(fig, run_dir / "discriminator.png")
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.semilogy(step, _column(rows, "g_grad_norm"), label="|grad G|")
-    ax.semilogy(step, _column(rows, "d_grad_norm"), label="|grad D|")
-    ax.set_xlabel("step")
-    ax.set_title("Gradient norms")
-    ax.legend()
-    out["grad_norms"] = save_figure(fig, run_dir / "grad_norms.png")
+    for panel in CURVE_PANELS:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, label in panel.keys:
+            ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
+        _finish_panel(ax, panel, panel.title)
+        ax.legend()
+        out[panel.name] = save_figure(fig, run_dir / f"{panel.name}.png")
     return out
 
 
@@ -233,16 +301,11 @@ def write_index(
     """index.html of a run: final samples, curves, samples over time, provenance and config."""
     run_dir = Path(run_dir)
     e = html.escape
-    summary = "No metrics logged yet."
-    if last:
-        summary = (
-            f"Step {int(float(last['step']))}: D loss {float(last['d_loss']):.4f}, "
-            f"G loss {float(last['g_loss']):.4f}, mean D(x) {float(last['d_real']):.3f}, "
-            f"mean D(G(z)) {float(last['d_fake']):.3f}."
-        )
     score_html = ""
     if scores:
-        rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in scores.items())
+        rows = "".join(
+            f"<tr><th>{e(k)}</th><td>{e(format_value(v))}</td></tr>" for k, v in scores.items()
+        )
         score_html = f"<h2>Scores</h2><table>{rows}</table>"
     strip = "".join(
         f'<figure><img src="samples/{p.name}" alt="{p.stem}">'
@@ -250,12 +313,11 @@ def write_index(
         for p in sorted((run_dir / "samples").glob("step-*.png"))
     )
     meta_rows = "".join(
-        f"<tr><th>{e(k)}</th><td>{e(v if isinstance(v, str) else json.dumps(v))}</td></tr>"
-        for k, v in meta.items()
+        f"<tr><th>{e(k)}</th><td>{e(verbatim(v))}</td></tr>" for k, v in meta.items()
     )
     page = _PAGE.format(
         title=e(f"ganlab run {run_dir.name}"),
-        summary=e(summary),
+        summary=e(last_row_summary(last)),
         scores=score_html,
         strip=strip,
         meta=meta_rows,
@@ -269,10 +331,19 @@ def write_index(
         else "",
     )
     path = run_dir / "index.html"
-    tmp = path.with_name(".index.html.tmp")
-    tmp.write_text(page)
-    tmp.replace(path)
+    atomic_write_bytes(path, page.encode())
     return path
+
+
+def last_row_summary(last: dict | None) -> str:
+    """One sentence of the last metrics.csv row: step, both losses, mean D(x) and D(G(z))."""
+    if not last:
+        return "No metrics logged yet."
+    f = format_value
+    return (
+        f"Step {f(last['step'])}: D loss {f(last['d_loss'])}, G loss {f(last['g_loss'])}, "
+        f"mean D(x) {f(last['d_real'])}, mean D(G(z)) {f(last['d_fake'])}."
+    )
 
 
 def save_discriminator_map(
@@ -315,23 +386,12 @@ def save_discriminator_map(
     return save_figure(fig, path)
 
 
-def save_overlaid_curves(
-    path: Path,
-    runs: dict[str, list[dict]],
-    keys: list[tuple[str, str]],
-    title: str,
-    ylabel: str = "",
-    log: bool = False,
-    hline: tuple[float, str] | None = None,
-    marker: str = "",
-) -> Path:
-    """Curves of several runs in one plot: one colour per run, one line style per key.
+def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePanel) -> Path:
+    """A panel's curves of several runs in one plot: one colour per run, one line style per key.
 
     Args:
         runs: run label -> its rows (metrics.csv or coverage.csv as dicts).
-        keys: (column, label) pairs; the first is drawn solid, the next dashed, then dotted.
-        log: a log y axis (gradient norms span decades).  hline: (y, label) reference line.
-        marker: matplotlib marker of each point ("o" for sparse rows such as coverage.csv).
+        panel: what to draw; its first key solid, the next dashed, then dotted.
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -341,23 +401,16 @@ def save_overlaid_curves(
         if not rows:
             continue
         step = _column(rows, "step")
-        for j, (key, label) in enumerate(keys):
+        for j, (key, label) in enumerate(panel.keys):
             ax.plot(
                 step,
                 _column(rows, key),
                 styles[j % len(styles)],
-                marker=marker or None,
+                marker=panel.marker or None,
                 color=colours[i % len(colours)],
                 label=f"{name}: {label}",
             )
-    if hline is not None:
-        ax.axhline(hline[0], color="0.5", ls=":", lw=1, label=hline[1])
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
     ax.legend(fontsize=7, loc="best")
     return save_figure(fig, path)
 
@@ -478,13 +531,21 @@ def check_page_out(path: Path, overwrite: bool) -> None:
 
 
 def format_value(v) -> str:
-    """A number for a table: 4 significant digits; None (JSON's NaN) as n/a."""
+    """Every number ganlab shows: 4 significant digits, whole numbers in full; None (JSON's
+    NaN) as n/a. A string that reads as a number (a CSV cell) is one; other text is kept."""
     if v is None:
         return "n/a"
-    if isinstance(v, bool) or isinstance(v, int):
+    if isinstance(v, str):
+        try:
+            return format_value(float(v))
+        except ValueError:
+            return v
+    if isinstance(v, bool | numbers.Integral):
         return str(v)
-    if isinstance(v, float):
-        return f"{v:.4g}"
+    if isinstance(v, numbers.Real):
+        v = float(v)
+        # whole: a step of 12000 reads 12000, not 1.2e+04 as 4 significant digits would
+        return str(int(v)) if v.is_integer() and abs(v) < 1e9 else f"{v:.4g}"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(format_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -492,16 +553,87 @@ def format_value(v) -> str:
     return str(v)
 
 
+def plus_minus(v, std=None) -> str:
+    """A value and its spread, "v +- std"; the value alone where there is none."""
+    return format_value(v) + (f" +- {format_value(std)}" if std is not None else "")
+
+
+def verbatim(v) -> str:
+    """A config or meta.json value as written, not rounded: "lr 2e-4" and "2.0001e-4" differ."""
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+# Sample counts of a metrics.json entry, shown apart from its scores (stacked_modes'
+# "samples" repeats n_fake; the floor is shown beside the value).
 _COUNT_KEYS = ("n_fake", "n_real", "n_floor")
+_NOT_SCORES = (*_COUNT_KEYS, "samples", "floor")
+
+# What a several-number metric counts where it is not "modes": Stacked MNIST's are triples.
+_COUNTED = {"stacked_modes": "triples"}
 
 
-def _scalars(m: dict) -> dict:
+@dataclass(frozen=True)
+class MetricReading:
+    """A metrics.json entry as every page and the console show it.
+
+    Attributes:
+        value, floor: the score and its real-vs-real floor: a number, or for a metric of
+            several numbers (mode_coverage, digits, stacked_modes) a dict of them.
+        std, floor_std: their spread over subsets or splits (KID, IS), or None.
+    """
+
+    value: object
+    std: float | None
+    floor: object
+    floor_std: float | None
+
+
+def read_metric(m: dict) -> MetricReading:
+    """The value, floor and spreads of one metrics.json entry."""
+    floor = m.get("floor")
+    floor = _scores(floor) if isinstance(floor, dict) else floor
+    if "value" in m:
+        return MetricReading(m["value"], m.get("std"), floor, m.get("floor_std"))
+    return MetricReading(_scores(m), None, floor, None)
+
+
+def metric_texts(name: str, m: dict) -> tuple[str, str]:
+    """(value, floor) of the metrics.json entry `name` as text, each with its spread:
+    ("0.1234 +- 0.005", "0.01 +- 0.002") or ("7/8 modes, 91.2% high quality, KL 0.1 nats", ...).
+    """
+    r = read_metric(m)
+    unit = _COUNTED.get(name, "modes")
+    return _reading_text(r.value, r.std, unit), _reading_text(r.floor, r.floor_std, unit)
+
+
+def _reading_text(v, std, unit: str) -> str:
+    return _several_text(v, unit) if isinstance(v, dict) else plus_minus(v, std)
+
+
+def _scores(m: dict) -> dict:
     """The numbers of a metric's entry, less its sample counts."""
     return {
         k: v
         for k, v in m.items()
-        if (v is None or isinstance(v, int | float)) and k not in _COUNT_KEYS
+        if (v is None or isinstance(v, int | float)) and k not in _NOT_SCORES
     }
+
+
+def _several_text(scores: dict, unit: str) -> str:
+    """A metric of several numbers in words: "7/8 modes, 91.2% high quality, KL 0.1 nats"."""
+    f = format_value
+    rest = dict(scores)
+    parts = []
+    if "modes_covered" in rest:
+        parts.append(f"{f(rest.pop('modes_covered'))}/{f(rest.pop('modes', None))} {unit}")
+    if "covered" in rest:
+        parts.append(f"{f(rest.pop('covered'))}/{f(rest.pop('classes', None))} classes")
+    if "high_quality" in rest:
+        share = rest.pop("high_quality")
+        parts.append(f"{'n/a' if share is None else f(100 * share) + '%'} high quality")
+    if "kl" in rest:
+        parts.append(f"KL {f(rest.pop('kl'))} nats")
+    return ", ".join(parts + [f"{k} {f(v)}" for k, v in rest.items()])
 
 
 def metrics_json_html(name: str, doc: dict) -> str:
@@ -536,17 +668,7 @@ def metrics_json_html(name: str, doc: dict) -> str:
     for metric, m in doc.get("metrics", {}).items():
         if not isinstance(m, dict):
             continue
-        if "value" in m:
-            value = format_value(m["value"])
-            if m.get("std") is not None:
-                value += f" +- {format_value(m['std'])}"
-            floor = format_value(m.get("floor"))
-            if m.get("floor_std") is not None:
-                floor += f" +- {format_value(m['floor_std'])}"
-        else:  # mode_coverage, digits: several numbers per metric; their scalars are shown
-            value = format_value(_scalars(m))
-            floor = m.get("floor")
-            floor = format_value(_scalars(floor) if isinstance(floor, dict) else floor)
+        value, floor = metric_texts(metric, m)
         counts = ", ".join(f"{k} {m[k]}" for k in _COUNT_KEYS if k in m)
         details = ", ".join(
             f"{k} {format_value(v)}"
@@ -568,8 +690,7 @@ def parzen_json_html(name: str, doc: dict) -> str:
         ["file", name],
         [
             "Parzen log-likelihood (nats)",
-            f"{format_value(doc.get('mean_ll'))} +- "
-            f"{format_value(doc.get('se'))} (standard error over test points)",
+            f"{plus_minus(doc.get('mean_ll'), doc.get('se'))} (standard error over test points)",
         ],
         ["sigma (chosen on validation)", format_value(doc.get("sigma"))],
         ["data", doc.get("dataset")],

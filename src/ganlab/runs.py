@@ -76,8 +76,11 @@ from ganlab.models.mlp import set_output_bias_
 from ganlab.optim import build_optimizer, learning_rate
 from ganlab.prior import NoisePrior
 from ganlab.report import (
+    CURVE_PANELS,
     check_page_out,
+    format_value,
     img_html,
+    last_row_summary,
     metrics_json_html,
     parzen_json_html,
     save_coverage_figure,
@@ -87,6 +90,7 @@ from ganlab.report import (
     save_sample_figure,
     self_contained_page,
     table_html,
+    verbatim,
     write_index,
 )
 from ganlab.runtime import configure_cpu
@@ -144,12 +148,15 @@ class Run:
         """The rows of metrics.csv as dicts of floats."""
         return [{k: float(v) for k, v in row.items()} for row in _read_metrics(self.path)]
 
-    def scores(self, n: int = 2500) -> dict[str, Any]:
-        """Scores of n samples against a known toy density: mode coverage (2-D), moments (1-D)."""
+    def scores(self, n: int = 2500, samples: torch.Tensor | None = None) -> dict[str, Any]:
+        """Scores of n samples against a known toy density: mode coverage (2-D), moments (1-D).
+
+        samples: self.sample(n) when the caller has drawn it already (a report), else drawn here.
+        """
         dist = distribution_of(self.config.data)
         if dist is None:
             return {}
-        fake = self.sample(n)
+        fake = self.sample(n) if samples is None else samples
         if dist.dim == 2:
             return mode_coverage(fake, dist.centres, float(dist.stds[0]))
         real = dist.sample(n, torch.Generator().manual_seed(self.config.seed + _EVAL_SEED))
@@ -209,7 +216,7 @@ def train(
         out, existing = distributed.on_main(_claim_out, out, name, resume, overwrite)
         if existing:
             return _resume(out, cfg.steps, data, quiet, report, world)
-        with seeded_rng(cfg):
+        with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
             distributed.on_main(_create_run_dir, out, cfg, state, data, world)
             _run_loop(out, cfg, state, quiet, world)
@@ -306,7 +313,8 @@ def data_logit(source, kind: str) -> torch.Tensor:
 def write_report(run: Run) -> Path:
     """Final samples, curves, scores and index.html of a run; returns the page's path."""
     dist = distribution_of(run.config.data)
-    _save_final_samples(run, dist, run.path / "samples.png")
+    fake = _report_samples(run, dist)
+    _save_final_samples(run, dist, fake, run.path / "samples.png")
     rows = _read_metrics(run.path)
     if rows:
         save_curves(run.path, rows)
@@ -314,23 +322,55 @@ def write_report(run: Run) -> Path:
     coverage = _read_csv(run.path / "coverage.csv")
     if coverage:
         theory.append(save_coverage_figure(run.path / "coverage.png", coverage).name)
-    if dist is not None and dist.dim == 1 and run.config.discriminator.pack == 1:
-        # (a packed D scores packs, not points: it has no curve D(x) to draw)
-        theory.append(_save_discriminator_view(run, dist).name)
-    scores = {k: v for k, v in run.scores().items() if k != "counts"}
+    if _has_figure_1_view(run, dist):
+        theory.append(_save_discriminator_view(run, dist, fake).name)
     return write_index(
         run.path,
         (run.path / "config.yaml").read_text(),
         _read_meta(run.path),
         rows[-1] if rows else None,
-        scores,
+        _toy_scores(run, dist, fake),
         theory,
     )
 
 
-def _save_final_samples(run: Run, dist, path: Path) -> Path:
+# How many of the final G's samples each piece of a report shows. A report draws the most any
+# piece needs once, with Run.sample's seed, and the figures take its first rows (for uniform
+# noise the rows of a draw of their own size; for Gaussian noise nearly so, see _toy_scores).
+_FIGURE_IMAGES = 64  # an 8 x 8 grid
+_FIGURE_POINTS = 2500  # the VEEGAN/PacGAN protocol's count, as Run.scores draws
+_VIEW_POINTS = 10_000  # the KDE of p_g in the Figure 1 view
+
+
+def _report_samples(run: Run, dist) -> torch.Tensor:
+    """One batch of the final generator's samples for every figure and score of a report."""
+    if len(run.x_shape) != 1:
+        return run.sample(_FIGURE_IMAGES)  # (64, C, H, W)
+    return run.sample(_VIEW_POINTS if _has_figure_1_view(run, dist) else _FIGURE_POINTS)
+
+
+def _has_figure_1_view(run: Run, dist) -> bool:
+    """A 1-D run with a known p_data and an unpacked D (a packed D scores packs, not points:
+    it has no curve D(x) to draw)."""
+    return run.x_shape == (1,) and dist is not None and run.config.discriminator.pack == 1
+
+
+def _toy_scores(run: Run, dist, fake: torch.Tensor) -> dict[str, Any]:
+    """Run.scores, less the per-mode counts: the numbers `ganlab eval` and the API give.
+
+    The report's draw is Run.scores' own when it has 2,500 rows. The 1-D view's 10,000 are not a
+    superset of it: torch.randn fills a small z in blocks, so the first 2,500 rows of a bigger
+    Gaussian draw are not the 2,500-row draw. Then Run.scores draws its own.
+    """
+    if dist is None:
+        return {}
+    scores = run.scores(_FIGURE_POINTS, fake if len(fake) == _FIGURE_POINTS else None)
+    return {k: v for k, v in scores.items() if k != "counts"}
+
+
+def _save_final_samples(run: Run, dist, fake: torch.Tensor, path: Path) -> Path:
     """The final generator's samples (2,500 points or 64 images) drawn over the data."""
-    fake = run.sample(2500 if len(run.x_shape) == 1 else 64)
+    fake = fake[: _FIGURE_POINTS if fake.ndim == 2 else _FIGURE_IMAGES]
     real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
     return save_sample_figure(
         path,
@@ -377,24 +417,27 @@ def write_html_report(
         missing = ""
     except CheckpointError as e:  # a run stopped before its first checkpoint still has logs
         run, missing = None, f"No generator to sample: {e}"
+    dist = distribution_of(cfg.data)
+    fake = _report_samples(run, dist) if run is not None else None
     rows = _read_metrics(run_dir)
     coverage = _read_csv(run_dir / "coverage.csv")
     with tempfile.TemporaryDirectory(prefix="ganlab-report-") as tmp:
         tmp = Path(tmp)
         sections = [
-            ("samples", "Final samples", _final_samples_html(run, cfg, tmp, missing)),
+            ("samples", "Final samples", _final_samples_html(run, dist, fake, tmp, missing)),
             ("curves", "Training curves", _curves_html(rows, tmp)),
         ]
-        view = _discriminator_html(run, cfg, tmp)
+        view = _discriminator_html(run, dist, fake, tmp)
         if view:
             sections.append(view)
         if coverage:
             figure = save_coverage_figure(tmp / "coverage.png", coverage)
             body = f'<div class="figs">{img_html(figure, "mode coverage over training")}</div>'
             sections.append(("coverage", "Mode coverage over training", body))
+        scores = _toy_scores(run, dist, fake) if run is not None else {}
         sections += [
             ("progress", "Samples during training", _progress_html(run_dir)),
-            ("metrics", "Metrics", _metrics_html(run, run_dir)),
+            ("metrics", "Metrics", _metrics_html(scores, run_dir)),
             ("run", "Run and environment", _meta_html(meta)),
             ("config", "Resolved config", f"<pre>{html.escape(dump_config(cfg))}</pre>"),
         ]
@@ -406,20 +449,15 @@ def write_html_report(
 
 def _summary(rows: list[dict], run: Run | None) -> str:
     if not rows:
-        return "No metrics logged yet."
-    last = rows[-1]
-    return (
-        f"Step {int(float(last['step']))}: D loss {float(last['d_loss']):.4f}, "
-        f"G loss {float(last['g_loss']):.4f}, mean D(x) {float(last['d_real']):.3f}, "
-        f"mean D(G(z)) {float(last['d_fake']):.3f}."
-        + (f" Newest checkpoint: step {run.step}." if run is not None else "")
-    )
+        return last_row_summary(None)
+    checkpoint = f" Newest checkpoint: step {run.step}." if run is not None else ""
+    return last_row_summary(rows[-1]) + checkpoint
 
 
-def _final_samples_html(run: Run | None, cfg: Config, tmp: Path, missing: str) -> str:
+def _final_samples_html(run: Run | None, dist, fake, tmp: Path, missing: str) -> str:
     if run is None:
         return f'<p class="note">{html.escape(missing)}</p>'
-    figure = _save_final_samples(run, distribution_of(cfg.data), tmp / "samples.png")
+    figure = _save_final_samples(run, dist, fake, tmp / "samples.png")
     return '<div class="figs">' + img_html(figure, f"samples at step {run.step}") + "</div>"
 
 
@@ -427,31 +465,25 @@ def _curves_html(rows: list[dict], tmp: Path) -> str:
     if not rows:
         return '<p class="note">metrics.csv has no rows yet.</p>'
     figures = save_curves(tmp, rows)
-    alts = {
-        "losses": "losses",
-        "discriminator": "mean D(x) and D(G(z))",
-        "grad_norms": "gradient norms",
-    }
     return (
         '<div class="figs">'
-        + "".join(img_html(path, alts[name]) for name, path in figures.items())
+        + "".join(img_html(figures[panel.name], panel.alt) for panel in CURVE_PANELS)
         + "</div>"
     )
 
 
-def _discriminator_html(run: Run | None, cfg: Config, tmp: Path) -> tuple[str, str, str] | None:
+def _discriminator_html(run: Run | None, dist, fake, tmp: Path) -> tuple[str, str, str] | None:
     """The section of D over the data space, for 1-D and 2-D points with an unpacked D."""
-    if run is None or cfg.discriminator.pack != 1 or len(run.x_shape) != 1:
+    if run is None or run.config.discriminator.pack != 1:
         return None  # (a packed D scores packs, not points: it has no D(x) to draw)
-    dist = distribution_of(cfg.data)
-    if run.x_shape == (1,) and dist is not None:
-        figure = _save_discriminator_view(run, dist, tmp / "discriminator_view.png")
+    if _has_figure_1_view(run, dist):
+        figure = _save_discriminator_view(run, dist, fake, tmp / "discriminator_view.png")
         note = (
             "p_data, p_g and the learned D(x) as in the paper's Figure 1, with the optimal "
             "D*(x) = p_data / (p_data + p_g) of Proposition 1."
         )
     elif run.x_shape == (2,):
-        figure = _save_discriminator_map(run, dist, tmp / "discriminator_map.png")
+        figure = _save_discriminator_map(run, dist, fake, tmp / "discriminator_map.png")
         note = (
             "D(x) on a grid over the data space (red: D says data, blue: D says generated; "
             "contour at 1/2), generated points (green) and data (black) on top. At the "
@@ -463,10 +495,27 @@ def _discriminator_html(run: Run | None, cfg: Config, tmp: Path) -> tuple[str, s
     return ("discriminator", "The discriminator over the data space", body)
 
 
+def _on_cpu(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """net(x) for CPU figures, wherever the caller has put net (a Run may be moved to a GPU)."""
+    return net(x.to(next(net.parameters()).device)).cpu()
+
+
+@contextmanager
+def _eval_mode(module: torch.nn.Module):
+    """`module` in eval mode (dropout off, as in Run.sample) inside the block; its own mode
+    back after, also when the block raises (a caller may go on training it)."""
+    mode = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(mode)
+
+
 @torch.no_grad()
-def _save_discriminator_map(run: Run, dist, path: Path) -> Path:
+def _save_discriminator_map(run: Run, dist, fake: torch.Tensor, path: Path) -> Path:
     """A 2-D run's final D(x) on a 200 x 200 grid, its samples and the data over it."""
-    fake = run.sample(2500)  # (2500, 2)
+    fake = fake[:_FIGURE_POINTS]  # (2500, 2)
     real = None
     if dist is not None:
         real = dist.sample(2500, torch.Generator().manual_seed(0))  # (2500, 2)
@@ -487,12 +536,8 @@ def _save_discriminator_map(run: Run, dist, path: Path) -> Path:
     x1 = torch.linspace(float(lo[0]) - pad, float(hi[0]) + pad, 200)
     x2 = torch.linspace(float(lo[1]) - pad, float(hi[1]) + pad, 200)
     grid = torch.stack(torch.meshgrid(x1, x2, indexing="xy"), -1).reshape(-1, 2)  # (40000, 2)
-    mode = run.discriminator.training
-    run.discriminator.eval()
-    try:
-        d = torch.sigmoid(run.discriminator(grid)).reshape(len(x2), len(x1))  # (200, 200)
-    finally:
-        run.discriminator.train(mode)
+    with _eval_mode(run.discriminator) as D:
+        d = torch.sigmoid(_on_cpu(D, grid)).reshape(len(x2), len(x1))  # (200, 200)
     return save_discriminator_map(
         path,
         x1,
@@ -523,16 +568,14 @@ def _progress_html(run_dir: Path) -> str:
     return f'{note}<div class="figs strip">{strip}</div>'
 
 
-def _metrics_html(run: Run | None, run_dir: Path) -> str:
-    """Every score the run has: toy scores now, metrics*.json and parzen*.json from eval."""
+def _metrics_html(scores: dict[str, Any], run_dir: Path) -> str:
+    """Every score the run has: the final G's toy scores, metrics*.json and parzen*.json."""
     e = html.escape
     parts = []
-    if run is not None:
-        scores = {k: v for k, v in run.scores().items() if k != "counts"}
-        if scores:
-            n = "2,500 samples of the final generator"
-            parts.append(f"<h3>Scores of the known toy density ({n})</h3>")
-            parts.append(table_html(None, [[k, _cell(v)] for k, v in scores.items()]))
+    if scores:
+        n = "2,500 samples of the final generator"
+        parts.append(f"<h3>Scores of the known toy density ({n})</h3>")
+        parts.append(table_html(None, [[k, format_value(v)] for k, v in scores.items()]))
     for pattern, option, render in (
         ("metrics*.json", "--metrics", metrics_json_html),
         ("parzen*.json", "--parzen", parzen_json_html),
@@ -556,14 +599,7 @@ def _metrics_html(run: Run | None, run_dir: Path) -> str:
 
 
 def _meta_html(meta: dict) -> str:
-    return table_html(
-        None,
-        [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in meta.items()],
-    )
-
-
-def _cell(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return table_html(None, [[k, verbatim(v)] for k, v in meta.items()])
 
 
 def _read_json(path: Path) -> dict | None:
@@ -575,21 +611,23 @@ def _read_json(path: Path) -> dict | None:
 
 
 @torch.no_grad()
-def _save_discriminator_view(run: Run, dist, path: Path | None = None) -> Path:
-    """The paper's Figure 1 view of a 1-D run's final state: p_data, p_g, D and D*."""
+def _save_discriminator_view(run: Run, dist, fake: torch.Tensor, path: Path | None = None) -> Path:
+    """The paper's Figure 1 view of a 1-D run's final state: p_data, p_g, D and D*.
+
+    Args:
+        fake: (n, 1) samples of the final G, from which p_g is estimated (a report's 10,000).
+    """
     from scipy.stats import gaussian_kde
 
-    fake = run.sample(10_000)[:, 0].double().numpy()
+    fake = fake[:, 0].double().numpy()
     lo, hi = np.percentile(fake, [0.1, 99.9])
     centre, spread = float(dist.centres.mean()), float(dist.stds.max())
     lo, hi = min(lo, centre - 4 * spread), max(hi, centre + 4 * spread)
     x = torch.linspace(lo, hi, 400, dtype=torch.float64)
     p_data = dist.log_prob(x[:, None]).exp()
     p_g = torch.from_numpy(gaussian_kde(fake)(x.numpy()))  # KDE: G's density has no closed form
-    mode = run.discriminator.training
-    run.discriminator.eval()
-    d = torch.sigmoid(run.discriminator(x[:, None].float())).double()
-    run.discriminator.train(mode)
+    with _eval_mode(run.discriminator) as D:
+        d = torch.sigmoid(_on_cpu(D, x[:, None].float())).double()
     d_star = p_data / (p_data + p_g).clamp_min(1e-300)  # Proposition 1
     return save_discriminator_figure(
         path or run.path / "discriminator_view.png", x, p_data, p_g, d, d_star, f"step {run.step}"
@@ -672,20 +710,26 @@ class RunMonitor:
     def after_step(self, state: TrainState, stats: StepStats) -> None:
         step, cfg = state.step, self.cfg
         last = step == cfg.steps
-        # Read once: a signal arriving below waits for the next step. A signal to any rank
-        # stops them all at this step.
-        stop = distributed.any_rank(self.stop_requested)
+        due = step % cfg.checkpoint_every == 0 or last
+        # One exchange a step decides for all ranks together: a signal to any rank stops them
+        # all at this step (read once: a later signal waits for the next step), and a NaN or
+        # inf in any rank's losses (every step) or parameters (before a checkpoint would save
+        # them) is found at the step it appears.
+        wants_stop = self.stop_requested
+        stop, problem = distributed.max_over_ranks(
+            int(wants_stop), _nonfinite(state, stats, params=due or wants_stop)
+        )
         self.bar.update(1)
         if cfg.compile and not self.compile_reported:  # the first iteration compiled
             self.compile_reported = True
             if self.world.is_main:
                 seconds = time.perf_counter() - self.t0
                 tqdm.write(f"compile: the first iteration took {seconds:.1f} s, compiling included")
-        checkpoint = step % cfg.checkpoint_every == 0 or last or stop
+        if problem:
+            self._diverged(state, problem)
+        checkpoint = due or bool(stop)
         log = step % cfg.log_every == 0 or last
         preview = step % cfg.sample_every == 0 or last
-        if log or checkpoint:
-            self._check_finite(state, stats, checkpoint)
         if log:
             stats = _over_ranks(stats)
         if log or preview or checkpoint:
@@ -716,29 +760,13 @@ class RunMonitor:
             self.last_checkpoint = self.checkpoints.save(state, extra, header)
         return self.last_checkpoint
 
-    def _check_finite(self, state: TrainState, stats: StepStats, params: bool) -> None:
-        """Stop on a NaN or infinite loss (or parameter, before a checkpoint would save it).
-
-        Each rank's losses are its own: the ranks agree on the worst finding among them.
-        """
-        found = 0
-        if not torch.isfinite(stats.d_loss):
-            found = 1
-        elif not torch.isfinite(stats.g_loss):
-            found = 2
-        elif params:
-            for index, net in ((3, state.G), (4, state.D)):
-                if not all(torch.isfinite(p).all() for p in net.parameters()):
-                    found = index
-                    break
-        found = distributed.max_over_ranks(found)
-        if not found:
-            return
+    def _diverged(self, state: TrainState, problem: int) -> None:
+        """Raise Diverged naming the step, what went non-finite and the last good checkpoint."""
         n = state.rollbacks
         tries = f" after {n} rollback{'s' * (n > 1)}" if n else ""
         self.divergence = (
             f"training diverged at step {state.step}{tries}: "
-            f"{self._PROBLEMS[found]} is NaN or infinite"
+            f"{self._PROBLEMS[problem]} is NaN or infinite"
         )
         fix = (
             f"last good checkpoint: {self.last_checkpoint}; lower the learning rates in "
@@ -885,6 +913,24 @@ def tensorboard_writer(log_dir: Path, purge_step: int | None = None):
     return SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
 
+def _nonfinite(state: TrainState, stats: StepStats, params: bool) -> int:
+    """What is NaN or infinite on this rank, as an index into RunMonitor._PROBLEMS (0: nothing).
+
+    The losses every step: two scalars, free on the CPU; on a GPU reading them waits for the
+    step, as the next step's copy of noise and data from pageable host memory does anyway.
+    The parameters only when asked, as they cost a pass over every weight.
+    """
+    if not torch.isfinite(stats.d_loss):
+        return 1
+    if not torch.isfinite(stats.g_loss):
+        return 2
+    if params:
+        for index, net in ((3, state.G), (4, state.D)):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                return index
+    return 0
+
+
 def _over_ranks(stats: StepStats) -> StepStats:
     """The step's numbers over the global minibatch, from every rank's equal share of it.
 
@@ -1000,9 +1046,31 @@ def _create_run_dir(out: Path, cfg: Config, state: TrainState, data, world: Worl
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
-        meta = _meta(cfg, state, data, world)
-        atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+        write_run_files(out, cfg, state, data, world=world)
+
+
+def write_run_files(
+    out: Path,
+    cfg: Config,
+    state: TrainState,
+    data=None,
+    extra_meta: dict | None = None,
+    world: World = LOCAL,
+) -> None:
+    """config.yaml and meta.json of the run directory `out`, which exists; each written whole.
+
+    config.yaml is the resolved config; meta.json the seed, versions, git commit, command, the
+    data's shape and the world trained on (STYLE.md section 6).
+    Args:
+        data: the in-memory data trained on, whose SHA-256 a resume checks; None for data the
+            config names.
+        extra_meta: more meta.json entries (the lab's counters under "lab").
+    Raises:
+        OSError: the files cannot be written (callers turn it into a RunDirError).
+    """
+    atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+    meta = {**_meta(cfg, state, data, world), **(extra_meta or {})}
+    atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
 
 
 def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
@@ -1084,12 +1152,8 @@ def _resume(
                 "pass the same tensor"
             )
     distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
-    with seeded_rng(cfg):
-        state = build_state(cfg, data, world)
-        store = CheckpointStore(run_dir / "checkpoints")
-        ckpt, tensors, header = distributed.on_main(store.load_latest)
-        restore_state(state, tensors, header, ckpt)
-        _restore_rank_rng(tensors, header, cfg, world, state.step)
+    with seeded_rng(cfg, world):  # the checkpoint's dropout streams in training, the caller's after
+        state, ckpt = restore_newest(run_dir, cfg, data, world)
         if cfg.steps < state.step:
             raise ConfigError(
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
@@ -1100,10 +1164,39 @@ def _resume(
     return _finish(run_dir, cfg, state, report, world)
 
 
+def restore_newest(
+    run_dir: Path, cfg: Config, data=None, world: World = LOCAL
+) -> tuple[TrainState, Path]:
+    """The run's state at its newest checkpoint: built from cfg as training builds it (under
+    seeded_rng), then G, D, optimisers, noise and data streams and step restored into it.
+
+    torch's generator is left at the checkpoint's dropout stream (this rank's, on several), so
+    the next iteration is the one the run would have made; enter seeded_rng(cfg) around the call
+    and the training to give the caller's stream back afterwards.
+    Args:
+        run_dir: a run directory with a checkpoints/ folder; rank 0 reads it.
+        cfg: the run's config, which the checkpoint must fit.
+        data: the in-memory data the run trained on, for data.kind 'tensor'.
+    Returns:
+        (state, path of the checkpoint restored).
+    Raises:
+        CheckpointError: no checkpoint, or one that does not fit cfg.
+    """
+    with seeded_rng(cfg, world):
+        state = build_state(cfg, data, world)
+    store = CheckpointStore(run_dir / "checkpoints")
+    ckpt, tensors, header = distributed.on_main(store.load_latest)
+    restore_state(state, tensors, header, ckpt)
+    _restore_rank_rng(tensors, header, cfg, world, state.step)
+    return state, ckpt
+
+
 @contextmanager
-def seeded_rng(cfg: Config):
-    """Seed torch's global generator for the run and give the caller's state back afterwards."""
-    with torch.random.fork_rng(devices=[]):
+def seeded_rng(cfg: Config, world: World = LOCAL):
+    """Seed torch's generators for the run and give the caller's states back afterwards: the
+    CPU's, and the GPU's when the run is on one (manual_seed and dropout advance it)."""
+    gpu = [world.device.index] if world.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpu):
         torch.manual_seed(cfg.seed)
         yield
 
@@ -1228,9 +1321,11 @@ def value_range(cfg: Config) -> tuple[float, float]:
 
 
 def _fingerprint(data) -> str:
-    arr = np.ascontiguousarray(
-        torch.as_tensor(np.asarray(data) if not torch.is_tensor(data) else data).numpy()
-    )
+    """SHA-256 of in-memory training data: a tensor on any device, of any dtype, or an array."""
+    t = data.detach().cpu() if torch.is_tensor(data) else torch.as_tensor(np.asarray(data))
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: hash its bits
+        t = t.view(torch.int16)
+    arr = np.ascontiguousarray(t.numpy())
     return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()
 
 
@@ -1289,8 +1384,11 @@ __all__ = [
     "Run",
     "build_state",
     "load_run",
+    "restore_newest",
     "resume",
+    "seeded_rng",
     "train",
+    "write_run_files",
     "write_html_report",
     "write_report",
     "CheckpointError",

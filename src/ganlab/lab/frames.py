@@ -7,6 +7,8 @@ p_g, D and D* as curves over x, and lines from z to x = G(z).
 
     D*_G(x) = p_data(x) / (p_data(x) + p_g(x))                             (Proposition 1)
 
+D* is theory.game's, from the log densities: no 0/0 where both densities underflow, and 1
+where the kernel estimate of p_g is exactly 0 (no sample of G within the kernel's reach).
 p_g has no closed form: it is a Gaussian kernel estimate from samples of G, with bandwidth h.
 So that a perfect G scores 0, p_data is smoothed by the same kernel (for a mixture of Gaussians
 of std s this is exact: the same mixture with std sqrt(s^2 + h^2)), and JSD and KL are those of
@@ -25,6 +27,7 @@ from torch import Tensor, nn
 from ganlab.data.toy import GaussianMixture
 from ganlab.losses import G_LOSSES
 from ganlab.metrics.coverage import mode_coverage
+from ganlab.theory.game import optimal_discriminator_from_logs
 
 HEATMAP_CELLS = 40  # per side of the D(x) and D*(x) heatmaps
 DENSITY_CELLS = 64  # per side of the grid that JSD and KL are summed over (2-D)
@@ -228,9 +231,9 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
         if snap.dist is not None:
             h = view.bandwidth
             # D* on the heatmap's cells; JSD and KL on a finer grid
-            p_data = smoothed(snap.dist, h).log_prob(cells).exp()
+            log_p_data = smoothed(snap.dist, h).log_prob(cells)
             p_g = kernel_density(density_fake, view, HEATMAP_CELLS, h)
-            frame["dstar"] = _rounded(p_data / (p_data + p_g).clamp_min(1e-300), 3)
+            frame["dstar"] = _rounded(optimal_discriminator_from_logs(log_p_data, p_g.log()), 3)
             fine = grid_points(view, DENSITY_CELLS)
             area = (view.span / DENSITY_CELLS) ** 2
             p_fine = smoothed(snap.dist, h).log_prob(fine).exp() * area
@@ -248,11 +251,12 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
         frame["z_reach"] = float(axis[-1])
         if snap.dist is not None:
             h = view.bandwidth
-            p_data = smoothed(snap.dist, h).log_prob(x).exp()
+            log_p_data = smoothed(snap.dist, h).log_prob(x)
+            p_data = log_p_data.exp()
             p_g = kernel_density(density_fake, view, CURVE_POINTS, h)
             frame["p_data"] = _rounded(p_data)
             frame["p_g"] = _rounded(p_g)
-            frame["dstar"] = _rounded(p_data / (p_data + p_g).clamp_min(1e-300))
+            frame["dstar"] = _rounded(optimal_discriminator_from_logs(log_p_data, p_g.log()))
             width = view.span / CURVE_POINTS
             stats.update(divergences(p_data * width, p_g * width))
     if snap.dist is not None and snap.modes:

@@ -5,13 +5,18 @@ threads: one trains (`algorithm1` a few iterations at a time while playing), one
 frame of what G and D do (`frames.compute_frame`) about ten times a second from a copy of them
 taken under the lock, and hands the same JSON text to every listener (every open tab).
 
+The training lock guards G, D, their optimisers and the TrainState; only what touches them is
+done under it. Each update queues its stats; turning them into numbers and chart rows happens
+after the lock is let go (`_chart`, under a lock of its own), so a frame's snapshot waits for
+training alone.
+
 Controls arrive as JSON messages (`control`), validated here: settings go through ganlab's own
 Config, so a learning rate of -1 or k = 0 is refused with ganlab's message, and the session
-keeps its last good state. The one-update buttons use algorithm.py's pieces exactly as
-algorithm1's loop does:
+keeps its last good state. The one-update buttons call the two functions algorithm1's loop calls:
 
     D update: z ~ p_z, x ~ p_data (m each); descend L_D(D(x), D(G(z)))          (eq. 1, ascend V)
-    G update: z ~ p_z (m); descend L_G(D(G(z))) with D frozen
+              algorithm.update_discriminator
+    G update: z ~ p_z (m); descend L_G(D(G(z))) with D frozen: algorithm.update_generator
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,18 +36,24 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ganlab.algorithm import StepStats, algorithm1, descend, discriminate, frozen, grad_norm
-from ganlab.checkpoint import CheckpointStore, TrainState, atomic_write_bytes, restore_state
-from ganlab.config import Config, config_from_dict, dump_config, load_config
+from ganlab.algorithm import (
+    StepStats,
+    algorithm1,
+    forward_passes,
+    grad_norm,
+    update_discriminator,
+    update_generator,
+)
+from ganlab.checkpoint import CheckpointStore, TrainState
+from ganlab.config import Config, config_from_dict, load_config
 from ganlab.data import distribution_of
 from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
 from ganlab.data.toy import GaussianMixture
 from ganlab.errors import ConfigError, DataError, GanlabError, RunDirError
 from ganlab.lab.frames import Snapshot, View, compute_frame, packed_rows
-from ganlab.losses import G_LOSSES, d_loss
 from ganlab.optim import apply_schedule
 from ganlab.prior import NoisePrior
-from ganlab.runs import build_state, seeded_rng
+from ganlab.runs import build_state, restore_newest, seeded_rng, write_run_files
 
 DATASETS = ("line", "mixture", "ring", "grid", "drawn")
 MAX_POINTS = 5000  # drawn points: more is no drawing, and each D step would not notice them
@@ -248,35 +260,33 @@ def lab_settings(dataset: str, cfg: Config) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# One D update, one G update: algorithm1's loop body, a piece at a time
+# One D update, one G update: the functions algorithm1's loop calls, one call at a time
 
 
 def d_update(cfg: Config, state: TrainState) -> StepStats:
-    """One discriminator update of Algorithm 1: m noise samples, m examples, descend L_D."""
+    """One discriminator update of Algorithm 1 (algorithm.update_discriminator): m noise
+    samples, m examples, descend L_D. D's learning-rate schedule is that of iteration state.step.
+    """
     apply_schedule(state.opt_d, cfg.d_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
     state.G.train()
     state.D.train()
-    z = state.prior.sample(cfg.m)  # (m, z_dim)
-    x = state.data.sample(cfg.m)  # (m, d)
-    d_real, d_fake = discriminate(state.D, x, state.G(z).detach())  # logits, (m,) each
-    loss_d = d_loss(d_real, d_fake, label_smoothing=cfg.label_smoothing)  # -V(D, G)
-    descend(state.opt_d, loss_d)
+    d_forward, _ = forward_passes(cfg, state)
+    d_real, d_fake, loss_d = update_discriminator(state, cfg.m, d_forward)  # logits (m,) each
     nan = torch.tensor(float("nan"))
     return StepStats(loss_d.detach(), nan, d_real.detach(), d_fake.detach())
 
 
 def g_update(cfg: Config, state: TrainState) -> torch.Tensor:
-    """One generator update of Algorithm 1: m noise samples, descend L_G with D frozen.
+    """One generator update of Algorithm 1 (algorithm.update_generator): m noise samples,
+    descend L_G with D frozen. G's learning-rate schedule is that of iteration state.step.
 
     Advances state.step: ganlab counts iterations by generator updates.
     """
     apply_schedule(state.opt_g, cfg.g_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
     state.G.train()
     state.D.train()
-    z = state.prior.sample(cfg.m)  # (m, z_dim)
-    with frozen(state.D):
-        loss_g = G_LOSSES[cfg.g_loss](state.D(state.G(z)))
-        descend(state.opt_g, loss_g)
+    _, g_forward = forward_passes(cfg, state)
+    loss_g = update_generator(state, cfg.m, g_forward)
     state.step += 1
     return loss_g.detach()
 
@@ -320,13 +330,14 @@ def _short(value: Any) -> Any:
 
 
 class _Recorder:
-    """A Monitor for algorithm1: the session's charts after every iteration."""
+    """A Monitor for algorithm1 (called under the training lock): counts every iteration's
+    updates and queues its stats for the charts."""
 
     def __init__(self, session: LabSession):
         self.session = session
 
     def after_step(self, state: TrainState, stats: StepStats) -> None:
-        self.session._record(stats, d_updates=self.session.cfg.k, g_updates=1)
+        self.session._count(stats, d_updates=self.session.cfg.k, g_updates=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,9 +363,15 @@ class LabSession:
         self.settings_version = 0
         self.steps_per_s = 0.0
         self.drawn = _default_drawing()
+        # The charts: `_last`, the two histories and the queue of stats not yet charted
+        # (appended to under the training lock only, so in the order the updates were made).
+        self._chart_lock = threading.Lock()
+        self._pending: deque[tuple[int, int, int, StepStats, float | None]] = deque()
+        self._last: dict[str, float] = {}
         self.train_history = History()
         self.frame_history = History()
         self._listeners: list[Callable[[str], None]] = []
+        self._listeners_lock = threading.Lock()
         self._frame_lock = threading.Lock()
         self._copies: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
         self._closing = threading.Event()
@@ -371,9 +388,11 @@ class LabSession:
         self.view = VIEWS[dataset]
         self.dist = self._distribution()
         self.d_updates = self.g_updates = 0
-        self.train_history.clear()
-        self.frame_history.clear()
-        self.last: dict[str, float] = {}
+        with self._chart_lock:  # the old G and D's queued stats go with them
+            self._pending.clear()
+            self._last = {}
+            self.train_history.clear()
+            self.frame_history.clear()
         # fixed noise: the points drawn move only because G does
         self.density_z = NoisePrior(cfg.noise, cfg.seed + 3).sample(DENSITY_POINTS)
         self.real = (
@@ -398,26 +417,54 @@ class LabSession:
             return GaussianMixture(self.drawn, torch.tensor([DRAWN_STD], dtype=torch.float64))
         return distribution_of(self.cfg.data)
 
-    def _record(self, stats: StepStats, d_updates: int, g_updates: int) -> None:
-        """Count updates and add a chart row (under the lock, from the updating thread)."""
+    def _count(self, stats: StepStats, d_updates: int, g_updates: int) -> None:
+        """Count updates and queue their stats for `_chart`, under the training lock.
+
+        G's gradient norm is read here: the next update overwrites G's .grad. A NaN or infinite
+        loss stops training here too, before another update builds on it.
+        Raises:
+            LabError: a loss of these updates is NaN or infinite.
+        """
         self.d_updates += d_updates
         self.g_updates += g_updates
-        last = self.last
-        if d_updates:
-            last["d_loss"] = float(stats.d_loss)
-            last["d_real"] = float(torch.sigmoid(stats.d_real).mean())
-            last["d_fake"] = float(torch.sigmoid(stats.d_fake).mean())
-        if g_updates:
-            last["g_loss"] = float(stats.g_loss)
-            last["g_grad"] = grad_norm(self.state.G)
-        for key in ("d_loss", "g_loss"):
-            if key in last and not math.isfinite(last[key]):
+        g_grad = grad_norm(self.state.G) if g_updates else None
+        self._pending.append((self.state.step, d_updates, g_updates, stats, g_grad))
+        for who, loss, updates in (
+            ("discriminator", stats.d_loss, d_updates),
+            ("generator", stats.g_loss, g_updates),
+        ):
+            if updates and not torch.isfinite(loss):
                 raise LabError(
-                    f"training diverged at step {self.state.step}: the "
-                    f"{'discriminator' if key == 'd_loss' else 'generator'}'s loss is NaN or "
+                    f"training diverged at step {self.state.step}: the {who}'s loss is NaN or "
                     "infinite; lower the learning rates and press reset"
                 )
-        self.train_history.add({"step": self.state.step, **last})
+
+    def _chart(self) -> None:
+        """The queued stats as numbers: `last` and a row of the training chart per update.
+
+        Needs no training lock: the stats are tensors no later update writes to.
+        """
+        with self._chart_lock:
+            last = self._last
+            while self._pending:
+                step, d_updates, g_updates, stats, g_grad = self._pending.popleft()
+                if d_updates:
+                    last["d_loss"] = float(stats.d_loss)
+                    last["d_real"] = float(torch.sigmoid(stats.d_real).mean())
+                    last["d_fake"] = float(torch.sigmoid(stats.d_fake).mean())
+                if g_updates:
+                    last["g_loss"] = float(stats.g_loss)
+                    last["g_grad"] = g_grad
+                if all(math.isfinite(last[k]) for k in ("d_loss", "g_loss") if k in last):
+                    self.train_history.add({"step": step, **last})
+
+    @property
+    def last(self) -> dict[str, float]:
+        """The newest value of each series: d_loss, d_real, d_fake (mean D(x) and D(G(z))),
+        g_loss and g_grad (G's gradient norm)."""
+        self._chart()
+        with self._chart_lock:
+            return dict(self._last)
 
     # --- controls ------------------------------------------------------------------------
 
@@ -459,12 +506,12 @@ class LabSession:
         cfg, state = self.cfg, self.state
         try:
             if action == "step_d":
-                self._record(d_update(cfg, state), d_updates=1, g_updates=0)
+                self._count(d_update(cfg, state), d_updates=1, g_updates=0)
                 return f"one discriminator update (D updates: {self.d_updates})"
             if action == "step_g":
                 nan = torch.tensor(float("nan"))
                 loss_g = g_update(cfg, state)
-                self._record(StepStats(nan, loss_g, nan, nan), d_updates=0, g_updates=1)
+                self._count(StepStats(nan, loss_g, nan, nan), d_updates=0, g_updates=1)
                 return f"one generator update (step {state.step})"
             algorithm1(cfg.model_copy(update={"steps": state.step + 1}), state, _Recorder(self))
         except DataError as e:
@@ -524,8 +571,6 @@ class LabSession:
         Raises:
             RunDirError: the path exists (never overwritten) or cannot be written.
         """
-        from ganlab.runs import _meta
-
         out = Path(path).expanduser()
         if out.exists():
             raise RunDirError(f"{out} already exists; the lab never overwrites: pick a new name")
@@ -544,9 +589,7 @@ class LabSession:
                 # a checkpoint whose data state fits what `ganlab resume` builds: epochs over x
                 state = copy.copy(state)
                 state.data = TensorSource(torch.from_numpy(x), cfg.seed + 1)
-            atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
-            meta = {**_meta(cfg, state, None), "lab": lab}
-            atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+            write_run_files(out, cfg, state, extra_meta={"lab": lab})
             CheckpointStore(out / "checkpoints", cfg.keep_checkpoints).save(state)
         except OSError as e:
             reason = e.strerror or e
@@ -561,7 +604,9 @@ class LabSession:
                 f"{run} is not a ganlab run directory (no config.yaml); give the folder "
                 "`ganlab train` or the lab's save made"
             )
-        cfg = load_config(run / "config.yaml")
+        # The lab trains a chunk of iterations per call (and single updates): each would
+        # compile afresh, so a run trained with compile: true continues eagerly here.
+        cfg = load_config(run / "config.yaml").model_copy(update={"compile": False})
         try:
             lab = json.loads((run / "meta.json").read_text()).get("lab", {})
         except (OSError, json.JSONDecodeError):
@@ -574,10 +619,7 @@ class LabSession:
                 f"{run} trains on data.kind '{cfg.data.kind}'; the lab shows the toy data "
                 f"({', '.join(DATASET_OF_KIND)}) and drawn points"
             )
-        with seeded_rng(cfg):
-            state = build_state(cfg)
-        ckpt, tensors, header = CheckpointStore(run / "checkpoints").load_latest()
-        restore_state(state, tensors, header, ckpt)
+        state, _ = restore_newest(run, cfg)  # torch's generator: the run's dropout stream
         if dataset == "drawn":
             self.drawn = torch.tensor(lab["drawn"], dtype=torch.float64)
             state.data = DistributionSource(
@@ -592,9 +634,11 @@ class LabSession:
     # --- frames --------------------------------------------------------------------------
 
     def snapshot(self) -> tuple[Snapshot, dict]:
-        """Copies of G, D and the counters, under the lock: training goes on meanwhile."""
+        """Copies of G, D and the counters, under the lock: training goes on meanwhile; the
+        settings and charts after it."""
         with self.lock:
             G, D = self._copy(self.state.G, "G"), self._copy(self.state.D, "D")
+            dataset, cfg = self.dataset, self.cfg  # replaced on a change, never changed
             snap = Snapshot(
                 G=G,
                 D=D,
@@ -618,11 +662,13 @@ class LabSession:
                 "notice_id": self.notice_id,
                 "steps_per_s": round(self.steps_per_s, 1),
                 "view": self.view,
-                "settings": lab_settings(self.dataset, self.cfg),
                 "settings_version": self.settings_version,
-                "last": dict(self.last),
-                "train_history": self.train_history.columns(),
             }
+        meta["settings"] = lab_settings(dataset, cfg)
+        self._chart()
+        with self._chart_lock:
+            meta["last"] = dict(self._last)
+            meta["train_history"] = self.train_history.columns()
         return snap, meta
 
     def _copy(self, net: torch.nn.Module, name: str) -> torch.nn.Module:
@@ -646,7 +692,7 @@ class LabSession:
             frame = compute_frame(view, snap)
         frame.update(meta)
         row = {"step": meta["step"], **frame["stats"]}
-        with self.lock:
+        with self._chart_lock:
             if row["step"] != (self.frame_history.rows or [{}])[-1].get("step"):
                 self.frame_history.add(row)
             frame["frame_history"] = self.frame_history.columns()
@@ -663,11 +709,11 @@ class LabSession:
     # --- threads -------------------------------------------------------------------------
 
     def add_listener(self, fn: Callable[[str], None]) -> None:
-        with self.lock:
+        with self._listeners_lock:
             self._listeners.append(fn)
 
     def remove_listener(self, fn: Callable[[str], None]) -> None:
-        with self.lock:
+        with self._listeners_lock:
             if fn in self._listeners:
                 self._listeners.remove(fn)
 
@@ -698,18 +744,21 @@ class LabSession:
                     continue
                 state = self.state
                 start = state.step
+                stopped = None
                 try:
                     cfg = self.cfg.model_copy(update={"steps": state.step + n})
                     algorithm1(cfg, state, _Recorder(self))
                 except GanlabError as e:
-                    self.playing, self.error = False, str(e)
-                    continue
+                    stopped = str(e)
                 except Exception as e:  # the server goes on: say why training stopped
-                    self.playing = False
-                    self.error = f"training stopped at step {state.step}: {type(e).__name__}: {e}"
-                    continue
+                    stopped = f"training stopped at step {state.step}: {type(e).__name__}: {e}"
+                if stopped is not None:
+                    self.playing, self.error = False, stopped
                 done = state.step - start
             dt = time.perf_counter() - t0
+            self._chart()  # after letting go: a snapshot need not wait for the charts
+            if stopped is not None:
+                continue
             # as many iterations per lock hold as fit in CHUNK_SECONDS
             n = max(1, min(1000, int(n * CHUNK_SECONDS / max(dt, 1e-6))))
             rate_steps += done
@@ -723,7 +772,7 @@ class LabSession:
         next_t = time.perf_counter()
         while not self._closing.is_set():
             next_t += period
-            with self.lock:
+            with self._listeners_lock:
                 listeners = list(self._listeners)
             spent = 0.0
             if listeners:

@@ -17,6 +17,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from tqdm import tqdm
@@ -25,11 +26,13 @@ from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError, DataError, RunDirError
 from ganlab.metrics import inception
 from ganlab.metrics.inception import INCEPTION_METRICS
+from ganlab.report import metric_texts
 
 IMAGE_METRICS = ("fid", "kid", "prdc", "digits")
 TOY_METRICS = ("coverage",)
 STACKED_METRICS = ("stacked",)
 METRICS = IMAGE_METRICS + TOY_METRICS + STACKED_METRICS + INCEPTION_METRICS
+MNIST_METRICS = IMAGE_METRICS + STACKED_METRICS + INCEPTION_METRICS  # scored against MNIST
 
 DEFINITIONS = {
     "fid": "Frechet distance of Gaussians fitted to classifier features: "
@@ -160,22 +163,25 @@ def evaluate_run(
     fake = run.sample(samples, seed)
     if not bool(torch.isfinite(fake).all()):
         raise DataError(f"{run.path}: G produced NaN or inf samples; the run diverged")
+    # read once for every metric family: ~190 MB of float32, ~5 s from the pickle
+    mnist = load_mnist_splits(run.config.data.path) if set(names) & set(MNIST_METRICS) else None
     result = {"step": run.step, "seed": seed, "samples": samples}
     if any(n in IMAGE_METRICS for n in names):
-        result.update(_image_metrics(run, fake, names, n_real, seed, suffix, progress))
+        result.update(_image_metrics(run, fake, mnist, names, n_real, seed, suffix, progress))
     if "coverage" in names:
         result.update(_toy_coverage(run, fake, seed))
     if "stacked" in names:
-        result.update(_stacked_modes(run, fake, seed, progress))
+        result.update(_stacked_modes(run, fake, mnist, seed, progress))
     if any(n in INCEPTION_METRICS for n in names):
-        part = _inception_metrics(run, fake, names, n_real)
+        part = _inception_metrics(fake, mnist, names, n_real)
         result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
         result = {**part, **result}  # the classifier's provenance, when there, stays
     return result
 
 
 def write_metrics(path: Path, result: dict) -> Path:
-    """metrics.json, atomically; a non-finite number (an undefined KL) is written as null."""
+    """metrics.json or parzen.json, atomically; a non-finite number (an undefined KL) is
+    written as null, since JSON has no inf or NaN."""
     try:
         text = json.dumps(_finite(result), indent=2, allow_nan=False)
         atomic_write_bytes(path, (text + "\n").encode())
@@ -184,35 +190,34 @@ def write_metrics(path: Path, result: dict) -> Path:
     return path
 
 
+# The console's name of a metric, where not its metrics.json key.
+_CONSOLE_NAMES = {"mode_coverage": "mode coverage", "stacked_modes": "stacked MNIST"}
+
+
 def summary_lines(result: dict) -> list[str]:
-    """One line per metric: value and floor."""
+    """One line per metric: value and floor, as the HTML report shows them."""
     lines = []
     for name, m in result["metrics"].items():
-        if name == "digits":
-            lines.append(
-                f"digits: {m['covered']}/{m['classes']} classes, KL {m['kl']:.4f} nats "
-                f"(floor {m['floor']['covered']}/{m['classes']}, KL {m['floor']['kl']:.4f})"
-            )
-        elif name == "stacked_modes":
-            f = m["floor"]
-            lines.append(
-                f"stacked MNIST: {m['modes_covered']}/{m['modes']} triples, KL {m['kl']:.3f} "
-                f"nats (floor {f['modes_covered']}/{f['modes']}, KL {f['kl']:.3f})"
-            )
-        elif name == "mode_coverage":
-            f = m["floor"]
-            lines.append(
-                f"mode coverage: {m['modes_covered']}/{m['modes']} modes, "
-                f"{100 * m['high_quality']:.1f}% high quality, KL {m['kl']:.3f} (floor "
-                f"{f['modes_covered']}/{f['modes']}, {100 * f['high_quality']:.1f}%, "
-                f"KL {f['kl']:.3f})"
-            )
-        else:
-            extra = f" +- {m['std']:.2g}" if m.get("std") is not None else ""
-            lines.append(
-                f"{name}: {_fmt(m['value'])}{extra} (real-vs-real floor {_fmt(m['floor'])})"
-            )
+        value, floor = metric_texts(name, m)
+        lines.append(f"{_CONSOLE_NAMES.get(name, name)}: {value} (real-vs-real floor {floor})")
     return lines
+
+
+class MnistSplits(NamedTuple):
+    """MNIST's official splits, (n, 1, 28, 28) images in [0, 1] and (n,) labels; as a tuple,
+    the `data` of metrics.classifier.reference_classifier."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def load_mnist_splits(path) -> MnistSplits:
+    """The train and test splits, from where the run read MNIST (its data.path)."""
+    from ganlab.data.datasets import load_split
+
+    return MnistSplits(*load_split("mnist", "train", path), *load_split("mnist", "test", path))
 
 
 def _finite(x):
@@ -226,20 +231,12 @@ def _finite(x):
     return x
 
 
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
-
-
-def _image_metrics(run, fake, names, n_real, seed, suffix, progress) -> dict:
-    from ganlab.data.datasets import load_split
+def _image_metrics(run, fake, mnist: MnistSplits, names, n_real, seed, suffix, progress) -> dict:
     from ganlab.metrics import classifier as clf
     from ganlab.metrics import features as ft
 
-    path = run.config.data.path  # where the run read MNIST
-    x_train, y_train = load_split("mnist", "train", path)
-    x_test, y_test = load_split("mnist", "test", path)
-    ref = clf.reference_classifier(data=(x_train, y_train, x_test, y_test), progress=progress)
-    real, floor = x_test[:n_real], x_train[:n_real]
+    ref = clf.reference_classifier(data=mnist, progress=progress)
+    real, floor = mnist.x_test[:n_real], mnist.x_train[:n_real]
     stages = ["features"] + names
     bar = tqdm(total=len(stages), desc="metrics", file=sys.stderr, disable=not progress)
     sets = {"fake": fake, "real": real, "floor": floor}
@@ -292,8 +289,8 @@ def _image_metrics(run, fake, names, n_real, seed, suffix, progress) -> dict:
                     **counts,
                 }
         elif name == "digits":
-            v = ft.digit_coverage(clf.predict(ref.model, fake), y_train)
-            fl = ft.digit_coverage(clf.predict(ref.model, floor), y_train)
+            v = ft.digit_coverage(clf.predict(ref.model, fake), mnist.y_train)
+            fl = ft.digit_coverage(clf.predict(ref.model, floor), mnist.y_train)
             figure = run.path / f"digits{suffix}.png"
             ft.save_digit_figure(
                 figure,
@@ -327,14 +324,11 @@ def _image_metrics(run, fake, names, n_real, seed, suffix, progress) -> dict:
     }
 
 
-def _inception_metrics(run, fake, names, n_real) -> dict:
+def _inception_metrics(fake, mnist: MnistSplits, names, n_real) -> dict:
     """Inception FID/IS of an MNIST run: the real and floor images of _image_metrics."""
-    from ganlab.data.datasets import load_split
-
     path = inception.weights_path()
     extractor = inception.inception_extractor(path)
-    real = load_split("mnist", "test", run.config.data.path)[0][:n_real]
-    floor = load_split("mnist", "train", run.config.data.path)[0][:n_real]
+    real, floor = mnist.x_test[:n_real], mnist.x_train[:n_real]
     return {
         "dataset": "mnist",
         "real": f"mnist test, first {len(real)} images",
@@ -366,19 +360,16 @@ def _toy_coverage(run, fake, seed) -> dict:
     }
 
 
-def _stacked_modes(run, fake, seed, progress) -> dict:
-    from ganlab.data.datasets import load_split
+def _stacked_modes(run, fake, mnist: MnistSplits, seed, progress) -> dict:
     from ganlab.data.stacked import stack_digits
     from ganlab.metrics import classifier as clf
     from ganlab.metrics.stacked import SAMPLES, stacked_modes
 
-    path = run.config.data.path  # where the run read MNIST
-    x_train, y_train = load_split("mnist", "train", path)
-    x_test, y_test = load_split("mnist", "test", path)
-    ref = clf.reference_classifier(data=(x_train, y_train, x_test, y_test), progress=progress)
+    ref = clf.reference_classifier(data=mnist, progress=progress)
     # The floor: as many real stacked images, built from the test split (digits the classifier
     # never saw), read by the same classifier.
-    real, _ = stack_digits(x_test, y_test, len(fake), torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    real, _ = stack_digits(mnist.x_test, mnist.y_test, len(fake), generator)
     v, fl = stacked_modes(ref.model, fake), stacked_modes(ref.model, real)
     note = "" if len(fake) == SAMPLES else f"the protocol scores {SAMPLES} samples (--samples)"
     return {

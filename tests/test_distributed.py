@@ -314,7 +314,8 @@ def test_cuda_bf16_trains_and_resumes(tmp_path):
     assert run.sample(8).isfinite().all()
     meta = json.loads((run.path / "meta.json").read_text())
     assert meta["device"].startswith("cuda") and meta["bf16"] is True
-    assert ganlab.resume(run.path, steps=9, device="cuda", bf16=True, report=False).step == 9
+    assert ganlab.resume(run.path, steps=9, device="cuda", report=False).step == 9
+    assert json.loads((run.path / "meta.json").read_text())["resumes"][-1]["bf16"] is True
 
 
 def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, monkeypatch):
@@ -336,8 +337,16 @@ def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, 
     assert 0 < gap < moved / 10
     rows = half.metrics()
     assert len(rows) == 6 and all(math.isfinite(r["d_loss"]) for r in rows)
-    resumed = ganlab.resume(half.path, steps=9, bf16=True, report=False)
+    # A resume keeps the run's bf16 where it can have it (on CUDA: stood in for here) ...
+    monkeypatch.setattr("ganlab.distributed.has_bf16_autocast", lambda world: True)
+    resumed = ganlab.resume(half.path, steps=9, report=False)
     assert resumed.step == 9 and resumed.sample(8).isfinite().all()
+    assert json.loads((half.path / "meta.json").read_text())["resumes"][-1]["bf16"] is True
+    # ... and elsewhere continues in float32, saying so.
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="trained with --bf16, which needs CUDA; on cpu"):
+        ganlab.resume(half.path, steps=10, report=False)
+    assert json.loads((half.path / "meta.json").read_text())["resumes"][-1]["bf16"] is False
 
 
 def _largest_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:

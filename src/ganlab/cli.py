@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     r.add_argument("--steps", type=int, help="train until this many steps in total")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
-    _add_placement(r)
+    _add_placement(r, resume=True)
 
     s = sub.add_parser("sample", help="write samples of a trained generator")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_placement(p: argparse.ArgumentParser) -> None:
+def _add_placement(p: argparse.ArgumentParser, resume: bool = False) -> None:
     """--nproc, --device and --bf16 of train and resume."""
     p.add_argument(
         "--nproc",
@@ -180,7 +180,14 @@ def _add_placement(p: argparse.ArgumentParser) -> None:
         choices=("auto", "cpu", "cuda"),
         help="where to train (default auto: CUDA when torch sees a GPU)",
     )
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+    if resume:  # unset: the run's own choice
+        p.add_argument(
+            "--bf16",
+            action=argparse.BooleanOptionalAction,
+            help="bfloat16 autocast (CUDA only; default: as the run trained)",
+        )
+    else:
+        p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,6 +72,11 @@ class World:
 LOCAL = World()
 
 
+def has_bf16_autocast(world: World) -> bool:
+    """Whether --bf16 applies where world computes: ganlab offers it on CUDA only."""
+    return world.device.type == "cuda"
+
+
 def env_rank() -> int:
     """The global rank torchrun gave this process; 0 outside torchrun."""
     return int(os.environ.get("RANK", "0"))

@@ -20,6 +20,7 @@ they train together (ganlab.distributed); rank 0 alone writes the run directory.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import html
@@ -231,7 +232,7 @@ def resume(
     quiet: bool = True,
     report: bool = True,
     device: str = "auto",
-    bf16: bool = False,
+    bf16: bool | None = None,
 ) -> Run:
     """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
 
@@ -239,10 +240,28 @@ def resume(
     parameters as a run that was never stopped. Resuming on another number of processes
     restores G, D and both optimisers exactly, and the noise and data streams too (every rank
     holds the same ones); only the dropout streams of ranks 1.. are then started afresh from
-    (seed, rank, step), ganlab.distributed. device and bf16 as for train (pass bf16 again).
+    (seed, rank, step), ganlab.distributed. device as for train; bf16 None keeps the run's own
+    choice where the run continues on a GPU (in float32 elsewhere, with a warning).
     """
-    with distributed.session(device, bf16) as world:
+    with distributed.session(device, bool(bf16)) as world:
+        if bf16 is None:
+            world = _with_run_precision(Path(run_dir), world)
         return _resume(Path(run_dir), steps, data, quiet, report, world)
+
+
+def _with_run_precision(run_dir: Path, world: World) -> World:
+    """world with the bf16 autocast the run trained with (meta.json), where it can have it."""
+    meta = distributed.on_main(_read_json, run_dir / "meta.json") or {}
+    if not meta.get("bf16"):
+        return world
+    if not distributed.has_bf16_autocast(world):
+        warnings.warn(
+            f"the run trained with --bf16, which needs CUDA; on {world.device} it continues in "
+            "float32",
+            stacklevel=3,
+        )
+        return world
+    return dataclasses.replace(world, bf16=True)
 
 
 def load_run(path: str | Path, step: int | None = None) -> Run:
@@ -1122,6 +1141,7 @@ def _record_resume(run_dir: Path, cfg: Config, meta: dict, step: int, ckpt: Path
             "command": _command_line(),
             "world_size": world.size,
             "device": str(world.device),
+            "bf16": world.bf16,
         }
     )
     _truncate_logs(run_dir, step, ckpt)

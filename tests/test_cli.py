@@ -222,3 +222,14 @@ def test_eval_parzen_writes_its_json_through_write_metrics(tiny_run, monkeypatch
         capsys.readouterr().out
     )
     assert not list(tiny_run.glob(".*tmp*"))
+
+
+def test_the_package_api_loads_on_first_use_and_lists_itself():
+    # ganlab/__init__.py imports the training API lazily (a quick CLI start, a clean Ctrl-C):
+    # it must still look like an eager package to dir(), help() and attribute probes.
+    import ganlab
+
+    assert {"train", "resume", "load_run", "Run", "Config"} <= set(dir(ganlab))
+    assert ganlab.train is ganlab.runs.train
+    assert getattr(ganlab, "__main__", None) is None  # probing never runs the CLI
+    assert not hasattr(ganlab, "no_such_module")

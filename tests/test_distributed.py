@@ -277,21 +277,27 @@ def test_placement_errors_are_one_line(tmp_path, capsys, monkeypatch, extra, env
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
 def test_more_processes_than_gpus_is_a_one_line_error(monkeypatch):
     # nccl would fail at the first collective with a traceback on every rank; checked before.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "r")  # started by torchrun: one environment
     with pytest.raises(
         ConfigError, match=r"^2 processes on this machine but torch sees 1 CUDA GPU;"
     ):
         resolve_device("auto")
-    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one process per GPU-bound launcher: fine
+    # A launcher that shows each process its own GPU (CUDA_VISIBLE_DEVICES per rank): cuda:0.
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
     assert resolve_device("cuda") == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # 2 shared GPUs, 3 processes
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match=r"^3 processes on this machine but torch sees 2"):
+        resolve_device("cuda")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without a GPU")
 def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path, capsys):
     code = main(["train", "gauss1d", "--out", str(tmp_path / "r"), "--device", "cuda"])
     err = capsys.readouterr().err
@@ -347,6 +353,18 @@ def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, 
     with pytest.warns(UserWarning, match="trained with --bf16, which needs CUDA; on cpu"):
         ganlab.resume(half.path, steps=10, report=False)
     assert json.loads((half.path / "meta.json").read_text())["resumes"][-1]["bf16"] is False
+    # A resume follows the run's newest segment, also through train(resume=True).
+    monkeypatch.setattr("ganlab.distributed.resolve_device", lambda *a, **k: torch.device("cpu"))
+    monkeypatch.setattr("ganlab.distributed.has_bf16_autocast", lambda world: True)
+
+    def segments():
+        return [r["bf16"] for r in json.loads((half.path / "meta.json").read_text())["resumes"]]
+
+    ganlab.resume(half.path, steps=11, bf16=True, report=False)
+    ganlab.train("gauss1d", half.path, overrides=[*over, "steps=12"], resume=True, report=False)
+    ganlab.resume(half.path, steps=13, bf16=False, report=False)
+    ganlab.resume(half.path, steps=14, report=False)
+    assert segments()[-4:] == [True, True, False, False]
 
 
 def _largest_difference(a: torch.nn.Module, b: torch.nn.Module) -> float:

@@ -118,6 +118,7 @@ def test_a_divergence_stops_training_with_one_line(session):
         time.sleep(0.05)
     assert not session.playing and session.state.step == 1
     assert session.error is not None and session.error.startswith(diverged)
+    assert math.isnan(session.last["d_loss"])  # `last` charts the queued stats first
     assert session.train_history.rows == []
 
 

@@ -41,12 +41,19 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # once: later lookups skip this function
         return value
-    try:  # `ganlab.runs` etc. as attributes, as an eager package would have them
-        return importlib.import_module(f"ganlab.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"ganlab.{name}":
-            raise
+    # `ganlab.runs` etc. as attributes, as an eager package would have them; never a private
+    # module by probing (getattr(ganlab, "__main__") would run the CLI)
+    if not name.startswith("_") and "." not in name:
+        try:
+            return importlib.import_module(f"ganlab.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"ganlab.{name}":
+                raise
     raise AttributeError(f"module 'ganlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = [

@@ -187,7 +187,10 @@ def _add_placement(p: argparse.ArgumentParser, resume: bool = False) -> None:
             help="bfloat16 autocast (CUDA only; default: as the run trained)",
         )
     else:
-        p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
+        # default None, not False: `train --resume` keeps the run's own choice
+        p.add_argument(
+            "--bf16", action="store_true", default=None, help="bfloat16 autocast (CUDA only)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,14 +114,17 @@ def resolve_device(device: str = "auto", bf16: bool = False, local_rank: int = 0
         return torch.device("cuda", torch.cuda.current_device())
     gpus = torch.cuda.device_count()
     processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    if processes > gpus:
+    # torchrun (and --nproc) start a machine's processes with one environment, so they all see
+    # the same GPUs; other launchers may show each process its own GPU (CUDA_VISIBLE_DEVICES).
+    shared = gpus > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+    if processes > gpus and shared:
         # nccl refuses two ranks on one GPU ("Duplicate GPU detected") at the first collective
         raise ConfigError(
             f"{processes} processes on this machine but torch sees {gpus} CUDA GPU"
             f"{'s' * (gpus != 1)}; nccl needs one GPU per process: use --nproc {gpus} "
             "(torchrun: --nproc-per-node), or --device cpu for gloo processes"
         )
-    return torch.device("cuda", local_rank % gpus)  # % gpus: one GPU visible to each process
+    return torch.device("cuda", local_rank % gpus)  # one GPU visible to each process: cuda:0
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ from ganlab.report import (
     write_index,
 )
 from ganlab.runtime import configure_cpu
+from ganlab.theory.game import optimal_discriminator_from_logs
 
 METRIC_FIELDS = [
     "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
@@ -137,12 +138,8 @@ class Run:
         seed = self.config.seed + _EVAL_SEED if seed is None else seed
         device = next(self.generator.parameters()).device
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
-        mode = self.generator.training
-        self.generator.eval()
-        try:
-            x = self.generator(z).cpu()
-        finally:
-            self.generator.train(mode)
+        with _eval_mode(self.generator) as G:
+            x = G(z).cpu()
         return (x + 1.0) / 2.0 if _tanh_images(self.config, self.x_shape) else x
 
     def metrics(self) -> list[dict[str, float]]:
@@ -184,7 +181,7 @@ def train(
     quiet: bool = True,
     report: bool = True,
     device: str = "auto",
-    bf16: bool = False,
+    bf16: bool | None = None,
 ) -> Run:
     """Train a GAN with Algorithm 1 in a new run directory and return the Run.
 
@@ -198,11 +195,12 @@ def train(
         quiet: no progress bar.
         report: write figures and index.html at the end.
         device: 'auto' (CUDA when torch sees a GPU), 'cpu' or 'cuda'.
-        bf16: forward passes under bfloat16 autocast (CUDA only).
+        bf16: forward passes under bfloat16 autocast (CUDA only); None: off for a new run,
+            the run's own choice when `resume` continues one (as ganlab.resume).
     Raises:
         GanlabError: bad config, data or output directory; nothing is written then.
     """
-    with distributed.session(device, bf16) as world:
+    with distributed.session(device, bool(bf16)) as world:
         # Rank 0 reads the config and checks --out; the other ranks take its answers, so that
         # the files need to be on rank 0's machine only.
         cfg, name = distributed.on_main(_resolve_config, config, overrides)
@@ -216,6 +214,8 @@ def train(
         distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
         out, existing = distributed.on_main(_claim_out, out, name, resume, overwrite)
         if existing:
+            if bf16 is None:
+                world = _with_run_precision(out, world)
             return _resume(out, cfg.steps, data, quiet, report, world)
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
@@ -250,9 +250,11 @@ def resume(
 
 
 def _with_run_precision(run_dir: Path, world: World) -> World:
-    """world with the bf16 autocast the run trained with (meta.json), where it can have it."""
+    """world with the bf16 autocast the run last trained with (meta.json: its newest resume,
+    else its start), where it can have it."""
     meta = distributed.on_main(_read_json, run_dir / "meta.json") or {}
-    if not meta.get("bf16"):
+    last = (meta.get("resumes") or [meta])[-1]
+    if not last.get("bf16"):
         return world
     if not distributed.has_bf16_autocast(world):
         warnings.warn(
@@ -643,11 +645,13 @@ def _save_discriminator_view(run: Run, dist, fake: torch.Tensor, path: Path | No
     centre, spread = float(dist.centres.mean()), float(dist.stds.max())
     lo, hi = min(lo, centre - 4 * spread), max(hi, centre + 4 * spread)
     x = torch.linspace(lo, hi, 400, dtype=torch.float64)
-    p_data = dist.log_prob(x[:, None]).exp()
+    log_p_data = dist.log_prob(x[:, None])
     p_g = torch.from_numpy(gaussian_kde(fake)(x.numpy()))  # KDE: G's density has no closed form
     with _eval_mode(run.discriminator) as D:
         d = torch.sigmoid(_on_cpu(D, x[:, None].float())).double()
-    d_star = p_data / (p_data + p_g).clamp_min(1e-300)  # Proposition 1
+    # Proposition 1 from log densities: exact where both densities underflow to 0
+    d_star = optimal_discriminator_from_logs(log_p_data, p_g.log())
+    p_data = log_p_data.exp()
     return save_discriminator_figure(
         path or run.path / "discriminator_view.png", x, p_data, p_g, d, d_star, f"step {run.step}"
     )
@@ -696,7 +700,7 @@ class RunMonitor:
         self.step_last = state.step
         self.stop_requested = False
         self.compile_reported = False
-        self.divergence = ""  # what _check_finite found, for a rollback's warning
+        self.divergence = ""  # what _diverged found, for a rollback's warning
         self.metrics_file = None
         self.tensorboard = None  # rank 0's SummaryWriter when cfg.tensorboard
         self.last_checkpoint: Path | None = distributed.on_main(self._open)  # on every rank

@@ -149,7 +149,8 @@ class Run:
     def scores(self, n: int = 2500, samples: torch.Tensor | None = None) -> dict[str, Any]:
         """Scores of n samples against a known toy density: mode coverage (2-D), moments (1-D).
 
-        samples: self.sample(n) when the caller has drawn it already (a report), else drawn here.
+        samples: G's samples when the caller has drawn them already (a report: self.sample(n)),
+            else n are drawn here.
         """
         dist = distribution_of(self.config.data)
         if dist is None:
@@ -157,7 +158,9 @@ class Run:
         fake = self.sample(n) if samples is None else samples
         if dist.dim == 2:
             return mode_coverage(fake, dist.centres, float(dist.stds[0]))
-        real = dist.sample(n, torch.Generator().manual_seed(self.config.seed + _EVAL_SEED))
+        real = dist.sample(
+            len(fake), torch.Generator().manual_seed(self.config.seed + _EVAL_SEED)
+        )  # as many as were scored, also when the caller handed samples of another count
         return {
             "generated_mean": float(fake.mean()),
             "generated_std": float(fake.std()),

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import ganlab
-from ganlab.cli import DEMO_PRESET
+from ganlab.runs.demo import DEMO_PRESET
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ import torch
 import ganlab
 from ganlab.data import distribution_of
 from ganlab.metrics.coverage import mode_coverage
-from ganlab.report import pyplot, save_figure
+from ganlab.report.figures import pyplot, save_figure
 
 EVAL_SAMPLES = 2500  # the VEEGAN / PacGAN protocol
 POINTS = 100_000  # training points drawn once per seed

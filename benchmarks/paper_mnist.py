@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.checkpoint import CheckpointStore, atomic_write_bytes
 from ganlab.data import load_split
+from ganlab.files import atomic_write_bytes
 from ganlab.metrics.parzen import parzen_select_and_score
-from ganlab.report import pyplot, save_figure, save_sample_figure
-from ganlab.runs import load_run
+from ganlab.report.figures import pyplot, save_figure, save_sample_figure
+from ganlab.runs.api import load_run
+from ganlab.runs.checkpoints import CheckpointStore
 
 PAPER = {"GAN": (225, 2), "Deep GSN": (214, 1.1), "DBN": (138, 2), "Stacked CAE": (121, 1.6)}
 

@@ -17,7 +17,7 @@ from speed import PEER_CONFIG, Loop
 from torch.profiler import ProfilerActivity, profile
 
 from ganlab.config import config_from_dict, load_config
-from ganlab.runtime import configure_cpu
+from ganlab.training.runtime import configure_cpu
 
 
 def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> float:

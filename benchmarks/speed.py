@@ -36,7 +36,6 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ganlab.algorithm import algorithm1
 from ganlab.config import config_from_dict, load_config
 from ganlab.metrics.classifier import DigitClassifier, features
 from ganlab.metrics.features import (
@@ -45,8 +44,9 @@ from ganlab.metrics.features import (
     precision_recall_density_coverage,
 )
 from ganlab.metrics.parzen import PAPER_SIGMAS, parzen_select_and_score
-from ganlab.runs import build_state, seeded_rng
-from ganlab.runtime import configure_cpu
+from ganlab.training.algorithm import algorithm1
+from ganlab.training.runtime import configure_cpu
+from ganlab.training.state import build_state, seeded_rng
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
 

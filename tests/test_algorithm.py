@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.algorithm import algorithm1
 from ganlab.config import load_config
-from ganlab.losses import d_loss, g_loss_nonsaturating
-from ganlab.optim import learning_rate, momentum
-from ganlab.runs import build_state, seeded_rng
+from ganlab.game.losses import d_loss, g_loss_nonsaturating
+from ganlab.training.algorithm import algorithm1
+from ganlab.training.optim import learning_rate, momentum
+from ganlab.training.state import build_state, seeded_rng
 
 
 class CountingSource:

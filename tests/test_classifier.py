@@ -1,25 +1,23 @@
 """The reference MNIST classifier: deterministic training, the safetensors cache, and (with real
-MNIST, ../shared/data/mnist.pkl.gz) its accuracy, FID on real images, and `ganlab eval
---metrics` on an MNIST run.
+MNIST: mnist.pkl.gz from $GANLAB_DATA or ../shared/data, tests/datafiles.py) its accuracy, FID
+on real images, and `ganlab eval --metrics` on an MNIST run.
 
 The real classifier is trained from scratch once per test session (about 70 s on one core)
 into a private cache, so that every run checks the training itself, not a file left behind.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from datafiles import MNIST_PICKLE as PICKLE
+from datafiles import mnist_pickle, needs_mnist
 from safetensors.torch import safe_open
 
 from ganlab.cli import main
 from ganlab.data.download import cache_dir, sha256_file
 from ganlab.metrics import classifier as clf
 from ganlab.metrics.features import frechet_distance
-
-PICKLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.pkl.gz"
-needs_mnist = pytest.mark.skipif(not PICKLE.is_file(), reason=f"{PICKLE} is absent")
 
 
 def toy_digits(n: int, seed: int):
@@ -97,8 +95,7 @@ def test_the_key_changes_with_the_data_seed_and_version():
 
 @pytest.fixture(scope="session")
 def mnist():
-    if not PICKLE.is_file():
-        pytest.skip(f"{PICKLE} is absent")
+    mnist_pickle()
     from ganlab.data import load_mnist
 
     return {split: load_mnist(split, PICKLE) for split in ("train", "test")}

@@ -133,7 +133,7 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path, 
     assert "training diverged at step" in err[0] and "NaN or infinite" in err[0]
     entries = json.loads((bad / "checkpoints" / "manifest.json").read_text())["checkpoints"]
     assert entries[-1]["file"] in err[0], "the message names the last good checkpoint"
-    from ganlab.runs import load_run
+    from ganlab.runs.api import load_run
 
     run = load_run(bad)  # the last good checkpoint loads and has finite weights
     assert all(np.isfinite(p.detach().numpy()).all() for p in run.generator.parameters())
@@ -180,7 +180,8 @@ def test_dcgan_on_an_image_array(tmp_path):
 
 def test_tanh_generator_trains_on_images_scaled_to_its_range(tmp_path):
     from ganlab.config import load_config
-    from ganlab.runs import build_state, seeded_rng, train
+    from ganlab.runs.api import train
+    from ganlab.training.state import build_state, seeded_rng
 
     images = np.random.default_rng(0).random((32, 1, 28, 28), dtype=np.float32)
     overrides = [

@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datafiles import MNIST_PICKLE as PICKLE
+from datafiles import mnist_pickle
+from datafiles import needs_mnist as needs_pickle
 from PIL import Image
 
 from ganlab.cli import main
 from ganlab.config import DataConfig, load_config
 from ganlab.data import (
     build_data,
+    catalog,
     datasets,
     load_array,
     load_csv,
@@ -26,14 +30,13 @@ from ganlab.data import (
     load_mnist,
     read_idx,
     read_mnist_pickle,
+    sha256_file,
 )
 from ganlab.data.mnist_pickle import load_arrays
 from ganlab.errors import ConfigError, DataError
 
-PICKLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.pkl.gz"
-needs_pickle = pytest.mark.skipif(not PICKLE.is_file(), reason=f"{PICKLE} is absent")
 needs_debian = pytest.mark.skipif(
-    not (datasets.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    not (catalog.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
     reason="Debian package dataset-fashion-mnist is not installed",
 )
 
@@ -160,8 +163,7 @@ def test_pickle_of_plain_arrays_loads(tmp_path):
 
 @pytest.fixture(scope="module")
 def pickled():
-    if not PICKLE.is_file():
-        pytest.skip(f"{PICKLE} is absent")
+    mnist_pickle()
     return read_mnist_pickle(PICKLE)
 
 
@@ -484,7 +486,7 @@ def test_cli_info_mnist_pickle(capsys):
     assert "mnist: MNIST handwritten digits" in out
     assert f"source: user (pickle) {PICKLE}" in out
     assert "examples: train 50000, valid 10000, test 10000; each of shape (1, 28, 28)" in out
-    digest = datasets.sha256_file(PICKLE)
+    digest = sha256_file(PICKLE)
     assert f"mnist.pkl.gz  {PICKLE.stat().st_size} bytes  sha256 {digest}" in out
 
 

@@ -24,10 +24,10 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.checkpoint import CheckpointStore
 from ganlab.cli import main
-from ganlab.distributed import local_batch, resolve_device
 from ganlab.errors import ConfigError
+from ganlab.runs.checkpoints import CheckpointStore
+from ganlab.training.distributed import local_batch, resolve_device
 
 SGD = ["g_optimizer.name=sgd", "d_optimizer.name=sgd", "g_optimizer.lr=0.1", "d_optimizer.lr=0.1"]
 TINY = [
@@ -305,7 +305,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_nproc_1_runs_in_this_process(tmp_path, monkeypatch):
-    monkeypatch.setattr("ganlab.runs.write_report", lambda run: None)  # seconds saved
+    monkeypatch.setattr("ganlab.runs.api.write_report", lambda run: None)  # seconds saved
     sets = [arg for v in [*TINY, "steps=2"] for arg in ("--set", v)]
     out = tmp_path / "r"
     assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--nproc", "1", *sets]) == 0
@@ -328,7 +328,9 @@ def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, 
     """What --bf16 changes in the training code, run through CPU autocast: the CUDA test above
     cannot run without a GPU, but the autocast contexts, the float32 statistics and the
     checkpoints it relies on are the same code. Only the device check is bypassed."""
-    monkeypatch.setattr("ganlab.distributed.resolve_device", lambda *a, **k: torch.device("cpu"))
+    monkeypatch.setattr(
+        "ganlab.training.distributed.resolve_device", lambda *a, **k: torch.device("cpu")
+    )
     over = [*TINY, "steps=6", "checkpoint_every=3", "log_every=1"]
     half = ganlab.train("gauss1d", tmp_path / "bf16", overrides=over, bf16=True, report=False)
     full = ganlab.train("gauss1d", tmp_path / "fp32", overrides=over, report=False)
@@ -344,7 +346,7 @@ def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, 
     rows = half.metrics()
     assert len(rows) == 6 and all(math.isfinite(r["d_loss"]) for r in rows)
     # A resume keeps the run's bf16 where it can have it (on CUDA: stood in for here) ...
-    monkeypatch.setattr("ganlab.distributed.has_bf16_autocast", lambda world: True)
+    monkeypatch.setattr("ganlab.training.distributed.has_bf16_autocast", lambda world: True)
     resumed = ganlab.resume(half.path, steps=9, report=False)
     assert resumed.step == 9 and resumed.sample(8).isfinite().all()
     assert json.loads((half.path / "meta.json").read_text())["resumes"][-1]["bf16"] is True
@@ -354,8 +356,10 @@ def test_the_bf16_path_trains_resumes_and_differs_from_float32_on_cpu(tmp_path, 
         ganlab.resume(half.path, steps=10, report=False)
     assert json.loads((half.path / "meta.json").read_text())["resumes"][-1]["bf16"] is False
     # A resume follows the run's newest segment, also through train(resume=True).
-    monkeypatch.setattr("ganlab.distributed.resolve_device", lambda *a, **k: torch.device("cpu"))
-    monkeypatch.setattr("ganlab.distributed.has_bf16_autocast", lambda world: True)
+    monkeypatch.setattr(
+        "ganlab.training.distributed.resolve_device", lambda *a, **k: torch.device("cpu")
+    )
+    monkeypatch.setattr("ganlab.training.distributed.has_bf16_autocast", lambda world: True)
 
     def segments():
         return [r["bf16"] for r in json.loads((half.path / "meta.json").read_text())["resumes"]]

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.checkpoint import CheckpointStore
 from ganlab.cli import main
-from ganlab.runs import resume, train
+from ganlab.runs.api import resume, train
+from ganlab.runs.checkpoints import CheckpointStore
 
 TINY = {
     "generator.hidden": "[8]",
@@ -241,7 +241,7 @@ def test_sigkill_at_random_moments_keeps_the_run_resumable_and_exact(tmp_path):
     """
     rng = random.Random(20)
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["ganlab.cli", "ganlab.runs"])  # most of a start's imports
+    ctx.set_forkserver_preload(["ganlab.cli", "ganlab.runs.api"])  # most of a start's imports
     run = tmp_path / "run"
     values = {"steps": 5000, "checkpoint_every": 2, "log_every": 1}
     argv = ["train", "gauss1d", "--out", str(run), "--quiet", *sets(**values)]
@@ -283,7 +283,7 @@ def test_sigkill_at_random_moments_keeps_the_run_resumable_and_exact(tmp_path):
 # to the temporary file, fsyncs it and SIGKILLs itself before the rename.
 _DIE_MID_WRITE = """
 import os, signal, sys
-import ganlab.checkpoint as checkpoint
+import ganlab.runs.checkpoints as checkpoint
 from ganlab.cli import main
 real, seen = checkpoint.atomic_write_bytes, []
 def half_then_die(path, data):
@@ -373,7 +373,7 @@ def test_write_failure_is_a_one_line_error(capsys, tiny_run, monkeypatch, where)
                 raise no_space
             real_replace(src, dst)
 
-        monkeypatch.setattr("ganlab.checkpoint.os.replace", replace)
+        monkeypatch.setattr("ganlab.files.os.replace", replace)
         needles = ["cannot write checkpoint", "step-00000006.safetensors", "No space left"]
     elif where == "metrics":
         (tiny_run / "metrics.csv").unlink()
@@ -384,7 +384,7 @@ def test_write_failure_is_a_one_line_error(capsys, tiny_run, monkeypatch, where)
         def save_sample_figure(*args, **kwargs):
             raise no_space
 
-        monkeypatch.setattr("ganlab.runs.save_sample_figure", save_sample_figure)
+        monkeypatch.setattr("ganlab.runs.monitor.save_sample_figure", save_sample_figure)
         needles = ["cannot write", "samples", "No space left", "step-00000004", "is intact"]
 
     assert main(["resume", str(tiny_run), "--steps", "6", "--quiet"]) == 2

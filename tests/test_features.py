@@ -327,7 +327,7 @@ def test_evaluate_run_reads_mnist_once_for_every_metric_family(tmp_path, monkeyp
 
 def test_summary_lines_show_each_metric_as_the_report_does():
     from ganlab.metrics.evaluate import summary_lines
-    from ganlab.report import metric_texts
+    from ganlab.report.format import metric_texts
 
     metrics = {
         "kid": {"value": 0.012341, "std": 0.0021, "floor": 0.0004, "floor_std": 0.0003},

@@ -18,11 +18,13 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.algorithm import algorithm1
 from ganlab.errors import ConfigError, GanlabError, RunDirError
 from ganlab.lab import frames
-from ganlab.lab.session import MAX_POINTS, PREVIEW_POINTS, LabError, LabSession
-from ganlab.runs import build_state, load_run, seeded_rng
+from ganlab.lab.controls import MAX_POINTS, LabError
+from ganlab.lab.session import PREVIEW_POINTS, LabSession
+from ganlab.runs.api import load_run
+from ganlab.training.algorithm import algorithm1
+from ganlab.training.state import build_state, seeded_rng
 
 # fastapi's TestClient on a newer starlette asks for httpx2; httpx still works for these tests
 pytestmark = pytest.mark.filterwarnings("ignore:Using .httpx. with .starlette.testclient.")
@@ -109,7 +111,7 @@ def test_a_divergence_stops_training_with_one_line(session):
     diverged = "training diverged at step 1: the discriminator's loss is NaN or infinite"
     with pytest.raises(LabError, match=diverged):
         session.control({"action": "step"})
-    assert math.isnan(session.last["d_loss"]) and session.train_history.rows == []
+    assert math.isnan(session.last["d_loss"]) and session.charts.train_history.rows == []
     session.control({"action": "reset"})
     session.start()
     session.control({"action": "play"})
@@ -119,7 +121,7 @@ def test_a_divergence_stops_training_with_one_line(session):
     assert not session.playing and session.state.step == 1
     assert session.error is not None and session.error.startswith(diverged)
     assert math.isnan(session.last["d_loss"])  # `last` charts the queued stats first
-    assert session.train_history.rows == []
+    assert session.charts.train_history.rows == []
 
 
 def test_a_reset_drops_the_old_networks_queued_stats(session):
@@ -127,10 +129,10 @@ def test_a_reset_drops_the_old_networks_queued_stats(session):
     must not chart the old G and D's updates on the new ones' chart."""
     session.control({"action": "step"})  # queued: nothing has read the charts yet
     session.control({"action": "reset"})
-    assert session.last == {} and session.train_history.rows == []
+    assert session.last == {} and session.charts.train_history.rows == []
     session.control({"action": "step_d"})
     assert set(session.last) == {"d_loss", "d_real", "d_fake"}
-    assert [row["step"] for row in session.train_history.rows] == [0]
+    assert [row["step"] for row in session.charts.train_history.rows] == [0]
 
 
 def test_changing_the_loss_applies_without_reset(session):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganlab.losses import (
+from ganlab.game.losses import (
     G_LOSSES,
     d_loss,
     g_loss_maximum_likelihood,

@@ -12,11 +12,12 @@ import torch
 import yaml
 
 import ganlab
-from ganlab.algorithm import algorithm1, discriminate
 from ganlab.config import load_config
 from ganlab.errors import CheckpointError, ConfigError
-from ganlab.losses import d_loss, g_loss_nonsaturating
-from ganlab.runs import build_state, data_logit, load_run, seeded_rng
+from ganlab.game.losses import d_loss, g_loss_nonsaturating
+from ganlab.runs.api import load_run
+from ganlab.training.algorithm import algorithm1, discriminate
+from ganlab.training.state import build_state, data_logit, seeded_rng
 
 SMALL = [  # paper-mnist's structure at a size a test can afford, on a tensor of "images"
     "data.kind=tensor",

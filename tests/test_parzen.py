@@ -12,7 +12,7 @@ from scipy.stats import multivariate_normal
 from ganlab.cli import main
 from ganlab.metrics import parzen_log_likelihood, parzen_select_and_score
 from ganlab.metrics.parzen import parzen_log_likelihoods
-from ganlab.report import format_value
+from ganlab.report.format import format_value
 
 
 def direct_parzen(mu: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:

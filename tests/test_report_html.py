@@ -12,11 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from ganlab import report, runs
+from ganlab import runs
 from ganlab.cli import main
-from ganlab.compare import config_differences
 from ganlab.data import distribution_of
-from ganlab.report import COVERAGE_PANEL, CURVE_PANELS, PAGE_MARKER, format_value
+from ganlab.report import figures as report_figures
+from ganlab.report import pages, run_report
+from ganlab.report.compare import config_differences
+from ganlab.report.figures import COVERAGE_PANEL, CURVE_PANELS
+from ganlab.report.format import format_value
+from ganlab.report.pages import PAGE_MARKER
+from ganlab.runs import api
 
 # A 2-D ring run small enough to train in a few seconds on one thread: 300 steps, 32-unit
 # layers, a sample figure every 100 steps (3 figures) and one checkpoint at the end.
@@ -194,25 +199,25 @@ def test_config_differences_lists_changed_added_and_nested_keys():
 def count_generator_calls(monkeypatch) -> list:
     """Runs from runs.load_run count each forward pass of their G in the returned list."""
     calls = []
-    load_run = runs.load_run
+    load_run = api.load_run
 
     def counted(*args, **kwargs):
         run = load_run(*args, **kwargs)
         run.generator.register_forward_hook(lambda *_: calls.append(1))
         return run
 
-    monkeypatch.setattr(runs, "load_run", counted)
+    monkeypatch.setattr(api, "load_run", counted)
     return calls
 
 
 @pytest.mark.parametrize("kind", ["1-D (Figure 1 view)", "2-D (D map)"])
 def test_each_report_runs_the_generator_once(kind, tiny_run, two_runs, tmp_path, monkeypatch):
     # Final samples and the view of D show one batch of G's samples; the toy scores too, when
-    # that batch is Run.scores' own 2,500 (2-D). The 1-D view's 10,000 are not (_toy_scores).
+    # that batch is Run.scores' own 2,500 (2-D). The 1-D view's 10,000 are not (toy_scores).
     run_dir = tiny_run if kind.startswith("1-D") else shutil.copytree(two_runs[0], tmp_path / "a")
     expected = 2 if kind.startswith("1-D") else 1
     calls = count_generator_calls(monkeypatch)
-    runs.write_report(runs.load_run(run_dir))
+    run_report.write_report(api.load_run(run_dir))
     assert len(calls) == expected
     calls.clear()
     runs.write_html_report(run_dir)
@@ -227,13 +232,13 @@ def test_report_samples_are_those_of_separate_draws(kind, tiny_run, two_runs, tm
     run_dir = tiny_run if kind.startswith("1-D") else two_runs[0]
     run = runs.load_run(run_dir)
     dist = distribution_of(run.config.data)
-    fake = runs._report_samples(run, dist)
+    fake = run_report.report_samples(run, dist)
     assert len(fake) == (10_000 if kind.startswith("1-D") else 2500)
-    ours = runs._save_final_samples(run, dist, fake, tmp_path / "ours.png")
-    own = runs._save_final_samples(run, dist, run.sample(2500), tmp_path / "own.png")
+    ours = run_report.save_final_samples(run, dist, fake, tmp_path / "ours.png")
+    own = run_report.save_final_samples(run, dist, run.sample(2500), tmp_path / "own.png")
     assert ours.read_bytes() == own.read_bytes()
     scores = {k: v for k, v in run.scores().items() if k != "counts"}
-    assert runs._toy_scores(run, dist, fake) == scores
+    assert run_report.toy_scores(run, dist, fake) == scores
 
 
 def test_figure_1_view_puts_d_back_in_train_mode_when_it_fails(tiny_run, monkeypatch):
@@ -246,20 +251,20 @@ def test_figure_1_view_puts_d_back_in_train_mode_when_it_fails(tiny_run, monkeyp
 
     monkeypatch.setattr(run.discriminator, "forward", broken)
     with pytest.raises(RuntimeError, match="D failed"):
-        runs._save_discriminator_view(run, dist, run.sample(100))
+        run_report.save_discriminator_view(run, dist, run.sample(100))
     assert run.discriminator.training
 
 
 def test_index_html_is_written_atomically(tiny_run, monkeypatch):
     written = []
-    atomic = report.atomic_write_bytes
+    atomic = pages.atomic_write_bytes
 
     def recorded(path, data):
         written.append(path)
         atomic(path, data)
 
-    monkeypatch.setattr(report, "atomic_write_bytes", recorded)
-    page = runs.write_report(runs.load_run(tiny_run))
+    monkeypatch.setattr(pages, "atomic_write_bytes", recorded)
+    page = run_report.write_report(runs.load_run(tiny_run))
     assert written == [tiny_run / "index.html"] and page == written[0]
     assert "Step 4: D loss" in page.read_text()
     assert not list(tiny_run.glob(".*tmp*"))  # no temp file left beside it
@@ -281,10 +286,10 @@ def test_curves_follow_the_panel_table(tmp_path):
          "g_grad_norm": 0.1, "d_grad_norm": 0.2}
         for s in (0, 10, 20)
     ]  # fmt: skip
-    figures = report.save_curves(tmp_path, rows)
+    figures = report_figures.save_curves(tmp_path, rows)
     assert list(figures) == [p.name for p in CURVE_PANELS]
     assert all(figures[p.name] == tmp_path / f"{p.name}.png" for p in CURVE_PANELS)
-    overlaid = report.save_overlaid_curves(tmp_path / "o.png", {"a": rows, "b": rows},
+    overlaid = report_figures.save_overlaid_curves(tmp_path / "o.png", {"a": rows, "b": rows},
                                            CURVE_PANELS[0])  # fmt: skip
     assert overlaid.read_bytes()[:4] == b"\x89PNG"
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.checkpoint import CheckpointStore
 from ganlab.cli import main
 from ganlab.errors import ConfigError, Diverged
+from ganlab.runs.checkpoints import CheckpointStore
 
 TINY = [
     "generator.hidden=[8]",
@@ -33,7 +33,7 @@ def nan_at(monkeypatch):
     """Make G's loss NaN at the given calls (one call per step of Algorithm 1 with k = 1)."""
 
     def install(*calls):
-        real = ganlab.algorithm.G_LOSSES["nonsaturating"]
+        real = ganlab.training.algorithm.G_LOSSES["nonsaturating"]
         count = [0]
 
         def g_loss(d_fake_logits):
@@ -41,7 +41,7 @@ def nan_at(monkeypatch):
             loss = real(d_fake_logits)
             return loss * float("nan") if count[0] in calls else loss
 
-        monkeypatch.setitem(ganlab.algorithm.G_LOSSES, "nonsaturating", g_loss)
+        monkeypatch.setitem(ganlab.training.algorithm.G_LOSSES, "nonsaturating", g_loss)
 
     return install
 

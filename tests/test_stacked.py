@@ -1,16 +1,18 @@
 """Stacked MNIST: building the data, counting classified triples, the KL to uniform, and
 `ganlab eval --metrics stacked`.
 
-The tests on real digits need ../shared/data/mnist.pkl.gz and the reference classifier (loaded
-from the cache, or trained there once, about 70 s on one core).
+The tests on real digits need mnist.pkl.gz ($GANLAB_DATA or ../shared/data, tests/datafiles.py)
+and the reference classifier (loaded from the cache, or trained there once, about 70 s on one
+core).
 """
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from datafiles import MNIST_PICKLE as PICKLE
+from datafiles import mnist_pickle, needs_mnist
 
 from ganlab.cli import main
 from ganlab.config import load_config
@@ -18,9 +20,6 @@ from ganlab.data import build_data
 from ganlab.data.stacked import load_stacked_mnist, mode_index, stack_digits
 from ganlab.metrics import classifier as clf
 from ganlab.metrics.stacked import MODES, SAMPLES, stacked_modes, triple_histogram_scores
-
-PICKLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist.pkl.gz"
-needs_mnist = pytest.mark.skipif(not PICKLE.is_file(), reason=f"{PICKLE} is absent")
 
 
 def _tagged_digits(n: int = 40):
@@ -70,8 +69,7 @@ def test_histogram_scores_of_known_triple_sets():
 
 @pytest.fixture(scope="module")
 def mnist():
-    if not PICKLE.is_file():
-        pytest.skip(f"{PICKLE} is absent")
+    mnist_pickle()
     from ganlab.data import load_mnist
 
     return {split: load_mnist(split, PICKLE) for split in ("train", "test")}

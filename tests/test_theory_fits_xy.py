@@ -5,9 +5,12 @@ import math
 
 import numpy as np
 import pytest
+from no_drawing import matplotlib_unimportable
 from scipy import integrate, stats
 
 from ganlab.theory.divergence_fits import (
+    compute_kl_directions,
+    describe_kl_directions,
     fit_gaussian,
     gaussian,
     kl_divergence,
@@ -23,7 +26,9 @@ from ganlab.theory.xy_game import (
     alternating_gradient_play,
     alternating_invariant,
     alternating_orbit_radii,
+    compute_xy_game,
     contraction_factor,
+    describe_xy_game,
     distance_to_equilibrium,
     extragradient,
     growth_factor,
@@ -171,14 +176,31 @@ def test_fit_gaussian_rejects_an_unknown_direction():
         fit_gaussian(P, "sideways")
 
 
-def test_run_kl_directions_writes_its_figure(tmp_path):
-    result = run_kl_directions(tmp_path, quick=True)
-    assert set(result) == {"name", "title", "equation", "claim", "figures", "numbers"}
-    assert result["name"] == "kl_directions"
-    assert [(tmp_path / f).stat().st_size > 10_000 for f in result["figures"]] == [True]
-    numbers = json.loads(json.dumps(result["numbers"]))
+def test_kl_directions_item_holds_each_fit_and_its_claim():
+    with matplotlib_unimportable():  # compute and describe draw nothing
+        r = compute_kl_directions(quick=True)
+        numbers = json.loads(json.dumps(describe_kl_directions(r).numbers))
+    for claim in FORWARD_CLAIMS:
+        claim(r.forward)
+    for claim in REVERSE_CLAIMS:
+        claim(r.reverse)
+    assert r.reverse.mu > 0 > r.mirror.mu
+    # Each fit is bad at the other's game: the covering fit puts mass between the modes, where
+    # p has little (its reverse KL measured 1.27 against the mode fit's 0.69 ~ log 2), and the
+    # mode fit misses half of p (its forward KL 10.2 against 0.56).
+    assert r.forward_fit_reverse_kl > r.reverse.kl and r.reverse_fit_forward_kl > r.forward.kl
+    assert r.grid_vs_quad_max_abs is None and "grid_vs_quad_max_abs" not in numbers
     assert numbers["reverse"]["mode"] == "+2"
     assert numbers["forward"]["var"] == pytest.approx(4.36, rel=1e-6)
+
+
+def test_run_kl_directions_writes_its_figure(tmp_path):
+    result = run_kl_directions(tmp_path, quick=True)
+    assert list(result) == ["name", "title", "equation", "claim", "figures", "numbers"]
+    assert result["name"] == "kl_directions"
+    assert [(tmp_path / f).stat().st_size > 10_000 for f in result["figures"]] == [True]
+    # run is compute, plot, describe: the same numbers as describe of compute.
+    assert result["numbers"] == describe_kl_directions(compute_kl_directions(quick=True)).numbers
 
 
 # ---------------------------------------------------------------- item 7: the xy game
@@ -284,12 +306,31 @@ def test_methods_reject_negative_steps():
             method(X0, Y0, 0.1, -1)
 
 
+def test_xy_game_item_measures_each_rate():
+    with matplotlib_unimportable():  # compute and describe draw nothing
+        r = compute_xy_game(quick=True)
+        numbers = json.loads(json.dumps(describe_xy_game(r).numbers))
+    assert r.simultaneous_ratio_error < PER_STEP_RTOL
+    assert r.extragradient_ratio_error < PER_STEP_RTOL
+    # The bound of assert_conserves_modified_energy over the quick run's 2,000 steps.
+    assert r.long_steps == 2_000 and r.invariant_max_rel_drift < 1e-15 * 2_000
+    # Out, around, in: after 150 steps of eta = 0.15 the distance from 1 is
+    # (1 + eta^2)^75 = 5.3, 1 within the ellipse's radii, and (1 - eta^2 + eta^4)^75 = 0.19.
+    # Each distance is 150 steps of a few roundings (~1e-16 each): 1e-12 relative is ample.
+    final = {name: d[-1] for name, d in r.distances.items()}
+    assert final["simultaneous"] == pytest.approx(growth_factor(0.15) ** 150, rel=1e-12)
+    assert final["extragradient"] == pytest.approx(contraction_factor(0.15) ** 150, rel=1e-12)
+    r_min, r_max = alternating_orbit_radii(1.0, 0.15)
+    assert r_min <= final["alternating"] <= r_max
+    assert final["optimistic"] < 1
+    assert numbers["simultaneous"]["per_step_ratio_max_rel_error"] < PER_STEP_RTOL
+    assert numbers["alternating"]["ellipse_radii_theory"] == [r_min, r_max]
+
+
 def test_run_xy_game_writes_its_figure(tmp_path):
     result = run_xy_game(tmp_path, quick=True)
-    assert set(result) == {"name", "title", "equation", "claim", "figures", "numbers"}
+    assert list(result) == ["name", "title", "equation", "claim", "figures", "numbers"]
     assert result["name"] == "xy_game"
     assert [(tmp_path / f).stat().st_size > 10_000 for f in result["figures"]] == [True]
-    numbers = json.loads(json.dumps(result["numbers"]))
-    assert numbers["simultaneous"]["per_step_ratio_max_rel_error"] < PER_STEP_RTOL
-    assert numbers["extragradient"]["per_step_ratio_max_rel_error"] < PER_STEP_RTOL
-    assert numbers["alternating"]["invariant_max_rel_drift"] < 1e-15 * 2_000
+    # run is compute, plot, describe: the same numbers as describe of compute.
+    assert result["numbers"] == describe_xy_game(compute_xy_game(quick=True)).numbers

@@ -5,7 +5,6 @@ Proposition 1 (D*), Theorem 1 (C(G) = -log 4 + 2 JSD), and what each G loss mini
 D = D* (Goodfellow 2014, "On distinguishability criteria"; Arjovsky & Bottou 2017, Thm 2.5).
 """
 
-import json
 import math
 
 import numpy as np
@@ -15,8 +14,7 @@ from scipy import integrate, stats
 from torch.testing import assert_close
 
 from ganlab.data.toy import gaussian_1d
-from ganlab.losses import G_LOSSES
-from ganlab.theory.game import (
+from ganlab.game.divergences import (
     LOG_4,
     js_divergence,
     kl_divergence,
@@ -29,29 +27,28 @@ from ganlab.theory.game import (
     value_on_grid,
     virtual_training_criterion,
 )
-from ganlab.theory.game_items import (
-    DISCRIMINATOR_P_DATA,
-    DISCRIMINATOR_P_G,
-    LOSS_P_DATA,
+from ganlab.game.losses import G_LOSSES
+from ganlab.theory.learned_discriminator import (
     central_interval,
-    cost_gradient,
-    descend_generator,
-    generator_cost,
     log_density,
     logits_on_grid,
-    run_loss_objectives,
-    run_optimal_discriminator,
-    run_virtual_criterion,
     train_discriminator,
     value_estimate,
     value_gap_estimate,
 )
+from ganlab.theory.loss_objectives import (
+    LOSS_P_DATA,
+    cost_gradient,
+    descend_generator,
+    generator_cost,
+)
+from ganlab.theory.optimal_discriminator import DISCRIMINATOR_P_DATA, DISCRIMINATOR_P_G
 
 X = quadrature_grid()  # [-20, 20], spacing 0.005
 # Same-grid identities differ only by float64 rounding summed over 8001 points (~1e-15 each).
 ROUNDING = {"rtol": 0.0, "atol": 1e-12}
 # Grid quadrature vs scipy.integrate.quad: quad's own error estimate is < 1e-11 at the
-# tolerances asked below and the grid's is ~1e-13 (ganlab.theory.game); 1e-9 leaves margin.
+# tolerances asked below and the grid's is ~1e-13 (ganlab.game.divergences); 1e-9 leaves margin.
 QUAD = {"rtol": 0.0, "atol": 1e-9}
 # Any formula error (swapped D*, a KL in the wrong direction, a missing factor 2) moves these
 # quantities by > 0.05 in every case below: 7 orders of magnitude above the tolerances.
@@ -397,27 +394,3 @@ def test_descent_on_each_loss_covers_or_seeks_modes():
     assert end[1] > 1.9
     end = descend_generator(G_LOSSES["minimax"], log_p_data, start=(1.5, 0.7), steps=300)[-1]
     assert_close(end, mode, rtol=0, atol=1e-2)
-
-
-# ---------------------------------------------------------------------------------------------
-# The items
-
-
-@pytest.mark.parametrize(
-    "run, key, check",
-    [
-        (run_optimal_discriminator, "max_abs_error_99", lambda v: v < 0.1),
-        (run_virtual_criterion, "criterion_at_p_data", lambda v: abs(v + LOG_4) < 1e-12),
-        (run_loss_objectives, "max_gradient_identity_error", lambda v: v < 1e-8),
-    ],
-)
-def test_item_writes_figures_and_numbers(tmp_path, run, key, check):
-    threads = torch.get_num_threads()
-    result = run(tmp_path, quick=True)
-    assert torch.get_num_threads() == threads  # the one-thread scope is given back
-    assert set(result) == {"name", "title", "equation", "claim", "figures", "numbers"}
-    assert run.__name__ == f"run_{result['name']}"
-    for name in result["figures"]:
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    json.dumps(result["numbers"])
-    assert check(result["numbers"][key]), result["numbers"][key]

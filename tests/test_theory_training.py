@@ -1,22 +1,51 @@
 """Theory items on real training runs: Figure 1, saturation, mode collapse (quick variants)."""
 
+import importlib
+
 import numpy as np
+import pytest
 import torch
+from no_drawing import matplotlib_unimportable
 from PIL import Image
 
-from ganlab.theory.snapshots import Recorder, grad_norm, train_recorded
-from ganlab.theory.training_items import (
-    CONFIDENT_D,
+from ganlab.theory.figure1 import (
     FIGURE1_PANEL_STEPS,
-    SATURATION_HEAD_START_K,
-    confident_window,
+    compute_figure1,
+    describe_figure1,
     figure1_config,
+    plot_figure1,
+)
+from ganlab.theory.mode_collapse import compute_mode_collapse, describe_mode_collapse
+from ganlab.theory.saturation import (
+    CONFIDENT_D,
+    SATURATION_HEAD_START_K,
+    compute_saturation,
+    confident_window,
+    describe_saturation,
     generator_loss_curves,
-    run_figure1,
-    run_mode_collapse,
-    run_saturation,
     saturation_configs,
 )
+from ganlab.theory.snapshots import Recorder, grad_norm, train_recorded
+
+
+@pytest.fixture(scope="module")
+def figure1():
+    """The quick Figure 1 run, computed once with matplotlib unimportable (compute draws
+    nothing); the claim tests read it, the drawing tests draw it."""
+    with matplotlib_unimportable():
+        return compute_figure1(quick=True)
+
+
+@pytest.fixture(scope="module")
+def saturation():
+    with matplotlib_unimportable():
+        return compute_saturation(quick=True)
+
+
+@pytest.fixture(scope="module")
+def mode_collapse():
+    with matplotlib_unimportable():
+        return compute_mode_collapse(quick=True)
 
 
 def _is_png(path) -> bool:
@@ -74,9 +103,9 @@ def test_confident_window_ends_at_the_first_confident_step():
     assert mask.tolist() == [True, True, False, False]
 
 
-def test_figure1_ends_with_d_one_half_and_panels_in_order(tmp_path):
-    result = run_figure1(tmp_path, quick=True)
-    n = result["numbers"]
+def test_figure1_ends_with_d_one_half_and_panels_in_order(figure1):
+    with matplotlib_unimportable():
+        n = describe_figure1(figure1).numbers
     steps = n["panel_steps"]
     assert steps == list(FIGURE1_PANEL_STEPS) and steps == sorted(steps)
     assert steps[-1] == figure1_config().steps  # panel (d) is the end of the run
@@ -101,15 +130,20 @@ def test_figure1_ends_with_d_one_half_and_panels_in_order(tmp_path):
     assert abs(b["generated_mean"] - 4.0) < 0.25 and b["generated_std"] < 0.5 * 0.5
     assert c["generated_std"] > 1.5 * b["generated_std"]
     assert d["mean_abs_D_minus_D_star_central"] < 0.12
-    png, gif = (tmp_path / f for f in result["figures"])
+
+
+def test_figure1_draws_its_panels_and_the_whole_run(figure1, tmp_path):
+    png, gif = (tmp_path / f for f in plot_figure1(figure1, tmp_path))
     assert _is_png(png)
+    # One GIF frame per recorded frame step: every 200 of the 2,000 steps when quick, and 0.
+    assert figure1.frames == list(range(0, 2001, 200))
     with Image.open(gif) as im:
-        assert im.format == "GIF" and im.n_frames == n["gif_frames"] > 1
+        assert im.format == "GIF" and im.n_frames == len(figure1.frames)
 
 
-def test_minimax_generator_is_starved_while_d_is_confident(tmp_path):
-    result = run_saturation(tmp_path, quick=True)
-    n = result["numbers"]
+def test_minimax_generator_is_starved_while_d_is_confident(saturation):
+    with matplotlib_unimportable():
+        n = describe_saturation(saturation).numbers
     # The window: the first steps, while even the non-saturating run has mean D(G(z)) < 0.1
     # (measured over seeds 0-4: 2-3 steps).
     assert n["window_steps"] >= 2
@@ -124,12 +158,11 @@ def test_minimax_generator_is_starved_while_d_is_confident(tmp_path):
     # the equilibrium's 1/2 (0.48-0.56). 0.01 and 0.1 sit an order of magnitude from both.
     assert n["d_fake_last10_mean"]["minimax"] < 0.01
     assert n["d_fake_last10_mean"]["nonsaturating"] > 0.1
-    assert all(_is_png(tmp_path / f) for f in result["figures"])
 
 
-def test_collapsing_setting_covers_fewer_modes_than_the_preset(tmp_path):
-    result = run_mode_collapse(tmp_path, quick=True)
-    n = result["numbers"]
+def test_collapsing_setting_covers_fewer_modes_than_the_preset(mode_collapse):
+    with matplotlib_unimportable():
+        n = describe_mode_collapse(mode_collapse).numbers
     half = len(n["steps"]) // 2
     # Thresholds from the quick setting (1,000 steps) over seeds 0-4: the collapsing run
     # covered at most 1 mode at any check; the preset covered 7-8 at step 1,000 and 4-8
@@ -137,4 +170,17 @@ def test_collapsing_setting_covers_fewer_modes_than_the_preset(tmp_path):
     assert max(n["modes_covered_collapsing"][half:]) <= 2
     assert n["final_modes_covering"] >= 6
     assert n["final_modes_covering"] - n["final_modes_collapsing"] >= 5
-    assert _is_png(tmp_path / result["figures"][0])
+
+
+@pytest.mark.parametrize("name", ["figure1", "saturation", "mode_collapse"])
+def test_run_is_compute_plot_describe(request, tmp_path, monkeypatch, name):
+    module = importlib.import_module(f"ganlab.theory.{name}")
+    computed = request.getfixturevalue(name)
+    # run_<item> composes the three parts; given compute's result it must plot and describe it.
+    monkeypatch.setattr(module, f"compute_{name}", lambda quick: computed)
+    result = getattr(module, f"run_{name}")(tmp_path, quick=True)
+    assert list(result) == ["name", "title", "equation", "claim", "figures", "numbers"]
+    text = getattr(module, f"describe_{name}")(computed)
+    assert result == text.item_result(result["figures"]) and result["name"] == name
+    assert result["figures"] and all((tmp_path / f).stat().st_size > 0 for f in result["figures"])
+    assert all(_is_png(tmp_path / f) for f in result["figures"] if f.endswith(".png"))

@@ -3,22 +3,39 @@
 import ganlab
 run = ganlab.train("ring8", overrides=["steps=200"])
 x = run.sample(2500)
-"""
 
-__version__ = "0.1.0"
+The top of the package (with cli.py): the names users import from `ganlab` itself, loaded from
+the layers below on first use. ARCHITECTURE.md maps the layers.
+"""
 
 from typing import TYPE_CHECKING
 
-from ganlab.errors import (  # noqa: E402 - no torch: the CLI imports them before parsing
+from ganlab.errors import (  # no torch: the CLI imports them before parsing
     CheckpointError,
     ConfigError,
     DataError,
     GanlabError,
     RunDirError,
 )
+from ganlab.version import __version__
 
 if TYPE_CHECKING:
     from ganlab.config import Config, load_config, preset_names
+    from ganlab.data import (
+        load_array,
+        load_csv,
+        load_digits,
+        load_fashion_mnist,
+        load_image_folder,
+        load_mnist,
+    )
+    from ganlab.game.losses import (
+        d_loss,
+        g_loss_maximum_likelihood,
+        g_loss_minimax,
+        g_loss_nonsaturating,
+        value_function,
+    )
     from ganlab.runs import Run, load_run, resume, train
 
 # The training API imports torch (seconds). It loads on first use, so `ganlab --help` is quick
@@ -31,6 +48,19 @@ _LAZY = {
     "load_run": "ganlab.runs",
     "resume": "ganlab.runs",
     "train": "ganlab.runs",
+    # the game of eq. 1
+    "value_function": "ganlab.game.losses",
+    "d_loss": "ganlab.game.losses",
+    "g_loss_minimax": "ganlab.game.losses",
+    "g_loss_nonsaturating": "ganlab.game.losses",
+    "g_loss_maximum_likelihood": "ganlab.game.losses",
+    # the data loaders
+    "load_mnist": "ganlab.data",
+    "load_fashion_mnist": "ganlab.data",
+    "load_digits": "ganlab.data",
+    "load_image_folder": "ganlab.data",
+    "load_csv": "ganlab.data",
+    "load_array": "ganlab.data",
 }
 
 
@@ -64,9 +94,21 @@ __all__ = [
     "GanlabError",
     "Run",
     "RunDirError",
+    "__version__",
+    "d_loss",
+    "g_loss_maximum_likelihood",
+    "g_loss_minimax",
+    "g_loss_nonsaturating",
+    "load_array",
     "load_config",
+    "load_csv",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_image_folder",
+    "load_mnist",
     "load_run",
     "preset_names",
     "resume",
     "train",
+    "value_function",
 ]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from ganlab import __version__
 from ganlab.errors import ConfigError, GanlabError, Interrupted
-
-DEMO_PRESET = "ring8"
+from ganlab.version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -199,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     speaks = True
     try:
         # torch loads here, inside the try: a Ctrl-C while it does ends in one line below
-        from ganlab.distributed import env_rank
+        from ganlab.training.distributed import env_rank
 
         # Under torchrun every rank runs this; rank 0 speaks for them. Errors, interrupts and
-        # warnings are decided together (ganlab.distributed), so the others would repeat it.
+        # warnings are decided together (ganlab.training.distributed), so the others would
+        # repeat it.
         speaks = env_rank() == 0
         with warnings.catch_warnings():
             warnings.simplefilter("default" if speaks else "ignore")
@@ -240,7 +238,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 def _launch(args, argv: list[str]) -> int:
     """`ganlab train|resume ... --nproc N`: the same command in N processes through torchrun."""
-    from ganlab.distributed import launch
+    from ganlab.training.distributed import launch
 
     if args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}; pass --nproc 1 or more")
@@ -268,8 +266,8 @@ def _without_nproc(argv: list[str]) -> list[str]:
 
 
 def _train(args) -> int:
-    from ganlab.distributed import env_rank
-    from ganlab.runs import train
+    from ganlab.runs.api import train
+    from ganlab.training.distributed import env_rank
 
     run = train(
         args.config,
@@ -287,8 +285,8 @@ def _train(args) -> int:
 
 
 def _resume(args) -> int:
-    from ganlab.distributed import env_rank
-    from ganlab.runs import resume
+    from ganlab.runs.api import resume
+    from ganlab.training.distributed import env_rank
 
     run = resume(args.run_dir, args.steps, quiet=args.quiet, device=args.device, bf16=args.bf16)
     if env_rank() == 0:
@@ -297,42 +295,12 @@ def _resume(args) -> int:
 
 
 def _sample(args) -> int:
-    import numpy as np
+    from ganlab.runs.samples import write_samples
 
-    from ganlab.checkpoint import atomic_write_bytes
-    from ganlab.data import distribution_of
-    from ganlab.errors import ConfigError, RunDirError
-    from ganlab.report import save_sample_figure
-    from ganlab.runs import load_run
-
-    out: Path = args.out
-    if out.suffix not in (".npy", ".png"):
-        raise ConfigError(f"--out {out}: unknown file type; use a .npy or .png name")
-    if out.exists() and not args.overwrite:
-        raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise RunDirError(
-            f"cannot write {out}: folder {out.parent} does not exist; create it first"
-        )
-    run = load_run(args.run_dir, args.step)
-    x = run.sample(args.n, args.seed)
-    try:
-        if out.suffix == ".npy":
-            buf = io.BytesIO()
-            np.save(buf, x.numpy())
-            atomic_write_bytes(out, buf.getvalue())
-        else:
-            save_sample_figure(
-                out,
-                x,
-                None,
-                distribution_of(run.config.data),
-                (0.0, 1.0),  # Run.sample returns images in the data range
-                title=f"{args.n} samples, step {run.step}",
-            )
-    except OSError as e:
-        raise RunDirError(f"cannot write {out} ({e.strerror}); choose another --out") from None
-    print(f"wrote {args.n} samples of shape {tuple(x.shape[1:])} to {out}")
+    shape = write_samples(
+        args.run_dir, args.out, args.n, step=args.step, seed=args.seed, overwrite=args.overwrite
+    )
+    print(f"wrote {args.n} samples of shape {shape} to {args.out}")
     return 0
 
 
@@ -349,13 +317,10 @@ def _presets(args) -> int:
 
 
 def _demo(args) -> int:
-    import datetime as dt
+    from ganlab.runs.demo import DEMO_PRESET, train_demo
 
-    from ganlab.runs import train
-
-    out = args.out or Path("runs") / f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}"
     print(f"training the non-saturating GAN on the ring of 8 Gaussians (preset {DEMO_PRESET})")
-    run = train(DEMO_PRESET, out, quiet=args.quiet)
+    run = train_demo(args.out, quiet=args.quiet)
     s = run.scores()
     print(
         f"modes covered: {s['modes_covered']}/{s['modes']}, high-quality samples: "
@@ -401,99 +366,22 @@ def _data(args) -> int:
 
 
 def _eval(args) -> int:
-    import torch
+    from ganlab.runs.evaluation import evaluate_run_dir
 
-    from ganlab.data import distribution_of, load_split
-    from ganlab.errors import ConfigError, DataError
-    from ganlab.metrics import evaluate
-    from ganlab.metrics.parzen import parzen_select_and_score
-    from ganlab.report import format_value, plus_minus
-    from ganlab.runs import _EVAL_SEED, load_run
-
-    if not args.parzen and not args.metrics:
-        raise ConfigError(
-            "nothing to evaluate; pass --parzen, or --metrics fid,kid,prdc,digits (MNIST runs) "
-            "or --metrics coverage (2-D mixture runs)"
-        )
-    names = evaluate.parse_metrics(args.metrics) if args.metrics else []
-    # --samples, or each protocol's own count (metrics and Parzen may differ)
-    given = args.samples is not None
-    samples = args.samples if given else evaluate.default_samples(names)
-    parzen_samples = args.samples if given else evaluate.DEFAULT_SAMPLES
-    for flag, n in (("--samples", samples), ("--valid", args.valid), ("--test", args.test)):
-        if n < 1:
-            raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
-    if "prdc" in names and min(samples, args.test) <= 5:
-        raise ConfigError(
-            f"--metrics prdc needs more than 5 samples and test points (k = 5 neighbours), got "
-            f"--samples {samples} --test {args.test}; pass 6 or more"
-        )
-    run = load_run(args.run_dir, args.step)
-    dist = distribution_of(run.config.data)
-    toy_dim = dist.dim if dist is not None else None
-    evaluate.check_metrics(names, run.config.data.kind, run.x_shape, toy_dim)
-    seed = run.config.seed + _EVAL_SEED if args.seed is None else args.seed
-    suffix = "" if args.step is None else f"-step-{run.step}"
-    if names:
-        result = evaluate.evaluate_run(
-            run,
-            names,
-            samples=samples,
-            n_real=args.test,
-            seed=seed,
-            suffix=suffix,
-            progress=not args.quiet,
-        )
-        for line in evaluate.summary_lines(result):
-            print(line)
-        out = evaluate.write_metrics(run.path / f"metrics{suffix}.json", result)
-        print(f"wrote {out}")
-    if not args.parzen:
-        return 0
-    mu = run.sample(parzen_samples, seed).reshape(parzen_samples, -1)  # (N, d)
-    if not bool(torch.isfinite(mu).all()):
-        raise DataError(f"{args.run_dir}: G produced NaN or inf samples; the run diverged")
-    name = args.dataset or (None if dist is not None else run.config.data.kind)
-    if name is None:
-        # Toy data: its own distribution gives fresh validation and test sets, from fixed seeds
-        # so that two evaluations of one run agree.
-        source = f"{run.config.data.kind} (fresh draws)"
-        valid = dist.sample(args.valid, torch.Generator().manual_seed(run.config.seed + 101))
-        test = dist.sample(args.test, torch.Generator().manual_seed(run.config.seed + 202))
-    else:
-        if name.lower() not in ("mnist", "fashion_mnist", "fashion-mnist"):
-            raise DataError(f"--dataset {name}: no Parzen test set; use mnist or fashion_mnist")
-        source = name
-        own = name.lower().replace("-", "_") == run.config.data.kind
-        path = run.config.data.path if own else None  # where the run read its training set
-        valid = load_split(name, "valid", path)[0][: args.valid]
-        test = load_split(name, "test", path)[0][: args.test]
-    valid, test = valid.reshape(len(valid), -1), test.reshape(len(test), -1)
-    if valid.shape[1] != mu.shape[1]:
-        raise DataError(
-            f"{source} points have {valid.shape[1]} dims but the run's samples have "
-            f"{mu.shape[1]}; pass the --dataset the run was trained on"
-        )
-    score = parzen_select_and_score(mu, valid, test)
-    result = {
-        "dataset": source,
-        "step": run.step,
-        "samples": parzen_samples,
-        "valid": len(valid),
-        "test": len(test),
-        "sigma": score.sigma,
-        "mean_ll": score.mean,
-        "se": score.se,
-        "sigmas": list(score.sigmas),
-        "valid_ll": list(score.valid_ll),
-    }
-    out = run.path / ("parzen.json" if args.step is None else f"parzen-step-{run.step}.json")
-    evaluate.write_metrics(out, result)
-    print(
-        f"Parzen log-likelihood on {source}: {plus_minus(score.mean, score.se)} nats "
-        f"(sigma {format_value(score.sigma)}, {parzen_samples} samples, {len(test)} test points)"
+    lines = evaluate_run_dir(
+        args.run_dir,
+        parzen=args.parzen,
+        metrics=args.metrics,
+        dataset=args.dataset,
+        samples=args.samples,
+        valid=args.valid,
+        test=args.test,
+        step=args.step,
+        seed=args.seed,
+        progress=not args.quiet,
     )
-    print(f"wrote {out}")
+    for line in lines:  # each as its evaluation finishes
+        print(line)
     return 0
 
 
@@ -506,7 +394,7 @@ def _report(args) -> int:
 
 
 def _compare(args) -> int:
-    from ganlab.compare import write_comparison
+    from ganlab.report.compare import write_comparison
 
     out = write_comparison(args.run_dirs, args.out, args.overwrite)
     print(f"comparison of {len(args.run_dirs)} runs: {out}")

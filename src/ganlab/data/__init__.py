@@ -1,5 +1,15 @@
-"""Training data: toy distributions, real image sets, in-memory tensors and files, as minibatch
-sources."""
+"""Training data: toy mixtures, real image sets, your own files, checksummed downloads, batches.
+
+toy.py           the 1-D Gaussians and mixtures, the 2-D ring and grid (densities known)
+datasets.py      MNIST in the paper's split, Fashion-MNIST, digits; `ganlab data info`
+catalog.py       the real image sets' files, SHA-256 and mirrors; where they are found
+download.py      checksummed downloads into the cache
+idx.py           the IDX file format
+mnist_pickle.py  the mnist.pkl.gz format, read without running its code
+stacked.py       Stacked MNIST: three digits as the three channels of one image
+user.py          your own data: a folder of images, a .npy/.npz array, a CSV of points
+sources.py       minibatch sources: a stream from a distribution, or epochs over a tensor
+"""
 
 from __future__ import annotations
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ganlab import __version__
 from ganlab.errors import DataError
+from ganlab.version import __version__
 
 CHUNK = 1 << 16
 USER_AGENT = f"ganlab/{__version__}"

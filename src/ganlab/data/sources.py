@@ -4,8 +4,9 @@ A source's whole state (its RNG and its place in an epoch) is tensors, so a chec
 restore it and a resumed run sees exactly the minibatches the uninterrupted run would have.
 
 In a run over several processes every rank holds the same source and state, takes each global
-minibatch of m from it and returns only its `shard` of the rows (ganlab.distributed): the ranks
-together train on exactly the one-process minibatches, and the state is the same on all of them.
+minibatch of m from it and returns only its `shard` of the rows (`shard_rows`; the ranks are
+ganlab.training.distributed's): together they train on exactly the one-process minibatches, and
+the state is the same on all of them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,13 @@ import torch
 from torch import Tensor
 
 from ganlab.data.toy import GaussianMixture
-from ganlab.distributed import shard_rows
 from ganlab.errors import DataError
+
+
+def shard_rows(m: int, shard: tuple[int, int]) -> slice:
+    """The rows of a global minibatch of m that rank r of `size` ranks keeps, shard = (r, size)."""
+    r, size = shard
+    return slice(r * m // size, (r + 1) * m // size)
 
 
 class DistributionSource:

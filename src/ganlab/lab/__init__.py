@@ -1,6 +1,12 @@
-"""`ganlab lab`: ganlab's own training, live in the browser (after poloclub's GAN Lab).
+"""The live page of `ganlab lab`: ganlab's own training in the browser (after poloclub's GAN Lab).
 
-session.py   LabSession: a Config, its TrainState, Algorithm 1 in a thread, controls, frames
+session.py   LabSession: a Config, its TrainState, Algorithm 1 in a thread, the controls applied,
+             frames handed to every listener
+controls.py  the control messages and their validation, the datasets and their defaults, the
+             page's settings <-> Config
+updates.py   the one-update buttons: one D update, one G update (algorithm1's own calls)
+charts.py    the training and frame charts and the newest value of each series
+rundir.py    a session saved as a ganlab run directory, and one read back
 frames.py    what a frame shows (D heatmap or curve, D*, samples, manifold, arrows, JSD/KL)
 server.py    the FastAPI app: the page, POST /api/control, frames over a WebSocket
 static/      index.html and lab.js: the page (canvas drawing, no build step, no network)

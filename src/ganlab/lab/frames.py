@@ -7,12 +7,12 @@ p_g, D and D* as curves over x, and lines from z to x = G(z).
 
     D*_G(x) = p_data(x) / (p_data(x) + p_g(x))                             (Proposition 1)
 
-D* is theory.game's, from the log densities: no 0/0 where both densities underflow, and 1
-where the kernel estimate of p_g is exactly 0 (no sample of G within the kernel's reach).
-p_g has no closed form: it is a Gaussian kernel estimate from samples of G, with bandwidth h.
-So that a perfect G scores 0, p_data is smoothed by the same kernel (for a mixture of Gaussians
-of std s this is exact: the same mixture with std sqrt(s^2 + h^2)), and JSD and KL are those of
-the two smoothed densities, by a sum over the grid's cells.
+D* is ganlab.game.divergences' optimal_discriminator_from_logs: no 0/0 where both densities
+underflow, and 1 where the kernel estimate of p_g is exactly 0 (no sample of G within the
+kernel's reach). p_g has no closed form: it is a Gaussian kernel estimate from samples of G,
+with bandwidth h. So that a perfect G scores 0, p_data is smoothed by the same kernel (for a
+mixture of Gaussians of std s this is exact: the same mixture with std sqrt(s^2 + h^2)), and JSD
+and KL are those of the two smoothed densities, by a sum over the grid's cells.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.data.toy import GaussianMixture
-from ganlab.losses import G_LOSSES
+from ganlab.game.divergences import optimal_discriminator_from_logs
+from ganlab.game.losses import G_LOSSES
 from ganlab.metrics.coverage import mode_coverage
-from ganlab.theory.game import optimal_discriminator_from_logs
 
 HEATMAP_CELLS = 40  # per side of the D(x) and D*(x) heatmaps
 DENSITY_CELLS = 64  # per side of the grid that JSD and KL are summed over (2-D)

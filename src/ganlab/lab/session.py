@@ -1,22 +1,18 @@
 """One live training session of `ganlab lab`: ganlab's own G, D and Algorithm 1, driven by a page.
 
-A `LabSession` holds a Config, the TrainState that `runs.build_state` makes from it, and two
-threads: one trains (`algorithm1` a few iterations at a time while playing), one computes a
-frame of what G and D do (`frames.compute_frame`) about ten times a second from a copy of them
+A `LabSession` holds a Config, the TrainState that `training.state.build_state` makes from it,
+and two threads: one trains (`algorithm1` a few iterations at a time while playing), one computes
+a frame of what G and D do (`frames.compute_frame`) about ten times a second from a copy of them
 taken under the lock, and hands the same JSON text to every listener (every open tab).
 
 The training lock guards G, D, their optimisers and the TrainState; only what touches them is
 done under it. Each update queues its stats; turning them into numbers and chart rows happens
-after the lock is let go (`_chart`, under a lock of its own), so a frame's snapshot waits for
-training alone.
+after the lock is let go (`charts.Charts`, under a lock of its own), so a frame's snapshot waits
+for training alone.
 
-Controls arrive as JSON messages (`control`), validated here: settings go through ganlab's own
-Config, so a learning rate of -1 or k = 0 is refused with ganlab's message, and the session
-keeps its last good state. The one-update buttons call the two functions algorithm1's loop calls:
-
-    D update: z ~ p_z, x ~ p_data (m each); descend L_D(D(x), D(G(z)))          (eq. 1, ascend V)
-              algorithm.update_discriminator
-    G update: z ~ p_z (m); descend L_G(D(G(z))) with D frozen: algorithm.update_generator
+Controls arrive as JSON messages, validated by `controls.parse_message`; settings go through
+ganlab's own Config, so the session keeps its last good state. The one-update buttons are
+`updates.d_update` and `updates.g_update`; save and load are `rundir.save_run` and `read_run`.
 """
 
 from __future__ import annotations
@@ -24,309 +20,44 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ganlab.algorithm import (
-    StepStats,
-    algorithm1,
-    forward_passes,
-    grad_norm,
-    update_discriminator,
-    update_generator,
-)
-from ganlab.checkpoint import CheckpointStore, TrainState
-from ganlab.config import Config, config_from_dict, load_config
+from ganlab.config import Config
 from ganlab.data import distribution_of
-from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
+from ganlab.data.sources import DistributionSource
 from ganlab.data.toy import GaussianMixture
-from ganlab.errors import ConfigError, DataError, GanlabError, RunDirError
-from ganlab.lab.frames import Snapshot, View, compute_frame, packed_rows
-from ganlab.optim import apply_schedule
-from ganlab.prior import NoisePrior
-from ganlab.runs import build_state, restore_newest, seeded_rng, write_run_files
+from ganlab.errors import DataError, GanlabError
+from ganlab.lab.charts import Charts
+from ganlab.lab.controls import (
+    DATASETS,
+    DRAWN_STD,
+    LIVE_KEYS,
+    VIEWS,
+    LabError,
+    default_drawing,
+    lab_settings,
+    parse_message,
+    settings_config,
+)
+from ganlab.lab.frames import Snapshot, compute_frame, packed_rows
+from ganlab.lab.rundir import read_run, save_run
+from ganlab.lab.updates import d_update, g_update
+from ganlab.training.algorithm import StepStats, algorithm1, grad_norm
+from ganlab.training.prior import NoisePrior
+from ganlab.training.state import TrainState, build_state, seeded_rng
 
-DATASETS = ("line", "mixture", "ring", "grid", "drawn")
-MAX_POINTS = 5000  # drawn points: more is no drawing, and each D step would not notice them
-DRAWN_STD = 0.06  # std of the Gaussian around each drawn point (the view is [-2, 2]^2)
 FPS = 10.0  # frames per second sent to the page
 CHUNK_SECONDS = 0.02  # training holds the lock this long at most between frame snapshots
-HISTORY = 300  # points kept per chart; older ones are thinned, never dropped wholesale
 PREVIEW_POINTS = 500  # generated and real points drawn
 # Samples of G for p_g, JSD/KL and mode coverage. The coverage protocol takes 2,500; 1,000
 # keeps a frame of the grid's 256-unit G and D under ~40 ms of one core.
 DENSITY_POINTS = 1000
-
-# Views: where each dataset lives on the page.
-VIEWS = {
-    "line": View(1, -1.0, 7.0),
-    "mixture": View(1, -5.0, 5.0),
-    "ring": View(2, -1.6, 1.6),
-    "grid": View(2, -6.0, 6.0),
-    "drawn": View(2, -2.0, 2.0),
-}
-
-# Each dataset's lab defaults: a shipped preset and the lab's changes to it (ganlab's own
-# `--set` overrides). The ring: ring8 with wider modes (std 0.05, visible on the page), k = 2, no
-# learning-rate decay and, for G, the paper's SGD with momentum instead of Adam: Adam divides
-# each step by the gradient's running RMS and so hides a vanishing gradient
-# (theory/training_items.py, item 4). Measured (minimax for 500-4,000 iterations, then
-# non-saturating): on seeds 0 and 2 minimax starves G (mean D(G(z)) < 1e-4, G's gradient norm
-# ~1e-4 to 1e-5 at 1,000 iterations, falling) and non-saturating then covers the 8 modes within
-# 250 iterations and keeps them; on seed 1 the minimax G escaped after ~500 iterations into one
-# mode. G's lr at 0.005 made seed 1 starve too but left seed 0, the default, on 3 modes.
-_RING = [
-    "k=2",
-    "g_optimizer={name: sgd, lr: 0.01, momentum: 0.5}",
-    "d_optimizer={name: adam, lr: 0.001, betas: [0.5, 0.999]}",
-]
-DEFAULTS: dict[str, tuple[str, list[str]]] = {
-    "ring": ("ring8", [*_RING, "data.std=0.05"]),
-    "drawn": ("ring8", [*_RING, "data={kind: tensor}"]),
-    "grid": ("grid25", []),
-    "line": ("gauss1d", []),  # the paper's Figure 1
-    "mixture": (
-        "gauss1d",
-        ["generator.hidden=[32, 32]", "data={kind: mixture1d, means: [-2.0, 2.0], std: 0.5}"],
-    ),
-}
-# data.kind of a loaded run -> the lab's dataset showing it
-DATASET_OF_KIND = {"gauss1d": "line", "mixture1d": "mixture", "ring": "ring", "grid": "grid"}
-
-
-def lab_defaults(dataset: str) -> dict[str, Any]:
-    """The dataset's lab config as a raw dict: its preset with the lab's overrides."""
-    preset, overrides = DEFAULTS[dataset]
-    return load_config(preset, overrides).model_dump(mode="json")
-
-
-# Settings the page may change, by their config key; the first group applies to the running
-# session (algorithm1 and the one-update buttons read them every iteration), the rest rebuild
-# G, D and their optimisers from the seed.
-LIVE_KEYS = ("g_loss", "k", "m", "label_smoothing", "g_optimizer.lr", "d_optimizer.lr")
-REBUILD_KEYS = (
-    "seed",
-    "noise.kind",
-    "noise.dim",
-    "generator.hidden",
-    "discriminator.hidden",
-    "discriminator.pack",
-    "g_optimizer.name",
-    "d_optimizer.name",
-)
-SETTING_KEYS = ("dataset", *LIVE_KEYS, *REBUILD_KEYS)
-# Sizes the lab accepts, so that one setting cannot stall the server for minutes.
-LIMITS = {"k": 100, "m": 4096, "noise.dim": 64, "discriminator.pack": 16}
-MAX_LAYERS, MAX_WIDTH = 6, 1024
-
-
-class LabError(GanlabError):
-    """A control message the session refuses: one line, shown on the page."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Control messages
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class Simple(_Message):
-    action: Literal["play", "pause", "reset", "step", "step_d", "step_g"]
-
-
-class SetValues(_Message):
-    action: Literal["set"]
-    values: dict[str, Any]
-
-
-class Draw(_Message):
-    action: Literal["draw"]
-    points: list[tuple[float, float]] = Field(min_length=1, max_length=MAX_POINTS)
-
-
-class RunPath(_Message):
-    action: Literal["save", "load"]
-    path: str = Field(min_length=1, max_length=4096)
-
-
-Message = Annotated[Simple | SetValues | Draw | RunPath, Field(discriminator="action")]
-_MESSAGE = TypeAdapter(Message)
-ACTIONS = ("play", "pause", "reset", "step", "step_d", "step_g", "set", "draw", "save", "load")
-
-
-def parse_message(raw: str | bytes | dict) -> Simple | SetValues | Draw | RunPath:
-    """A control message from the page, validated; LabError with one line if it is not one."""
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise LabError(
-                f"malformed JSON in the control message: {e}; send a JSON object"
-            ) from None
-    if not isinstance(raw, dict):
-        raise LabError(
-            f"a control message must be a JSON object, got {type(raw).__name__}; "
-            'send e.g. {"action": "play"}'
-        )
-    action = raw.get("action")
-    if action not in ACTIONS:
-        raise LabError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
-    points = raw.get("points")
-    if action == "draw" and isinstance(points, list) and len(points) > MAX_POINTS:
-        raise LabError(
-            f"too many drawn points: {len(points)}, at most {MAX_POINTS}; draw fewer or clear "
-            "the drawing"
-        )
-    try:
-        return _MESSAGE.validate_python(raw)
-    except ValidationError as e:
-        raise LabError(_one_line(e)) from None
-
-
-def _one_line(error: ValidationError) -> str:
-    err = error.errors()[0]
-    where = ".".join(str(p) for p in err["loc"][1:]) or "message"  # [0] is the action's tag
-    seen = repr(err.get("input"))
-    seen = seen if len(seen) <= 60 else seen[:57] + "..."
-    return f"invalid {where} in the control message: {err['msg']}, got {seen}"
-
-
-def settings_config(
-    dataset: str, values: dict[str, Any], seed: int = 0, base: Config | None = None
-) -> Config:
-    """The page's settings on top of `base` (the session's config), or of the dataset's lab
-    defaults when there is none.
-
-    Raises:
-        LabError: an unknown setting or one past the lab's limits.
-        ConfigError: a value ganlab's Config refuses (its own one-line message).
-    """
-    if base is not None:
-        raw = base.model_dump(mode="json")
-    else:
-        raw = lab_defaults(dataset)
-        raw.update(seed=seed, steps=1)
-    for key, value in values.items():
-        if key not in SETTING_KEYS or key == "dataset":
-            raise LabError(f"unknown setting '{key}'; the lab sets {', '.join(SETTING_KEYS)}")
-        _check_limit(key, value)
-        *parents, leaf = key.split(".")
-        node = raw
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    try:
-        return config_from_dict(raw, "the lab's settings")
-    except ConfigError as e:
-        text = re.sub(r"; fix it or pass --set \S+$", "; fix it in the panel", str(e))
-        raise ConfigError(text) from None
-
-
-def _check_limit(key: str, value: Any) -> None:
-    limit = LIMITS.get(key)
-    if limit is not None and isinstance(value, int | float) and value > limit:
-        raise LabError(f"{key} = {value} is more than the lab allows ({limit}); pick a smaller one")
-    if key.endswith(".hidden") and isinstance(value, list):
-        if len(value) > MAX_LAYERS or any(
-            isinstance(w, int | float) and w > MAX_WIDTH for w in value
-        ):
-            raise LabError(
-                f"{key} = {value}: the lab builds at most {MAX_LAYERS} layers of at most "
-                f"{MAX_WIDTH} units; pick a smaller network"
-            )
-
-
-def lab_settings(dataset: str, cfg: Config) -> dict[str, Any]:
-    """The page's view of a session's settings: dataset and each SETTING_KEYS value."""
-    flat = cfg.model_dump(mode="json")
-    out: dict[str, Any] = {"dataset": dataset}
-    for key in (*LIVE_KEYS, *REBUILD_KEYS):
-        node = flat
-        for part in key.split("."):
-            node = node[part]
-        out[key] = node
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# One D update, one G update: the functions algorithm1's loop calls, one call at a time
-
-
-def d_update(cfg: Config, state: TrainState) -> StepStats:
-    """One discriminator update of Algorithm 1 (algorithm.update_discriminator): m noise
-    samples, m examples, descend L_D. D's learning-rate schedule is that of iteration state.step.
-    """
-    apply_schedule(state.opt_d, cfg.d_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
-    state.G.train()
-    state.D.train()
-    d_forward, _ = forward_passes(cfg, state)
-    d_real, d_fake, loss_d = update_discriminator(state, cfg.m, d_forward)  # logits (m,) each
-    nan = torch.tensor(float("nan"))
-    return StepStats(loss_d.detach(), nan, d_real.detach(), d_fake.detach())
-
-
-def g_update(cfg: Config, state: TrainState) -> torch.Tensor:
-    """One generator update of Algorithm 1 (algorithm.update_generator): m noise samples,
-    descend L_G with D frozen. G's learning-rate schedule is that of iteration state.step.
-
-    Advances state.step: ganlab counts iterations by generator updates.
-    """
-    apply_schedule(state.opt_g, cfg.g_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
-    state.G.train()
-    state.D.train()
-    _, g_forward = forward_passes(cfg, state)
-    loss_g = update_generator(state, cfg.m, g_forward)
-    state.step += 1
-    return loss_g.detach()
-
-
-def _epoch(cfg: Config, state: TrainState) -> float:
-    return steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
-
-
-# ---------------------------------------------------------------------------------------------
-# Charts
-
-
-class History:
-    """A series of dict rows kept to at most `size` rows: when full, every other row goes and
-    rows are then kept at twice the stride, so the whole run stays on the chart."""
-
-    def __init__(self, size: int = HISTORY):
-        self.size, self.stride, self.rows, self._seen = size, 1, [], 0
-
-    def add(self, row: dict) -> None:
-        if self._seen % self.stride == 0:
-            self.rows.append(row)
-            if len(self.rows) > self.size:
-                self.rows = self.rows[::2]
-                self.stride *= 2
-        self._seen += 1
-
-    def clear(self) -> None:
-        self.__init__(self.size)
-
-    def columns(self) -> dict[str, list]:
-        """The rows as {key: [value per row]} with 4 significant digits: a third of the JSON."""
-        keys = dict.fromkeys(k for row in self.rows for k in row)
-        return {k: [_short(row.get(k)) for row in self.rows] for k in keys}
-
-
-def _short(value: Any) -> Any:
-    if isinstance(value, float) and math.isfinite(value):
-        return float(f"{value:.4g}")
-    return value
 
 
 class _Recorder:
@@ -338,10 +69,6 @@ class _Recorder:
 
     def after_step(self, state: TrainState, stats: StepStats) -> None:
         self.session._count(stats, d_updates=self.session.cfg.k, g_updates=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# The session
 
 
 class LabSession:
@@ -362,14 +89,8 @@ class LabSession:
         self.notice_id = 0
         self.settings_version = 0
         self.steps_per_s = 0.0
-        self.drawn = _default_drawing()
-        # The charts: `_last`, the two histories and the queue of stats not yet charted
-        # (appended to under the training lock only, so in the order the updates were made).
-        self._chart_lock = threading.Lock()
-        self._pending: deque[tuple[int, int, int, StepStats, float | None]] = deque()
-        self._last: dict[str, float] = {}
-        self.train_history = History()
-        self.frame_history = History()
+        self.drawn = default_drawing()
+        self.charts = Charts()
         self._listeners: list[Callable[[str], None]] = []
         self._listeners_lock = threading.Lock()
         self._frame_lock = threading.Lock()
@@ -388,11 +109,7 @@ class LabSession:
         self.view = VIEWS[dataset]
         self.dist = self._distribution()
         self.d_updates = self.g_updates = 0
-        with self._chart_lock:  # the old G and D's queued stats go with them
-            self._pending.clear()
-            self._last = {}
-            self.train_history.clear()
-            self.frame_history.clear()
+        self.charts.clear()  # the old G and D's queued stats go with them
         # fixed noise: the points drawn move only because G does
         self.density_z = NoisePrior(cfg.noise, cfg.seed + 3).sample(DENSITY_POINTS)
         self.real = (
@@ -418,7 +135,7 @@ class LabSession:
         return distribution_of(self.cfg.data)
 
     def _count(self, stats: StepStats, d_updates: int, g_updates: int) -> None:
-        """Count updates and queue their stats for `_chart`, under the training lock.
+        """Count updates and queue their stats for the charts, under the training lock.
 
         G's gradient norm is read here: the next update overwrites G's .grad. A NaN or infinite
         loss stops training here too, before another update builds on it.
@@ -428,7 +145,7 @@ class LabSession:
         self.d_updates += d_updates
         self.g_updates += g_updates
         g_grad = grad_norm(self.state.G) if g_updates else None
-        self._pending.append((self.state.step, d_updates, g_updates, stats, g_grad))
+        self.charts.queue(self.state.step, d_updates, g_updates, stats, g_grad)
         for who, loss, updates in (
             ("discriminator", stats.d_loss, d_updates),
             ("generator", stats.g_loss, g_updates),
@@ -439,32 +156,11 @@ class LabSession:
                     "infinite; lower the learning rates and press reset"
                 )
 
-    def _chart(self) -> None:
-        """The queued stats as numbers: `last` and a row of the training chart per update.
-
-        Needs no training lock: the stats are tensors no later update writes to.
-        """
-        with self._chart_lock:
-            last = self._last
-            while self._pending:
-                step, d_updates, g_updates, stats, g_grad = self._pending.popleft()
-                if d_updates:
-                    last["d_loss"] = float(stats.d_loss)
-                    last["d_real"] = float(torch.sigmoid(stats.d_real).mean())
-                    last["d_fake"] = float(torch.sigmoid(stats.d_fake).mean())
-                if g_updates:
-                    last["g_loss"] = float(stats.g_loss)
-                    last["g_grad"] = g_grad
-                if all(math.isfinite(last[k]) for k in ("d_loss", "g_loss") if k in last):
-                    self.train_history.add({"step": step, **last})
-
     @property
     def last(self) -> dict[str, float]:
         """The newest value of each series: d_loss, d_real, d_fake (mean D(x) and D(G(z))),
         g_loss and g_grad (G's gradient norm)."""
-        self._chart()
-        with self._chart_lock:
-            return dict(self._last)
+        return self.charts.newest()
 
     # --- controls ------------------------------------------------------------------------
 
@@ -564,72 +260,24 @@ class LabSession:
     # --- save and load -------------------------------------------------------------------
 
     def save(self, path: str | Path) -> str:
-        """Write the session as a ganlab run directory (config.yaml, meta.json, checkpoint).
+        """Write the session as a ganlab run directory (rundir.save_run).
 
-        `ganlab sample`, `ganlab eval`, `ganlab resume` and `load_run` read it. Drawn data is
-        saved as data.npy (samples of the drawn density) and the run's data.kind is 'array'.
         Raises:
             RunDirError: the path exists (never overwritten) or cannot be written.
         """
-        out = Path(path).expanduser()
-        if out.exists():
-            raise RunDirError(f"{out} already exists; the lab never overwrites: pick a new name")
-        cfg = self.cfg.model_copy(update={"steps": max(self.state.step, 1)})
-        state = self.state
-        lab = {"dataset": self.dataset, "d_updates": self.d_updates, "g_updates": self.g_updates}
-        try:
-            out.mkdir(parents=True)
-            if self.dataset == "drawn":
-                x = self.dist.sample(10_000, torch.Generator().manual_seed(cfg.seed)).numpy()
-                np.save(out / "data.npy", x)
-                path = str(out.resolve() / "data.npy")
-                data = cfg.data.model_copy(update={"kind": "array", "path": path})
-                cfg = cfg.model_copy(update={"data": data})
-                lab["drawn"] = self.drawn.tolist()
-                # a checkpoint whose data state fits what `ganlab resume` builds: epochs over x
-                state = copy.copy(state)
-                state.data = TensorSource(torch.from_numpy(x), cfg.seed + 1)
-            write_run_files(out, cfg, state, extra_meta={"lab": lab})
-            CheckpointStore(out / "checkpoints", cfg.keep_checkpoints).save(state)
-        except OSError as e:
-            reason = e.strerror or e
-            raise RunDirError(f"cannot write {out} ({reason}); pick another folder") from None
+        counts = {"d_updates": self.d_updates, "g_updates": self.g_updates}
+        out = save_run(path, self.dataset, self.cfg, self.state, counts, self.drawn, self.dist)
         return f"saved step {self.state.step} to {out}"
 
     def load(self, path: str | Path) -> str:
-        """Continue a run directory's newest checkpoint in the lab (1-D and 2-D toy data)."""
-        run = Path(path).expanduser()
-        if not (run / "config.yaml").is_file():
-            raise RunDirError(
-                f"{run} is not a ganlab run directory (no config.yaml); give the folder "
-                "`ganlab train` or the lab's save made"
-            )
-        # The lab trains a chunk of iterations per call (and single updates): each would
-        # compile afresh, so a run trained with compile: true continues eagerly here.
-        cfg = load_config(run / "config.yaml").model_copy(update={"compile": False})
-        try:
-            lab = json.loads((run / "meta.json").read_text()).get("lab", {})
-        except (OSError, json.JSONDecodeError):
-            lab = {}
-        dataset = DATASET_OF_KIND.get(cfg.data.kind)
-        if dataset is None and "drawn" in lab:
-            dataset = "drawn"
-        if dataset is None:
-            raise RunDirError(
-                f"{run} trains on data.kind '{cfg.data.kind}'; the lab shows the toy data "
-                f"({', '.join(DATASET_OF_KIND)}) and drawn points"
-            )
-        state, _ = restore_newest(run, cfg)  # torch's generator: the run's dropout stream
-        if dataset == "drawn":
-            self.drawn = torch.tensor(lab["drawn"], dtype=torch.float64)
-            state.data = DistributionSource(
-                GaussianMixture(self.drawn, torch.tensor([DRAWN_STD])), cfg.seed + 1
-            )
-        self._rebuild(dataset, cfg, state)
-        self.d_updates = int(lab.get("d_updates", cfg.k * state.step))
-        self.g_updates = int(lab.get("g_updates", state.step))
+        """Continue a run directory's newest checkpoint in the lab (rundir.read_run)."""
+        run = read_run(path)
+        if run.drawn is not None:
+            self.drawn = run.drawn
+        self._rebuild(run.dataset, run.cfg, run.state)
+        self.d_updates, self.g_updates = run.d_updates, run.g_updates
         self.playing = False
-        return f"loaded {run} at step {state.step}"
+        return f"loaded {run.path} at step {run.state.step}"
 
     # --- frames --------------------------------------------------------------------------
 
@@ -665,10 +313,7 @@ class LabSession:
                 "settings_version": self.settings_version,
             }
         meta["settings"] = lab_settings(dataset, cfg)
-        self._chart()
-        with self._chart_lock:
-            meta["last"] = dict(self._last)
-            meta["train_history"] = self.train_history.columns()
+        meta["last"], meta["train_history"] = self.charts.read()
         return snap, meta
 
     def _copy(self, net: torch.nn.Module, name: str) -> torch.nn.Module:
@@ -692,10 +337,7 @@ class LabSession:
             frame = compute_frame(view, snap)
         frame.update(meta)
         row = {"step": meta["step"], **frame["stats"]}
-        with self._chart_lock:
-            if row["step"] != (self.frame_history.rows or [{}])[-1].get("step"):
-                self.frame_history.add(row)
-            frame["frame_history"] = self.frame_history.columns()
+        frame["frame_history"] = self.charts.add_frame(row)
         return frame
 
     def frame_text(self) -> str:
@@ -756,7 +398,7 @@ class LabSession:
                     self.playing, self.error = False, stopped
                 done = state.step - start
             dt = time.perf_counter() - t0
-            self._chart()  # after letting go: a snapshot need not wait for the charts
+            self.charts.update()  # after letting go: a snapshot need not wait for the charts
             if stopped is not None:
                 continue
             # as many iterations per lock hold as fit in CHUNK_SECONDS
@@ -802,19 +444,4 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _default_drawing() -> torch.Tensor:
-    """A first drawing, before the user makes one: two short strokes, (40, 2)."""
-    t = torch.linspace(-1.0, 1.0, 20, dtype=torch.float64)
-    return torch.cat([torch.stack([t, 0.8 * t], 1), torch.stack([t, -0.8 * t + 0.5], 1)])
-
-
-__all__ = [
-    "DATASETS",
-    "LabError",
-    "LabSession",
-    "MAX_POINTS",
-    "d_update",
-    "g_update",
-    "parse_message",
-    "settings_config",
-]
+__all__ = ["CHUNK_SECONDS", "DENSITY_POINTS", "FPS", "PREVIEW_POINTS", "LabSession"]

@@ -1,4 +1,4 @@
-"""Measures of what a generator learned."""
+"""Measures of what a generator learned: Parzen log-likelihood, mode coverage, FID/KID/PRDC."""
 
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.metrics.features import (

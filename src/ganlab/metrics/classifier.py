@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ganlab.checkpoint import atomic_write_bytes
 from ganlab.data.download import cache_dir, sha256_file
+from ganlab.files import atomic_write_bytes
 
 VERSION = "mnist-cnn-1"  # bump when the architecture or the training changes: a new cache file
 SEED = 0

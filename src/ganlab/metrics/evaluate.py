@@ -8,6 +8,7 @@ training distribution would get at these sample sizes. 2-D mixture runs (coverag
 coverage of n samples, and of n fresh draws of the mixture as the floor. Stacked MNIST runs
 (stacked): the triples of digits the classifier reads in n samples (the protocol: 26,000), and
 in n real stacked images built from the test split as the floor.
+The Parzen window of a run is metrics/parzen_run.py; runs/evaluation.py loads a run for both.
 """
 
 from __future__ import annotations
@@ -17,16 +18,19 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import torch
 from tqdm import tqdm
 
-from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError, DataError, RunDirError
+from ganlab.files import atomic_write_bytes
 from ganlab.metrics import inception
 from ganlab.metrics.inception import INCEPTION_METRICS
-from ganlab.report import metric_texts
+from ganlab.report.format import metric_texts
+
+if TYPE_CHECKING:
+    from ganlab.config import Config
 
 IMAGE_METRICS = ("fid", "kid", "prdc", "digits")
 TOY_METRICS = ("coverage",)
@@ -88,6 +92,63 @@ def default_samples(names: list[str]) -> int:
     return SAMPLES if "stacked" in names else DEFAULT_SAMPLES
 
 
+class LoadedRun(Protocol):
+    """What the metrics read of a trained run; ganlab.runs.Run is one (runs sits above metrics,
+    so the metrics name the shape of a run instead of importing it)."""
+
+    config: Config
+    path: Path  # the run directory, where metrics.json, parzen.json and figures go
+    step: int  # iterations of Algorithm 1 behind the loaded checkpoint
+    x_shape: tuple[int, ...]
+
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor: ...  # (n, *x_shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalRequest:
+    """What `ganlab eval` was asked for, each protocol's sample count resolved."""
+
+    parzen: bool
+    names: list[str]  # metrics, [] for Parzen alone
+    samples: int  # generated samples the metrics score
+    parzen_samples: int  # generated samples of the Parzen window (the paper: 10,000)
+    valid: int  # validation points that choose sigma
+    test: int  # test points Parzen scores; the metrics' real set and floor
+
+
+def eval_request(
+    parzen: bool, metrics: str | None, samples: int | None, valid: int, test: int
+) -> EvalRequest:
+    """Check an evaluation request before any run is loaded.
+
+    Args:
+        parzen: score the Parzen window.  metrics: comma-separated names, or None.
+        samples: generated samples, or None for each protocol's own (default_samples; Parzen:
+        DEFAULT_SAMPLES).  valid, test: validation and test points.
+    Raises:
+        ConfigError: nothing to evaluate, an unknown metric, a count below 1, or prdc with
+        5 or fewer points (its k = 5 neighbours).
+    """
+    if not parzen and not metrics:
+        raise ConfigError(
+            "nothing to evaluate; pass --parzen, or --metrics fid,kid,prdc,digits (MNIST runs) "
+            "or --metrics coverage (2-D mixture runs)"
+        )
+    names = parse_metrics(metrics) if metrics else []
+    given = samples is not None  # else each protocol's own count: metrics and Parzen may differ
+    n_fake = samples if given else default_samples(names)
+    parzen_samples = samples if given else DEFAULT_SAMPLES
+    for flag, n in (("--samples", n_fake), ("--valid", valid), ("--test", test)):
+        if n < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
+    if "prdc" in names and min(n_fake, test) <= 5:
+        raise ConfigError(
+            f"--metrics prdc needs more than 5 samples and test points (k = 5 neighbours), got "
+            f"--samples {n_fake} --test {test}; pass 6 or more"
+        )
+    return EvalRequest(parzen, names, n_fake, parzen_samples, valid, test)
+
+
 def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], toy_dim) -> None:
     """Refuse metrics that do not fit the run's data, before any sampling or training.
 
@@ -138,7 +199,7 @@ def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], to
 
 
 def evaluate_run(
-    run,
+    run: LoadedRun,
     names: list[str],
     *,
     samples: int,
@@ -150,7 +211,7 @@ def evaluate_run(
     """Score a run's samples with the given metrics and the real-vs-real floor of each.
 
     Args:
-        run: a ganlab.runs.Run.  names: from parse_metrics, checked by check_metrics.
+        run: a loaded run (ganlab.runs.Run).  names: from parse_metrics, checked by check_metrics.
         samples: generated samples.  n_real: real images in the reference set and the floor.
         seed: seed of G's noise (and of KID's subsets).
         suffix: appended to figure names (``digits{suffix}.png``).  progress: tqdm bars.

@@ -386,7 +386,7 @@ def digit_coverage(predicted: Tensor, data_labels: Tensor, classes: int = 10) ->
 def save_digit_figure(path, fake: DigitCoverage, floor: DigitCoverage | None = None, title=""):
     """Bar chart: the share of each predicted digit among generated images, beside the data's
     class frequencies (and the real-vs-real floor's predicted shares, when given)."""
-    from ganlab.report import pyplot, save_figure
+    from ganlab.report.figures import pyplot, save_figure
 
     plt = pyplot()
     c = torch.arange(fake.classes).numpy()

@@ -12,20 +12,20 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ganlab import __version__
-from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError, RunDirError
+from ganlab.files import atomic_write_bytes
+from ganlab.version import __version__
 
 # name -> "module:function"; each function is run_<item>(out: Path, quick: bool) -> ItemResult.
 ITEMS: dict[str, str] = {
-    "optimal_discriminator": "ganlab.theory.game_items:run_optimal_discriminator",
-    "virtual_criterion": "ganlab.theory.game_items:run_virtual_criterion",
-    "figure1": "ganlab.theory.training_items:run_figure1",
-    "saturation": "ganlab.theory.training_items:run_saturation",
-    "loss_objectives": "ganlab.theory.game_items:run_loss_objectives",
+    "optimal_discriminator": "ganlab.theory.optimal_discriminator:run_optimal_discriminator",
+    "virtual_criterion": "ganlab.theory.virtual_criterion:run_virtual_criterion",
+    "figure1": "ganlab.theory.figure1:run_figure1",
+    "saturation": "ganlab.theory.saturation:run_saturation",
+    "loss_objectives": "ganlab.theory.loss_objectives:run_loss_objectives",
     "kl_directions": "ganlab.theory.divergence_fits:run_kl_directions",
     "xy_game": "ganlab.theory.xy_game:run_xy_game",
-    "mode_collapse": "ganlab.theory.training_items:run_mode_collapse",
+    "mode_collapse": "ganlab.theory.mode_collapse:run_mode_collapse",
 }
 
 
@@ -61,7 +61,7 @@ def run_theory(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunDirError(f"cannot create {out} ({e.strerror}); choose another --out") from None
-    previous = _read_json(out / "theory.json") if only else {}
+    previous = read_json(out / "theory.json") if only else {}
     results = dict(previous.get("items", {}))
     with torch.random.fork_rng(devices=[]):
         for name in tqdm(names, desc="theory", unit="item", disable=quiet):
@@ -81,7 +81,7 @@ def run_theory(
     return report
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
-from ganlab.report import pyplot, save_figure
+from ganlab.report.figures import pyplot, save_figure
+from ganlab.theory.description import Description
 
 DIRECTIONS = ("forward", "reverse")
 
@@ -30,6 +31,7 @@ DIRECTIONS = ("forward", "reverse")
 _TAIL_SIGMAS = 12.0
 # Grid points per smallest standard deviation; see kl_divergence for the error this gives.
 _POINTS_PER_SIGMA = 50
+FIGURE = "kl_directions.png"
 
 
 @dataclass(frozen=True)
@@ -217,14 +219,56 @@ def kl_quad(a: NormalMixture, b: NormalMixture) -> float:
     return value
 
 
-def run_kl_directions(out: Path, quick: bool = False) -> dict:
-    """Item 6: fit N(mu, s^2) to 0.5 N(-2, 0.6^2) + 0.5 N(2, 0.6^2) by forward and reverse KL."""
-    out = Path(out)
+@dataclass(frozen=True)
+class KLDirections:
+    """Item 6's fits of q = N(mu, s^2) to p, and each fit scored in the other direction.
+
+    Attributes:
+        p: the two-mode mixture.
+        forward, reverse: the fits from the start (0.5, 1); mirror: the reverse fit from
+            (-0.5, 1), the other of its two symmetric optima.
+        forward_fit_reverse_kl: KL(q_forward || p); reverse_fit_forward_kl: KL(p || q_reverse).
+        grid_vs_quad_max_abs: the grid KLs of both fits against adaptive quadrature (None
+            when quick).
+    """
+
+    p: NormalMixture
+    forward: GaussianFit
+    reverse: GaussianFit
+    mirror: GaussianFit
+    forward_fit_reverse_kl: float
+    reverse_fit_forward_kl: float
+    grid_vs_quad_max_abs: float | None
+
+
+def compute_kl_directions(quick: bool = False) -> KLDirections:
+    """Fit N(mu, s^2) to 0.5 N(-2, 0.6^2) + 0.5 N(2, 0.6^2) by forward and reverse KL; unless
+    quick, check the fits' grid KLs against scipy.integrate.quad."""
     p = two_mode_mixture()
     forward = fit_gaussian(p, "forward")
     reverse = fit_gaussian(p, "reverse")
     # The mirrored start finds the other of the two symmetric reverse optima.
     mirror = fit_gaussian(p, "reverse", start=(-0.5, 1.0))
+    grid_vs_quad = None
+    if not quick:
+        grid_vs_quad = max(
+            abs(kl_forward(p, fit.q) - kl_quad(p, fit.q)) for fit in (forward, reverse)
+        ) + max(abs(kl_reverse(p, fit.q) - kl_quad(fit.q, p)) for fit in (forward, reverse))
+    return KLDirections(
+        p=p,
+        forward=forward,
+        reverse=reverse,
+        mirror=mirror,
+        # What each fit scores under the other direction: each fit is bad at the other's game.
+        forward_fit_reverse_kl=kl_reverse(p, forward.q),
+        reverse_fit_forward_kl=kl_forward(p, reverse.q),
+        grid_vs_quad_max_abs=grid_vs_quad,
+    )
+
+
+def describe_kl_directions(r: KLDirections) -> Description:
+    """Item 6's title, equation, claim and numbers."""
+    p, forward, reverse, mirror = r.p, r.forward, r.reverse, r.mirror
     mean, std = moment_match(p)
     numbers = {
         "p": {"weights": p.weights, "means": p.means, "stds": p.stds, "var": p.var()},
@@ -240,36 +284,39 @@ def run_kl_directions(out: Path, quick: bool = False) -> dict:
         "reverse_mirror_start": {"mu": mirror.mu, "s": mirror.s, "kl": mirror.kl},
         # A q equal to one component leaves out half of p: KL(q || p) ~ log 2.
         "log_2": math.log(2),
-        # What each fit scores under the other direction: each fit is bad at the other's game.
-        "forward_fit_reverse_kl": kl_reverse(p, forward.q),
-        "reverse_fit_forward_kl": kl_forward(p, reverse.q),
+        "forward_fit_reverse_kl": r.forward_fit_reverse_kl,
+        "reverse_fit_forward_kl": r.reverse_fit_forward_kl,
     }
-    if not quick:
-        numbers["grid_vs_quad_max_abs"] = max(
-            abs(kl_forward(p, fit.q) - kl_quad(p, fit.q)) for fit in (forward, reverse)
-        ) + max(abs(kl_reverse(p, fit.q) - kl_quad(fit.q, p)) for fit in (forward, reverse))
-    figure = "kl_directions.png"
-    save_figure(_figure(p, forward, reverse, mirror), out / figure)
-    return {
-        "name": "kl_directions",
-        "title": "Forward vs reverse KL: covering the modes or sitting on one",
-        "equation": (
+    if r.grid_vs_quad_max_abs is not None:
+        numbers["grid_vs_quad_max_abs"] = r.grid_vs_quad_max_abs
+    return Description(
+        name="kl_directions",
+        title="Forward vs reverse KL: covering the modes or sitting on one",
+        equation=(
             "KL(p||q) = E_p[log p - log q]  (maximum likelihood; optimum: moment matching)\n"
             "KL(q||p) = E_q[log q - log p]  (reverse; optimum: one mode)\n"
             "p = 0.5 N(-2, 0.6^2) + 0.5 N(2, 0.6^2),  q = N(mu, s^2)"
         ),
-        "claim": (
+        claim=(
             f"Maximum likelihood puts q between the modes and covers both: mu = {forward.mu:.2g}, "
             f"s^2 = {forward.s**2:.4f} = Var_p = {p.var():.2f}. The reverse KL fit sits on one "
             f"mode: mu = {reverse.mu:.3f}, s = {reverse.s:.3f}, KL = {reverse.kl:.4f} ~ log 2; "
             "started at mu = -0.5 it finds the mirror mode."
         ),
-        "figures": [figure],
-        "numbers": numbers,
-    }
+        numbers=numbers,
+    )
 
 
-def _figure(p: NormalMixture, forward: GaussianFit, reverse: GaussianFit, mirror: GaussianFit):
+def run_kl_directions(out: Path, quick: bool = False) -> dict:
+    """Item 6: fit N(mu, s^2) to 0.5 N(-2, 0.6^2) + 0.5 N(2, 0.6^2) by forward and reverse KL."""
+    result = compute_kl_directions(quick)
+    figures = plot_kl_directions(result, out)
+    return describe_kl_directions(result).item_result(figures)
+
+
+def plot_kl_directions(r: KLDirections, out: Path) -> list[str]:
+    """Each fit over p, the reverse one beside its mirror optimum; returns the file names."""
+    p, forward, reverse, mirror = r.p, r.forward, r.reverse, r.mirror
     plt = pyplot()
     x = np.linspace(-6, 6, 1201)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
@@ -306,13 +353,17 @@ def _figure(p: NormalMixture, forward: GaussianFit, reverse: GaussianFit, mirror
     axes[0].set_ylim(0, 0.85)
     for ax in axes:
         ax.legend(loc="upper left", fontsize=8.5)
-    return fig
+    save_figure(fig, Path(out) / FIGURE)
+    return [FIGURE]
 
 
 __all__ = [
     "DIRECTIONS",
     "GaussianFit",
+    "KLDirections",
     "NormalMixture",
+    "compute_kl_directions",
+    "describe_kl_directions",
     "fit_gaussian",
     "gaussian",
     "kl_divergence",
@@ -321,6 +372,7 @@ __all__ = [
     "kl_quad",
     "kl_reverse",
     "moment_match",
+    "plot_kl_directions",
     "run_kl_directions",
     "two_mode_mixture",
 ]

@@ -1,6 +1,6 @@
 """Watching real training runs: a monitor that records snapshots, and what the snapshots show.
 
-The theory items that train a GAN (ganlab.theory.training_items) run the library's own
+The theory items that train a GAN (figure1, saturation, mode_collapse) run the library's own
 Algorithm 1 on a config, with a `Recorder` as the monitor: after chosen steps it calls a
 function of the training state and keeps what it returns (samples, D on a grid, gradient
 norms). Nothing here changes training; it only reads G, D and their gradients.
@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ganlab.algorithm import StepStats, algorithm1, grad_norm  # noqa: F401 (re-exported)
-from ganlab.checkpoint import TrainState
 from ganlab.config import Config
-from ganlab.runs import build_state, seeded_rng
+from ganlab.training.algorithm import StepStats, algorithm1, grad_norm  # noqa: F401 (re-exported)
+from ganlab.training.state import TrainState, build_state, seeded_rng
 
 Probe = Callable[[TrainState, StepStats | None], Any]
 

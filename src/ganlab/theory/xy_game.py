@@ -14,11 +14,15 @@ shape (steps + 1, 2), rows (x_k, y_k), row 0 the start.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ganlab.report import pyplot, save_figure
+from ganlab.report.figures import pyplot, save_figure
+from ganlab.theory.description import Description
+
+FIGURE = "xy_game.png"
 
 
 def _start(x0: float, y0: float, steps: int) -> np.ndarray:
@@ -171,79 +175,132 @@ def _per_step_ratios(trajectory: np.ndarray) -> np.ndarray:
     return r[1:] / r[:-1]
 
 
-def run_xy_game(out: Path, quick: bool = False) -> dict:
-    """Item 7: the three kinds of gradient play on f(x, y) = x y from (1, 0), eta = 0.15."""
-    out = Path(out)
+@dataclass(frozen=True)
+class XYGame:
+    """Item 7's trajectories from one start and step size, and the rates they measure.
+
+    Attributes:
+        eta, steps, start: the step size, the steps of each run and (x_0, y_0).
+        runs: {method name in METHODS: (steps + 1, 2) trajectory}.
+        distances: {method name: (steps + 1,) distance to (0, 0)}.
+        long_steps: steps of the long alternating run.
+        invariant: (long_steps + 1,) x^2 + y^2 + eta x y along it; long_distance: (long_steps
+            + 1,) its distance to (0, 0).
+        simultaneous_ratio_error, extragradient_ratio_error: max relative error of the
+            per-step distance ratio against growth_factor and contraction_factor.
+        optimistic_last_ratio: optimistic play's last per-step distance ratio.
+    """
+
+    eta: float
+    steps: int
+    start: tuple[float, float]
+    runs: dict[str, np.ndarray]
+    distances: dict[str, np.ndarray]
+    long_steps: int
+    invariant: np.ndarray
+    long_distance: np.ndarray
+    simultaneous_ratio_error: float
+    extragradient_ratio_error: float
+    optimistic_last_ratio: float
+
+    @property
+    def invariant_max_rel_drift(self) -> float:
+        """max |Q_k / Q_0 - 1| over the long alternating run: rounding only."""
+        q = self.invariant
+        return float(np.max(np.abs(q / q[0] - 1)))
+
+
+def compute_xy_game(quick: bool = False) -> XYGame:
+    """Every method of METHODS on f(x, y) = x y from (1, 0), eta = 0.15, for 150 steps; and a
+    long alternating run (2,000 steps when quick, else 20,000) for its invariant."""
     eta, steps, x0, y0 = 0.15, 150, 1.0, 0.0
     runs = {name: method(x0, y0, eta, steps) for name, method in METHODS.items()}
     # The invariant over a long run: rounding may drift it, the dynamics must not.
     long_steps = 2_000 if quick else 20_000
     long_alternating = alternating_gradient_play(x0, y0, eta, long_steps)
-    q = alternating_invariant(long_alternating, eta)
-    r_long = distance_to_equilibrium(long_alternating)
-    r_min, r_max = alternating_orbit_radii(q[0], eta)
-    sim_ratio = _per_step_ratios(runs["simultaneous"])
-    eg_ratio = _per_step_ratios(runs["extragradient"])
-    og_ratio = _per_step_ratios(runs["optimistic"])
-    distances = {name: distance_to_equilibrium(t) for name, t in runs.items()}
+    return XYGame(
+        eta=eta,
+        steps=steps,
+        start=(x0, y0),
+        runs=runs,
+        distances={name: distance_to_equilibrium(t) for name, t in runs.items()},
+        long_steps=long_steps,
+        invariant=alternating_invariant(long_alternating, eta),
+        long_distance=distance_to_equilibrium(long_alternating),
+        simultaneous_ratio_error=float(
+            np.max(np.abs(_per_step_ratios(runs["simultaneous"]) / growth_factor(eta) - 1))
+        ),
+        extragradient_ratio_error=float(
+            np.max(np.abs(_per_step_ratios(runs["extragradient"]) / contraction_factor(eta) - 1))
+        ),
+        optimistic_last_ratio=float(_per_step_ratios(runs["optimistic"])[-1]),
+    )
+
+
+def describe_xy_game(r: XYGame) -> Description:
+    """Item 7's title, equation, claim and numbers."""
+    eta, steps, distances, r_long = r.eta, r.steps, r.distances, r.long_distance
+    r_min, r_max = alternating_orbit_radii(r.invariant[0], eta)
     numbers = {
         "eta": eta,
         "steps": steps,
-        "start": [x0, y0],
+        "start": list(r.start),
         "simultaneous": {
             "growth_factor_theory": growth_factor(eta),
-            "per_step_ratio_max_rel_error": float(
-                np.max(np.abs(sim_ratio / growth_factor(eta) - 1))
-            ),
+            "per_step_ratio_max_rel_error": r.simultaneous_ratio_error,
             "final_distance": float(distances["simultaneous"][-1]),
         },
         "alternating": {
             "invariant": "x^2 + y^2 + eta x y",
-            "long_steps": long_steps,
-            "invariant_max_rel_drift": float(np.max(np.abs(q / q[0] - 1))),
+            "long_steps": r.long_steps,
+            "invariant_max_rel_drift": r.invariant_max_rel_drift,
             "distance_min_max": [float(r_long.min()), float(r_long.max())],
             "ellipse_radii_theory": [r_min, r_max],
             "final_distance": float(distances["alternating"][-1]),
         },
         "extragradient": {
             "contraction_factor_theory": contraction_factor(eta),
-            "per_step_ratio_max_rel_error": float(
-                np.max(np.abs(eg_ratio / contraction_factor(eta) - 1))
-            ),
+            "per_step_ratio_max_rel_error": r.extragradient_ratio_error,
             "final_distance": float(distances["extragradient"][-1]),
         },
         "optimistic": {
             "contraction_factor_theory": optimistic_contraction_factor(eta),
-            "last_step_ratio": float(og_ratio[-1]),
+            "last_step_ratio": r.optimistic_last_ratio,
             "final_distance": float(distances["optimistic"][-1]),
         },
     }
-    figure = "xy_game.png"
-    save_figure(_figure(runs, distances, eta, q[0]), out / figure)
-    return {
-        "name": "xy_game",
-        "title": "The xy game: simultaneous play spirals out, alternating orbits, extragradient "
+    return Description(
+        name="xy_game",
+        title="The xy game: simultaneous play spirals out, alternating orbits, extragradient "
         "converges",
-        "equation": (
+        equation=(
             "min_y max_x f(x, y) = x y, equilibrium (0, 0)\n"
             "simultaneous: x += eta y, y -= eta x  ->  |w_{k+1}| = sqrt(1 + eta^2) |w_k|\n"
             "alternating: x += eta y, then y -= eta x  ->  x^2 + y^2 + eta x y conserved\n"
             "extragradient: gradient at a look-ahead  ->  |w_{k+1}| = sqrt(1 - eta^2 + eta^4) |w_k|"
         ),
-        "claim": (
+        claim=(
             f"With eta = {eta} from (1, 0), simultaneous gradient play moves away from the "
             f"equilibrium by exactly sqrt(1 + eta^2) = {growth_factor(eta):.6f} per step (distance "
             f"{distances['simultaneous'][-1]:.2f} after {steps} steps); alternating updates orbit "
-            f"on the ellipse x^2 + y^2 + eta x y = 1 for {long_steps} steps; extragradient "
+            f"on the ellipse x^2 + y^2 + eta x y = 1 for {r.long_steps} steps; extragradient "
             f"converges by sqrt(1 - eta^2 + eta^4) = {contraction_factor(eta):.6f} per step "
             f"(distance {distances['extragradient'][-1]:.3f})."
         ),
-        "figures": [figure],
-        "numbers": numbers,
-    }
+        numbers=numbers,
+    )
 
 
-def _figure(runs: dict, distances: dict, eta: float, q0: float):
+def run_xy_game(out: Path, quick: bool = False) -> dict:
+    """Item 7: the three kinds of gradient play on f(x, y) = x y from (1, 0), eta = 0.15."""
+    result = compute_xy_game(quick)
+    figures = plot_xy_game(result, out)
+    return describe_xy_game(result).item_result(figures)
+
+
+def plot_xy_game(r: XYGame, out: Path) -> list[str]:
+    """Three trajectories in the plane and every distance over steps; returns the file names."""
+    runs, distances, eta, q0 = r.runs, r.distances, r.eta, r.invariant[0]
     plt = pyplot()
     from matplotlib import ticker  # after pyplot(), which picks the Agg backend
 
@@ -298,20 +355,25 @@ def _figure(runs: dict, distances: dict, eta: float, q0: float):
     ax.set_title(f"Distance to the equilibrium (η = {eta})")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8.5)
     ax.grid(True, which="both", alpha=0.3)
-    return fig
+    save_figure(fig, Path(out) / FIGURE)
+    return [FIGURE]
 
 
 __all__ = [
     "METHODS",
+    "XYGame",
     "alternating_gradient_play",
     "alternating_invariant",
     "alternating_orbit_radii",
+    "compute_xy_game",
     "contraction_factor",
+    "describe_xy_game",
     "distance_to_equilibrium",
     "extragradient",
     "growth_factor",
     "optimistic_contraction_factor",
     "optimistic_gradient",
+    "plot_xy_game",
     "run_xy_game",
     "simultaneous_gradient_play",
 ]

@@ -19,16 +19,16 @@ one step of the run: `steps` counts generator updates.
 minibatch of m data and m noise, both networks' gradients taken at the same parameters (D's of
 its loss, G's of its loss, through the same dropout masks), then both updated at once.
 
-Over several processes (ganlab.distributed) the same loop runs on every rank with m / world rows
-of each minibatch; the forwards whose backward updates a network go through `Replicas`, G and D
-wrapped in DistributedDataParallel, which average the gradients over the ranks.
+Over several processes (ganlab.training.distributed) the same loop runs on every rank with
+m / world rows of each minibatch; the forwards whose backward updates a network go through
+`Replicas`, G and D wrapped in DistributedDataParallel, which average the gradients over the
+ranks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,12 +37,13 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor, nn
 
-from ganlab.checkpoint import TrainState
 from ganlab.config import Config
 from ganlab.data.sources import steps_per_epoch
-from ganlab.distributed import LOCAL, World, replicate
-from ganlab.losses import G_LOSSES, d_loss
-from ganlab.optim import apply_schedule
+from ganlab.game.losses import G_LOSSES, d_loss
+from ganlab.training.compile import maybe_compiled
+from ganlab.training.distributed import LOCAL, World, replicate
+from ganlab.training.optim import apply_schedule
+from ganlab.training.state import TrainState
 
 
 @dataclass
@@ -166,34 +167,76 @@ def algorithm1(
     Returns:
         The same state, advanced to cfg.steps.
     """
-    G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
-    sync = sync or replicas(G, D)
-    d_loss_fn, g_loss_fn = loss_functions(cfg)
-    d_forward, g_forward = forward_passes(cfg, state, sync)
+    sync = sync or replicas(state.G, state.D)
+    iteration = iteration_step(cfg, state, sync)  # alternating or simultaneous, maybe compiled
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
-    G.train()
-    D.train()
+    state.G.train()
+    state.D.train()
     for step in range(state.step, cfg.steps):  # "for number of training iterations do"
         # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
-        apply_schedule(opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
-        apply_schedule(opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
-        if cfg.update == "simultaneous":
-            d_real, d_fake, loss_d, loss_g = simultaneous_step(
-                cfg, state, sync, d_loss_fn, g_loss_fn
-            )
-        else:
-            for _ in range(cfg.k):  # "for k steps do"
-                # m noise samples, m examples; "update the discriminator by ascending ..."
-                d_real, d_fake, loss_d = update_discriminator(
-                    state, cfg.m, d_forward, sync.autocast
-                )
-            # m noise samples; "update the generator by descending ..."
-            loss_g = update_generator(state, cfg.m, g_forward, sync.autocast)
+        apply_schedule(state.opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
+        apply_schedule(state.opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
+        # "for k steps do ... update the discriminator by ascending ..." then "update the
+        # generator by descending ..." (alternating_step), or both at once (simultaneous_step)
+        d_real, d_fake, loss_d, loss_g = iteration(state)
         state.step = step + 1
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
             stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
             monitor.after_step(state, stats)
     return state
+
+
+Iteration = Callable[[TrainState], tuple[Tensor, Tensor, Tensor, Tensor]]
+
+
+def iteration_step(cfg: Config, state: TrainState, sync: Replicas | None = None) -> Iteration:
+    """One training iteration of cfg.update's kind, with its forwards compiled if cfg.compile.
+
+    Args:
+        cfg: the run's config: update, k, m, the losses, label smoothing and compile.
+        state: its G and D.
+        sync: G and D as the updates call them (`replicas`); default the modules themselves.
+    Returns:
+        state -> (d_real, d_fake, loss_d, loss_g): alternating_step or simultaneous_step with
+        their forwards bound; logits (m,) of D's last update and the two scalar losses.
+    """
+    sync = sync or replicas(state.G, state.D)
+    if cfg.update == "simultaneous":
+        forward = simultaneous_pass(cfg, sync)
+        return functools.partial(
+            simultaneous_step, m=cfg.m, forward=forward, autocast=sync.autocast
+        )
+    d_forward, g_forward = forward_passes(cfg, state, sync)
+    return functools.partial(
+        alternating_step,
+        k=cfg.k,
+        m=cfg.m,
+        d_forward=d_forward,
+        g_forward=g_forward,
+        autocast=sync.autocast,
+    )
+
+
+def alternating_step(
+    state: TrainState,
+    k: int,
+    m: int,
+    d_forward: Callable,
+    g_forward: Callable,
+    autocast: Callable = contextlib.nullcontext,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One iteration of Algorithm 1: k updates of D, then one of G.
+
+    Returns:
+        (d_real, d_fake, loss_d, loss_g): the last D update's logits (m,) each and loss, and
+        G's loss.
+    """
+    for _ in range(k):  # "for k steps do"
+        # m noise samples, m examples; "update the discriminator by ascending ..."
+        d_real, d_fake, loss_d = update_discriminator(state, m, d_forward, autocast)
+    # m noise samples; "update the generator by descending ..."
+    loss_g = update_generator(state, m, g_forward, autocast)
+    return d_real, d_fake, loss_d, loss_g
 
 
 def update_discriminator(
@@ -205,7 +248,8 @@ def update_discriminator(
 
     Args:
         state: its prior and data source give the minibatches, opt_d takes the step.
-        m: minibatch size (on several ranks each keeps its m / world rows; ganlab.distributed).
+        m: minibatch size (on several ranks each keeps its m / world rows;
+            ganlab.training.distributed).
         d_forward: (x, z) -> (d_real, d_fake, loss), discriminator_forward as forward_passes
             binds it.
         autocast: the world's mixed-precision context for the forward pass.
@@ -289,81 +333,75 @@ def generator_forward(G: nn.Module, D: nn.Module, g_loss_fn, z: Tensor) -> Tenso
     return g_loss_fn(D(G(z)))
 
 
-def maybe_compiled(forward: Callable, compile: bool) -> Callable:
-    """`forward` itself, or a CompiledForward of it when `compile` is set."""
-    return CompiledForward(forward) if compile else forward
+def simultaneous_pass(cfg: Config, sync: Replicas) -> Callable:
+    """simultaneous_forward with sync's G and D and cfg's losses bound: (x, z) -> 4 tensors.
 
-
-class CompiledForward:
-    """A forward pass compiled with torch.compile, its backward by AOTAutograd; if compiling
-    fails (no C++ compiler, an unsupported op), a one-line warning and the eager function.
-
-    Only forward passes (and so their backward) are compiled: the optimiser steps stay eager
-    (and fused), because a compiled step would take the learning rate, which the schedules
-    change every step, as a constant and recompile. Compiled random ops draw from torch's own
-    generator (inductor's fallback_random), so dropout masks are the ones eager mode draws and
-    a compiled run computes the eager run's numbers up to floating-point rounding
-    (tests/test_speed_paths.py). Compiling happens on the first call and the first backward.
+    With cfg.compile, G's forward and D's pass are compiled as two graphs, not one: a compiled
+    backward computes the gradient of every input of its graph however few the caller asks for
+    (AOTAutograd prunes nothing at run time), so as one graph D's backward call would run G's
+    whole backward too. Apart, it skips G's graph: paper-mnist's MLPs on one CPU thread took
+    72 ms a step, 83 ms as one graph.
     """
-
-    def __init__(self, forward: Callable, backend="inductor"):
-        import torch._inductor.config  # imported here: compiling is opt-in, importing it is not
-
-        self.forward = forward
-        self.compiled = torch.compile(forward, dynamic=False, backend=backend)
-        self.inductor_config = torch._inductor.config
-
-    def __call__(self, *args):
-        if self.compiled is None:
-            return self.forward(*args)
-        try:
-            # per call: a recompile (a guard that fails later) must see the setting too
-            with self.inductor_config.patch(fallback_random=True):
-                return self.compiled(*args)
-        except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
-            if not _is_compile_error(e):
-                raise
-            # dynamo wraps the backend's own error
-            inner = getattr(e, "inner_exception", None) or e.__cause__ or e
-            reason = f"{type(inner).__name__}: {(str(inner).strip().splitlines() or [''])[0]}"
-            warnings.warn(f"torch.compile failed ({reason}); training eagerly", stacklevel=2)
-            self.compiled = None
-            return self.forward(*args)
+    d_loss_fn, g_loss_fn = loss_functions(cfg)
+    d_pass = functools.partial(discriminator_losses, sync.discriminate, d_loss_fn, g_loss_fn)
+    G = maybe_compiled(sync.G, cfg.compile)
+    return functools.partial(simultaneous_forward, G, maybe_compiled(d_pass, cfg.compile))
 
 
-def _is_compile_error(e: Exception) -> bool:
-    """Errors of dynamo/inductor themselves, not of the model's own code run eagerly."""
-    import torch._dynamo.exc
+def simultaneous_forward(
+    G: Callable, d_pass: Callable, x: Tensor, z: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """D's logits on x and G(z) and both losses from that one D pass; G(z) keeps its graph.
 
-    return isinstance(e, torch._dynamo.exc.TorchDynamoException) or "torch._inductor" in str(
-        type(e).__module__
-    )
+    Returns:
+        (d_real, d_fake, loss_d, loss_g): discriminator_losses of (x, G(z)).
+    """
+    return d_pass(x, G(z))  # fake keeps its graph back to G, (m, *x_shape)
 
 
-def simultaneous_step(cfg: Config, state: TrainState, sync: Replicas, d_loss_fn, g_loss_fn):
+def discriminator_losses(
+    discriminate: nn.Module, d_loss_fn, g_loss_fn, x: Tensor, fake: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """D's logits on x and fake and both players' losses on them: L_D = -V(D, G), L_G(d_fake).
+
+    Returns:
+        (d_real, d_fake, loss_d, loss_g): logits (m,) each and the two scalar losses.
+    """
+    d_real, d_fake = discriminate(x, fake)
+    return d_real, d_fake, d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
+
+
+def simultaneous_step(
+    state: TrainState, m: int, forward: Callable, autocast: Callable = contextlib.nullcontext
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One update of D and G from the same minibatch and the same D forward pass.
 
         theta_d <- theta_d - lr grad_d L_D(x, G(z)),   theta_g <- theta_g - lr grad_g L_G(G(z))
 
     both gradients taken before either network moves, as the paper's pylearn2 code
     (AdversaryCost2.get_gradients: T.grad(d_obj, d_params), T.grad(g_obj, g_params)).
+
+    Args:
+        state: its prior and data source give the minibatches, opt_d and opt_g take the steps.
+        m: minibatch size.
+        forward: (x, z) -> (d_real, d_fake, loss_d, loss_g), simultaneous_forward as
+            iteration_step binds it.
+        autocast: the world's mixed-precision context for the forward pass.
     Returns:
         (d_real, d_fake, loss_d, loss_g): logits (m,) and the two scalar losses.
     """
-    G, D, opt_g, opt_d = state.G, state.D, state.opt_g, state.opt_d
-    z = state.prior.sample(cfg.m)  # (m, z_dim)
-    x = state.data.sample(cfg.m)  # (m, *x_shape)
-    with sync.autocast():
-        d_real, d_fake = sync.discriminate(x, sync.G(z))  # fake keeps its graph back to G
-        loss_d, loss_g = d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
-    d_params = [p for p in D.parameters() if p.requires_grad]
-    g_params = [p for p in G.parameters() if p.requires_grad]
-    opt_d.zero_grad(set_to_none=True)
-    opt_g.zero_grad(set_to_none=True)
+    z = state.prior.sample(m)  # (m, z_dim)
+    x = state.data.sample(m)  # (m, *x_shape)
+    with autocast():
+        d_real, d_fake, loss_d, loss_g = forward(x, z)
+    d_params = [p for p in state.D.parameters() if p.requires_grad]
+    g_params = [p for p in state.G.parameters() if p.requires_grad]
+    state.opt_d.zero_grad(set_to_none=True)
+    state.opt_g.zero_grad(set_to_none=True)
     # backward(inputs=...) takes each loss's gradient for one network only, like autograd.grad,
     # but fills .grad through the hooks by which DistributedDataParallel averages over ranks.
     loss_d.backward(inputs=d_params, retain_graph=True)
     loss_g.backward(inputs=g_params)
-    opt_d.step()
-    opt_g.step()
+    state.opt_d.step()
+    state.opt_g.step()
     return d_real, d_fake, loss_d, loss_g

@@ -12,22 +12,12 @@ import html
 import tempfile
 from pathlib import Path
 
-from ganlab.checkpoint import atomic_write_bytes
 from ganlab.errors import ConfigError
-from ganlab.report import (
-    COVERAGE_PANEL,
-    CURVE_PANELS,
-    check_page_out,
-    format_value,
-    img_html,
-    metric_texts,
-    plus_minus,
-    save_overlaid_curves,
-    self_contained_page,
-    table_html,
-    verbatim,
-)
-from ganlab.runs import _read_csv, _read_json, _read_meta, _read_metrics, _run_config, _writing
+from ganlab.files import atomic_write_bytes
+from ganlab.report.figures import COVERAGE_PANEL, CURVE_PANELS, save_overlaid_curves
+from ganlab.report.format import format_value, metric_texts, plus_minus, verbatim
+from ganlab.report.pages import check_page_out, img_html, self_contained_page, table_html
+from ganlab.runfiles import read_csv, read_json, read_meta, read_metrics, run_config, writing
 
 # (metrics.csv column, row label) of the comparison table: the last logged row of each run.
 _LAST_ROW = [
@@ -64,15 +54,15 @@ def write_comparison(
             "use `ganlab report RUN_DIR` for one run"
         )
     run_dirs = [Path(d) for d in run_dirs]
-    configs = [_run_config(d).model_dump(mode="json") for d in run_dirs]
+    configs = [run_config(d).model_dump(mode="json") for d in run_dirs]
     for d in run_dirs:
-        _read_meta(d)  # a damaged run directory fails here, before anything is drawn
+        read_meta(d)  # a damaged run directory fails here, before anything is drawn
     out = Path(out)
     check_page_out(out, overwrite)
     labels = run_labels(run_dirs)
-    rows = {label: _read_metrics(d) for label, d in zip(labels, run_dirs, strict=True)}
+    rows = {label: read_metrics(d) for label, d in zip(labels, run_dirs, strict=True)}
     coverage = {
-        label: _read_csv(d / "coverage.csv") for label, d in zip(labels, run_dirs, strict=True)
+        label: read_csv(d / "coverage.csv") for label, d in zip(labels, run_dirs, strict=True)
     }
     with tempfile.TemporaryDirectory(prefix="ganlab-compare-") as tmp:
         tmp = Path(tmp)
@@ -88,7 +78,7 @@ def write_comparison(
             f"{len(labels)} runs; one colour per run in every figure.",
             sections,
         )
-    with _writing(out, "the run directories are unchanged"):
+    with writing(out, "the run directories are unchanged"):
         atomic_write_bytes(out, page.encode())
     return out
 
@@ -173,13 +163,13 @@ def _metrics_table(labels, run_dirs, rows, coverage) -> str:
             share = format_value(last["high_quality"])
             put("high-quality share (last sample figure)", label, share)
         for path in sorted(d.glob("metrics*.json")):
-            doc = _read_json(path) or {}
+            doc = read_json(path) or {}
             for metric, m in doc.get("metrics", {}).items():
                 if isinstance(m, dict):
                     value, floor = metric_texts(metric, m)
                     put(f"{metric} ({path.name})", label, f"{value} (floor {floor})")
         for path in sorted(d.glob("parzen*.json")):
-            doc = _read_json(path) or {}
+            doc = read_json(path) or {}
             if "mean_ll" in doc:
                 put(
                     f"Parzen log-likelihood, nats ({path.name})",
@@ -213,7 +203,7 @@ def _config_table(labels: list[str], configs: list[dict]) -> str:
 
 def _runs_table(labels: list[str], run_dirs: list[Path]) -> str:
     keys = ["seed", "ganlab", "torch", "git_commit", "started", "command", "device", "world_size"]
-    metas = [_read_meta(d) for d in run_dirs]
+    metas = [read_meta(d) for d in run_dirs]
     rows = [["path", *map(str, run_dirs)]]
     rows += [[k, *(verbatim(m.get(k, "")) for m in metas)] for k in keys]
     return table_html(["", *labels], rows)

@@ -134,7 +134,7 @@ def value_on_grid(d_logits: Tensor, log_p_data: Tensor, log_p_g: Tensor, x: Tens
 
         V(D, G) = integral p_data(x) log D(x) + p_g(x) log(1 - D(x)) dx,   D = sigmoid(a)
 
-    Exact in D, where the minibatch estimate ganlab.losses.value_function has Monte Carlo
+    Exact in D, where the minibatch estimate ganlab.game.losses.value_function has Monte Carlo
     error: for any D, V(D, G) <= C(G) (Theorem 1).
 
     Args:

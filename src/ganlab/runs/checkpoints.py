@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,46 +21,12 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
-from ganlab.data.sources import DistributionSource, TensorSource
 from ganlab.errors import CheckpointError
-from ganlab.prior import NoisePrior
+from ganlab.files import atomic_write_bytes
+from ganlab.training.state import TrainState
 
 FORMAT = "ganlab-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.safetensors$")
-
-
-@dataclass
-class TrainState:
-    """Everything Algorithm 1 reads and changes; a checkpoint is this, serialised."""
-
-    step: int
-    G: nn.Module
-    D: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    prior: NoisePrior
-    data: DistributionSource | TensorSource
-    lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
-    rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write data to path so that readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,3 +326,36 @@ class CheckpointStore:
             f"no intact checkpoint in {self.folder} (newest problem: {skipped[0]}); "
             "start a new run with `ganlab train ... --overwrite`"
         )
+
+
+def rank_rng(world: World) -> dict[str, torch.Tensor]:
+    """This rank's dropout streams: torch's CPU generator, and the GPU's when on one."""
+    states = {"torch": torch.get_rng_state()}
+    if world.device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(world.device)
+    return states
+
+
+
+def restore_rank_rng(tensors, header: dict[str, str], cfg: Config, world: World, step: int):
+    """This rank's dropout streams from a checkpoint (restore_state set rank 0's CPU one).
+
+    On as many ranks as the checkpoint was written by, every rank gets its own saved streams
+    back: resuming is exact. On another number, rank 0 keeps its saved streams and rank r > 0
+    starts afresh from distributed.rank_seed(seed, r, step).
+    """
+    if world.rank and header.get("world_size", "1") != str(world.size):
+        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, step))
+        return
+    prefix = f"rank{world.rank}.rng." if world.rank else "rng."
+    try:
+        if world.rank:
+            torch.set_rng_state(tensors[prefix + "torch"])
+        if world.device.type == "cuda" and prefix + "cuda" in tensors:
+            torch.cuda.set_rng_state(tensors[prefix + "cuda"], world.device)
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint lacks or mangles rank {world.rank}'s RNG state ({e}); it was altered: "
+            "resume on another number of processes to start that rank's stream afresh"
+        ) from None
+

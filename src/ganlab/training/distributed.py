@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ganlab.data.sources import shard_rows  # noqa: F401 - part of this module's API
 from ganlab.errors import ConfigError, GanlabError
 
 T = TypeVar("T")
@@ -197,12 +198,6 @@ def local_batch(m: int, size: int, pack: int = 1) -> int:
             + f"; set m to {need} or change --nproc"
         )
     return m // size
-
-
-def shard_rows(m: int, shard: tuple[int, int]) -> slice:
-    """The rows of a global minibatch of m that rank r of `size` ranks keeps, shard = (r, size)."""
-    r, size = shard
-    return slice(r * m // size, (r + 1) * m // size)
 
 
 def rank_seed(seed: int, r: int, step: int) -> int:

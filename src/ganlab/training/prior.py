@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ganlab.config import NoiseConfig
-from ganlab.distributed import shard_rows
+from ganlab.data.sources import shard_rows
 
 
 class NoisePrior:
@@ -15,7 +15,7 @@ class NoisePrior:
     The paper's MNIST code draws U(-sqrt 3, sqrt 3), which has unit variance.
 
     Across ranks every rank draws all m samples from the same generator and keeps its shard of
-    the rows (ganlab.distributed): together they see the one-process noise.
+    the rows (ganlab.training.distributed): together they see the one-process noise.
 
     Args:
         cfg: kind, dim and scale of the prior.

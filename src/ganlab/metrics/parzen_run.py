@@ -1,0 +1,115 @@
+"""`ganlab eval RUN_DIR --parzen`: the Parzen-window log-likelihood of a run's samples on
+held-out data, as in Table 1 of Goodfellow et al. (2014), written to parzen.json.
+
+The estimator itself is metrics/parzen.py; this module picks the held-out data of a run and
+records the score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganlab.errors import DataError
+from ganlab.metrics import evaluate
+from ganlab.metrics.evaluate import LoadedRun
+from ganlab.metrics.parzen import parzen_select_and_score
+from ganlab.report.format import format_value, plus_minus
+
+PARZEN_DATASETS = ("mnist", "fashion_mnist", "fashion-mnist")  # sets with a held-out test split
+
+
+def held_out_sets(
+    run: LoadedRun, dataset: str | None, n_valid: int, n_test: int
+) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """Validation points (they choose sigma) and test points (they are scored) for a run.
+
+    Args:
+        run: the loaded run.  dataset: mnist or fashion_mnist, or None for the run's own data:
+        a toy density gives fresh draws, an image set its valid and test splits.
+        n_valid, n_test: how many points of each (the first ones of a split).
+    Returns:
+        (source, valid, test): the data's name as reported, (n_valid, *shape), (n_test, *shape).
+    Raises:
+        DataError: a data set without a Parzen test split, or one that cannot be loaded.
+    """
+    from ganlab.data import distribution_of, load_split
+
+    dist = distribution_of(run.config.data)
+    name = dataset or (None if dist is not None else run.config.data.kind)
+    if name is None:
+        # Toy data: its own distribution gives fresh validation and test sets, from fixed seeds
+        # so that two evaluations of one run agree.
+        valid = dist.sample(n_valid, torch.Generator().manual_seed(run.config.seed + 101))
+        test = dist.sample(n_test, torch.Generator().manual_seed(run.config.seed + 202))
+        return f"{run.config.data.kind} (fresh draws)", valid, test
+    if name.lower() not in PARZEN_DATASETS:
+        raise DataError(f"--dataset {name}: no Parzen test set; use mnist or fashion_mnist")
+    own = name.lower().replace("-", "_") == run.config.data.kind
+    path = run.config.data.path if own else None  # where the run read its training set
+    valid = load_split(name, "valid", path)[0][:n_valid]
+    test = load_split(name, "test", path)[0][:n_test]
+    return name, valid, test
+
+
+def parzen_of_run(
+    run: LoadedRun,
+    *,
+    samples: int,
+    valid: int,
+    test: int,
+    seed: int,
+    dataset: str | None = None,
+    suffix: str = "",
+) -> tuple[dict, Path]:
+    """Parzen log-likelihood of `samples` draws of G on held-out points, in nats.
+
+        sigma* = argmax_sigma mean_{x in valid} log p_sigma(x)
+        LL = mean_{x in test} log p_sigma*(x),  p_sigma = (1/N) sum_i N(x; G(z_i), sigma^2 I)
+
+    Args:
+        run: the loaded run.  samples: N, generated samples.  valid, test: held-out points.
+        seed: seed of G's noise.  dataset: see held_out_sets.
+        suffix: appended to the file name (``parzen{suffix}.json``).
+    Returns:
+        (result, path): the parzen.json dict and where it was written.
+    Raises:
+        DataError: G's samples are not finite, no test set, or its dimension is not G's.
+        RunDirError: parzen.json cannot be written.
+    """
+    mu = run.sample(samples, seed).reshape(samples, -1)  # (N, d)
+    if not bool(torch.isfinite(mu).all()):
+        raise DataError(f"{run.path}: G produced NaN or inf samples; the run diverged")
+    source, x_valid, x_test = held_out_sets(run, dataset, valid, test)
+    x_valid, x_test = x_valid.reshape(len(x_valid), -1), x_test.reshape(len(x_test), -1)
+    if x_valid.shape[1] != mu.shape[1]:
+        raise DataError(
+            f"{source} points have {x_valid.shape[1]} dims but the run's samples have "
+            f"{mu.shape[1]}; pass the --dataset the run was trained on"
+        )
+    score = parzen_select_and_score(mu, x_valid, x_test)
+    result = {
+        "dataset": source,
+        "step": run.step,
+        "samples": samples,
+        "valid": len(x_valid),
+        "test": len(x_test),
+        "sigma": score.sigma,
+        "mean_ll": score.mean,
+        "se": score.se,
+        "sigmas": list(score.sigmas),
+        "valid_ll": list(score.valid_ll),
+    }
+    # evaluate.write_metrics: one writer (atomic, non-finite numbers as null) of every result
+    return result, evaluate.write_metrics(run.path / f"parzen{suffix}.json", result)
+
+
+def parzen_summary(result: dict) -> str:
+    """The console line of a parzen.json dict: LL +- SE, sigma* and the counts."""
+    ll = plus_minus(result["mean_ll"], result["se"])
+    return (
+        f"Parzen log-likelihood on {result['dataset']}: {ll} nats (sigma "
+        f"{format_value(result['sigma'])}, {result['samples']} samples, {result['test']} test "
+        "points)"
+    )

@@ -1,0 +1,335 @@
+"""Figures (PNG) and the HTML page of a run.
+
+matplotlib is imported inside the functions, with the Agg backend, so that importing ganlab
+stays fast and works without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganlab.data.toy import GaussianMixture
+
+
+def pyplot():
+    """matplotlib.pyplot with the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save a figure as PNG atomically (temp file, rename) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    tmp.replace(path)
+    pyplot().close(fig)
+    return path
+
+
+def image_grid(images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), cols: int = 8):
+    """(n, C, H, W) images -> one (rows*H, cols*W, C) array in [0, 1], a pixel of gap between."""
+    x = torch.as_tensor(images, dtype=torch.float32)
+    lo, hi = value_range
+    x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    n, c, h, w = x.shape
+    rows = -(-n // cols)
+    canvas = torch.ones(c, rows * (h + 1) + 1, cols * (w + 1) + 1)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        canvas[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + q * (w + 1) : 1 + q * (w + 1) + w] = x[
+            i
+        ]
+    return canvas.permute(1, 2, 0).numpy()
+
+
+def save_sample_figure(
+    path: Path,
+    fake: Tensor,
+    real: Tensor | None = None,
+    distribution: GaussianMixture | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    title: str = "",
+) -> Path:
+    """Generated samples drawn the way their kind of data is looked at.
+
+    Points in 2-D: a scatter over the data; in 1-D: histograms with the data density;
+    images: a grid of up to 64.
+    """
+    plt = pyplot()
+    fake = torch.as_tensor(fake).detach().float()
+    if fake.ndim == 4:
+        fig, ax = plt.subplots(figsize=(6, 6))
+        grid = image_grid(fake[:64], value_range)
+        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        ax.axis("off")
+    elif fake.shape[1] == 1:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        values = fake[:, 0].numpy()
+        lo, hi = np.percentile(values, [0.5, 99.5])
+        if real is not None:
+            r = real[:, 0].numpy()
+            lo, hi = min(lo, r.min()), max(hi, r.max())
+            ax.hist(r, bins=80, range=(lo, hi), density=True, color="0.6", alpha=0.6, label="data")
+        ax.hist(
+            values,
+            bins=80,
+            range=(lo, hi),
+            density=True,
+            color="tab:green",
+            alpha=0.6,
+            label="generated",
+        )
+        if distribution is not None:
+            grid = torch.linspace(lo, hi, 400, dtype=torch.float64)[:, None]
+            ax.plot(grid[:, 0], distribution.log_prob(grid).exp(), "k:", label="p_data")
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.legend()
+    else:
+        fig, ax = plt.subplots(figsize=(6, 6))
+        # Generated first, data on top: with sharp modes the data would hide under G's points.
+        ax.scatter(fake[:, 0], fake[:, 1], s=6, c="tab:green", alpha=0.5, label="generated")
+        if real is not None:
+            ax.scatter(real[:, 0], real[:, 1], s=1, c="k", alpha=0.4, label="data")
+        if distribution is not None and distribution.dim == 2:
+            c = distribution.centres
+            ax.scatter(
+                c[:, 0], c[:, 1], marker="+", c="tab:red", s=40, lw=0.8, label="mode centres"
+            )
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.legend(loc="upper right", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)
+
+
+def _column(rows: list[dict], key: str) -> np.ndarray:
+    return np.array([float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows])
+
+
+@dataclass(frozen=True)
+class CurvePanel:
+    """One figure of training curves: which columns it draws and how.
+
+    Attributes:
+        name: the figure's file stem (losses.png).  title: its title.  alt: its image's alt text.
+        keys: (column, label) pairs, drawn in order.
+        styles: which key is which line style when several runs share the figure, one colour
+            per run ("solid: D, dashed: G"); "" for one key.
+        hline: (y, label) reference line, or None.  log: a log y axis (gradient norms span
+            decades).  ylim: y range, or None.  ylabel: y axis label.
+        marker: matplotlib marker of each point ("o" for sparse rows such as coverage.csv).
+    """
+
+    name: str
+    title: str
+    alt: str
+    keys: tuple[tuple[str, str], ...]
+    styles: str = ""
+    hline: tuple[float, str] | None = None
+    log: bool = False
+    ylim: tuple[float, float] | None = None
+    ylabel: str = ""
+    marker: str = ""
+
+
+# The figures of metrics.csv, drawn for one run (save_curves) and for several (compare).
+CURVE_PANELS = (
+    CurvePanel(
+        "losses",
+        "Losses",
+        "losses",
+        (("d_loss", "D loss"), ("g_loss", "G loss")),
+        styles="solid: D, dashed: G",
+        hline=(math.log(4), "log 4 (D loss at equilibrium)"),
+    ),
+    CurvePanel(
+        "discriminator",
+        "Discriminator outputs",
+        "mean D(x) and D(G(z))",
+        (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))")),
+        styles="solid: D(x), dashed: D(G(z))",
+        hline=(0.5, "1/2 (equilibrium)"),
+        ylim=(-0.02, 1.02),
+    ),
+    CurvePanel(
+        "grad_norms",
+        "Gradient norms",
+        "gradient norms",
+        (("g_grad_norm", "|grad G|"), ("d_grad_norm", "|grad D|")),
+        styles="solid: G, dashed: D",
+        log=True,
+    ),
+)
+
+# coverage.csv over several runs (one run's coverage figure is save_coverage_figure)
+COVERAGE_PANEL = CurvePanel(
+    "coverage",
+    "Mode coverage over training (2,500 samples per point)",
+    "mode coverage",
+    (("modes_covered", "modes covered"),),
+    ylabel="modes covered",
+    marker="o",
+)
+
+
+def _finish_panel(ax, panel: CurvePanel, title: str) -> None:
+    """Reference line, axes and title of a panel whose lines are drawn (the caller places
+    the legend: one run's is small, several runs' is long)."""
+    if panel.hline is not None:
+        ax.axhline(panel.hline[0], color="0.5", ls=":", lw=1, label=panel.hline[1])
+    if panel.log:
+        ax.set_yscale("log")
+    if panel.ylim is not None:
+        ax.set_ylim(*panel.ylim)
+    ax.set_xlabel("step")
+    if panel.ylabel:
+        ax.set_ylabel(panel.ylabel)
+    ax.set_title(title)
+
+
+def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
+    """losses.png, discriminator.png and grad_norms.png (CURVE_PANELS) from metrics.csv rows."""
+    plt = pyplot()
+    run_dir = Path(run_dir)
+    step = _column(rows, "step")
+    out = {}
+    for panel in CURVE_PANELS:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for key, label in panel.keys:
+            ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
+        _finish_panel(ax, panel, panel.title)
+        ax.legend()
+        out[panel.name] = save_figure(fig, run_dir / f"{panel.name}.png")
+    return out
+
+
+def save_coverage_figure(path: Path, rows: list[dict]) -> Path:
+    """Modes covered and the share of high-quality samples over training (2-D mixtures)."""
+    plt = pyplot()
+    step = _column(rows, "step")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(step, _column(rows, "modes_covered"), "o-", color="tab:blue", label="modes covered")
+    ax.axhline(_column(rows, "modes")[0], color="0.5", ls=":", lw=1, label="all modes")
+    ax.set_xlabel("step")
+    ax.set_ylabel("modes covered (2,500 samples)")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(
+        step, 100 * _column(rows, "high_quality"), "s--", color="tab:orange", label="high quality %"
+    )
+    ax2.set_ylabel("% samples within 3 std of a mode")
+    ax2.set_ylim(0, 100)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower right")
+    ax.set_title("Mode coverage over training (mode collapse shows as a drop)")
+    return save_figure(fig, path)
+
+
+def save_discriminator_figure(path: Path, x, p_data, p_g, d, d_star, title: str = "") -> Path:
+    """1-D: p_data (black dots), p_g (green), D (blue dashes) as in the paper's Figure 1, and
+    the optimal D* = p_data / (p_data + p_g) of Proposition 1 (grey) for comparison."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, p_data, "k:", lw=2, label="p_data")
+    ax.plot(x, p_g, color="tab:green", label="p_g (KDE of 10,000 samples)")
+    ax.set_ylabel("density")
+    ax.set_xlabel("x")
+    ax2 = ax.twinx()
+    ax2.plot(x, d, "b--", label="D(x) learned")
+    ax2.plot(x, d_star, color="0.5", lw=1, label="D*(x) = p_data / (p_data + p_g)")
+    ax2.axhline(0.5, color="0.8", lw=1)
+    ax2.set_ylim(0, 1)
+    ax2.set_ylabel("D(x)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    ax.set_title(f"{title}: the paper's Figure 1 view" if title else "The paper's Figure 1 view")
+    return save_figure(fig, path)
+
+
+def save_discriminator_map(
+    path: Path,
+    x1: Tensor,
+    x2: Tensor,
+    d: Tensor,
+    fake: Tensor,
+    real: Tensor | None = None,
+    centres: Tensor | None = None,
+    title: str = "",
+) -> Path:
+    """2-D: D(x) as a heatmap over a grid, generated and real points on top.
+
+    The 2-D analogue of the paper's Figure 1: where D says "data" (D -> 1) and "generated"
+    (D -> 0), and where G's samples lie relative to the data. At the equilibrium of
+    Proposition 1 (p_g = p_data) the map is 1/2 everywhere.
+
+    Args:
+        x1, x2: (n1,), (n2,) grid coordinates.  d: (n2, n1) D(x) in [0, 1] on that grid.
+        fake: (n, 2) generated points.  real: (n, 2) data points.  centres: (modes, 2).
+    """
+    plt = pyplot()
+    x1, x2, d = (torch.as_tensor(t).double().numpy() for t in (x1, x2, d))
+    fig, ax = plt.subplots(figsize=(7, 6))
+    mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+    fig.colorbar(mesh, ax=ax, label="D(x)")
+    ax.contour(x1, x2, d, levels=[0.5], colors="0.3", linewidths=0.8)
+    fake = torch.as_tensor(fake).float()
+    ax.scatter(fake[:, 0], fake[:, 1], s=5, c="tab:green", alpha=0.5, label="generated")
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=1, c="k", alpha=0.4, label="data")
+    if centres is not None:
+        ax.scatter(centres[:, 0], centres[:, 1], marker="+", c="yellow", s=40, lw=0.8)
+    ax.set_xlim(float(x1[0]), float(x1[-1]))
+    ax.set_ylim(float(x2[0]), float(x2[-1]))
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title(title or "D(x) over the data space (contour: D = 1/2)")
+    return save_figure(fig, path)
+
+
+def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePanel) -> Path:
+    """A panel's curves of several runs in one plot: one colour per run, one line style per key.
+
+    Args:
+        runs: run label -> its rows (metrics.csv or coverage.csv as dicts).
+        panel: what to draw; its first key solid, the next dashed, then dotted.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for i, (name, rows) in enumerate(runs.items()):
+        if not rows:
+            continue
+        step = _column(rows, "step")
+        for j, (key, label) in enumerate(panel.keys):
+            ax.plot(
+                step,
+                _column(rows, key),
+                styles[j % len(styles)],
+                marker=panel.marker or None,
+                color=colours[i % len(colours)],
+                label=f"{name}: {label}",
+            )
+    _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
+    ax.legend(fontsize=7, loc="best")
+    return save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-contained HTML pages (`ganlab report`, `ganlab compare`): every image a data: URI, the
+# style inline, no script, so that the one file can be mailed, archived or opened offline.

@@ -1,0 +1,268 @@
+"""TODO"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from ganlab.files import atomic_write_bytes
+from ganlab.report.format import COUNT_KEYS, format_value, metric_texts, plus_minus, verbatim
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 12px; }} .figs img {{ max-width: 520px; }}
+.strip img {{ width: 180px; }} table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }}
+pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{summary}</p>
+{scores}
+<h2>Samples</h2><div class="figs"><img src="samples.png" alt="final samples"></div>
+<h2>Training curves</h2>
+<div class="figs"><img src="losses.png" alt="losses"><img src="discriminator.png" alt="D outputs">
+<img src="grad_norms.png" alt="gradient norms"></div>
+{theory}
+<h2>Samples during training</h2><div class="figs strip">{strip}</div>
+<h2>Run</h2><table>{meta}</table>
+<h2>Resolved config</h2><pre>{config}</pre>
+</body></html>
+"""
+
+
+def write_index(
+    run_dir: Path,
+    config_yaml: str,
+    meta: dict,
+    last: dict | None,
+    scores: dict | None,
+    theory: list[str] = (),
+) -> Path:
+    """index.html of a run: final samples, curves, samples over time, provenance and config."""
+    run_dir = Path(run_dir)
+    e = html.escape
+    score_html = ""
+    if scores:
+        rows = "".join(
+            f"<tr><th>{e(k)}</th><td>{e(format_value(v))}</td></tr>" for k, v in scores.items()
+        )
+        score_html = f"<h2>Scores</h2><table>{rows}</table>"
+    strip = "".join(
+        f'<figure><img src="samples/{p.name}" alt="{p.stem}">'
+        f"<figcaption>{p.stem}</figcaption></figure>"
+        for p in sorted((run_dir / "samples").glob("step-*.png"))
+    )
+    meta_rows = "".join(
+        f"<tr><th>{e(k)}</th><td>{e(verbatim(v))}</td></tr>" for k, v in meta.items()
+    )
+    page = _PAGE.format(
+        title=e(f"ganlab run {run_dir.name}"),
+        summary=e(last_row_summary(last)),
+        scores=score_html,
+        strip=strip,
+        meta=meta_rows,
+        config=e(config_yaml),
+        theory=(
+            '<h2>Theory, on this run</h2><div class="figs">'
+            + "".join(f'<img src="{e(name)}" alt="{e(name)}">' for name in theory)
+            + "</div>"
+        )
+        if theory
+        else "",
+    )
+    path = run_dir / "index.html"
+    atomic_write_bytes(path, page.encode())
+    return path
+
+
+def last_row_summary(last: dict | None) -> str:
+    """One sentence of the last metrics.csv row: step, both losses, mean D(x) and D(G(z))."""
+    if not last:
+        return "No metrics logged yet."
+    f = format_value
+    return (
+        f"Step {f(last['step'])}: D loss {f(last['d_loss'])}, G loss {f(last['g_loss'])}, "
+        f"mean D(x) {f(last['d_real'])}, mean D(G(z)) {f(last['d_fake'])}."
+    )
+
+
+PAGE_MARKER = '<meta name="generator" content="ganlab report">'
+
+
+_SELF_CONTAINED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+{marker}
+<link rel="icon" href="data:,">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222;
+       padding: 0 1em; }}
+h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.2em; margin-top: 1.8em;
+      border-bottom: 1px solid #ddd; }}
+h3 {{ font-size: 1em; }}
+nav a {{ margin-right: 1em; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }}
+.figs img {{ max-width: 560px; width: 100%; }}
+.strip figure {{ margin: 0; }} .strip img {{ width: 200px; }}
+.side figure {{ margin: 0; flex: 1 1 300px; }} .side img {{ max-width: 100%; }}
+figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
+table {{ border-collapse: collapse; margin: 0.5em 0; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em;
+         vertical-align: top; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+.note {{ color: #555; font-size: 0.9em; }}
+code, .hash {{ font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }}
+pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
+</style></head><body>
+<h1>{title}</h1>
+{summary}
+<nav>{nav}</nav>
+{sections}
+</body></html>
+"""
+
+
+def data_uri(path: Path) -> str:
+    """A PNG file as a data: URI, to embed it in a page that needs no other file."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def img_html(path: Path, alt: str, caption: str = "") -> str:
+    """An <img> of a PNG embedded as a data: URI, in a <figure> when captioned."""
+    e = html.escape
+    img = f'<img src="{data_uri(path)}" alt="{e(alt)}">'
+    return f"<figure>{img}<figcaption>{e(caption)}</figcaption></figure>" if caption else img
+
+
+def table_html(header: list[str] | None, rows: list[list], numeric: bool = False) -> str:
+    """An HTML table of escaped cells; the first cell of each row is a row heading."""
+    e = html.escape
+    head = "<tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr>" if header else ""
+    cls = ' class="num"' if numeric else ""
+    body = "".join(
+        "<tr>"
+        + f"<th>{e(str(r[0]))}</th>"
+        + "".join(f"<td{cls}>{e(str(c))}</td>" for c in r[1:])
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table>{head}{body}</table>"
+
+
+def self_contained_page(title: str, summary: str, sections: list[tuple[str, str, str]]) -> str:
+    """A whole page: title, summary line, a table of contents and (id, heading, html) sections."""
+    e = html.escape
+    nav = " ".join(f'<a href="#{e(i)}">{e(h)}</a>' for i, h, _ in sections)
+    body = "\n".join(f'<section id="{e(i)}"><h2>{e(h)}</h2>\n{b}</section>' for i, h, b in sections)
+    return _SELF_CONTAINED.format(
+        marker=PAGE_MARKER,
+        title=e(title),
+        summary=f"<p>{e(summary)}</p>" if summary else "",
+        nav=nav,
+        sections=body,
+    )
+
+
+def is_ganlab_page(path: Path) -> bool:
+    """Whether a file is a page `ganlab report` or `ganlab compare` wrote (its marker tag)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return PAGE_MARKER.encode() in head
+
+
+def check_page_out(path: Path, overwrite: bool) -> None:
+    """Refuse to write a page over a file that is not one of ours, unless asked to.
+
+    Raises:
+        RunDirError: `path` is a folder, its folder does not exist, or it is some other file
+            and overwrite is False.
+    """
+    from ganlab.errors import RunDirError
+
+    path = Path(path)
+    if path.is_dir():
+        raise RunDirError(f"--out {path} is a folder; give a file name such as {path}/report.html")
+    if not path.parent.is_dir():
+        raise RunDirError(
+            f"cannot write {path}: folder {path.parent} does not exist; create it first"
+        )
+    if path.exists() and not overwrite and not is_ganlab_page(path):
+        raise RunDirError(
+            f"{path} exists and is not a ganlab report; pass --overwrite to replace it or "
+            "choose another --out"
+        )
+
+
+def metrics_json_html(name: str, doc: dict) -> str:
+    """metrics.json (from `ganlab eval --metrics`) as a provenance list and one table:
+    each metric's value, real-vs-real floor, sample counts, details and definition."""
+    e = html.escape
+    facts = [
+        ["file", name],
+        ["step", doc.get("step")],
+        ["seed of G's noise", doc.get("seed")],
+        ["generated samples", doc.get("samples")],
+    ]
+    for key in ("dataset", "real", "floor"):
+        if key in doc:
+            facts.append([key, doc[key]])
+    fx = doc.get("feature_extractor")
+    if fx:
+        accuracy = format_value(fx.get("test_accuracy"))
+        facts.append(
+            [
+                "feature extractor",
+                f"{fx.get('name')}, {fx.get('layer')}, dim {fx.get('dim')}, "
+                f"test accuracy {accuracy}",
+            ]
+        )
+        facts.append(["extractor SHA-256", fx.get("sha256")])
+    ix = doc.get("inception_extractor")
+    if ix:
+        facts.append(["Inception network", f"{ix.get('name')}, {ix.get('layer')}"])
+        facts.append(["Inception weights", f"{ix.get('file')}, SHA-256 {ix.get('sha256')}"])
+    rows = []
+    for metric, m in doc.get("metrics", {}).items():
+        if not isinstance(m, dict):
+            continue
+        value, floor = metric_texts(metric, m)
+        counts = ", ".join(f"{k} {m[k]}" for k in COUNT_KEYS if k in m)
+        details = ", ".join(
+            f"{k} {format_value(v)}"
+            for k, v in m.items()
+            if k in ("k", "eps", "subsets", "subset_size", "note", "floor_note") and v is not None
+        )
+        rows.append([metric, value, floor, counts, details, m.get("definition", "")])
+    header = ["metric", "value", "real-vs-real floor", "samples", "details", "definition"]
+    return (
+        table_html(None, facts)
+        + table_html(header, rows)
+        + (f'<p class="note">{e(name)}: no metrics in the file.</p>' if not rows else "")
+    )
+
+
+def parzen_json_html(name: str, doc: dict) -> str:
+    """parzen.json (from `ganlab eval --parzen`): the test log-likelihood and how it was got."""
+    rows = [
+        ["file", name],
+        [
+            "Parzen log-likelihood (nats)",
+            f"{plus_minus(doc.get('mean_ll'), doc.get('se'))} (standard error over test points)",
+        ],
+        ["sigma (chosen on validation)", format_value(doc.get("sigma"))],
+        ["data", doc.get("dataset")],
+        ["step", doc.get("step")],
+        [
+            "samples / validation / test points",
+            f"{doc.get('samples')} / {doc.get('valid')} / {doc.get('test')}",
+        ],
+    ]
+    return table_html(None, rows)

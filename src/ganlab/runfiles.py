@@ -1,0 +1,112 @@
+"""A run directory's files: their names, and plain readers and writers of config.yaml,
+meta.json, metrics.csv and coverage.csv.
+
+Below every layer that reads a run (report pages, runs, the lab), beside config: the files are a
+format, and nothing here trains or draws.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+from ganlab.config import Config, load_config
+from ganlab.errors import RunDirError
+
+METRIC_FIELDS = [
+    "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
+    "g_grad_norm", "d_grad_norm", "lr_g", "lr_d", "steps_per_s", "elapsed_s",
+]  # fmt: skip
+
+
+COVERAGE_FIELDS = ["step", "modes_covered", "modes", "high_quality", "kl"]
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@contextmanager
+def writing(path: Path, last_checkpoint: Path | str | None):
+    """Turn an OSError (full disk, no permission) while writing `path` into one RunDirError.
+
+    last_checkpoint: the checkpoint a resume would start from (or a note such as
+    "training finished"), named in the message so the user knows what is safe.
+    """
+    try:
+        yield
+    except OSError as e:
+        if last_checkpoint is None:
+            safe = "no checkpoint was written yet"
+        elif isinstance(last_checkpoint, str):
+            safe = last_checkpoint
+        else:
+            safe = f"the last checkpoint {last_checkpoint} is intact; then `ganlab resume`"
+        raise RunDirError(
+            f"cannot write {path} ({e.strerror or e}); free disk space or fix the folder's "
+            f"permissions ({safe})"
+        ) from None
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").exists() and (path / "meta.json").exists()
+
+
+def run_config(run_dir: Path) -> Config:
+    if not run_dir.is_dir():
+        raise RunDirError(
+            f"run directory {run_dir} does not exist; pass the folder `ganlab train` made"
+        )
+    if not (run_dir / "config.yaml").exists():
+        raise RunDirError(
+            f"{run_dir} is not a ganlab run directory (no config.yaml); pass the folder "
+            "`ganlab train` made"
+        )
+    return load_config(run_dir / "config.yaml")
+
+
+def read_meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        raise RunDirError(
+            f"{run_dir}/meta.json is missing or unreadable; the run directory is damaged"
+        ) from None
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return read_csv(run_dir / "metrics.csv")
+
+
+def read_csv(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def append_row(path: Path, fields: list[str], row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+
+
+def truncate_log(path: Path, fields: list[str], step: int) -> None:
+    rows = [  # a row a killed process left half-written has missing fields: drop it
+        r for r in read_csv(path) if None not in r.values() and int(float(r["step"])) <= step
+    ]
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)

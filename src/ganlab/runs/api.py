@@ -1,0 +1,470 @@
+"""Runs: a run directory around Algorithm 1, and the Python API the CLI is a thin shell over.
+
+    run = ganlab.train("ring8", overrides=["steps=200"])   # or a Config, a dict, a YAML path
+    x = run.sample(2500)                                    # (2500, 2) generated points
+    run = ganlab.resume(run.path, steps=400)
+    run = ganlab.load_run(run.path)
+
+A run directory holds:
+    config.yaml          the resolved config (every field, defaults filled in)
+    meta.json            seed, versions, git commit, times, command lines, example shape
+    metrics.csv          one row per logged step
+    samples/step-*.png   samples from a fixed batch of noise, at intervals
+    checkpoints/         step-*.safetensors and manifest.json (SHA-256 of each)
+    samples.png, losses.png, discriminator.png, grad_norms.png, index.html   the report
+
+Under torchrun (WORLD_SIZE > 1) every rank calls train() or resume() with the same arguments and
+they train together (ganlab.training.distributed); rank 0 alone writes the run directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ganlab.config import Config, apply_override, config_from_dict, dump_config, load_config, preset_names
+from ganlab.data import build_data, distribution_of
+from ganlab.errors import CheckpointError, ConfigError, Diverged, GanlabError, Interrupted, RunDirError
+from ganlab.files import atomic_write_bytes
+from ganlab.game.divergences import optimal_discriminator_from_logs
+from ganlab.game.losses import value_function
+from ganlab.metrics.coverage import mode_coverage
+from ganlab.models import build_discriminator, build_generator
+from ganlab.report.figures import CURVE_PANELS, save_coverage_figure, save_curves, save_discriminator_figure, save_discriminator_map, save_sample_figure
+from ganlab.report.format import format_value, verbatim
+from ganlab.report.pages import check_page_out, img_html, last_row_summary, metrics_json_html, parzen_json_html, self_contained_page, table_html, write_index
+from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, is_run_dir, read_csv, read_json, read_meta, read_metrics, run_config, truncate_log, writing
+from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_models, restore_rank_rng, restore_state
+from ganlab.runs.directory import check_writable, claim_out, command_line, create_run_dir, default_out, fingerprint, git_commit, now, record_resume, run_meta, truncate_logs, write_run_files
+from ganlab.runs.monitor import RunMonitor, require_tensorboard, run_loop, tensorboard_writer
+from ganlab.report.run_report import write_report, write_run_page
+from ganlab.report.pages import check_page_out
+from ganlab.training import distributed
+from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, replicas
+from ganlab.training.distributed import LOCAL, World
+from ganlab.training.optim import learning_rate
+from ganlab.training.prior import NoisePrior
+from ganlab.training.runtime import configure_cpu
+from ganlab.training.state import DATA_SEED, EVAL_SEED, PREVIEW_SEED, TrainState, build_state, eval_mode, seeded_rng, tanh_images, value_range
+from ganlab.version import __version__
+
+
+class Run:
+    """A trained (or training) GAN and its directory.
+
+    Attributes:
+        path: the run directory.
+        config: the resolved Config.
+        generator, discriminator: G and D, plain nn.Modules.
+        step: iterations of Algorithm 1 done.
+    """
+
+    def __init__(self, path: Path, config: Config, G, D, step: int, x_shape: tuple[int, ...]):
+        self.path, self.config = Path(path), config
+        self.generator, self.discriminator = G, D
+        self.step, self.x_shape = step, tuple(x_shape)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, step={self.step})"
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+        """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed.
+
+        Images come back in the data's [0, 1] range whatever G's output nonlinearity.
+        """
+        if n < 1:
+            raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
+        seed = self.config.seed + EVAL_SEED if seed is None else seed
+        device = next(self.generator.parameters()).device
+        z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
+        with eval_mode(self.generator) as G:
+            x = G(z).cpu()
+        return (x + 1.0) / 2.0 if tanh_images(self.config, self.x_shape) else x
+
+    def metrics(self) -> list[dict[str, float]]:
+        """The rows of metrics.csv as dicts of floats."""
+        return [{k: float(v) for k, v in row.items()} for row in read_metrics(self.path)]
+
+    def scores(self, n: int = 2500, samples: torch.Tensor | None = None) -> dict[str, Any]:
+        """Scores of n samples against a known toy density: mode coverage (2-D), moments (1-D).
+
+        samples: G's samples when the caller has drawn them already (a report: self.sample(n)),
+            else n are drawn here.
+        """
+        dist = distribution_of(self.config.data)
+        if dist is None:
+            return {}
+        fake = self.sample(n) if samples is None else samples
+        if dist.dim == 2:
+            return mode_coverage(fake, dist.centres, float(dist.stds[0]))
+        real = dist.sample(
+            len(fake), torch.Generator().manual_seed(self.config.seed + EVAL_SEED)
+        )  # as many as were scored, also when the caller handed samples of another count
+        return {
+            "generated_mean": float(fake.mean()),
+            "generated_std": float(fake.std()),
+            "data_mean": float(real.mean()),
+            "data_std": float(real.std()),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def train(
+    config: Config | dict | str | Path,
+    out: str | Path | None = None,
+    *,
+    overrides: list[str] = (),
+    data=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = True,
+    report: bool = True,
+    device: str = "auto",
+    bf16: bool | None = None,
+) -> Run:
+    """Train a GAN with Algorithm 1 in a new run directory and return the Run.
+
+    Args:
+        config: a Config, a dict of config keys, a YAML file path or a preset name.
+        out: the run directory to create; default runs/<name>-<time>.
+        overrides: ``a.b=value`` strings applied on top of a file or preset.
+        data: optional (N, *x_shape) tensor or array to train on instead of config.data.
+        resume: if `out` already holds a run, continue it instead of refusing.
+        overwrite: if `out` already holds a run, delete it and start again.
+        quiet: no progress bar.
+        report: write figures and index.html at the end.
+        device: 'auto' (CUDA when torch sees a GPU), 'cpu' or 'cuda'.
+        bf16: forward passes under bfloat16 autocast (CUDA only); None: off for a new run,
+            the run's own choice when `resume` continues one (as ganlab.resume).
+    Raises:
+        GanlabError: bad config, data or output directory; nothing is written then.
+    """
+    with distributed.session(device, bool(bf16)) as world:
+        # Rank 0 reads the config and checks --out; the other ranks take its answers, so that
+        # the files need to be on rank 0's machine only.
+        cfg, name = distributed.on_main(_resolve_config, config, overrides)
+        distributed.on_main(require_tensorboard, cfg)
+        if data is not None:
+            cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
+        elif cfg.data.kind == "tensor":
+            raise ConfigError(
+                "data.kind 'tensor' needs the examples: pass ganlab.train(cfg, data=x)"
+            )
+        distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
+        out, existing = distributed.on_main(claim_out, out, name, resume, overwrite)
+        if existing:
+            if bf16 is None:
+                world = _with_run_precision(out, world)
+            return _resume(out, cfg.steps, data, quiet, report, world)
+        with seeded_rng(cfg, world):
+            state = build_state(cfg, data, world)  # before any write: bad data writes nothing
+            distributed.on_main(create_run_dir, out, cfg, state, data, world)
+            run_loop(out, cfg, state, quiet, world)
+        return _finish(out, cfg, state, report, world)
+
+
+def resume(
+    run_dir: str | Path,
+    steps: int | None = None,
+    *,
+    data=None,
+    quiet: bool = True,
+    report: bool = True,
+    device: str = "auto",
+    bf16: bool | None = None,
+) -> Run:
+    """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
+
+    Training continues exactly: the same seed, machine and number of processes give the same
+    parameters as a run that was never stopped. Resuming on another number of processes
+    restores G, D and both optimisers exactly, and the noise and data streams too (every rank
+    holds the same ones); only the dropout streams of ranks 1.. are then started afresh from
+    (seed, rank, step), ganlab.training.distributed. device as for train; bf16 None keeps the run's own
+    choice where the run continues on a GPU (in float32 elsewhere, with a warning).
+    """
+    with distributed.session(device, bool(bf16)) as world:
+        if bf16 is None:
+            world = _with_run_precision(Path(run_dir), world)
+        return _resume(Path(run_dir), steps, data, quiet, report, world)
+
+
+def _with_run_precision(run_dir: Path, world: World) -> World:
+    """world with the bf16 autocast the run last trained with (meta.json: its newest resume,
+    else its start), where it can have it."""
+    meta = distributed.on_main(read_json, run_dir / "meta.json") or {}
+    last = (meta.get("resumes") or [meta])[-1]
+    if not last.get("bf16"):
+        return world
+    if not distributed.has_bf16_autocast(world):
+        warnings.warn(
+            f"the run trained with --bf16, which needs CUDA; on {world.device} it continues in "
+            "float32",
+            stacklevel=3,
+        )
+        return world
+    return dataclasses.replace(world, bf16=True)
+
+
+def load_run(path: str | Path, step: int | None = None) -> Run:
+    """A finished or interrupted run, with G and D loaded from its newest intact checkpoint,
+    or from the checkpoint of `step` when given."""
+    path = Path(path)
+    cfg = run_config(path)
+    meta = read_meta(path)
+    x_shape = tuple(meta["x_shape"])
+    G = build_generator(cfg.generator, cfg.noise.dim, x_shape)
+    D = build_discriminator(cfg.discriminator, x_shape)
+    store = CheckpointStore(path / "checkpoints")
+    ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
+    restore_models(G, D, tensors, ckpt)
+    G.eval()
+    D.eval()
+    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape)
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop's bookkeeping
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+
+
+
+
+
+
+def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
+    """The trained Run, its G and D on the CPU, and (rank 0) its report."""
+    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape)
+    if report and world.is_main:
+        with writing(out / "index.html", "training finished"):
+            write_report(run)
+    return run
+
+
+
+
+
+
+
+
+def _resume(
+    run_dir: Path, steps: int | None, data, quiet: bool, report: bool, world: World = LOCAL
+) -> Run:
+    # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
+    # needs it (a shared filesystem is not required).
+    cfg = distributed.on_main(run_config, run_dir)
+    if steps is not None:
+        cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
+    distributed.on_main(require_tensorboard, cfg)
+    meta = distributed.on_main(read_meta, run_dir)
+    if cfg.data.kind == "tensor":
+        if data is None:
+            raise ConfigError(
+                f"run {run_dir} trained on an in-memory tensor; pass it again: "
+                "ganlab.resume(path, data=x)"
+            )
+        if fingerprint(data) != meta.get("data_sha256"):
+            raise ConfigError(
+                f"the data passed differs from what run {run_dir} trained on (SHA-256); "
+                "pass the same tensor"
+            )
+    distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
+    with seeded_rng(cfg, world):  # the checkpoint's dropout streams in training, the caller's after
+        state, ckpt = restore_newest(run_dir, cfg, data, world)
+        if cfg.steps < state.step:
+            raise ConfigError(
+                f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
+                f"pass --steps {state.step} or more"
+            )
+        distributed.on_main(record_resume, run_dir, cfg, meta, state.step, ckpt, world)
+        run_loop(run_dir, cfg, state, quiet, world)
+    return _finish(run_dir, cfg, state, report, world)
+
+
+def restore_newest(
+    run_dir: Path, cfg: Config, data=None, world: World = LOCAL
+) -> tuple[TrainState, Path]:
+    """The run's state at its newest checkpoint: built from cfg as training builds it (under
+    seeded_rng), then G, D, optimisers, noise and data streams and step restored into it.
+
+    torch's generator is left at the checkpoint's dropout stream (this rank's, on several), so
+    the next iteration is the one the run would have made; enter seeded_rng(cfg) around the call
+    and the training to give the caller's stream back afterwards.
+    Args:
+        run_dir: a run directory with a checkpoints/ folder; rank 0 reads it.
+        cfg: the run's config, which the checkpoint must fit.
+        data: the in-memory data the run trained on, for data.kind 'tensor'.
+    Returns:
+        (state, path of the checkpoint restored).
+    Raises:
+        CheckpointError: no checkpoint, or one that does not fit cfg.
+    """
+    with seeded_rng(cfg, world):
+        state = build_state(cfg, data, world)
+    store = CheckpointStore(run_dir / "checkpoints")
+    ckpt, tensors, header = distributed.on_main(store.load_latest)
+    restore_state(state, tensors, header, ckpt)
+    restore_rank_rng(tensors, header, cfg, world, state.step)
+    return state, ckpt
+
+
+def _resolve_config(config, overrides) -> tuple[Config, str]:
+    if isinstance(config, Config):
+        config = config.model_dump(mode="json")
+    if isinstance(config, dict):
+        return config_from_dict(_with_overrides(config, overrides)), "run"
+    name = str(config)
+    stem = name if name in preset_names() else Path(name).stem
+    return load_config(config, list(overrides)), stem
+
+
+def _with_overrides(raw: dict, overrides) -> dict:
+    raw = json.loads(json.dumps(raw))  # a deep copy: the caller's dict is left alone
+    for item in overrides:
+        apply_override(raw, item)
+    return raw
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def write_html_report(
+    run_dir: str | Path, out: str | Path | None = None, overwrite: bool = False
+) -> Path:
+    """report.html: the whole run in one self-contained page (`ganlab report`).
+
+    Loads the run's newest intact checkpoint (a run stopped before its first one still gets a
+    page of its logs) and hands it to report.run_report.write_run_page.
+    Args:
+        run_dir: a run directory.  out: the page to write; default run_dir/report.html.
+        overwrite: replace `out` even if it is not a page ganlab wrote.
+    Raises:
+        RunDirError: run_dir is not a run directory, or `out` is refused or cannot be written.
+    """
+    run_dir = Path(run_dir)
+    run_config(run_dir)  # a one-line error for a folder that is not a run, before anything else
+    read_meta(run_dir)
+    out = run_dir / "report.html" if out is None else Path(out)
+    check_page_out(out, overwrite)
+    try:
+        run, missing = load_run(run_dir), ""
+    except CheckpointError as e:  # a run stopped before its first checkpoint still has logs
+        run, missing = None, f"No generator to sample: {e}"
+    return write_run_page(run_dir, run, missing, out)
+
+
+__all__ = ["Run", "load_run", "restore_newest", "resume", "train", "write_html_report"]

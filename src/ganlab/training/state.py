@@ -1,0 +1,124 @@
+"""The training state: what Algorithm 1 reads and changes, and how a config builds it.
+
+`build_state` makes G, D, both optimisers, the noise prior and the data source from a Config;
+`seeded_rng` scopes the seeding of torch's generator around it. A checkpoint (runs.checkpoints)
+is a TrainState serialised.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganlab.config import Config
+from ganlab.data import build_data
+from ganlab.data.sources import DistributionSource, TensorSource
+from ganlab.errors import ConfigError
+from ganlab.models import build_discriminator, build_generator
+from ganlab.models.mlp import set_output_bias_
+from ganlab.training import distributed
+from ganlab.training.distributed import LOCAL, World
+from ganlab.training.optim import build_optimizer
+from ganlab.training.prior import NoisePrior
+
+# Seeds of the run's independent random streams, offset from cfg.seed so that none shares
+# a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
+DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED = 1, 2, 3, 4
+
+
+@dataclass
+class TrainState:
+    """Everything Algorithm 1 reads and changes; a checkpoint is this, serialised."""
+
+    step: int
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    prior: NoisePrior
+    data: DistributionSource | TensorSource
+    lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
+    rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
+
+
+def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
+    """Fresh G, D, optimisers, noise prior and data source for a config, on world's device.
+
+    Model initialisation draws from torch's global generator: call this after seeding it
+    (train() does, inside an isolated RNG scope). On a rank r > 0 of several, the generator is
+    then reseeded for r's own dropout masks, and the prior and data source return r's rows of
+    every minibatch (ganlab.training.distributed).
+    """
+    source = build_data(cfg.data, cfg.seed + DATA_SEED, data)
+    if tanh_images(cfg, source.x_shape):
+        # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
+        # here, the one place it happens (Run.sample maps samples back).
+        source.x = 2.0 * source.x - 1.0
+    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape)
+    if cfg.generator.output_bias == "data_logit":
+        set_output_bias_(G, data_logit(source, cfg.data.kind))
+    D = build_discriminator(cfg.discriminator, source.x_shape)
+    G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
+    prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED).to(world.device)
+    source.to(world.device)
+    prior.shard = source.shard = (world.rank, world.size)
+    if world.rank:
+        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, 0))
+    return TrainState(
+        step=0,
+        G=G,
+        D=D,
+        opt_g=build_optimizer(cfg.g_optimizer, G.parameters()),
+        opt_d=build_optimizer(cfg.d_optimizer, D.parameters()),
+        prior=prior,
+        data=source,
+    )
+
+
+def data_logit(source, kind: str) -> torch.Tensor:
+    """log(p / (1 - p)) of the mean example p, clipped to [1e-3, 1 - 1e-3] as pylearn2's
+    init_sigmoid_bias_from_marginals: a sigmoid G whose output bias is this starts out
+    producing the average image instead of uniform grey."""
+    x = getattr(source, "x", None)
+    if x is None:
+        raise ConfigError(
+            f"generator.output_bias 'data_logit' needs a training set, but data.kind '{kind}' "
+            "streams fresh draws; set data.n or generator.output_bias=zero"
+        )
+    p = x.double().mean(0).clamp(1e-3, 1 - 1e-3)  # (*x_shape,)
+    return torch.log(p / (1 - p)).float()
+
+
+@contextmanager
+def seeded_rng(cfg: Config, world: World = LOCAL):
+    """Seed torch's generators for the run and give the caller's states back afterwards: the
+    CPU's, and the GPU's when the run is on one (manual_seed and dropout advance it)."""
+    gpu = [world.device.index] if world.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpu):
+        torch.manual_seed(cfg.seed)
+        yield
+
+
+def tanh_images(cfg: Config, x_shape: tuple[int, ...]) -> bool:
+    """Image data (stored in [0, 1]) trained through a tanh generator (outputs in [-1, 1])."""
+    return len(x_shape) == 3 and cfg.generator.output == "tanh"
+
+
+def value_range(cfg: Config) -> tuple[float, float]:
+    """The range of G's output: [-1, 1] for a tanh output, else [0, 1] (for drawing images)."""
+    return (-1.0, 1.0) if cfg.generator.output == "tanh" else (0.0, 1.0)
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module):
+    """`module` in eval mode (dropout off, as in Run.sample) inside the block; its own mode
+    back after, also when the block raises (a caller may go on training it)."""
+    mode = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(mode)

@@ -189,3 +189,19 @@ def test_every_name_imported_from_ganlab_exists():
                 if not hasattr(module, a.name) and not is_module(f"{node.module}.{a.name}"):
                     missing.append(f"{path.relative_to(root)}:{node.lineno} {node.module}.{a.name}")
     assert not missing, "\n".join(missing)
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A .gitignore pattern once matched src/ganlab/runs/: its new modules were never committed
+    (nor linted: ruff skips ignored files). Every module must be visible to git."""
+    import shutil
+    import subprocess
+
+    root = SRC.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = [str(p.relative_to(root)) for p in sources()]
+    ignored = subprocess.run(
+        ["git", "-C", str(root), "check-ignore", *paths], capture_output=True, text=True
+    ).stdout.split()
+    assert not ignored, f"ignored by .gitignore: {ignored}"

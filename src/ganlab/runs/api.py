@@ -19,55 +19,63 @@ they train together (ganlab.training.distributed); rank 0 alone writes the run d
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import datetime as dt
-import hashlib
-import html
 import json
-import os
-import platform
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
-from ganlab.config import Config, apply_override, config_from_dict, dump_config, load_config, preset_names
-from ganlab.data import build_data, distribution_of
-from ganlab.errors import CheckpointError, ConfigError, Diverged, GanlabError, Interrupted, RunDirError
-from ganlab.files import atomic_write_bytes
-from ganlab.game.divergences import optimal_discriminator_from_logs
-from ganlab.game.losses import value_function
+from ganlab.config import (
+    Config,
+    apply_override,
+    config_from_dict,
+    load_config,
+    preset_names,
+)
+from ganlab.data import distribution_of
+from ganlab.errors import (
+    CheckpointError,
+    ConfigError,
+)
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.models import build_discriminator, build_generator
-from ganlab.report.figures import CURVE_PANELS, save_coverage_figure, save_curves, save_discriminator_figure, save_discriminator_map, save_sample_figure
-from ganlab.report.format import format_value, verbatim
-from ganlab.report.pages import check_page_out, img_html, last_row_summary, metrics_json_html, parzen_json_html, self_contained_page, table_html, write_index
-from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, is_run_dir, read_csv, read_json, read_meta, read_metrics, run_config, truncate_log, writing
-from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_models, restore_rank_rng, restore_state
-from ganlab.runs.directory import check_writable, claim_out, command_line, create_run_dir, default_out, fingerprint, git_commit, now, record_resume, run_meta, truncate_logs, write_run_files
-from ganlab.runs.monitor import RunMonitor, require_tensorboard, run_loop, tensorboard_writer
+from ganlab.report.pages import (
+    check_page_out,
+)
 from ganlab.report.run_report import write_report, write_run_page
-from ganlab.report.pages import check_page_out
+from ganlab.runfiles import (
+    read_json,
+    read_meta,
+    read_metrics,
+    run_config,
+    writing,
+)
+from ganlab.runs.checkpoints import (
+    CheckpointStore,
+    restore_models,
+    restore_rank_rng,
+    restore_state,
+)
+from ganlab.runs.directory import (
+    claim_out,
+    create_run_dir,
+    fingerprint,
+    record_resume,
+)
+from ganlab.runs.monitor import require_tensorboard, run_loop
 from ganlab.training import distributed
-from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, replicas
 from ganlab.training.distributed import LOCAL, World
-from ganlab.training.optim import learning_rate
 from ganlab.training.prior import NoisePrior
-from ganlab.training.runtime import configure_cpu
-from ganlab.training.state import DATA_SEED, EVAL_SEED, PREVIEW_SEED, TrainState, build_state, eval_mode, seeded_rng, tanh_images, value_range
-from ganlab.version import __version__
+from ganlab.training.state import (
+    EVAL_SEED,
+    TrainState,
+    build_state,
+    eval_mode,
+    seeded_rng,
+    tanh_images,
+)
 
 
 class Run:
@@ -204,8 +212,8 @@ def resume(
     parameters as a run that was never stopped. Resuming on another number of processes
     restores G, D and both optimisers exactly, and the noise and data streams too (every rank
     holds the same ones); only the dropout streams of ranks 1.. are then started afresh from
-    (seed, rank, step), ganlab.training.distributed. device as for train; bf16 None keeps the run's own
-    choice where the run continues on a GPU (in float32 elsewhere, with a warning).
+    (seed, rank, step), ganlab.training.distributed. device as for train; bf16 None keeps the
+    run's own choice where the run continues on a GPU (in float32 elsewhere, with a warning).
     """
     with distributed.session(device, bool(bf16)) as world:
         if bf16 is None:
@@ -247,74 +255,12 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # The loop's bookkeeping
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-
-
-
-
 
 
 def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
@@ -324,12 +270,6 @@ def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: Worl
         with writing(out / "index.html", "training finished"):
             write_report(run)
     return run
-
-
-
-
-
-
 
 
 def _resume(
@@ -408,38 +348,6 @@ def _with_overrides(raw: dict, overrides) -> dict:
     for item in overrides:
         apply_override(raw, item)
     return raw
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def write_html_report(

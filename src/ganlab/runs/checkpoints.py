@@ -21,8 +21,11 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from ganlab.config import Config
 from ganlab.errors import CheckpointError
 from ganlab.files import atomic_write_bytes
+from ganlab.training import distributed
+from ganlab.training.distributed import World
 from ganlab.training.state import TrainState
 
 FORMAT = "ganlab-checkpoint/1"
@@ -336,7 +339,6 @@ def rank_rng(world: World) -> dict[str, torch.Tensor]:
     return states
 
 
-
 def restore_rank_rng(tensors, header: dict[str, str], cfg: Config, world: World, step: int):
     """This rank's dropout streams from a checkpoint (restore_state set rank 0's CPU one).
 
@@ -358,4 +360,3 @@ def restore_rank_rng(tensors, header: dict[str, str], cfg: Config, world: World,
             f"checkpoint lacks or mangles rank {world.rank}'s RNG state ({e}); it was altered: "
             "resume on another number of processes to start that rank's stream afresh"
         ) from None
-

@@ -1,0 +1,189 @@
+"""The run directory: claiming --out (never touching what is not ours), creating it, and the
+record of a run in meta.json (seed, versions, git commit, command, resumes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganlab.config import Config, dump_config
+from ganlab.errors import RunDirError
+from ganlab.files import atomic_write_bytes
+from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, is_run_dir, truncate_log, writing
+from ganlab.training.distributed import LOCAL, World
+from ganlab.training.state import TrainState
+from ganlab.version import __version__
+
+
+def claim_out(out: str | Path | None, name: str, resume: bool, overwrite: bool):
+    """Rank 0's check of --out before training: (the run directory, whether to resume it)."""
+    out = Path(out) if out is not None else default_out(name)
+    if out.exists() and not is_run_dir(out):
+        raise RunDirError(
+            f"{out} exists and is not a ganlab run directory; refusing to touch it: "
+            "choose another --out"
+        )
+    if out.exists() and resume:
+        return out, True
+    if out.exists() and not overwrite:
+        raise RunDirError(
+            f"run directory {out} already exists; pass --resume to continue it, --overwrite to "
+            "replace it, or choose another --out"
+        )
+    check_writable(out)
+    return out, False
+
+
+def create_run_dir(out: Path, cfg: Config, state: TrainState, data, world: World) -> None:
+    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run)."""
+    with writing(out, None):
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        write_run_files(out, cfg, state, data, world=world)
+
+
+def write_run_files(
+    out: Path,
+    cfg: Config,
+    state: TrainState,
+    data=None,
+    extra_meta: dict | None = None,
+    world: World = LOCAL,
+) -> None:
+    """config.yaml and meta.json of the run directory `out`, which exists; each written whole.
+
+    config.yaml is the resolved config; meta.json the seed, versions, git commit, command, the
+    data's shape and the world trained on (STYLE.md section 6).
+    Args:
+        data: the in-memory data trained on, whose SHA-256 a resume checks; None for data the
+            config names.
+        extra_meta: more meta.json entries (the lab's counters under "lab").
+    Raises:
+        OSError: the files cannot be written (callers turn it into a RunDirError).
+    """
+    atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
+    meta = {**run_meta(cfg, state, data, world), **(extra_meta or {})}
+    atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+
+
+def record_resume(run_dir: Path, cfg: Config, meta: dict, step: int, ckpt: Path, world: World):
+    """Rank 0: note the resume in meta.json, rewrite config.yaml, drop log rows past `step`."""
+    meta.setdefault("resumes", []).append(
+        {
+            "time": now(),
+            "from_step": step,
+            "command": command_line(),
+            "world_size": world.size,
+            "device": str(world.device),
+            "bf16": world.bf16,
+        }
+    )
+    truncate_logs(run_dir, step, ckpt)
+    with writing(run_dir / "meta.json", ckpt):
+        atomic_write_bytes(run_dir / "config.yaml", dump_config(cfg).encode())
+        atomic_write_bytes(run_dir / "meta.json", json.dumps(meta, indent=1).encode())
+
+
+def default_out(name: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("runs") / f"{name}-{stamp}"
+    i = 2
+    while out.exists():
+        out = Path("runs") / f"{name}-{stamp}-{i}"
+        i += 1
+    return out
+
+
+def check_writable(out: Path) -> None:
+    """Fail before training if the run directory cannot be created."""
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(
+            f"cannot create run directory {out}: {parent} is a file; choose another --out"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(
+            f"cannot create run directory {out}: {parent} is not writable; choose another --out"
+        )
+
+
+def truncate_logs(run_dir: Path, step: int, checkpoint: Path) -> None:
+    """Drop rows logged after `step` (the checkpoint a resume starts from): they are redone."""
+    for name, fields in (("metrics.csv", METRIC_FIELDS), ("coverage.csv", COVERAGE_FIELDS)):
+        path = run_dir / name
+        if path.exists():
+            with writing(path, checkpoint):
+                truncate_log(path, fields, step)
+
+
+def fingerprint(data) -> str:
+    """SHA-256 of in-memory training data: a tensor on any device, of any dtype, or an array."""
+    t = data.detach().cpu() if torch.is_tensor(data) else torch.as_tensor(np.asarray(data))
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16: hash its bits
+        t = t.view(torch.int16)
+    arr = np.ascontiguousarray(t.numpy())
+    return hashlib.sha256(arr.tobytes() + str(arr.shape).encode()).hexdigest()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+
+
+def git_commit() -> str | None:
+    """The commit of the ganlab source tree, when it is a git checkout (editable install)."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict:
+    meta = {
+        "seed": cfg.seed,
+        "ganlab": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "threads": cfg.threads or torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "started": now(),
+        "command": command_line(),
+        "x_shape": list(state.data.x_shape),
+        "data_size": state.data.size,
+        "world_size": world.size,
+        "device": str(world.device),
+        "bf16": world.bf16,
+    }
+    if data is not None:
+        meta["data_sha256"] = fingerprint(data)
+    return meta

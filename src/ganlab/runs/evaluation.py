@@ -1,0 +1,77 @@
+"""`ganlab eval RUN_DIR`: load a run and score it with the metrics layer (metrics/evaluate.py
+for FID/KID/PRDC/digits/coverage/stacked, metrics/parzen_run.py for the Parzen window)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ganlab.data import distribution_of
+from ganlab.metrics import evaluate
+from ganlab.metrics.parzen_run import parzen_of_run, parzen_summary
+from ganlab.runs.api import load_run
+from ganlab.training.state import EVAL_SEED
+
+
+def evaluate_run_dir(
+    run_dir: str | Path,
+    *,
+    parzen: bool = False,
+    metrics: str | None = None,
+    dataset: str | None = None,
+    samples: int | None = None,
+    valid: int = 1000,
+    test: int = 10_000,
+    step: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> Iterator[str]:
+    """Evaluate a run's generator; a generator of console lines: iterate it to do the work.
+
+    The metrics (metrics.json) come first, then the Parzen window (parzen.json); each line is
+    yielded once its file is written, so that the scores of a long evaluation show as they
+    come, and stay shown when a later one fails.
+
+    Args:
+        run_dir: the run.  parzen: score the Parzen window (Table 1).  metrics: comma-separated
+        names (metrics.evaluate.METRICS).  dataset: Parzen's held-out data, None for the run's.
+        samples: generated samples, None for each protocol's own.  valid, test: held-out points.
+        step: the checkpoint (default latest); its files get a ``-step-N`` suffix.
+        seed: seed of G's noise (default the run's seed + EVAL_SEED).  progress: tqdm bars.
+    Yields:
+        One line per metric, then "wrote PATH"; the Parzen line, then "wrote PATH".
+    Raises:
+        ConfigError: a bad request (checked before the run is loaded) or metrics that do not
+        fit the run's data.  RunDirError, DataError: from loading, sampling or writing.
+    """
+    request = evaluate.eval_request(parzen, metrics, samples, valid, test)
+    run = load_run(run_dir, step)
+    dist = distribution_of(run.config.data)
+    toy_dim = dist.dim if dist is not None else None
+    evaluate.check_metrics(request.names, run.config.data.kind, run.x_shape, toy_dim)
+    seed = run.config.seed + EVAL_SEED if seed is None else seed
+    suffix = "" if step is None else f"-step-{run.step}"
+    if request.names:
+        result = evaluate.evaluate_run(
+            run,
+            request.names,
+            samples=request.samples,
+            n_real=request.test,
+            seed=seed,
+            suffix=suffix,
+            progress=progress,
+        )
+        yield from evaluate.summary_lines(result)
+        yield f"wrote {evaluate.write_metrics(run.path / f'metrics{suffix}.json', result)}"
+    if request.parzen:
+        result, out = parzen_of_run(
+            run,
+            samples=request.parzen_samples,
+            valid=request.valid,
+            test=request.test,
+            seed=seed,
+            dataset=dataset,
+            suffix=suffix,
+        )
+        yield parzen_summary(result)
+        yield f"wrote {out}"

@@ -106,7 +106,8 @@ def test_demo_covers_the_ring(tmp_path):
 
 def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path, capsys):
     bad = tmp_path / "bad"
-    # Learning rates of 3 with the exp(a) loss overflow at step 2 (seed 0): step 1 is kept.
+    # Learning rates of 1e6 overflow D's loss at step 4 (seed 0): step 3 is kept. (The exp(a)
+    # of the maximum-likelihood loss, which overflowed before issue 16, is now finite.)
     code = main(
         [
             "train",
@@ -121,11 +122,9 @@ def test_divergence_stops_with_one_line_and_keeps_the_last_checkpoint(tmp_path, 
             "--set",
             "log_every=1",
             "--set",
-            "g_loss=maximum_likelihood",
+            "d_optimizer.lr=1e6",
             "--set",
-            "d_optimizer.lr=3",
-            "--set",
-            "g_optimizer.lr=3",
+            "g_optimizer.lr=1e6",
         ]
     )
     err = capsys.readouterr().err.strip().splitlines()

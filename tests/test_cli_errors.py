@@ -190,8 +190,10 @@ def test_invalid_yaml_names_the_line(capsys, workdir, text, needles):
         ("generator.hidden=[8, 0]", ["'generator.hidden'", "greater than 0", "got 0"]),
         ("discriminator.hidden=[]", ["'discriminator.hidden'", "at least 1 item"]),
         # unknown names
-        ("g_loss=wasserstein", ["'g_loss'", "'nonsaturating'", "got 'wasserstein'",
-                                "--set g_loss="]),
+        # g_loss is the 2014 name of objective: its errors name the key it now sets
+        ("g_loss=wgan", ["'objective'", "'nonsaturating'", "'hinge'", "got 'wgan'",
+                         "--set objective="]),
+        ("objective=wgan", ["'objective'", "'relativistic'", "got 'wgan'", "--set objective="]),
         ("g_optimizer.name=adagrad", ["'g_optimizer.name'", "'sgd', 'adam' or 'rmsprop'",
                                       "got 'adagrad'"]),
         ("d_optimizer.name=lbfgs", ["'d_optimizer.name'", "got 'lbfgs'"]),
@@ -220,7 +222,7 @@ def test_bad_override(capsys, workdir, override, needles):
         ("generator:\n  hiddn: [8]\n", ["'generator.hiddn' in typo.yaml",
                                         "did you mean 'generator.hidden'?"]),
         ("k: 0\n", ["'k' in typo.yaml", "got 0"]),
-        ("g_loss: wasserstein\n", ["'g_loss' in typo.yaml", "got 'wasserstein'"]),
+        ("g_loss: wgan\n", ["'objective' in typo.yaml", "got 'wgan'"]),
     ],
 )  # fmt: skip
 def test_bad_key_or_value_in_yaml_file(capsys, workdir, text, needles):

@@ -55,7 +55,7 @@ def test_resolved_config_round_trips(tmp_path):
         (["k=0"], r"'k'.*greater than or equal to 1.*got 0"),
         (["m=-3"], r"'m'"),
         (["g_optimizer.lr=-1"], r"'g_optimizer.lr'.*greater than 0"),
-        (["g_loss=wasserstein"], r"'g_loss'.*'minimax', 'nonsaturating' or 'maximum_likelihood'"),
+        (["g_loss=wgan"], r"'objective'.*'minimax', 'nonsaturating', .* or 'f_js', got 'wgan'"),
         (["d_optimizer.name=adagrad"], r"'d_optimizer.name'.*'sgd', 'adam' or 'rmsprop'"),
         (["generator.kind=resnet"], r"'generator.kind'"),
         (["steps=abc"], r"'steps'.*valid integer.*'abc'"),

@@ -18,7 +18,9 @@ import pytest
 import torch
 
 import ganlab
+from ganlab.config import OBJECTIVES
 from ganlab.errors import ConfigError, GanlabError, RunDirError
+from ganlab.game.objectives import objective
 from ganlab.lab import frames
 from ganlab.lab.controls import MAX_POINTS, LabError
 from ganlab.lab.session import PREVIEW_POINTS, LabSession
@@ -136,15 +138,73 @@ def test_a_reset_drops_the_old_networks_queued_stats(session):
 
 
 def test_changing_the_loss_applies_without_reset(session):
+    """`g_loss`, the setting's name before issue 16 (older clients), still sets the objective."""
     for _ in range(3):
         session.control({"action": "step"})
     session.control({"action": "step_g"})
     assert session.last["g_loss"] > 0  # non-saturating: softplus(-a) > 0
     reply = session.control({"action": "set", "values": {"g_loss": "minimax"}})
-    assert "g_loss=minimax" in reply["message"]
-    assert session.cfg.g_loss == "minimax" and session.state.step == 4  # not reset
+    assert "objective=minimax" in reply["message"]
+    assert session.cfg.objective == "minimax" and session.state.step == 4  # not reset
     session.control({"action": "step_g"})
     assert session.last["g_loss"] < 0  # minimax: -softplus(a) < 0
+    reply = session.control(
+        {"action": "set", "values": {"objective": "minimax", "g_loss": "minimax"}}
+    )
+    assert reply["message"] == "settings unchanged"
+
+
+def test_every_objective_is_offered_and_trains_live(session):
+    """All twelve objectives apply to the running session, and its frames stay finite JSON."""
+    for step, name in enumerate(OBJECTIVES, 1):
+        session.control({"action": "set", "values": {"objective": name}})
+        session.control({"action": "step"})
+        assert session.cfg.objective == name and session.state.step == step
+        json.loads(session.frame_text())
+    assert json.loads(session.frame_text())["settings"]["objective"] == OBJECTIVES[-1]
+
+
+def test_hinge_with_r1_trains_and_its_frames_are_finite(session):
+    reply = session.control(
+        {"action": "set", "values": {"objective": "hinge", "regularizers.r1": 1.0}}
+    )
+    assert "objective=hinge, regularizers.r1=1.0 (training continues" in reply["message"]
+    for _ in range(3):
+        session.control({"action": "step"})
+    assert session.state.step == 3 and session.cfg.regularizers.r1 == 1.0
+    f = session.frame()
+    json.dumps(f, allow_nan=False)  # raises on a NaN or infinity anywhere in the frame
+    assert f["d_output"] == "critic" and f["settings"]["regularizers.r1"] == 1.0
+    assert math.isfinite(session.last["d_loss"]) and set(session.last) >= {"critic_real"}
+
+
+def test_regularized_buttons_are_algorithm1(session):
+    """The one-update buttons with R1, decaying instance noise, the relativistic objective and
+    G's average = algorithm1 from the same torch generator: same parameters, bit for bit (the
+    noise's std is that of the button's iteration, as algorithm1's reg.at_step sets it)."""
+    settings = {
+        "k": 2,
+        "objective": "relativistic",
+        "regularizers.r1": 0.5,
+        "regularizers.instance_noise": 0.2,
+        "regularizers.instance_noise_decay_steps": 3,
+        "ema.beta": 0.5,
+    }
+    session.control({"action": "set", "values": settings})
+    cfg = session.cfg
+    with seeded_rng(cfg):
+        oracle = build_state(cfg)
+    with torch.random.fork_rng():
+        torch.manual_seed(7)  # the noise and the penalties draw from torch's generator
+        algorithm1(cfg.model_copy(update={"steps": 2}), oracle)
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        for action in ("step_d", "step_d", "step_g") * 2:  # k = 2
+            session.control({"action": action})
+    assert session.state.step == oracle.step == 2
+    assert same(params(session.state.D), params(oracle.D))
+    assert same(params(session.state.G), params(oracle.G))
+    assert same(params(session.state.ema), params(oracle.ema))
 
 
 def test_a_network_setting_rebuilds_from_the_seed(session):
@@ -159,7 +219,16 @@ def test_a_network_setting_rebuilds_from_the_seed(session):
     [
         ({"action": "set", "values": {"g_optimizer.lr": -1}}, "'g_optimizer.lr' in the lab"),
         ({"action": "set", "values": {"k": 0}}, "'k' in the lab's settings: Input should be"),
-        ({"action": "set", "values": {"g_loss": "wasserstein"}}, "'g_loss'"),
+        ({"action": "set", "values": {"g_loss": "fly"}}, "'objective' in the lab's settings"),
+        (
+            {"action": "set", "values": {"g_loss": "hinge", "objective": "minimax"}},
+            "g_loss 'hinge' and objective 'minimax' disagree",
+        ),
+        (
+            {"action": "set", "values": {"objective": "hinge", "regularizers.weight_clip": 0.01}},
+            "regularizers.weight_clip keeps a Wasserstein critic Lipschitz",
+        ),
+        ({"action": "set", "values": {"ema.beta": 1.0}}, "'ema.beta' in the lab's settings"),
         ({"action": "set", "values": {"lr": 0.1}}, "unknown setting 'lr'"),
         ({"action": "set", "values": {"dataset": "moons"}}, "unknown dataset 'moons'"),
         ({"action": "set", "values": {"m": 10**6}}, "more than the lab allows"),
@@ -287,11 +356,118 @@ def test_gradient_arrows_vanish_with_the_minimax_loss():
         D.bias.fill_(-10.0)  # logit -10 at x = 0: D ~ 4.5e-5
     D_flat = _Squeeze(D)
     x = torch.zeros(4, 2)
-    minimax = frames.generator_gradient(x, D_flat, "minimax", 1)
-    nonsat = frames.generator_gradient(x, D_flat, "nonsaturating", 1)
+    minimax = frames.generator_gradient(x, D_flat, objective("minimax"), 1)
+    nonsat = frames.generator_gradient(x, D_flat, objective("nonsaturating"), 1)
     d = torch.sigmoid(torch.tensor(-10.0))
     torch.testing.assert_close(minimax, nonsat * d / (1 - d))
     torch.testing.assert_close(nonsat[:, 0], torch.full((4,), 10.0 * (1 - d)))
+
+
+def test_gradient_arrows_follow_the_objectives_g_loss():
+    """For a linear critic f(x) = w.x + b: hinge's and Wasserstein's -dL_G/dx = w at every point
+    (L_G = -sum f); relativistic's is sigmoid(f(x_r) - f(x)) w, x_r the real point paired with x
+    (L_G = sum softplus(-(f(x) - f(x_r)))), the real points cycled over the samples."""
+    D = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        D.weight.copy_(torch.tensor([[2.0, -1.0]]))
+        D.bias.fill_(0.5)
+    D_flat, w = _Squeeze(D), torch.tensor([2.0, -1.0])
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    for name in ("hinge", "wasserstein"):
+        torch.testing.assert_close(frames.generator_gradient(x, D_flat, objective(name), 1),
+                                   w.expand(4, 2))  # fmt: skip
+    real = torch.tensor([[1.0, 1.0], [0.0, -2.0]])
+    paired = real[[0, 1, 0, 1]]
+    f = lambda t: t @ w + 0.5  # noqa: E731
+    expected = torch.sigmoid(f(paired) - f(x))[:, None] * w
+    got = frames.generator_gradient(x, D_flat, objective("relativistic"), 1, real)
+    torch.testing.assert_close(got, expected)
+
+
+def _shift_d_output(D: torch.nn.Module, by: float) -> None:
+    last = [m for m in D.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias.add_(by)
+
+
+@pytest.mark.parametrize("name", ["hinge", "wasserstein", "f_pearson"])
+def test_a_critic_map_shows_raw_values_on_its_own_scale(session, name):
+    """D's output shifted by +3 puts a critic's whole map above 1, where no probability goes:
+    the frame sends D's raw output (rounded to 3 decimals) with d_range its min and max; a 2014
+    objective's frame of the same D sends sigmoid of it, in [0, 1]."""
+    _shift_d_output(session.state.D, 3.0)
+    cells = frames.grid_points(session.view, frames.HEATMAP_CELLS)
+    with torch.no_grad():
+        raw = session.state.D(cells.float()).double()
+    f = session.frame()
+    assert f["d_output"] == "probability" and f["d_range"] == [0.0, 1.0]
+    torch.testing.assert_close(torch.tensor(f["heatmap"]).double(), torch.sigmoid(raw),
+                               rtol=0, atol=6e-4)  # fmt: skip
+    session.control({"action": "set", "values": {"objective": name}})
+    f = session.frame()
+    heat = torch.tensor(f["heatmap"]).double()
+    assert f["d_output"] == "critic" and float(heat.min()) > 1.0
+    torch.testing.assert_close(heat, raw, rtol=0, atol=6e-4)  # 3 decimals: 5e-4, float32
+    assert f["d_range"] == pytest.approx([float(raw.min()), float(raw.max())], abs=1e-4)
+    assert (
+        f["dstar_label"] != frames.DSTAR_2014 and f"not the optimum of {name}" in (f["dstar_label"])
+    )
+    assert all(0 <= v <= 1 for v in f["dstar"])  # D* is still the 2014 ratio, labelled so
+
+
+def test_d_star_is_the_2014_optimum_by_its_label():
+    s = LabSession("line")
+    f = s.frame()
+    assert f["d_output"] == "probability" and f["dstar_label"] == frames.DSTAR_2014
+    assert all(0 <= v <= 1 for v in f["d"])
+    s.control({"action": "set", "values": {"objective": "least_squares"}})
+    s.control({"action": "step"})
+    f = s.frame()
+    assert f["d_output"] == "critic" and "2014 game's D*" in f["dstar_label"]
+    lo, hi = f["d_range"]
+    assert lo == pytest.approx(min(f["d"]), abs=1e-4) and hi == pytest.approx(max(f["d"]), abs=1e-4)
+    # the charts read a critic's mean raw output, never a sigmoid of it
+    assert "d_fake" not in s.last and "critic_fake" in s.last
+
+
+def test_with_ema_on_the_samples_come_from_the_average(session, tmp_path):
+    session.control({"action": "set", "values": {"g_optimizer.lr": 0.1}})  # G moves visibly
+    session.control({"action": "step"})
+    reply = session.control({"action": "set", "values": {"ema.beta": 0.9}})
+    assert "ema.beta=0.9 (training continues from step 1)" in reply["message"]
+    assert same(params(session.state.ema), params(session.state.G))  # starts at today's G
+    for _ in range(5):
+        session.control({"action": "step"})
+    f = session.frame()
+    with torch.no_grad():
+        ema = session.state.ema(session.density_z)[:PREVIEW_POINTS].double()
+        g = session.state.G(session.density_z)[:PREVIEW_POINTS].double()
+    fake = torch.tensor(f["fake"]).double()
+    assert f["sampler"] == "G_ema"
+    torch.testing.assert_close(fake, ema, rtol=0, atol=6e-4)  # 3 decimals
+    assert float((fake - g).abs().max()) > 1e-2  # and G's own samples are elsewhere
+    # saved and loaded with its average; off again, samples come from G
+    session.control({"action": "save", "path": str(tmp_path / "e")})
+    other = LabSession("line")
+    other.control({"action": "load", "path": str(tmp_path / "e")})
+    assert same(params(other.state.ema), params(session.state.ema))
+    session.control({"action": "set", "values": {"ema.beta": 0}})
+    assert session.state.ema is None and session.frame()["sampler"] == "G"
+
+
+def test_wasserstein_gets_its_lipschitz_method(session):
+    """The config adds WGAN-GP's lambda = 10 to a Wasserstein critic with no method; the lab
+    says so, and keeps it when the page sets it to 0 without weight clipping."""
+    reply = session.control({"action": "set", "values": {"objective": "wasserstein"}})
+    assert "objective=wasserstein, regularizers.gradient_penalty=10.0" in reply["message"]
+    reply = session.control({"action": "set", "values": {"regularizers.gradient_penalty": 0}})
+    assert reply["message"].startswith("settings unchanged; regularizers.gradient_penalty stays 10")
+    session.control({"action": "set", "values": {"regularizers.weight_clip": 0.05}})
+    session.control({"action": "set", "values": {"regularizers.gradient_penalty": 0}})
+    session.control({"action": "step"})
+    assert session.cfg.regularizers.gradient_penalty == 0 and session.state.step == 1
+    clip = float(torch.tensor(0.05))  # 0.05 in float32, as clamp_ sees it
+    assert max(float(p.detach().abs().max()) for p in session.state.D.parameters()) == clip
 
 
 class _Squeeze(torch.nn.Module):
@@ -426,6 +602,10 @@ def test_control_api(client):
         (b'{"action": "set", "values": {"k": 0}}', "'k'"),
         (b"\xff\xfe", "malformed JSON"),
         (b"", "malformed JSON"),
+        (
+            b'{"action": "set", "values": {"objective": "hinge", "regularizers.weight_clip": 0.1}}',
+            "objective 'hinge' needs no clipping",
+        ),
     ],
 )
 def test_bad_requests_get_400_and_one_line(client, body, expected):
@@ -566,11 +746,40 @@ def test_play_advances_the_step_and_changes_the_heatmap(page):
 
 
 def test_changing_the_loss_applies(page, server):
-    page.select_option("#g-loss", "minimax")
-    page.wait_for_function("window.lab.frame.settings.g_loss === 'minimax'", timeout=10_000)
-    assert "g_loss=minimax" in page.inner_text("#notice")
-    assert server[1].cfg.g_loss == "minimax"
+    page.select_option("#objective", "minimax")
+    page.wait_for_function("window.lab.frame.settings.objective === 'minimax'", timeout=10_000)
+    assert "objective=minimax" in page.inner_text("#notice")
+    assert server[1].cfg.objective == "minimax"
+    assert "JSD" in page.inner_text("#minimises")
     page.screenshot(path=str(artifacts() / "lab-minimax.png"))
+
+
+def test_a_critic_objective_and_the_average_show_on_the_page(page, server):
+    assert len(page.locator("#objective option").all()) == len(OBJECTIVES)
+    page.select_option("#objective", "hinge")
+    page.fill("#r1", "1")
+    page.press("#r1", "Enter")
+    page.fill("#ema-beta", "0.9")
+    page.press("#ema-beta", "Enter")
+    page.wait_for_function(
+        "window.lab.frame.d_output === 'critic' && window.lab.frame.sampler === 'G_ema' && "
+        "window.lab.frame.settings['regularizers.r1'] === 1",
+        timeout=10_000,
+    )
+    page.click("#step-iter")
+    page.wait_for_timeout(300)
+    legend = page.inner_text("#legend")
+    assert "critic value" in legend and "moving average" in legend
+    assert "not the optimum of hinge" in page.inner_text("#dstar-label")
+    assert page.inner_text("#d-means-label") == "mean critic value on x / on G(z)"
+    page.screenshot(path=str(artifacts() / "lab-hinge-ema.png"))
+    assert page.errors == []
+    server[1].control(
+        {
+            "action": "set",
+            "values": {"objective": "nonsaturating", "regularizers.r1": 0, "ema.beta": 0},
+        }
+    )
 
 
 def test_step_buttons_make_exactly_one_update(page):

@@ -16,7 +16,7 @@ PACKAGE = SRC / "ganlab"
 
 # Bottom to top. A module may import its own layer or one below it, never one above.
 LAYERS = [
-    {"version", "errors", "files", "config", "runfiles"},  # the base, at the package root
+    {"version", "errors", "files", "config", "config_sections", "runfiles"},  # the base (root)
     {"game"},
     {"models", "data"},
     {"training"},

@@ -108,7 +108,7 @@ def test_report_embeds_every_section_and_the_eval_provenance(two_runs, capsys):
     assert "mode_coverage" in page and "real-vs-real floor" in page
     assert "VEEGAN protocol" in page and "n_fake 500" in page and "seed of G&#x27;s noise" in page
     # meta.json and the resolved config
-    for needle in ("git_commit", "torch", "command", "g_loss: nonsaturating"):
+    for needle in ("git_commit", "torch", "command", "objective: nonsaturating"):
         assert needle in page
     assert "modes_covered" in page  # the final generator's toy scores
 
@@ -171,7 +171,7 @@ def test_compare_tables_show_metrics_and_only_differing_config_keys(two_runs, tm
     assert headings(page) == COMPARE_HEADINGS
     assert page.count("<img ") == 4 + 2  # losses, D, grad norms, coverage; two sample figures
     config = page[page.index('id="config"') : page.index('id="runs"')]
-    assert "<th>seed</th>" in config and "<th>g_loss</th>" in config
+    assert "<th>seed</th>" in config and "<th>objective</th>" in config
     assert "<th>steps</th>" not in config  # the same in both runs
     metrics = page[page.index('id="metrics"') : page.index('id="config"')]
     assert "<th>ring-a</th><th>ring-b</th>" in metrics

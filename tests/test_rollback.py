@@ -2,6 +2,7 @@
 run goes on; on_nan: stop (the default), no checkpoint yet, or max_rollbacks used up still stop
 with the one-line Diverged error."""
 
+import dataclasses
 import json
 import re
 
@@ -33,15 +34,20 @@ def nan_at(monkeypatch):
     """Make G's loss NaN at the given calls (one call per step of Algorithm 1 with k = 1)."""
 
     def install(*calls):
-        real = ganlab.training.algorithm.G_LOSSES["nonsaturating"]
+        real_game = ganlab.training.algorithm.loss_functions
         count = [0]
 
-        def g_loss(d_fake_logits):
-            count[0] += 1
-            loss = real(d_fake_logits)
-            return loss * float("nan") if count[0] in calls else loss
+        def loss_functions(cfg):
+            game = real_game(cfg)
 
-        monkeypatch.setitem(ganlab.training.algorithm.G_LOSSES, "nonsaturating", g_loss)
+            def g_loss(d_fake, d_real=None):
+                count[0] += 1
+                loss = game.g_loss(d_fake, d_real)
+                return loss * float("nan") if count[0] in calls else loss
+
+            return dataclasses.replace(game, g_loss=g_loss)
+
+        monkeypatch.setattr(ganlab.training.algorithm, "loss_functions", loss_functions)
 
     return install
 

@@ -20,6 +20,8 @@ def test_every_item_resolves_to_a_function():
         "kl_directions",
         "xy_game",
         "mode_collapse",
+        "dirac_gan",
+        "objectives",
     ]
     for name in ITEMS:
         assert callable(item_function(name)), name

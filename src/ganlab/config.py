@@ -9,7 +9,6 @@ Goodfellow et al. (2014) and its published pylearn2 code where the paper fixes t
 from __future__ import annotations
 
 import difflib
-import math
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -17,199 +16,28 @@ from typing import Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
-    PositiveInt,
     ValidationError,
     model_validator,
 )
 
+from ganlab.config_sections import (
+    BCE_OBJECTIVES,
+    OBJECTIVES,
+    DataConfig,
+    DiscriminatorConfig,
+    EMAConfig,
+    GeneratorConfig,
+    LeastSquaresConfig,
+    NoiseConfig,
+    OptimizerConfig,
+    RegularizersConfig,
+    Strict,
+)
 from ganlab.errors import ConfigError
 
 
-class _Strict(BaseModel):
-    """Unknown keys are errors, assignments are validated, floats stay floats."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(_Strict):
-    """Where the training examples x ~ p_data come from."""
-
-    kind: Literal[
-        "gauss1d",
-        "mixture1d",
-        "ring",
-        "grid",
-        "array",
-        "tensor",
-        "mnist",
-        "fashion_mnist",
-        "stacked_mnist",
-        "digits",
-        "images",
-        "csv",
-    ] = Field(
-        "ring",
-        description="toy distribution, 'array' (.npy/.npz file), 'tensor' (given to the API), "
-        "'mnist', 'fashion_mnist', 'stacked_mnist' (3 MNIST digits as 3 channels, 1000 modes), "
-        "'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
-    )
-    std: float | None = Field(
-        None, gt=0, description="std of each Gaussian; default 0.5 (1-D), 0.01 (ring), 0.05 (grid)"
-    )
-    mean: float = Field(4.0, description="gauss1d: mean of the Gaussian")
-    means: list[float] = Field([-2.0, 2.0], min_length=1, description="mixture1d: component means")
-    weights: list[float] | None = Field(
-        None, description="mixture1d: component weights (normalised); default equal"
-    )
-    radius: float = Field(1.0, gt=0, description="ring: radius of the circle of modes")
-    modes: int = Field(8, ge=1, description="ring: number of modes on the circle")
-    grid_size: int = Field(5, ge=1, description="grid: modes per side")
-    spacing: float = Field(2.0, gt=0, description="grid: distance between neighbouring modes")
-    n: int | None = Field(
-        None,
-        ge=1,
-        description="draw a fixed training set of n points; default: fresh every batch "
-        "(stacked_mnist: n stacked images, default 128,000 as PacGAN)",
-    )
-    path: str | None = Field(
-        None,
-        description="array/images/csv: the .npy/.npz file, image folder or CSV file; "
-        "mnist/fashion_mnist/stacked_mnist: their folder or mnist.pkl.gz (default $GANLAB_DATA, "
-        "cache, download)",
-    )
-    split: Literal["train", "valid", "test"] = Field(
-        "train",
-        description="mnist/fashion_mnist/stacked_mnist: train (first 50,000 of the official "
-        "60,000), valid (last 10,000) or test (the official 10,000), as in the paper",
-    )
-    resize: tuple[PositiveInt, PositiveInt] | None = Field(
-        None, description="images: resize every image to [H, W]; default: all must be one size"
-    )
-    channels: Literal[1, 3] = Field(1, description="images: 1 (converted to grayscale) or 3 (RGB)")
-
-    @model_validator(mode="after")
-    def _check_kind_fields(self) -> DataConfig:
-        if self.kind == "array" and not self.path:
-            raise ValueError("data.kind 'array' needs data.path, the .npy/.npz file to train on")
-        if self.kind in ("images", "csv") and not self.path:
-            what = "folder of PNG/JPEG images" if self.kind == "images" else "CSV file of points"
-            raise ValueError(f"data.kind '{self.kind}' needs data.path, the {what} to train on")
-        if self.kind == "digits" and self.split != "train":
-            raise ValueError(
-                f"data.kind 'digits' has one split (all 1797 images), got data.split "
-                f"'{self.split}'; leave data.split at train"
-            )
-        if self.weights is not None:
-            if len(self.weights) != len(self.means):
-                raise ValueError(
-                    f"data.weights has {len(self.weights)} entries but data.means has "
-                    f"{len(self.means)}; give one weight per mean"
-                )
-            if min(self.weights) < 0 or sum(self.weights) <= 0:
-                raise ValueError("data.weights must be >= 0 with a positive sum")
-        return self
-
-
-class NoiseConfig(_Strict):
-    """The noise prior p_z(z) that G maps to samples."""
-
-    kind: Literal["uniform", "gaussian"] = Field(
-        "uniform", description="uniform on [-scale, scale]^dim or Gaussian N(0, scale^2 I)"
-    )
-    dim: int = Field(100, ge=1, description="dimension of z (the paper's MNIST G: 100)")
-    scale: float = Field(
-        math.sqrt(3.0), gt=0, description="half-width (uniform) or std (gaussian) of each z_i"
-    )
-
-
-class GeneratorConfig(_Strict):
-    """G(z; theta_g), a differentiable map from noise to data space."""
-
-    kind: Literal["mlp", "dcgan"] = Field("mlp", description="multilayer perceptron or DCGAN")
-    hidden: list[PositiveInt] = Field(
-        [1200, 1200], min_length=1, description="mlp: widths of the hidden layers"
-    )
-    activation: Literal["relu", "leaky_relu", "tanh"] = Field(
-        "relu", description="mlp: hidden nonlinearity (the paper: ReLU)"
-    )
-    batchnorm: bool = Field(False, description="mlp: BatchNorm1d after each hidden linear layer")
-    output: Literal["linear", "sigmoid", "tanh"] = Field(
-        "sigmoid", description="output nonlinearity; fixes G's range (sigmoid: [0, 1])"
-    )
-    init_range: float | None = Field(
-        None, gt=0, description="mlp: weights ~ U(-r, r); default PyTorch's initialisation"
-    )
-    output_bias: Literal["zero", "data_logit"] = Field(
-        "zero",
-        description="mlp with sigmoid output: 'data_logit' starts G's output bias at the logit "
-        "of the training data's mean (the paper's code: init_sigmoid_bias_from_marginals)",
-    )
-    channels: int = Field(64, ge=1, description="dcgan: channels of the last feature map")
-
-    @model_validator(mode="after")
-    def _check_output_bias(self) -> GeneratorConfig:
-        if self.output_bias == "data_logit" and (self.kind, self.output) != ("mlp", "sigmoid"):
-            raise ValueError(
-                "generator.output_bias 'data_logit' needs generator.kind 'mlp' with output "
-                f"'sigmoid', got kind '{self.kind}' with output '{self.output}'; set "
-                "generator.output_bias=zero"
-            )
-        return self
-
-
-class DiscriminatorConfig(_Strict):
-    """D(x; theta_d), the probability that x came from the data rather than from G."""
-
-    kind: Literal["maxout", "mlp", "dcgan"] = Field(
-        "maxout", description="maxout MLP with dropout (the paper), plain MLP, or DCGAN"
-    )
-    hidden: list[PositiveInt] = Field(
-        [240, 240], min_length=1, description="widths of the hidden layers"
-    )
-    pieces: int = Field(5, ge=1, description="maxout: linear pieces per unit")
-    activation: Literal["relu", "leaky_relu", "tanh"] = Field(
-        "leaky_relu", description="mlp: hidden nonlinearity"
-    )
-    dropout: float = Field(0.5, ge=0, lt=1, description="drop probability on hidden layers")
-    input_dropout: float = Field(0.2, ge=0, lt=1, description="drop probability on D's input")
-    init_range: float | None = Field(
-        None, gt=0, description="mlp/maxout: weights ~ U(-r, r); default PyTorch's initialisation"
-    )
-    channels: int = Field(64, ge=1, description="dcgan: channels of the first feature map")
-    pack: int = Field(
-        1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"
-    )
-
-
-class OptimizerConfig(_Strict):
-    """One network's optimiser and the paper code's schedules."""
-
-    name: Literal["sgd", "adam", "rmsprop"] = Field("sgd", description="the paper: SGD + momentum")
-    lr: float = Field(0.1, gt=0, description="initial learning rate")
-    momentum: float = Field(0.5, ge=0, lt=1, description="sgd/rmsprop: (initial) momentum")
-    betas: tuple[float, float] = Field((0.5, 0.999), description="adam: (beta1, beta2)")
-    weight_decay: float = Field(0.0, ge=0, description="L2 penalty added by the optimiser")
-    lr_decay_factor: float = Field(
-        1.0, ge=1, description="lr_t = max(lr / factor^t, min_lr) (pylearn2 ExponentialDecay)"
-    )
-    min_lr: float = Field(0.0, ge=0, description="floor of the decayed learning rate")
-    final_momentum: float | None = Field(
-        None, ge=0, lt=1, description="momentum ramped linearly to this (pylearn2 MomentumAdjustor)"
-    )
-    momentum_saturate_epochs: float = Field(
-        250, gt=1, description="epoch at which momentum reaches final_momentum"
-    )
-
-    @model_validator(mode="after")
-    def _check_betas(self) -> OptimizerConfig:
-        if not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
-        return self
-
-
-class Config(_Strict):
+class Config(Strict):
     """A whole run: the game, Algorithm 1's hyperparameters, models, data and bookkeeping."""
 
     seed: int = Field(0, description="seeds model init, noise, data order and dropout")
@@ -226,9 +54,18 @@ class Config(_Strict):
         description="minibatch size (noise samples and data examples), over all processes "
         "with --nproc",
     )
-    g_loss: Literal["minimax", "nonsaturating", "maximum_likelihood"] = Field(
-        "nonsaturating", description="generator objective (section 3 recommends nonsaturating)"
+    objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
+        "nonsaturating",
+        description="the game D and G play: " + ", ".join(OBJECTIVES) + " (the first three: "
+        "the 2014 G losses, section 3 recommends nonsaturating; `g_loss: X` means the same)",
     )
+    least_squares: LeastSquaresConfig = Field(
+        default_factory=LeastSquaresConfig, description="least_squares' targets a, b, c"
+    )
+    regularizers: RegularizersConfig = Field(
+        default_factory=RegularizersConfig, description="penalties on D, instance noise"
+    )
+    ema: EMAConfig = Field(default_factory=EMAConfig, description="moving average of G")
     label_smoothing: float = Field(
         0.0, ge=0, lt=1, description="one-sided: data target 1 - alpha, sample target stays 0"
     )
@@ -265,6 +102,60 @@ class Config(_Strict):
         0.5, gt=0, lt=1, description="on_nan rollback: both learning rates times this per rollback"
     )
     max_rollbacks: int = Field(3, ge=1, description="on_nan rollback: stop after this many")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _g_loss_is_objective(cls, raw: Any) -> Any:
+        """`g_loss` (configs before the objectives of issue 16) names the objective."""
+        if isinstance(raw, dict) and "g_loss" in raw:
+            raw = dict(raw)
+            g_loss = raw.pop("g_loss")
+            if raw.setdefault("objective", g_loss) != g_loss:
+                raise ValueError(
+                    f"g_loss '{g_loss}' and objective '{raw['objective']}' disagree; "
+                    "keep only objective"
+                )
+        if isinstance(raw, dict) and raw.get("objective") == "wasserstein":
+            reg = raw.get("regularizers")
+            reg = dict(reg) if isinstance(reg, dict) else {}
+            if not reg.get("weight_clip") and not reg.get("gradient_penalty"):
+                # A Wasserstein critic must be kept 1-Lipschitz, or D's loss runs off to -inf:
+                # without a method chosen, WGAN-GP's penalty at its paper's lambda = 10.
+                raw = {**raw, "regularizers": {**reg, "gradient_penalty": 10.0}}
+        return raw
+
+    @property
+    def g_loss(self) -> str:
+        """The objective's name: the 2014 configs called it the G loss."""
+        return self.objective
+
+    @property
+    def critic(self) -> bool:
+        """D's raw output is an unbounded critic value (the objectives after 2014), not the
+        logit of a probability D(x) (the 2014 game)."""
+        return self.objective not in BCE_OBJECTIVES
+
+    @model_validator(mode="after")
+    def _check_objective(self) -> Config:
+        reg, bce = self.regularizers, self.objective in BCE_OBJECTIVES
+        if self.label_smoothing and not bce:
+            raise ValueError(
+                f"label_smoothing lowers the data target of the cross-entropy D of "
+                f"{', '.join(BCE_OBJECTIVES)}; objective '{self.objective}' has none: set "
+                "label_smoothing=0"
+            )
+        if reg.weight_clip and self.objective != "wasserstein":
+            raise ValueError(
+                f"regularizers.weight_clip keeps a Wasserstein critic Lipschitz; objective "
+                f"'{self.objective}' needs no clipping: set regularizers.weight_clip=0 (or "
+                "objective=wasserstein)"
+            )
+        if self.compile and (reg.r1 or reg.r2 or reg.gradient_penalty):
+            raise ValueError(
+                "gradient penalties need a double backward, which torch.compile does not "
+                "support: set compile=false or the penalties to 0"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_update(self) -> Config:
@@ -390,6 +281,9 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"--set {item}: '{where}' is a value, not a section; set '{where}'")
         node = child
     node[leaf] = value
+    if not parents and leaf in ("objective", "g_loss"):
+        # the two names of one setting: the one just set replaces the file's other spelling
+        node.pop("g_loss" if leaf == "objective" else "objective", None)
 
 
 def _field_names(loc: tuple[Any, ...]) -> list[str]:
@@ -444,3 +338,25 @@ def describe_fields(
         default = field.get_default(call_default_factory=True)
         rows.append((f"{prefix}{name}", repr(default), field.description or ""))
     return rows
+
+
+__all__ = [
+    "BCE_OBJECTIVES",
+    "OBJECTIVES",
+    "Config",
+    "DataConfig",
+    "DiscriminatorConfig",
+    "EMAConfig",
+    "GeneratorConfig",
+    "LeastSquaresConfig",
+    "NoiseConfig",
+    "OptimizerConfig",
+    "RegularizersConfig",
+    "apply_override",
+    "config_from_dict",
+    "describe_fields",
+    "dump_config",
+    "load_config",
+    "preset_description",
+    "preset_names",
+]

@@ -8,6 +8,7 @@ Every function takes discriminator *logits* ``a = sigma^-1(D(x))`` so that
     min_G max_D V(D, G) = E_x~p_data[log D(x)] + E_z~p_z[log(1 - D(G(z)))]     (eq. 1)
 """
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -86,6 +87,55 @@ def g_loss_nonsaturating(d_fake_logits: Tensor) -> Tensor:
     return F.softplus(-d_fake_logits).mean()
 
 
+MAXIMUM_LIKELIHOOD_CAP = 60.0
+"""A in g_loss_maximum_likelihood: exp(a) is exact up to a = A, continued logarithmically beyond
+(exp_log_beyond). exp(60) (1 + log(3.4e38)) = 1e28 per sample: the minibatch mean stays a float32
+number for every finite logit and up to 3e10 samples."""
+
+
+def exp_linear_beyond(x: Tensor, cap: float) -> Tensor:
+    """exp(x) up to x = cap, continued beyond by its tangent there: finite where exp overflows.
+
+        exp_cap(x) = exp(x)                       for x <= cap
+                   = exp(cap) * (1 + x - cap)     for x >  cap
+
+    Continuous with a continuous first derivative (exp(cap) on both sides of the cap), and
+    bit-identical to torch.exp for x <= cap, values and gradients: the exp branch sees
+    x.clamp(max=cap), so it never computes inf, whose 0 gradient through torch.where would be
+    inf * 0 = nan. float32's exp overflows for x > 88.72.
+
+    Args:
+        x: a tensor of any shape.
+        cap: where the line takes over, a float.
+    Returns:
+        A tensor of x's shape and dtype.
+    """
+    return torch.where(x <= cap, torch.exp(x.clamp(max=cap)), math.exp(cap) * (1.0 + (x - cap)))
+
+
+def exp_log_beyond(x: Tensor, cap: float) -> Tensor:
+    """exp(x) up to x = cap, continued beyond by a logarithm: finite for every finite x.
+
+        exp_cap(x) = exp(x)                               for x <= cap
+                   = exp(cap) * (1 + log(1 + x - cap))    for x >  cap
+
+    Continuous with a continuous first derivative (exp(cap) on both sides of the cap), and
+    bit-identical to torch.exp for x <= cap, values and gradients (the exp branch sees
+    x.clamp(max=cap), so it never computes inf, whose 0 gradient through torch.where would be
+    inf * 0 = nan). A linear tail (exp_linear_beyond) still overflows float32 where x - cap
+    reaches 3.4e38 / exp(cap); this one grows like log x, so its values stay below
+    exp(cap) * 90 for every float32 x.
+
+    Args:
+        x: a tensor of any shape.
+        cap: where the logarithm takes over, a float.
+    Returns:
+        A tensor of x's shape and dtype.
+    """
+    beyond = math.exp(cap) * (1.0 + torch.log1p((x - cap).clamp(min=0.0)))
+    return torch.where(x <= cap, torch.exp(x.clamp(max=cap)), beyond)
+
+
 def g_loss_maximum_likelihood(d_fake_logits: Tensor) -> Tensor:
     """Maximum-likelihood G cost (Goodfellow 2014, "On distinguishability criteria"); minimised.
 
@@ -95,10 +145,17 @@ def g_loss_maximum_likelihood(d_fake_logits: Tensor) -> Tensor:
     that of KL(p_data || p_g): the forward-KL objective of maximum likelihood.
     dL/da = -exp(a): tiny while D rejects samples, so it too saturates early.
 
+    Overflow guard: exp(a) is float32's inf for a > 88.72 (a D sure that a sample is data),
+    which made the loss -inf and G's gradient nan. exp is therefore continued logarithmically
+    beyond A = MAXIMUM_LIKELIHOOD_CAP = 60 (exp_log_beyond): -E_z[exp(A) (1 + log(1 + a - A))]
+    there, at most 1e28 per sample, with gradient -exp(A) / (1 + a - A) / m per sample: the
+    loss and its gradient are finite for every finite a. For a <= 60 (D(G(z)) < 1 - 1e-26) they
+    are bit-identical to -exp(a).mean().
+
     Args:
         d_fake_logits: (m,) logits of D on m generated samples.
     """
-    return -torch.exp(d_fake_logits).mean()
+    return -exp_log_beyond(d_fake_logits, MAXIMUM_LIKELIHOOD_CAP).mean()
 
 
 G_LOSSES: dict[str, GLoss] = {

@@ -1,6 +1,10 @@
 """The charts of `ganlab lab`: the training chart (a row per update), the frame chart (a row per
 frame: JSD, KL, modes) and the newest value of each series.
 
+D's outputs are charted as the mean D(x) = sigmoid(a) for the 2014 objectives (d_real, d_fake),
+and as the mean raw critic value for the others (critic_real, critic_fake): a sigmoid of a
+critic value is no probability of anything.
+
 Each update's stats are queued under the session's training lock (`Charts.queue`: tensors, no
 work); turning them into numbers and chart rows happens after that lock is let go
 (`Charts.update`, under the charts' own lock), so a frame's snapshot waits for training alone.
@@ -52,12 +56,13 @@ def _short(value: Any) -> Any:
 
 class Charts:
     """The queue of stats not yet charted, `last` (the newest value of each series: d_loss,
-    d_real, d_fake, g_loss, g_grad) and the two histories, under a lock of their own."""
+    d_real and d_fake or critic_real and critic_fake, g_loss, g_grad) and the two histories,
+    under a lock of their own."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         # appended to under the training lock only, so in the order the updates were made
-        self.pending: deque[tuple[int, int, int, StepStats, float | None]] = deque()
+        self.pending: deque[tuple[int, int, int, StepStats, float | None, bool]] = deque()
         self.last: dict[str, float] = {}
         self.train_history = History()
         self.frame_history = History()
@@ -71,10 +76,19 @@ class Charts:
             self.frame_history.clear()
 
     def queue(
-        self, step: int, d_updates: int, g_updates: int, stats: StepStats, g_grad: float | None
+        self,
+        step: int,
+        d_updates: int,
+        g_updates: int,
+        stats: StepStats,
+        g_grad: float | None,
+        critic: bool = False,
     ) -> None:
-        """Queue one count of updates and their stats (called under the training lock)."""
-        self.pending.append((step, d_updates, g_updates, stats, g_grad))
+        """Queue one count of updates and their stats (called under the training lock).
+
+        critic: D's outputs are critic values (Config.critic), not logits of a probability.
+        """
+        self.pending.append((step, d_updates, g_updates, stats, g_grad, critic))
 
     def update(self) -> None:
         """The queued stats as numbers: `last` and a row of the training chart per update.
@@ -84,11 +98,15 @@ class Charts:
         with self.lock:
             last = self.last
             while self.pending:
-                step, d_updates, g_updates, stats, g_grad = self.pending.popleft()
+                step, d_updates, g_updates, stats, g_grad, critic = self.pending.popleft()
                 if d_updates:
                     last["d_loss"] = float(stats.d_loss)
-                    last["d_real"] = float(torch.sigmoid(stats.d_real).mean())
-                    last["d_fake"] = float(torch.sigmoid(stats.d_fake).mean())
+                    kind, other = ("critic", "d") if critic else ("d", "critic")
+                    read = (lambda t: t) if critic else torch.sigmoid
+                    last.pop(f"{other}_real", None)  # the objective changed: one kind at a time
+                    last.pop(f"{other}_fake", None)
+                    last[f"{kind}_real"] = float(read(stats.d_real).mean())
+                    last[f"{kind}_fake"] = float(read(stats.d_fake).mean())
                 if g_updates:
                     last["g_loss"] = float(stats.g_loss)
                     last["g_grad"] = g_grad

@@ -76,8 +76,24 @@ def lab_defaults(dataset: str) -> dict[str, Any]:
 
 # Settings the page may change, by their config key; the first group applies to the running
 # session (algorithm1 and the one-update buttons read them every iteration), the rest rebuild
-# G, D and their optimisers from the seed.
-LIVE_KEYS = ("g_loss", "k", "m", "label_smoothing", "g_optimizer.lr", "d_optimizer.lr")
+# G, D and their optimisers from the seed. A new objective reads the same D's raw output as a
+# logit or a critic value from the next update on; the regularizers are resolved from the config
+# at every call of algorithm1 and of the update buttons; EMA on starts the average at today's G.
+LIVE_KEYS = (
+    "objective",
+    "k",
+    "m",
+    "label_smoothing",
+    "g_optimizer.lr",
+    "d_optimizer.lr",
+    "regularizers.r1",
+    "regularizers.r2",
+    "regularizers.gradient_penalty",
+    "regularizers.weight_clip",
+    "regularizers.instance_noise",
+    "regularizers.instance_noise_decay_steps",
+    "ema.beta",
+)
 REBUILD_KEYS = (
     "seed",
     "noise.kind",
@@ -89,6 +105,7 @@ REBUILD_KEYS = (
     "d_optimizer.name",
 )
 SETTING_KEYS = ("dataset", *LIVE_KEYS, *REBUILD_KEYS)
+ALIASES = {"g_loss": "objective"}  # the page before issue 16 set the objective as its G loss
 # Sizes the lab accepts, so that one setting cannot stall the server for minutes.
 LIMITS = {"k": 100, "m": 4096, "noise.dim": 64, "discriminator.pack": 16}
 MAX_LAYERS, MAX_WIDTH = 6, 1024
@@ -182,7 +199,7 @@ def settings_config(
     else:
         raw = lab_defaults(dataset)
         raw.update(seed=seed, steps=1)
-    for key, value in values.items():
+    for key, value in canonical(values).items():
         if key not in SETTING_KEYS or key == "dataset":
             raise LabError(f"unknown setting '{key}'; the lab sets {', '.join(SETTING_KEYS)}")
         _check_limit(key, value)
@@ -198,6 +215,23 @@ def settings_config(
         raise ConfigError(text) from None
 
 
+def canonical(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings by their config keys: `g_loss` (older clients) means `objective`.
+
+    Raises:
+        LabError: both names given, with different values.
+    """
+    out = dict(values)
+    for alias, key in ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            if out.setdefault(key, value) != value:
+                raise LabError(
+                    f"{alias} {value!r} and {key} {out[key]!r} disagree; send only {key}"
+                )
+    return out
+
+
 def _check_limit(key: str, value: Any) -> None:
     limit = LIMITS.get(key)
     if limit is not None and isinstance(value, int | float) and value > limit:
@@ -210,6 +244,18 @@ def _check_limit(key: str, value: Any) -> None:
                 f"{key} = {value}: the lab builds at most {MAX_LAYERS} layers of at most "
                 f"{MAX_WIDTH} units; pick a smaller network"
             )
+
+
+def kept_penalty(cfg: Config, sent: dict[str, Any]) -> str:
+    """A note for the reply when the config kept the gradient penalty the page set to 0: the
+    before-validator gives a Wasserstein critic with no Lipschitz method lambda = 10."""
+    key, penalty = "regularizers.gradient_penalty", cfg.regularizers.gradient_penalty
+    if key in sent and sent[key] != penalty:
+        return (
+            f"; {key} stays {penalty}: a Wasserstein critic must be kept 1-Lipschitz, by the "
+            "penalty or by regularizers.weight_clip"
+        )
+    return ""
 
 
 def lab_settings(dataset: str, cfg: Config) -> dict[str, Any]:
@@ -228,6 +274,7 @@ __all__ = [
     "DATASETS",
     "DATASET_OF_KIND",
     "DEFAULTS",
+    "ALIASES",
     "DRAWN_STD",
     "LIVE_KEYS",
     "MAX_POINTS",
@@ -240,7 +287,9 @@ __all__ = [
     "RunPath",
     "SetValues",
     "Simple",
+    "canonical",
     "default_drawing",
+    "kept_penalty",
     "lab_defaults",
     "lab_settings",
     "parse_message",

@@ -3,9 +3,15 @@
 For 2-D data: D(x) on a grid (the heatmap), the optimal discriminator D* beside it, real and
 generated points, how G maps a grid of noise (the generator manifold) and the direction G's
 loss moves each generated point. For 1-D data the same in the paper's Figure 1 view: p_data,
-p_g, D and D* as curves over x, and lines from z to x = G(z).
+p_g, D and D* as curves over x, and lines from z to x = G(z). The points are those of the G
+that samples (`TrainState.sampler`: G's moving average when cfg.ema is on).
 
     D*_G(x) = p_data(x) / (p_data(x) + p_g(x))                             (Proposition 1)
+
+D(x) is sigmoid(a) for the 2014 objectives, whose D outputs the logit a of a probability; the
+others' D is an unbounded critic (Objective.output == "critic"), shown raw on a scale of its
+own, from the frame's smallest value to its largest. D* above is the 2014 game's optimum only:
+for a critic objective the frame labels it so (`dstar_label`).
 
 D* is ganlab.game.divergences' optimal_discriminator_from_logs: no 0/0 where both densities
 underflow, and 1 where the kernel estimate of p_g is exactly 0 (no sample of G within the
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +33,7 @@ from torch import Tensor, nn
 
 from ganlab.data.toy import GaussianMixture
 from ganlab.game.divergences import optimal_discriminator_from_logs
-from ganlab.game.losses import G_LOSSES
+from ganlab.game.objectives import Objective
 from ganlab.metrics.coverage import mode_coverage
 
 HEATMAP_CELLS = 40  # per side of the D(x) and D*(x) heatmaps
@@ -35,6 +42,7 @@ CURVE_POINTS = 240  # x values of the 1-D curves
 MANIFOLD_LINES = 13  # noise values per axis of the generator-manifold grid
 ARROW_LENGTH = 0.08  # longest gradient arrow, as a share of the view's width
 ARROWS = 160  # generated points that get an arrow
+DSTAR_2014 = "optimal D*(x) = p_data / (p_data + p_g) (Proposition 1)"
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,10 @@ class View:
 class Snapshot:
     """Copies of what a frame reads, taken under the session's lock; training goes on."""
 
-    G: nn.Module
+    G: nn.Module  # the G that samples: G itself, or its moving average
     D: nn.Module
-    g_loss: str  # name in G_LOSSES
+    game: Objective  # the objective: G's loss for the arrows, how D's output reads
+    sampler: str  # "G" or "G_ema": which of the two G is
     pack: int  # D's pack size: D judges packs of this many examples
     noise_kind: str
     noise_scale: float
@@ -90,12 +99,39 @@ def grid_points(view: View, cells: int) -> Tensor:
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
 
 
-def discriminator_on(D: nn.Module, x: Tensor, pack: int) -> Tensor:
-    """D(x) per point, (n,). A packed D judges packs: each point as a pack of copies of itself."""
+def discriminator_on(D: nn.Module, x: Tensor, pack: int, output: str = "probability") -> Tensor:
+    """D(x) per point, (n,): sigmoid(a) for output "probability", the raw critic value for
+    "critic" (Objective.output). A packed D judges packs: each point as a pack of copies of
+    itself."""
     x = x.float()
     if pack > 1:
         x = x.repeat_interleave(pack, dim=0)  # (n * pack, d): consecutive rows form a pack
-    return torch.sigmoid(D(x)).double()
+    d = D(x).double()
+    return torch.sigmoid(d) if output == "probability" else d
+
+
+def value_range(d: Tensor, output: str) -> list[float]:
+    """The colour scale of D's values: [0, 1] for a probability; for a critic, the smallest and
+    largest finite value (a flat critic gets a unit-wide range around its value)."""
+    if output == "probability":
+        return [0.0, 1.0]
+    finite = d[torch.isfinite(d)]
+    if not len(finite):
+        return [0.0, 1.0]
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    return [round(lo, 4), round(hi, 4)]
+
+
+def dstar_label(game: Objective) -> str:
+    """What the D* picture is for `game`: the optimum of the 2014 game, and only of it."""
+    if game.output == "probability":
+        return DSTAR_2014
+    return (
+        f"p_data / (p_data + p_g): the 2014 game's D*, not the optimum of {game.name}'s critic "
+        "(shown raw beside it)"
+    )
 
 
 def kernel_density(samples: Tensor, view: View, cells: int, h: float) -> Tensor:
@@ -165,16 +201,31 @@ def noise_axis(kind: str, scale: float, n: int) -> Tensor:
     return torch.linspace(-reach, reach, n)
 
 
-def generator_gradient(G_x: Tensor, D: nn.Module, g_loss: str, pack: int) -> Tensor:
+def generator_gradient(
+    G_x: Tensor, D: nn.Module, game: Objective, pack: int, real: Tensor | None = None
+) -> Tensor:
     """-dL_G/dx for each generated point x = G(z): the way G's loss pushes it, (n, d).
 
     G's update moves theta_g along -dL_G/dtheta_g = -sum_i (dL_G/dx_i)(dx_i/dtheta_g): these are
-    the per-point factors, with L_G the summed (not averaged) loss, so each arrow is one point's.
+    the per-point factors, with L_G = game.g_loss(D(x), D(x_real)) the summed (not averaged)
+    loss, so each arrow is one point's.
+
+    Args:
+        G_x: (n, d) generated points.
+        game: the objective whose G loss is differentiated.
+        pack: D's pack size (the first n // pack * pack points are used).
+        real: (r, d) data points, cycled to pair one with each generated point when the G loss
+            compares them (game.g_needs_real: relativistic); else unused.
     """
     n = (len(G_x) // pack) * pack
     x = G_x[:n].detach().float().requires_grad_(True)
+    d_real = None
+    if game.g_needs_real:
+        assert real is not None, "a relativistic G loss pairs each sample with an example"
+        with torch.no_grad():
+            d_real = D(real[torch.arange(n) % len(real)].float())  # (n / pack,)
     with torch.enable_grad():
-        loss = G_LOSSES[g_loss](D(x)) * (n // pack)  # mean over packs -> sum
+        loss = game.g_loss(D(x), d_real) * (n // pack)  # mean over packs -> sum
         (grad,) = torch.autograd.grad(loss, x)
     return -grad
 
@@ -197,14 +248,17 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
     """Everything the page draws of the current G and D, as JSON-ready lists.
 
     Returns:
-        {"dim", "lo", "hi", "real", "fake", "arrows", "grad_x", "manifold", "stats", ...}: the
-        2-D frame adds "heatmap" and "dstar" (row-major, HEATMAP_CELLS^2 values in [0, 1]); the
-        1-D frame adds "x", "d", "dstar", "p_data", "p_g" curves.
+        {"dim", "lo", "hi", "real", "fake", "sampler", "arrows", "grad_x", "manifold", "stats",
+        "d_output", "d_range", "dstar_label", "minimises", ...}: the 2-D frame adds "heatmap"
+        (row-major, HEATMAP_CELLS^2 values of D, in d_range) and "dstar" (in [0, 1]); the 1-D
+        frame adds "x", "d", "dstar", "p_data", "p_g" curves. d_output is "probability"
+        (D(x) = sigmoid(a), d_range [0, 1]) or "critic" (raw values, d_range their min and max).
     """
-    G, D = snap.G, snap.D
+    G, D, game = snap.G, snap.D, snap.game
+    output = game.output
     density_fake = G(snap.density_z).double()  # (N, d)
     fake = density_fake[: snap.preview]  # (n, d)
-    grad = generator_gradient(fake[:ARROWS], D, snap.g_loss, snap.pack)
+    grad = generator_gradient(fake[:ARROWS], D, game, snap.pack, snap.real)
     arrows, grad_x = _arrows(view, grad)
     frame = {
         "dim": view.dim,
@@ -212,14 +266,20 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
         "hi": view.hi,
         "real": _rounded(snap.real, 3),
         "fake": _rounded(fake, 3),
+        "sampler": snap.sampler,
         "arrows": arrows,
         "grad_x": grad_x,
+        "d_output": output,
+        "dstar_label": dstar_label(game),
+        "minimises": game.minimises,
     }
     z_dim = snap.density_z.shape[1]
     stats = {}
     if view.dim == 2:
         cells = grid_points(view, HEATMAP_CELLS)
-        frame["heatmap"] = _rounded(discriminator_on(D, cells, snap.pack), 3)
+        d_map = discriminator_on(D, cells, snap.pack, output)  # (HEATMAP_CELLS^2,)
+        frame["heatmap"] = _rounded(d_map, 3)
+        frame["d_range"] = value_range(d_map, output)
         axis = noise_axis(snap.noise_kind, snap.noise_scale, MANIFOLD_LINES)
         if z_dim >= 2:
             z = torch.zeros(MANIFOLD_LINES**2, z_dim)
@@ -243,7 +303,9 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
     else:
         x = cell_centres(view, CURVE_POINTS)[:, None]  # (k, 1)
         frame["x"] = _rounded(x[:, 0])
-        frame["d"] = _rounded(discriminator_on(D, x, snap.pack))
+        d_curve = discriminator_on(D, x, snap.pack, output)  # (CURVE_POINTS,)
+        frame["d"] = _rounded(d_curve)
+        frame["d_range"] = value_range(d_curve, output)
         axis = noise_axis(snap.noise_kind, snap.noise_scale, 2 * MANIFOLD_LINES)
         z = torch.zeros(len(axis), z_dim)
         z[:, 0] = axis
@@ -268,17 +330,33 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
     return frame
 
 
+def finite(value: Any) -> Any:
+    """A frame with every NaN or infinity (a diverged G or D) replaced by None: JSON's null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
+
+
 def packed_rows(n: int, pack: int) -> int:
     """The largest multiple of pack <= n (a packed D takes whole packs), at least pack."""
     return max(pack, (n // pack) * pack)
 
 
 __all__ = [
+    "DSTAR_2014",
     "Snapshot",
     "View",
     "compute_frame",
+    "discriminator_on",
     "divergences",
+    "dstar_label",
+    "finite",
     "generator_gradient",
     "kernel_density",
     "packed_rows",
+    "value_range",
 ]

@@ -13,13 +13,14 @@ for training alone.
 Controls arrive as JSON messages, validated by `controls.parse_message`; settings go through
 ganlab's own Config, so the session keeps its last good state. The one-update buttons are
 `updates.d_update` and `updates.g_update`; save and load are `rundir.save_run` and `read_run`.
+Both, like algorithm1, resolve the objective, the regularizers (instance noise at the step's
+std) and G's moving average from the config at every call, so those settings apply live.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -40,15 +41,18 @@ from ganlab.lab.controls import (
     LIVE_KEYS,
     VIEWS,
     LabError,
+    canonical,
     default_drawing,
+    kept_penalty,
     lab_settings,
     parse_message,
     settings_config,
 )
-from ganlab.lab.frames import Snapshot, compute_frame, packed_rows
+from ganlab.lab.frames import Snapshot, compute_frame, finite, packed_rows
 from ganlab.lab.rundir import read_run, save_run
 from ganlab.lab.updates import d_update, g_update
-from ganlab.training.algorithm import StepStats, algorithm1, grad_norm
+from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_functions
+from ganlab.training.ema import ema_copy
 from ganlab.training.prior import NoisePrior
 from ganlab.training.state import TrainState, build_state, seeded_rng
 
@@ -145,7 +149,7 @@ class LabSession:
         self.d_updates += d_updates
         self.g_updates += g_updates
         g_grad = grad_norm(self.state.G) if g_updates else None
-        self.charts.queue(self.state.step, d_updates, g_updates, stats, g_grad)
+        self.charts.queue(self.state.step, d_updates, g_updates, stats, g_grad, self.cfg.critic)
         for who, loss, updates in (
             ("discriminator", stats.d_loss, d_updates),
             ("generator", stats.g_loss, g_updates),
@@ -158,8 +162,9 @@ class LabSession:
 
     @property
     def last(self) -> dict[str, float]:
-        """The newest value of each series: d_loss, d_real, d_fake (mean D(x) and D(G(z))),
-        g_loss and g_grad (G's gradient norm)."""
+        """The newest value of each series: d_loss, d_real, d_fake (mean D(x) and D(G(z)); for a
+        critic objective critic_real, critic_fake: D's mean raw output), g_loss and g_grad (G's
+        gradient norm)."""
         return self.charts.newest()
 
     # --- controls ------------------------------------------------------------------------
@@ -216,7 +221,8 @@ class LabSession:
 
     def _set(self, values: dict[str, Any]) -> str:
         if not values:
-            raise LabError('no settings given; send e.g. {"values": {"g_loss": "minimax"}}')
+            raise LabError('no settings given; send e.g. {"values": {"objective": "minimax"}}')
+        values = canonical(values)
         dataset = values.get("dataset", self.dataset)
         if dataset not in DATASETS:
             raise LabError(f"unknown dataset {dataset!r}; pick one of {', '.join(DATASETS)}")
@@ -228,16 +234,27 @@ class LabSession:
         # on top of the session's own config: a loaded run keeps what the panel does not show
         cfg = settings_config(dataset, rest, base=self.cfg)
         current, new = lab_settings(dataset, self.cfg), lab_settings(dataset, cfg)
-        changed = [k for k in rest if current[k] != new[k]]
+        # all keys, not only those sent: the config adds wasserstein's gradient penalty itself
+        changed = [k for k in new if current[k] != new[k]]
+        note = kept_penalty(cfg, rest)
         if not changed:
-            return "settings unchanged"
+            return "settings unchanged" + note
         summary = ", ".join(f"{k}={new[k]}" for k in changed)
         if all(k in LIVE_KEYS for k in changed):
+            self._follow_ema(cfg)
             self.cfg = cfg  # algorithm1 and the update buttons read it every iteration
             self.settings_version += 1
-            return f"applied {summary} (training continues from step {self.state.step})"
+            return f"applied {summary} (training continues from step {self.state.step}){note}"
         self._rebuild(dataset, cfg)
-        return f"applied {summary}: new G and D from the seed, step 0"
+        return f"applied {summary}: new G and D from the seed, step 0{note}"
+
+    def _follow_ema(self, cfg: Config) -> None:
+        """G's moving average switched on live starts at today's G (a fresh run's starts at the
+        initial G); switched off, samples come from G again."""
+        if cfg.ema.beta and self.state.ema is None:
+            self.state.ema = ema_copy(self.state.G)
+        elif not cfg.ema.beta:
+            self.state.ema = None
 
     def _draw(self, points: list[tuple[float, float]]) -> str:
         lo, hi = VIEWS["drawn"].lo, VIEWS["drawn"].hi
@@ -285,12 +302,14 @@ class LabSession:
         """Copies of G, D and the counters, under the lock: training goes on meanwhile; the
         settings and charts after it."""
         with self.lock:
-            G, D = self._copy(self.state.G, "G"), self._copy(self.state.D, "D")
+            # the G whose samples the run shows: the moving average when cfg.ema is on
+            G, D = self._copy(self.state.sampler, "sampler"), self._copy(self.state.D, "D")
             dataset, cfg = self.dataset, self.cfg  # replaced on a change, never changed
             snap = Snapshot(
                 G=G,
                 D=D,
-                g_loss=self.cfg.g_loss,
+                game=loss_functions(self.cfg),
+                sampler="G" if self.state.ema is None else "G_ema",
                 pack=self.cfg.discriminator.pack,
                 noise_kind=self.cfg.noise.kind,
                 noise_scale=self.cfg.noise.scale,
@@ -346,7 +365,7 @@ class LabSession:
         try:
             return json.dumps(frame, separators=(",", ":"), allow_nan=False)
         except ValueError:
-            return json.dumps(_finite(frame), separators=(",", ":"), allow_nan=False)
+            return json.dumps(finite(frame), separators=(",", ":"), allow_nan=False)
 
     # --- threads -------------------------------------------------------------------------
 
@@ -432,16 +451,6 @@ class LabSession:
             if delay < 0:  # fell behind: start the schedule again from now
                 next_t, delay = time.perf_counter(), 0
             self._closing.wait(delay)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 __all__ = ["CHUNK_SECONDS", "DENSITY_POINTS", "FPS", "PREVIEW_POINTS", "LabSession"]

@@ -18,7 +18,9 @@ from ganlab.training.algorithm import (
     update_discriminator,
     update_generator,
 )
+from ganlab.training.ema import averaging
 from ganlab.training.optim import apply_schedule
+from ganlab.training.regularization import regularization
 from ganlab.training.state import TrainState
 
 
@@ -29,8 +31,11 @@ def d_update(cfg: Config, state: TrainState) -> StepStats:
     apply_schedule(state.opt_d, cfg.d_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
     state.G.train()
     state.D.train()
-    d_forward, _ = forward_passes(cfg, state)
-    d_real, d_fake, loss_d = update_discriminator(state, cfg.m, d_forward)  # logits (m,) each
+    reg = regularization(cfg)
+    if reg is not None:
+        reg.at_step(state.step)  # instance noise at this iteration's std
+    forwards = forward_passes(cfg, state, reg=reg)
+    d_real, d_fake, loss_d = update_discriminator(state, cfg.m, forwards)  # (m,) each
     nan = torch.tensor(float("nan"))
     return StepStats(loss_d.detach(), nan, d_real.detach(), d_fake.detach())
 
@@ -44,9 +49,14 @@ def g_update(cfg: Config, state: TrainState) -> torch.Tensor:
     apply_schedule(state.opt_g, cfg.g_optimizer, state.step, _epoch(cfg, state), state.lr_scale)
     state.G.train()
     state.D.train()
-    _, g_forward = forward_passes(cfg, state)
-    loss_g = update_generator(state, cfg.m, g_forward)
+    reg = regularization(cfg)
+    if reg is not None:
+        reg.at_step(state.step)
+    loss_g = update_generator(state, cfg.m, forward_passes(cfg, state, reg=reg))
     state.step += 1
+    average = averaging(cfg)
+    if average is not None:
+        average(state)  # G's moving average, as algorithm1 keeps it
     return loss_g.detach()
 
 

@@ -270,6 +270,7 @@ def save_discriminator_map(
     real: Tensor | None = None,
     centres: Tensor | None = None,
     title: str = "",
+    critic: bool = False,
 ) -> Path:
     """2-D: D(x) as a heatmap over a grid, generated and real points on top.
 
@@ -280,13 +281,21 @@ def save_discriminator_map(
     Args:
         x1, x2: (n1,), (n2,) grid coordinates.  d: (n2, n1) D(x) in [0, 1] on that grid.
         fake: (n, 2) generated points.  real: (n, 2) data points.  centres: (modes, 2).
+        critic: d is an unbounded critic value (the objectives after 2014), not a probability:
+            its own colour scale over the grid's range, and no contour at 1/2.
     """
     plt = pyplot()
     x1, x2, d = (torch.as_tensor(t).double().numpy() for t in (x1, x2, d))
     fig, ax = plt.subplots(figsize=(7, 6))
-    mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
-    fig.colorbar(mesh, ax=ax, label="D(x)")
-    ax.contour(x1, x2, d, levels=[0.5], colors="0.3", linewidths=0.8)
+    if critic:
+        finite = d[np.isfinite(d)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
+        mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=lo, vmax=max(hi, lo + 1e-9))
+        fig.colorbar(mesh, ax=ax, label="D(x), the critic's raw value")
+    else:
+        mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+        fig.colorbar(mesh, ax=ax, label="D(x)")
+        ax.contour(x1, x2, d, levels=[0.5], colors="0.3", linewidths=0.8)
     fake = torch.as_tensor(fake).float()
     ax.scatter(fake[:, 0], fake[:, 1], s=5, c="tab:green", alpha=0.5, label="generated")
     if real is not None:
@@ -297,7 +306,12 @@ def save_discriminator_map(
     ax.set_ylim(float(x2[0]), float(x2[-1]))
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or "D(x) over the data space (contour: D = 1/2)")
+    default = (
+        "the critic D(x) over the data space"
+        if critic
+        else ("D(x) over the data space (contour: D = 1/2)")
+    )
+    ax.set_title(title or default)
     return save_figure(fig, path)
 
 

@@ -114,3 +114,8 @@ def _several_text(scores: dict, unit: str) -> str:
     if "kl" in rest:
         parts.append(f"KL {f(rest.pop('kl'))} nats")
     return ", ".join(parts + [f"{k} {f(v)}" for k, v in rest.items()])
+
+
+def ema_note(cfg) -> str:
+    """What a figure of G's samples must say when they come from the average of G's weights."""
+    return f" (EMA of G's weights, beta {cfg.ema.beta:g})" if cfg.ema.beta else ""

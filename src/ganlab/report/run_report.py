@@ -28,7 +28,7 @@ from ganlab.report.figures import (
     save_discriminator_map,
     save_sample_figure,
 )
-from ganlab.report.format import format_value, verbatim
+from ganlab.report.format import ema_note, format_value, verbatim
 from ganlab.report.pages import (
     img_html,
     last_row_summary,
@@ -86,9 +86,13 @@ def report_samples(run, dist) -> torch.Tensor:
 
 
 def has_figure_1_view(run, dist) -> bool:
-    """A 1-D run with a known p_data and an unpacked D (a packed D scores packs, not points:
-    it has no curve D(x) to draw)."""
-    return run.x_shape == (1,) and dist is not None and run.config.discriminator.pack == 1
+    """A 1-D run with a known p_data and an unpacked D whose output is a probability (a packed
+    D scores packs, not points: it has no curve D(x) to draw; a critic's raw value has no D*
+    = p_data / (p_data + p_g) to draw it against)."""
+    cfg = run.config
+    return (
+        run.x_shape == (1,) and dist is not None and cfg.discriminator.pack == 1 and not cfg.critic
+    )
 
 
 def toy_scores(run, dist, fake: torch.Tensor) -> dict[str, Any]:
@@ -114,7 +118,11 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
         real,
         dist,
         (0.0, 1.0),  # Run.sample returns images in the data range
-        title=f"step {run.step}: generated (green) and data (black)" if fake.ndim == 2 else "",
+        title=(
+            f"step {run.step}: generated (green) and data (black){ema_note(run.config)}"
+            if fake.ndim == 2
+            else ema_note(run.config).strip()
+        ),
     )
 
 
@@ -217,6 +225,12 @@ def _discriminator_html(run, dist, fake, tmp: Path) -> tuple[str, str, str] | No
             "contour at 1/2), generated points (green) and data (black) on top. At the "
             "equilibrium of Proposition 1, D = 1/2 everywhere."
         )
+        if run.config.critic:
+            note = (
+                f"The critic D(x) of objective {run.config.objective} on a grid over the data "
+                "space, its raw value on its own colour scale (red: higher, data-like), "
+                "generated points (green) and data (black) on top."
+            )
     else:
         return None
     body = f'<p class="note">{note}</p><div class="figs">{img_html(figure, "D over x")}</div>'
@@ -253,7 +267,10 @@ def _save_discriminator_map(run, dist, fake: torch.Tensor, path: Path) -> Path:
     x2 = torch.linspace(float(lo[1]) - pad, float(hi[1]) + pad, 200)
     grid = torch.stack(torch.meshgrid(x1, x2, indexing="xy"), -1).reshape(-1, 2)  # (40000, 2)
     with eval_mode(run.discriminator) as D:
-        d = torch.sigmoid(_on_cpu(D, grid)).reshape(len(x2), len(x1))  # (200, 200)
+        d = _on_cpu(D, grid).reshape(len(x2), len(x1))  # (200, 200) raw outputs
+    critic = run.config.critic
+    if not critic:
+        d = torch.sigmoid(d)  # D(x), a probability, for the 2014 game
     return save_discriminator_map(
         path,
         x1,
@@ -262,7 +279,9 @@ def _save_discriminator_map(run, dist, fake: torch.Tensor, path: Path) -> Path:
         fake,
         real,
         dist.centres if dist is not None and dist.dim == 2 else None,
-        title=f"step {run.step}: D(x) under generated (green) and data (black) points",
+        title=f"step {run.step}: D(x) under generated (green) and data (black) points"
+        + ema_note(run.config),
+        critic=critic,
     )
 
 

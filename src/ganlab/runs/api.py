@@ -68,6 +68,7 @@ from ganlab.runs.monitor import require_tensorboard, run_loop
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.prior import NoisePrior
+from ganlab.training.regularization import check_world
 from ganlab.training.state import (
     EVAL_SEED,
     TrainState,
@@ -86,12 +87,28 @@ class Run:
         config: the resolved Config.
         generator, discriminator: G and D, plain nn.Modules.
         step: iterations of Algorithm 1 done.
+        ema: the moving average of G's weights (config.ema.beta > 0), else None; sample(),
+            and so every figure and metric, draws from it when there is one.
     """
 
-    def __init__(self, path: Path, config: Config, G, D, step: int, x_shape: tuple[int, ...]):
+    def __init__(
+        self,
+        path: Path,
+        config: Config,
+        G,
+        D,
+        step: int,
+        x_shape: tuple[int, ...],
+        ema=None,
+    ):
         self.path, self.config = Path(path), config
-        self.generator, self.discriminator = G, D
+        self.generator, self.discriminator, self.ema = G, D, ema
         self.step, self.x_shape = step, tuple(x_shape)
+
+    @property
+    def sampler(self):
+        """The G that samples: the average of G's weights when the run keeps one, else G."""
+        return self.ema if self.ema is not None else self.generator
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, step={self.step})"
@@ -100,14 +117,15 @@ class Run:
     def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
         """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed.
 
-        Images come back in the data's [0, 1] range whatever G's output nonlinearity.
+        G is the average of G's weights when the run keeps one (config.ema). Images come back
+        in the data's [0, 1] range whatever G's output nonlinearity.
         """
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
         seed = self.config.seed + EVAL_SEED if seed is None else seed
-        device = next(self.generator.parameters()).device
+        device = next(self.sampler.parameters()).device
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
-        with eval_mode(self.generator) as G:
+        with eval_mode(self.sampler) as G:
             x = G(z).cpu()
         return (x + 1.0) / 2.0 if tanh_images(self.config, self.x_shape) else x
 
@@ -184,6 +202,7 @@ def train(
                 "data.kind 'tensor' needs the examples: pass ganlab.train(cfg, data=x)"
             )
         distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
+        check_world(cfg, world.size)
         out, existing = distributed.on_main(claim_out, out, name, resume, overwrite)
         if existing:
             if bf16 is None:
@@ -247,12 +266,14 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     x_shape = tuple(meta["x_shape"])
     G = build_generator(cfg.generator, cfg.noise.dim, x_shape)
     D = build_discriminator(cfg.discriminator, x_shape)
+    ema = build_generator(cfg.generator, cfg.noise.dim, x_shape) if cfg.ema.beta else None
     store = CheckpointStore(path / "checkpoints")
     ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
-    restore_models(G, D, tensors, ckpt)
-    G.eval()
-    D.eval()
-    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape)
+    restore_models(G, D, tensors, ckpt, ema)
+    for net in (G, D, ema):
+        if net is not None:
+            net.eval()
+    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape, ema)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +286,8 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
 
 def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
     """The trained Run, its G and D on the CPU, and (rank 0) its report."""
-    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape)
+    ema = state.ema.cpu() if state.ema is not None else None
+    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape, ema)
     if report and world.is_main:
         with writing(out / "index.html", "training finished"):
             write_report(run)
@@ -294,6 +316,7 @@ def _resume(
                 "pass the same tensor"
             )
     distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
+    check_world(cfg, world.size)
     with seeded_rng(cfg, world):  # the checkpoint's dropout streams in training, the caller's after
         state, ckpt = restore_newest(run_dir, cfg, data, world)
         if cfg.steps < state.step:

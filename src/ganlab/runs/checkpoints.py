@@ -45,7 +45,10 @@ def state_to_tensors(state: TrainState) -> tuple[dict[str, Tensor], dict[str, st
         "lr_scale": repr(state.lr_scale),
         "rollbacks": str(state.rollbacks),
     }
-    for name, module in (("G", state.G), ("D", state.D)):
+    modules = [("G", state.G), ("D", state.D)]
+    if state.ema is not None:  # the moving average of G's weights (cfg.ema)
+        modules.append(("G_ema", state.ema))
+    for name, module in modules:
         for key, value in module.state_dict().items():
             tensors[f"{name}.{key}"] = _host_copy(value)
     for name, opt in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
@@ -77,7 +80,7 @@ def _check_module(name: str, module: nn.Module, tensors: dict[str, Tensor], path
     found = {
         k[len(name) + 1 :]: tuple(v.shape) for k, v in tensors.items() if k.startswith(name + ".")
     }
-    who = "generator" if name == "G" else "discriminator"
+    who = {"G": "generator", "D": "discriminator", "G_ema": "generator's average"}[name]
     for key, shape in expected.items():
         if key not in found:
             raise CheckpointError(
@@ -127,12 +130,24 @@ def _restore_optimizer(name, opt, tensors, header, path) -> None:
         ) from None
 
 
-def restore_models(G: nn.Module, D: nn.Module, tensors: dict[str, Tensor], path) -> None:
-    """Load G's and D's weights from a checkpoint's tensors, checking names and shapes."""
-    _check_module("G", G, tensors, path)
-    _check_module("D", D, tensors, path)
-    G.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
-    D.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("D.")})
+def restore_models(
+    G: nn.Module, D: nn.Module, tensors: dict[str, Tensor], path, ema: nn.Module | None = None
+) -> None:
+    """Load G's and D's weights (and G's average's, when given) from a checkpoint's tensors,
+    checking names and shapes."""
+    for name, module in (("G", G), ("D", D), ("G_ema", ema)):
+        if module is None:
+            continue
+        if name == "G_ema" and not any(k.startswith("G_ema.") for k in tensors):
+            raise CheckpointError(
+                f"checkpoint {path} holds no average of G's weights, but the config sets ema.beta; "
+                "it was written with ema off: restore the run's original config.yaml"
+            )
+        _check_module(name, module, tensors, path)
+        prefix = f"{name}."
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
 
 
 def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[str, str], path):
@@ -142,7 +157,7 @@ def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[st
             f"{path} is not a ganlab checkpoint (format {header.get('format')!r}); "
             "pass a file from a run's checkpoints/ folder"
         )
-    restore_models(state.G, state.D, tensors, path)
+    restore_models(state.G, state.D, tensors, path, state.ema)
     _restore_optimizer("opt_g", state.opt_g, tensors, header, path)
     _restore_optimizer("opt_d", state.opt_d, tensors, header, path)
     try:

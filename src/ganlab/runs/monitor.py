@@ -23,19 +23,19 @@ from tqdm import tqdm
 from ganlab.config import Config
 from ganlab.data import distribution_of
 from ganlab.errors import ConfigError, Diverged, Interrupted
-from ganlab.game.losses import value_function
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.report.figures import save_sample_figure
+from ganlab.report.format import ema_note
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, writing
 from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_rank_rng, restore_state
 from ganlab.runs.directory import truncate_logs
 from ganlab.training import distributed
-from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, replicas
+from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_functions, replicas
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.optim import learning_rate
 from ganlab.training.prior import NoisePrior
 from ganlab.training.runtime import configure_cpu
-from ganlab.training.state import PREVIEW_SEED, TrainState, value_range
+from ganlab.training.state import PREVIEW_SEED, TrainState, eval_mode, value_range
 
 
 class RunMonitor:
@@ -57,6 +57,9 @@ class RunMonitor:
         self, run_dir: Path, cfg: Config, state: TrainState, quiet: bool, world: World = LOCAL
     ):
         self.run_dir, self.cfg, self.world = run_dir, cfg, world
+        self.game = loss_functions(cfg)  # its value is metrics.csv's `value`
+        # mean D(x) and D(G(z)): probabilities for the 2014 game, raw critic values otherwise
+        self.read_d = torch.sigmoid if self.game.output == "probability" else torch.clone
         self.checkpoints = CheckpointStore(run_dir / "checkpoints", cfg.keep_checkpoints)
         self.dist = distribution_of(cfg.data)
         images = len(state.data.x_shape) > 1
@@ -222,9 +225,9 @@ class RunMonitor:
             "step": state.step,
             "d_loss": stats.d_loss.item(),
             "g_loss": stats.g_loss.item(),
-            "value": value_function(stats.d_real, stats.d_fake).item(),
-            "d_real": torch.sigmoid(stats.d_real).mean().item(),
-            "d_fake": torch.sigmoid(stats.d_fake).mean().item(),
+            "value": self.game.value(stats.d_real, stats.d_fake).item(),
+            "d_real": self.read_d(stats.d_real).mean().item(),
+            "d_fake": self.read_d(stats.d_fake).mean().item(),
             "g_grad_norm": grad_norm(state.G),
             "d_grad_norm": grad_norm(state.D),
             "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1) * state.lr_scale,
@@ -251,9 +254,8 @@ class RunMonitor:
 
     @torch.no_grad()
     def _preview(self, state: TrainState) -> None:
-        state.G.eval()
-        fake = state.G(self.preview_z).cpu()
-        state.G.train()
+        with eval_mode(state.sampler) as G:  # the average of G's weights when cfg.ema is on
+            fake = G(self.preview_z).cpu()
         if self.dist is not None and self.dist.dim == 2:
             score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
             with writing(self.run_dir / "coverage.csv", self.last_checkpoint):
@@ -266,7 +268,7 @@ class RunMonitor:
         with writing(path, self.last_checkpoint):
             save_sample_figure(
                 path, fake, self.preview_real, self.dist, value_range(self.cfg),
-                title=f"step {state.step}",
+                title=f"step {state.step}{ema_note(self.cfg)}",
             )  # fmt: skip
         if self.tensorboard is not None:  # the very figure samples/ holds
             from PIL import Image

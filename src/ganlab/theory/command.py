@@ -26,6 +26,8 @@ ITEMS: dict[str, str] = {
     "kl_directions": "ganlab.theory.divergence_fits:run_kl_directions",
     "xy_game": "ganlab.theory.xy_game:run_xy_game",
     "mode_collapse": "ganlab.theory.mode_collapse:run_mode_collapse",
+    "dirac_gan": "ganlab.theory.dirac_gan:run_dirac_gan",
+    "objectives": "ganlab.theory.objectives:run_objectives",
 }
 
 

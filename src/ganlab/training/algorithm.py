@@ -39,10 +39,13 @@ from torch import Tensor, nn
 
 from ganlab.config import Config
 from ganlab.data.sources import steps_per_epoch
-from ganlab.game.losses import G_LOSSES, d_loss
+from ganlab.game.objectives import Objective, objective
 from ganlab.training.compile import maybe_compiled
 from ganlab.training.distributed import LOCAL, World, replicate
+from ganlab.training.ema import averaging
 from ganlab.training.optim import apply_schedule
+from ganlab.training.regularization import Regularization, regularization
+from ganlab.training.simultaneous import simultaneous_pass, simultaneous_step
 from ganlab.training.state import TrainState
 
 
@@ -168,7 +171,9 @@ def algorithm1(
         The same state, advanced to cfg.steps.
     """
     sync = sync or replicas(state.G, state.D)
-    iteration = iteration_step(cfg, state, sync)  # alternating or simultaneous, maybe compiled
+    reg = regularization(cfg)  # R1, R2, gradient penalty, clipping, instance noise; or None
+    iteration = iteration_step(cfg, state, sync, reg)  # alternating or simultaneous
+    average = averaging(cfg)  # the moving average of G's weights, or None
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
     state.G.train()
     state.D.train()
@@ -176,10 +181,14 @@ def algorithm1(
         # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
         apply_schedule(state.opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
         apply_schedule(state.opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
+        if reg is not None:
+            reg.at_step(step)  # instance noise's decay
         # "for k steps do ... update the discriminator by ascending ..." then "update the
         # generator by descending ..." (alternating_step), or both at once (simultaneous_step)
         d_real, d_fake, loss_d, loss_g = iteration(state)
         state.step = step + 1
+        if average is not None:
+            average(state)  # theta_ema <- beta theta_ema + (1 - beta) theta_G
         if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
             stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
             monitor.after_step(state, stats)
@@ -189,31 +198,32 @@ def algorithm1(
 Iteration = Callable[[TrainState], tuple[Tensor, Tensor, Tensor, Tensor]]
 
 
-def iteration_step(cfg: Config, state: TrainState, sync: Replicas | None = None) -> Iteration:
+def iteration_step(
+    cfg: Config,
+    state: TrainState,
+    sync: Replicas | None = None,
+    reg: Regularization | None = None,
+) -> Iteration:
     """One training iteration of cfg.update's kind, with its forwards compiled if cfg.compile.
 
     Args:
         cfg: the run's config: update, k, m, the losses, label smoothing and compile.
         state: its G and D.
         sync: G and D as the updates call them (`replicas`); default the modules themselves.
+        reg: the config's regularization (training.regularization), None for none.
     Returns:
         state -> (d_real, d_fake, loss_d, loss_g): alternating_step or simultaneous_step with
         their forwards bound; logits (m,) of D's last update and the two scalar losses.
     """
     sync = sync or replicas(state.G, state.D)
     if cfg.update == "simultaneous":
-        forward = simultaneous_pass(cfg, sync)
+        forward = simultaneous_pass(loss_functions(cfg), cfg.compile, state.D, sync, reg)
         return functools.partial(
-            simultaneous_step, m=cfg.m, forward=forward, autocast=sync.autocast
+            simultaneous_step, m=cfg.m, forward=forward, autocast=sync.autocast, reg=reg
         )
-    d_forward, g_forward = forward_passes(cfg, state, sync)
+    forwards = forward_passes(cfg, state, sync, reg)
     return functools.partial(
-        alternating_step,
-        k=cfg.k,
-        m=cfg.m,
-        d_forward=d_forward,
-        g_forward=g_forward,
-        autocast=sync.autocast,
+        alternating_step, k=cfg.k, m=cfg.m, forwards=forwards, autocast=sync.autocast
     )
 
 
@@ -221,8 +231,7 @@ def alternating_step(
     state: TrainState,
     k: int,
     m: int,
-    d_forward: Callable,
-    g_forward: Callable,
+    forwards: Forwards,
     autocast: Callable = contextlib.nullcontext,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One iteration of Algorithm 1: k updates of D, then one of G.
@@ -233,14 +242,14 @@ def alternating_step(
     """
     for _ in range(k):  # "for k steps do"
         # m noise samples, m examples; "update the discriminator by ascending ..."
-        d_real, d_fake, loss_d = update_discriminator(state, m, d_forward, autocast)
+        d_real, d_fake, loss_d = update_discriminator(state, m, forwards, autocast)
     # m noise samples; "update the generator by descending ..."
-    loss_g = update_generator(state, m, g_forward, autocast)
+    loss_g = update_generator(state, m, forwards, autocast)
     return d_real, d_fake, loss_d, loss_g
 
 
 def update_discriminator(
-    state: TrainState, m: int, d_forward: Callable, autocast: Callable = contextlib.nullcontext
+    state: TrainState, m: int, forwards: Forwards, autocast: Callable = contextlib.nullcontext
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One update of D, the body of Algorithm 1's inner loop. D ascends V(D, G) of eq. 1:
 
@@ -250,8 +259,8 @@ def update_discriminator(
         state: its prior and data source give the minibatches, opt_d takes the step.
         m: minibatch size (on several ranks each keeps its m / world rows;
             ganlab.training.distributed).
-        d_forward: (x, z) -> (d_real, d_fake, loss), discriminator_forward as forward_passes
-            binds it.
+        forwards: the two forwards as forward_passes binds them; D's is (x, z) -> (d_real,
+            d_fake, loss), discriminator_forward.
         autocast: the world's mixed-precision context for the forward pass.
     Returns:
         (d_real, d_fake, loss_d): logits (m,) each and the scalar loss descended.
@@ -259,13 +268,15 @@ def update_discriminator(
     z = state.prior.sample(m)  # m noise samples from p_g(z), (m, z_dim)
     x = state.data.sample(m)  # m examples from p_data(x), (m, *x_shape)
     with autocast():
-        d_real, d_fake, loss_d = d_forward(x, z)
+        d_real, d_fake, loss_d = forwards.d(x, z)
     descend(state.opt_d, loss_d)  # "update the discriminator by ascending ..."
+    if forwards.regularization is not None:
+        forwards.regularization.after_d_step(state.D)  # WGAN's weight clipping
     return d_real, d_fake, loss_d
 
 
 def update_generator(
-    state: TrainState, m: int, g_forward: Callable, autocast: Callable = contextlib.nullcontext
+    state: TrainState, m: int, forwards: Forwards, autocast: Callable = contextlib.nullcontext
 ) -> Tensor:
     """One update of G, the last line of Algorithm 1's iteration, with D a fixed function:
 
@@ -274,134 +285,112 @@ def update_generator(
     Args:
         state: its prior gives the noise, opt_g takes the step; state.D is frozen meanwhile.
         m: minibatch size.
-        g_forward: z -> loss, generator_forward as forward_passes binds it.
+        forwards: the two forwards as forward_passes binds them; G's is (z, x) -> loss,
+            generator_forward (x: m examples for a G loss that pairs them, else None).
         autocast: the world's mixed-precision context for the forward pass.
     Returns:
         The scalar loss descended.
     """
     z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
+    # the relativistic G loss compares each G(z_i) with an example x_i; the others need none
+    x = state.data.sample(m) if forwards.g_needs_real else None
     with frozen(state.D):
         with autocast():
-            loss_g = g_forward(z)
+            loss_g = forwards.g(z, x)
         descend(state.opt_g, loss_g)  # "update the generator by descending ..."
     return loss_g
 
 
-def loss_functions(cfg: Config) -> tuple[Callable, Callable]:
-    """D's loss (-V with cfg's label smoothing) and G's loss (cfg.g_loss), logits -> scalar."""
-    return functools.partial(d_loss, label_smoothing=cfg.label_smoothing), G_LOSSES[cfg.g_loss]
+def loss_functions(cfg: Config) -> Objective:
+    """The game of cfg.objective: D's loss, G's loss, the value logged (game.objectives)."""
+    ls = cfg.least_squares
+    return objective(cfg.objective, cfg.label_smoothing, ls.a, ls.b, ls.c)
+
+
+class Forwards(NamedTuple):
+    """The two forward passes whose gradients the updates take, and what they need besides."""
+
+    d: Callable  # (x, z) -> (d_real, d_fake, loss_d)
+    g: Callable  # (z, x or None) -> loss_g
+    g_needs_real: bool  # G's loss pairs each G(z_i) with an example x_i (relativistic)
+    regularization: Regularization | None  # D's penalties, clipping, instance noise
 
 
 def forward_passes(
-    cfg: Config, state: TrainState, sync: Replicas | None = None
-) -> tuple[Callable, Callable]:
+    cfg: Config,
+    state: TrainState,
+    sync: Replicas | None = None,
+    reg: Regularization | None = None,
+) -> Forwards:
     """The two forward passes whose gradients the updates take, compiled when cfg.compile asks.
 
     Args:
-        cfg: the run's config: the losses, label smoothing and compile.
+        cfg: the run's config: the objective, label smoothing and compile.
         state: its G and D.
         sync: G and D as the updates call them (`replicas`); default the modules themselves.
+        reg: the config's regularization (training.regularization), None for none.
     Returns:
-        (d_forward, g_forward): (x, z) -> (d_real, d_fake, loss_d) and z -> loss_g.
+        Forwards: d (x, z) -> (d_real, d_fake, loss_d) and g (z, x) -> loss_g.
     """
     G, D = state.G, state.D
     sync = sync or replicas(G, D)
-    d_loss_fn, g_loss_fn = loss_functions(cfg)
-    d_forward = functools.partial(discriminator_forward, G, sync.discriminate, d_loss_fn)
-    g_forward = functools.partial(generator_forward, sync.G, D, g_loss_fn)
-    return maybe_compiled(d_forward, cfg.compile), maybe_compiled(g_forward, cfg.compile)
+    game = loss_functions(cfg)
+    d_forward = functools.partial(discriminator_forward, G, sync.discriminate, game.d_loss)
+    g_forward = functools.partial(generator_forward, sync.G, D, game.g_loss)
+    if reg is not None:
+        d_forward = functools.partial(d_forward, D=D, reg=reg)
+        g_forward = functools.partial(g_forward, reg=reg)
+    return Forwards(
+        maybe_compiled(d_forward, cfg.compile),
+        maybe_compiled(g_forward, cfg.compile),
+        game.g_needs_real,
+        reg,
+    )
 
 
 def discriminator_forward(
-    G: nn.Module, discriminate: nn.Module, d_loss_fn, x: Tensor, z: Tensor
+    G: nn.Module,
+    discriminate: nn.Module,
+    d_loss_fn,
+    x: Tensor,
+    z: Tensor,
+    D: nn.Module | None = None,
+    reg: Regularization | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """D's logits on data x and samples G(z), and D's loss -V(D, G) on them.
+    """D's outputs on data x and samples G(z), and D's loss on them (-V(D, G) for eq. 1).
 
     D's update treats G(z) as fixed data, so G runs without recording a graph: the same
     numbers as G(z).detach(), without the autograd bookkeeping a detach throws away.
+    With reg: instance noise on both inputs, and the gradient penalties added to the loss
+    (D: the discriminator itself, for the interpolates' pass).
     Returns:
-        (d_real, d_fake, loss): logits (m,) each and the scalar loss.
+        (d_real, d_fake, loss): D's outputs (m,) each and the scalar loss.
     """
     with torch.no_grad():
         fake = G(z)  # (m, *x_shape)
+    if reg is None:
+        d_real, d_fake = discriminate(x, fake)
+        return d_real, d_fake, d_loss_fn(d_real, d_fake)
+    x, fake = reg.d_inputs(x, fake)
     d_real, d_fake = discriminate(x, fake)
-    return d_real, d_fake, d_loss_fn(d_real, d_fake)
+    return d_real, d_fake, d_loss_fn(d_real, d_fake) + reg.penalty(D, x, fake, d_real, d_fake)
 
 
-def generator_forward(G: nn.Module, D: nn.Module, g_loss_fn, z: Tensor) -> Tensor:
-    """G's loss on D(G(z)) (D frozen by the caller), the scalar G's update descends."""
-    return g_loss_fn(D(G(z)))
+def generator_forward(
+    G: nn.Module,
+    D: nn.Module,
+    g_loss_fn,
+    z: Tensor,
+    x: Tensor | None = None,
+    reg: Regularization | None = None,
+) -> Tensor:
+    """G's loss on D(G(z)) (D frozen by the caller), the scalar G's update descends.
 
-
-def simultaneous_pass(cfg: Config, sync: Replicas) -> Callable:
-    """simultaneous_forward with sync's G and D and cfg's losses bound: (x, z) -> 4 tensors.
-
-    With cfg.compile, G's forward and D's pass are compiled as two graphs, not one: a compiled
-    backward computes the gradient of every input of its graph however few the caller asks for
-    (AOTAutograd prunes nothing at run time), so as one graph D's backward call would run G's
-    whole backward too. Apart, it skips G's graph: paper-mnist's MLPs on one CPU thread took
-    72 ms a step, 83 ms as one graph.
+    x: examples paired with the samples, for a G loss that compares them (relativistic).
+    reg: instance noise on what D sees, as in D's update.
     """
-    d_loss_fn, g_loss_fn = loss_functions(cfg)
-    d_pass = functools.partial(discriminator_losses, sync.discriminate, d_loss_fn, g_loss_fn)
-    G = maybe_compiled(sync.G, cfg.compile)
-    return functools.partial(simultaneous_forward, G, maybe_compiled(d_pass, cfg.compile))
-
-
-def simultaneous_forward(
-    G: Callable, d_pass: Callable, x: Tensor, z: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """D's logits on x and G(z) and both losses from that one D pass; G(z) keeps its graph.
-
-    Returns:
-        (d_real, d_fake, loss_d, loss_g): discriminator_losses of (x, G(z)).
-    """
-    return d_pass(x, G(z))  # fake keeps its graph back to G, (m, *x_shape)
-
-
-def discriminator_losses(
-    discriminate: nn.Module, d_loss_fn, g_loss_fn, x: Tensor, fake: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """D's logits on x and fake and both players' losses on them: L_D = -V(D, G), L_G(d_fake).
-
-    Returns:
-        (d_real, d_fake, loss_d, loss_g): logits (m,) each and the two scalar losses.
-    """
-    d_real, d_fake = discriminate(x, fake)
-    return d_real, d_fake, d_loss_fn(d_real, d_fake), g_loss_fn(d_fake)
-
-
-def simultaneous_step(
-    state: TrainState, m: int, forward: Callable, autocast: Callable = contextlib.nullcontext
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One update of D and G from the same minibatch and the same D forward pass.
-
-        theta_d <- theta_d - lr grad_d L_D(x, G(z)),   theta_g <- theta_g - lr grad_g L_G(G(z))
-
-    both gradients taken before either network moves, as the paper's pylearn2 code
-    (AdversaryCost2.get_gradients: T.grad(d_obj, d_params), T.grad(g_obj, g_params)).
-
-    Args:
-        state: its prior and data source give the minibatches, opt_d and opt_g take the steps.
-        m: minibatch size.
-        forward: (x, z) -> (d_real, d_fake, loss_d, loss_g), simultaneous_forward as
-            iteration_step binds it.
-        autocast: the world's mixed-precision context for the forward pass.
-    Returns:
-        (d_real, d_fake, loss_d, loss_g): logits (m,) and the two scalar losses.
-    """
-    z = state.prior.sample(m)  # (m, z_dim)
-    x = state.data.sample(m)  # (m, *x_shape)
-    with autocast():
-        d_real, d_fake, loss_d, loss_g = forward(x, z)
-    d_params = [p for p in state.D.parameters() if p.requires_grad]
-    g_params = [p for p in state.G.parameters() if p.requires_grad]
-    state.opt_d.zero_grad(set_to_none=True)
-    state.opt_g.zero_grad(set_to_none=True)
-    # backward(inputs=...) takes each loss's gradient for one network only, like autograd.grad,
-    # but fills .grad through the hooks by which DistributedDataParallel averages over ranks.
-    loss_d.backward(inputs=d_params, retain_graph=True)
-    loss_g.backward(inputs=g_params)
-    state.opt_d.step()
-    state.opt_g.step()
-    return d_real, d_fake, loss_d, loss_g
+    fake = G(z)  # (m, *x_shape)
+    if reg is not None:
+        fake = reg.noisy(fake)
+        x = reg.noisy(x) if x is not None else None
+    return g_loss_fn(D(fake), D(x) if x is not None else None)

@@ -21,6 +21,7 @@ from ganlab.models import build_discriminator, build_generator
 from ganlab.models.mlp import set_output_bias_
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
+from ganlab.training.ema import ema_copy
 from ganlab.training.optim import build_optimizer
 from ganlab.training.prior import NoisePrior
 
@@ -42,6 +43,12 @@ class TrainState:
     data: DistributionSource | TensorSource
     lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
     rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
+    ema: nn.Module | None = None  # the moving average of G's weights (cfg.ema), or None
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The G that samples, figures and metrics show: the average when there is one."""
+        return self.ema if self.ema is not None else self.G
 
 
 def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
@@ -75,6 +82,7 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         opt_d=build_optimizer(cfg.d_optimizer, D.parameters()),
         prior=prior,
         data=source,
+        ema=ema_copy(G) if cfg.ema.beta else None,
     )
 
 

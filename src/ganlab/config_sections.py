@@ -1,0 +1,253 @@
+"""The sections of a run's config: data, noise, G, D, optimisers, and the objectives' settings.
+
+Each is a strict pydantic model (unknown keys are errors) whose every field has a type, a default
+and a one-line description; ganlab.config.Config holds one of each and re-exports them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, assignments are validated, floats stay floats."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    """Where the training examples x ~ p_data come from."""
+
+    kind: Literal[
+        "gauss1d",
+        "mixture1d",
+        "ring",
+        "grid",
+        "array",
+        "tensor",
+        "mnist",
+        "fashion_mnist",
+        "stacked_mnist",
+        "digits",
+        "images",
+        "csv",
+    ] = Field(
+        "ring",
+        description="toy distribution, 'array' (.npy/.npz file), 'tensor' (given to the API), "
+        "'mnist', 'fashion_mnist', 'stacked_mnist' (3 MNIST digits as 3 channels, 1000 modes), "
+        "'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
+    )
+    std: float | None = Field(
+        None, gt=0, description="std of each Gaussian; default 0.5 (1-D), 0.01 (ring), 0.05 (grid)"
+    )
+    mean: float = Field(4.0, description="gauss1d: mean of the Gaussian")
+    means: list[float] = Field([-2.0, 2.0], min_length=1, description="mixture1d: component means")
+    weights: list[float] | None = Field(
+        None, description="mixture1d: component weights (normalised); default equal"
+    )
+    radius: float = Field(1.0, gt=0, description="ring: radius of the circle of modes")
+    modes: int = Field(8, ge=1, description="ring: number of modes on the circle")
+    grid_size: int = Field(5, ge=1, description="grid: modes per side")
+    spacing: float = Field(2.0, gt=0, description="grid: distance between neighbouring modes")
+    n: int | None = Field(
+        None,
+        ge=1,
+        description="draw a fixed training set of n points; default: fresh every batch "
+        "(stacked_mnist: n stacked images, default 128,000 as PacGAN)",
+    )
+    path: str | None = Field(
+        None,
+        description="array/images/csv: the .npy/.npz file, image folder or CSV file; "
+        "mnist/fashion_mnist/stacked_mnist: their folder or mnist.pkl.gz (default $GANLAB_DATA, "
+        "cache, download)",
+    )
+    split: Literal["train", "valid", "test"] = Field(
+        "train",
+        description="mnist/fashion_mnist/stacked_mnist: train (first 50,000 of the official "
+        "60,000), valid (last 10,000) or test (the official 10,000), as in the paper",
+    )
+    resize: tuple[PositiveInt, PositiveInt] | None = Field(
+        None, description="images: resize every image to [H, W]; default: all must be one size"
+    )
+    channels: Literal[1, 3] = Field(1, description="images: 1 (converted to grayscale) or 3 (RGB)")
+
+    @model_validator(mode="after")
+    def _check_kind_fields(self) -> DataConfig:
+        if self.kind == "array" and not self.path:
+            raise ValueError("data.kind 'array' needs data.path, the .npy/.npz file to train on")
+        if self.kind in ("images", "csv") and not self.path:
+            what = "folder of PNG/JPEG images" if self.kind == "images" else "CSV file of points"
+            raise ValueError(f"data.kind '{self.kind}' needs data.path, the {what} to train on")
+        if self.kind == "digits" and self.split != "train":
+            raise ValueError(
+                f"data.kind 'digits' has one split (all 1797 images), got data.split "
+                f"'{self.split}'; leave data.split at train"
+            )
+        if self.weights is not None:
+            if len(self.weights) != len(self.means):
+                raise ValueError(
+                    f"data.weights has {len(self.weights)} entries but data.means has "
+                    f"{len(self.means)}; give one weight per mean"
+                )
+            if min(self.weights) < 0 or sum(self.weights) <= 0:
+                raise ValueError("data.weights must be >= 0 with a positive sum")
+        return self
+
+
+class NoiseConfig(Strict):
+    """The noise prior p_z(z) that G maps to samples."""
+
+    kind: Literal["uniform", "gaussian"] = Field(
+        "uniform", description="uniform on [-scale, scale]^dim or Gaussian N(0, scale^2 I)"
+    )
+    dim: int = Field(100, ge=1, description="dimension of z (the paper's MNIST G: 100)")
+    scale: float = Field(
+        math.sqrt(3.0), gt=0, description="half-width (uniform) or std (gaussian) of each z_i"
+    )
+
+
+class GeneratorConfig(Strict):
+    """G(z; theta_g), a differentiable map from noise to data space."""
+
+    kind: Literal["mlp", "dcgan"] = Field("mlp", description="multilayer perceptron or DCGAN")
+    hidden: list[PositiveInt] = Field(
+        [1200, 1200], min_length=1, description="mlp: widths of the hidden layers"
+    )
+    activation: Literal["relu", "leaky_relu", "tanh"] = Field(
+        "relu", description="mlp: hidden nonlinearity (the paper: ReLU)"
+    )
+    batchnorm: bool = Field(False, description="mlp: BatchNorm1d after each hidden linear layer")
+    output: Literal["linear", "sigmoid", "tanh"] = Field(
+        "sigmoid", description="output nonlinearity; fixes G's range (sigmoid: [0, 1])"
+    )
+    init_range: float | None = Field(
+        None, gt=0, description="mlp: weights ~ U(-r, r); default PyTorch's initialisation"
+    )
+    output_bias: Literal["zero", "data_logit"] = Field(
+        "zero",
+        description="mlp with sigmoid output: 'data_logit' starts G's output bias at the logit "
+        "of the training data's mean (the paper's code: init_sigmoid_bias_from_marginals)",
+    )
+    channels: int = Field(64, ge=1, description="dcgan: channels of the last feature map")
+
+    @model_validator(mode="after")
+    def _check_output_bias(self) -> GeneratorConfig:
+        if self.output_bias == "data_logit" and (self.kind, self.output) != ("mlp", "sigmoid"):
+            raise ValueError(
+                "generator.output_bias 'data_logit' needs generator.kind 'mlp' with output "
+                f"'sigmoid', got kind '{self.kind}' with output '{self.output}'; set "
+                "generator.output_bias=zero"
+            )
+        return self
+
+
+class DiscriminatorConfig(Strict):
+    """D(x; theta_d), the probability that x came from the data rather than from G."""
+
+    kind: Literal["maxout", "mlp", "dcgan"] = Field(
+        "maxout", description="maxout MLP with dropout (the paper), plain MLP, or DCGAN"
+    )
+    hidden: list[PositiveInt] = Field(
+        [240, 240], min_length=1, description="widths of the hidden layers"
+    )
+    pieces: int = Field(5, ge=1, description="maxout: linear pieces per unit")
+    activation: Literal["relu", "leaky_relu", "tanh"] = Field(
+        "leaky_relu", description="mlp: hidden nonlinearity"
+    )
+    dropout: float = Field(0.5, ge=0, lt=1, description="drop probability on hidden layers")
+    input_dropout: float = Field(0.2, ge=0, lt=1, description="drop probability on D's input")
+    init_range: float | None = Field(
+        None, gt=0, description="mlp/maxout: weights ~ U(-r, r); default PyTorch's initialisation"
+    )
+    channels: int = Field(64, ge=1, description="dcgan: channels of the first feature map")
+    pack: int = Field(
+        1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"
+    )
+
+
+class OptimizerConfig(Strict):
+    """One network's optimiser and the paper code's schedules."""
+
+    name: Literal["sgd", "adam", "rmsprop"] = Field("sgd", description="the paper: SGD + momentum")
+    lr: float = Field(0.1, gt=0, description="initial learning rate")
+    momentum: float = Field(0.5, ge=0, lt=1, description="sgd/rmsprop: (initial) momentum")
+    betas: tuple[float, float] = Field((0.5, 0.999), description="adam: (beta1, beta2)")
+    weight_decay: float = Field(0.0, ge=0, description="L2 penalty added by the optimiser")
+    lr_decay_factor: float = Field(
+        1.0, ge=1, description="lr_t = max(lr / factor^t, min_lr) (pylearn2 ExponentialDecay)"
+    )
+    min_lr: float = Field(0.0, ge=0, description="floor of the decayed learning rate")
+    final_momentum: float | None = Field(
+        None, ge=0, lt=1, description="momentum ramped linearly to this (pylearn2 MomentumAdjustor)"
+    )
+    momentum_saturate_epochs: float = Field(
+        250, gt=1, description="epoch at which momentum reaches final_momentum"
+    )
+
+    @model_validator(mode="after")
+    def _check_betas(self) -> OptimizerConfig:
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        return self
+
+
+OBJECTIVES = (
+    "minimax", "nonsaturating", "maximum_likelihood", "least_squares", "wasserstein", "hinge",
+    "relativistic", "f_kl", "f_reverse_kl", "f_pearson", "f_hellinger", "f_js",
+)  # fmt: skip
+"""The names of ganlab.game.objectives.OBJECTIVE_NAMES (config imports nothing above it)."""
+
+BCE_OBJECTIVES = ("minimax", "nonsaturating", "maximum_likelihood")
+"""The 2014 game: D is a binary classifier (cross-entropy, optional label smoothing)."""
+
+
+class LeastSquaresConfig(Strict):
+    """LSGAN's targets (Mao et al. 2017): D pulls data to b and samples to a, G pulls to c."""
+
+    a: float = Field(-1.0, description="least_squares: D's target for generated samples")
+    b: float = Field(1.0, description="least_squares: D's target for data")
+    c: float = Field(
+        0.0,
+        description="least_squares: G's target for its samples (b - c = 1 and b - a = 2 make G "
+        "minimise Pearson chi^2)",
+    )
+
+
+class RegularizersConfig(Strict):
+    """Penalties on D and noise on its inputs, added to D's update (0: off)."""
+
+    r1: float = Field(
+        0.0, ge=0, description="gamma of R1: gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018)"
+    )
+    r2: float = Field(
+        0.0, ge=0, description="gamma of R2: gamma/2 E_z ||grad D(G(z))||^2 (on G's samples)"
+    )
+    gradient_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="lambda of WGAN-GP: lambda E[(||grad D(x_hat)|| - 1)^2] on interpolates "
+        "x_hat (Gulrajani et al. 2017); wasserstein without weight_clip: 10",
+    )
+    weight_clip: float = Field(
+        0.0, ge=0, description="wasserstein: clip D's weights to [-c, c] after each D step"
+    )
+    instance_noise: float = Field(
+        0.0, ge=0, description="std of Gaussian noise added to D's inputs, data and samples alike"
+    )
+    instance_noise_decay_steps: int = Field(
+        0, ge=0, description="instance noise decays linearly to 0 over this many steps (0: never)"
+    )
+
+
+class EMAConfig(Strict):
+    """An exponential moving average of G's weights, used for samples, figures and metrics."""
+
+    beta: float = Field(
+        0.0, ge=0, lt=1, description="G_ema <- beta G_ema + (1 - beta) G after each G step; 0: off"
+    )
+    start: int = Field(
+        0, ge=0, description="G_ema copies G until this step, then averages (skips the early G)"
+    )

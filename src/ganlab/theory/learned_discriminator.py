@@ -23,6 +23,7 @@ from ganlab.theory.snapshots import one_thread
 from ganlab.training.algorithm import descend
 
 LogDensity = Callable[[Tensor], Tensor]
+DObjective = Callable[[torch.nn.Module, Tensor, Tensor, int, torch.Generator], Tensor]
 
 
 def log_density(distribution: GaussianMixture) -> LogDensity:
@@ -39,6 +40,7 @@ def train_discriminator(
     hidden: Sequence[int] = (64, 64),
     lr: float = 3e-3,
     on_step: Callable[[int, MLPDiscriminator], None] | None = None,
+    d_objective: DObjective | None = None,
 ) -> MLPDiscriminator:
     """Algorithm 1's inner loop alone: D ascends V(D, G) against a fixed p_g.
 
@@ -56,6 +58,9 @@ def train_discriminator(
         hidden: widths of the MLP's hidden layers (leaky ReLU).
         lr: Adam's initial learning rate.
         on_step: called as on_step(step, D) after every update.
+        d_objective: what D descends instead of -V(D, G) (another objective's loss, its
+            penalties): (D, x, x_fake, step, generator) -> scalar; `generator` is the sampling
+            generator, for the penalties' own draws.
     Returns:
         The trained MLPDiscriminator, in eval mode.
     """
@@ -70,7 +75,10 @@ def train_discriminator(
                 group["lr"] = lr * (1.0 - step / steps)
             x = p_data.sample(m, generator)  # (m, 1) examples
             x_fake = p_g.sample(m, generator)  # (m, 1) samples of the frozen G
-            descend(opt_d, d_loss(D(x), D(x_fake)))  # descending -V ascends V
+            if d_objective is None:
+                descend(opt_d, d_loss(D(x), D(x_fake)))  # descending -V ascends V
+            else:
+                descend(opt_d, d_objective(D, x, x_fake, step, generator))
             if on_step is not None:
                 on_step(step + 1, D)
     return D.eval()

@@ -16,9 +16,8 @@ from torch import Tensor
 from ganlab.data.toy import GaussianMixture
 from ganlab.game.regularizers import interpolate_gradient_penalty
 from ganlab.models import MLPDiscriminator
+from ganlab.theory.learned_discriminator import train_discriminator
 from ganlab.theory.objectives_optimum import GAMES, sample_terms
-from ganlab.theory.snapshots import one_thread
-from ganlab.training.algorithm import descend
 
 GP_WEIGHT = 10.0
 """lambda of WGAN-GP (Gulrajani et al. 2017, Algorithm 1), reached halfway through training."""
@@ -60,25 +59,19 @@ def train_critic(
     Returns:
         The trained MLPDiscriminator (raw output (m,)), in eval mode.
     """
-    with torch.random.fork_rng(devices=[]):  # D's init from `seed`, the caller's stream intact
-        torch.manual_seed(seed)
-        D = MLPDiscriminator((p_data.dim,), list(hidden))
-    generator = torch.Generator().manual_seed(seed)
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr)
-    d_loss = GAMES[game].d_loss
-    with one_thread():
-        for step in range(steps):
-            for group in opt_d.param_groups:
-                group["lr"] = lr * (1.0 - step / steps)
-            x = p_data.sample(m, generator)  # (m, 1) examples
-            x_fake = p_g.sample(m, generator)  # (m, 1) samples of the frozen G
-            loss = d_loss(D(x), D(x_fake))
-            if game == "wasserstein":
-                eps = torch.rand(m, 1, generator=generator)  # (m, 1) interpolation weights
-                gp = interpolate_gradient_penalty(D, x, x_fake, eps)
-                loss = loss + penalty_weight(step, steps) * gp
-            descend(opt_d, loss)
-    return D.eval()
+    game_loss = GAMES[game].d_loss
+
+    def d_objective(D, x, x_fake, step, generator):
+        loss = game_loss(D(x), D(x_fake))
+        if game == "wasserstein":
+            eps = torch.rand(m, 1, generator=generator)  # (m, 1) interpolation weights
+            gp = interpolate_gradient_penalty(D, x, x_fake, eps)
+            loss = loss + penalty_weight(step, steps) * gp
+        return loss
+
+    return train_discriminator(
+        p_data, p_g, steps, m=m, seed=seed, hidden=hidden, lr=lr, d_objective=d_objective
+    )
 
 
 @torch.no_grad()

@@ -324,6 +324,13 @@ def _resume(
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
                 f"pass --steps {state.step} or more"
             )
+        if cfg.steps == state.step:  # finished: nothing to train, nothing to rewrite
+            warnings.warn(
+                f"run {run_dir} is already at step {state.step}, its steps; nothing done (pass "
+                f"--steps {state.step + 1} or more to train further)",
+                stacklevel=2,
+            )
+            return load_run(run_dir)
         distributed.on_main(record_resume, run_dir, cfg, meta, state.step, ckpt, world)
         run_loop(run_dir, cfg, state, quiet, world)
     return _finish(run_dir, cfg, state, report, world)
@@ -350,7 +357,8 @@ def restore_newest(
     with seeded_rng(cfg, world):
         state = build_state(cfg, data, world)
     store = CheckpointStore(run_dir / "checkpoints")
-    ckpt, tensors, header = distributed.on_main(store.load_latest)
+    # going on from here: files newer than the one used move aside (checkpoints/corrupt/)
+    ckpt, tensors, header = distributed.on_main(store.load_latest, True)
     restore_state(state, tensors, header, ckpt)
     restore_rank_rng(tensors, header, cfg, world, state.step)
     return state, ckpt

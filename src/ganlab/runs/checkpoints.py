@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -258,14 +259,16 @@ class CheckpointStore:
             for stale in self.folder.glob(".*.tmp"):  # left by a process killed mid-write
                 stale.unlink(missing_ok=True)
             atomic_write_bytes(path, data)
-            entries = [e for e in self.entries() if e["file"] != path.name]
-            entries.append(
-                {"file": path.name, "step": state.step, "sha256": hashlib.sha256(data).hexdigest()}
-            )
-            kept, dropped = entries[-self.keep :], entries[: -self.keep]
-            atomic_write_bytes(
-                self.manifest_path, json.dumps({"checkpoints": kept}, indent=1).encode()
-            )
+            older = [e for e in self.entries() if e["file"] != path.name]
+            new = {
+                "file": path.name,
+                "step": state.step,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+            kept, dropped, bad = self._verified_newest(older, self.keep - 1)
+            kept.append(new)
+            self.set_aside(bad)
+            self._write_manifest(kept)
         except OSError as e:
             raise CheckpointError(
                 f"cannot write checkpoint {path} ({e.strerror}); free disk space or fix the "
@@ -281,6 +284,58 @@ class CheckpointStore:
             if match and p.name not in listed and int(match[1]) < kept[-1]["step"]:
                 p.unlink(missing_ok=True)
         return path
+
+    def _verified_newest(self, entries: list[dict], n: int) -> tuple[list, list, list]:
+        """(the newest n entries whose files match their checksums, oldest first; the older
+        intact ones, to delete; the ones that fail their check, to set aside).
+
+        Keep-last-K counts only checkpoints that verify: a corrupt or missing one never takes
+        the place of an intact older one, which is then kept instead of deleted.
+        """
+        kept: list[dict] = []
+        dropped: list[dict] = []
+        bad: list[dict] = []
+        for entry in reversed(entries):
+            if len(kept) >= n:
+                dropped.append(entry)
+            elif self._intact(entry):
+                kept.append(entry)
+            else:
+                bad.append(entry)
+        return kept[::-1], dropped, bad
+
+    def _intact(self, entry: dict) -> bool:
+        try:
+            data = (self.folder / entry["file"]).read_bytes()
+        except OSError:
+            return False
+        return not entry.get("sha256") or hashlib.sha256(data).hexdigest() == entry["sha256"]
+
+    def _write_manifest(self, entries: list[dict]) -> None:
+        atomic_write_bytes(
+            self.manifest_path, json.dumps({"checkpoints": entries}, indent=1).encode()
+        )
+
+    def set_aside(self, entries: list[dict]) -> list[Path]:
+        """Move these checkpoints' files into checkpoints/corrupt/ (never deleted: a user may
+        still want to look at them); the caller leaves them out of the manifest.
+
+        Returns:
+            Where the files went.
+        """
+        moved = []
+        for entry in entries:
+            source = self.folder / entry["file"]
+            if not source.exists():
+                continue
+            corrupt = self.folder / "corrupt"
+            corrupt.mkdir(exist_ok=True)
+            target, i = corrupt / source.name, 2
+            while target.exists():  # a second bad file of the same step keeps the first
+                target, i = corrupt / f"{source.stem}-{i}{source.suffix}", i + 1
+            os.replace(source, target)
+            moved.append(target)
+        return moved
 
     def load(self, step: int) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
         """The checkpoint saved at `step`, checked against its manifest checksum.
@@ -308,10 +363,15 @@ class CheckpointStore:
             )
         return (path, *_parse(data, path))
 
-    def load_latest(self) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
+    def load_latest(
+        self, set_aside: bool = False
+    ) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
         """The newest checkpoint that reads back and matches its checksum.
 
-        A newer file that fails is skipped with a warning naming it.
+        A newer file that fails is skipped with a warning naming it. set_aside (a run that will
+        go on from here: resume, rollback): the skipped files - every one newer than the
+        checkpoint used - move to checkpoints/corrupt/ and leave the manifest, so that they
+        never count as the newest or as one of the kept ones again.
         Raises:
             CheckpointError: there is no checkpoint, or none is intact.
         """
@@ -339,6 +399,15 @@ class CheckpointStore:
                 continue
             for problem in skipped:
                 warnings.warn(f"{problem}; using {path.name} instead", stacklevel=2)
+            newer = entries[entries.index(entry) + 1 :]
+            if set_aside and newer:
+                moved = self.set_aside(newer)
+                self._write_manifest(entries[: entries.index(entry) + 1])
+                warnings.warn(
+                    f"moved {', '.join(p.name for p in moved) or 'nothing'} aside to "
+                    f"{self.folder / 'corrupt'}",
+                    stacklevel=2,
+                )
             return path, tensors, header
         raise CheckpointError(
             f"no intact checkpoint in {self.folder} (newest problem: {skipped[0]}); "

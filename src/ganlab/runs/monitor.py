@@ -192,7 +192,8 @@ class RunMonitor:
         if state.rollbacks >= cfg.max_rollbacks:
             return False
         lr_scale, rollbacks = state.lr_scale * cfg.rollback_lr_factor, state.rollbacks + 1
-        path, tensors, header = distributed.on_main(self.checkpoints.load_latest)  # rank 0 reads
+        # rank 0 reads; files newer than the one used move aside (checkpoints/corrupt/)
+        path, tensors, header = distributed.on_main(self.checkpoints.load_latest, True)
         restore_state(state, tensors, header, path)  # G, D, optimisers, streams and step
         restore_rank_rng(tensors, header, cfg, self.world, state.step)
         state.lr_scale, state.rollbacks = lr_scale, rollbacks  # saved with the next checkpoint

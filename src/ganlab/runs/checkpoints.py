@@ -397,17 +397,14 @@ class CheckpointStore:
             except CheckpointError as e:
                 skipped.append(str(e))
                 continue
-            for problem in skipped:
-                warnings.warn(f"{problem}; using {path.name} instead", stacklevel=2)
             newer = entries[entries.index(entry) + 1 :]
+            aside = ""
             if set_aside and newer:
-                moved = self.set_aside(newer)
+                self.set_aside(newer)
                 self._write_manifest(entries[: entries.index(entry) + 1])
-                warnings.warn(
-                    f"moved {', '.join(p.name for p in moved) or 'nothing'} aside to "
-                    f"{self.folder / 'corrupt'}",
-                    stacklevel=2,
-                )
+                aside = f" (moved to {self.folder / 'corrupt'}/)"
+            for problem in skipped:
+                warnings.warn(f"{problem}; using {path.name} instead{aside}", stacklevel=2)
             return path, tensors, header
         raise CheckpointError(
             f"no intact checkpoint in {self.folder} (newest problem: {skipped[0]}); "

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from ganlab.config import OBJECTIVES
+from ganlab.config import BCE_OBJECTIVES, OBJECTIVES, load_config
 from ganlab.game import losses
 from ganlab.game.objectives import (
     OBJECTIVE_NAMES,
@@ -345,6 +345,13 @@ def test_relativistic_d_game_is_log_2_with_a_constant_critic_and_0_when_separate
 def test_names_are_the_configs():
     assert OBJECTIVE_NAMES == OBJECTIVES
     assert [objective(n).name for n in OBJECTIVE_NAMES] == list(OBJECTIVE_NAMES)
+    # config (a base module) keeps its own copy of which objectives have a cross-entropy D:
+    # it must say what the game layer says, as must Config.critic
+    probability = tuple(n for n in OBJECTIVE_NAMES if objective(n).output == "probability")
+    assert BCE_OBJECTIVES == probability
+    for name in OBJECTIVE_NAMES:
+        critic = load_config(None, [f"objective={name}"]).critic
+        assert critic == (objective(name).output == "critic")
 
 
 def test_objective_fields():

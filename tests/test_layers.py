@@ -22,6 +22,7 @@ LAYERS = [
     {"training"},
     {"report"},
     {"metrics"},
+    {"doctor"},
     {"runs"},
     {"theory"},
     {"lab"},

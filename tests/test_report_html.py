@@ -33,6 +33,7 @@ SMALL_RING = [
 ]  # fmt: skip
 
 REPORT_HEADINGS = [
+    "Doctor",  # the doctor's findings head the page (here: none)
     "Final samples",
     "Training curves",
     "The discriminator over the data space",

@@ -151,6 +151,16 @@ def _parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace --out even if it is not a ganlab report"
     )
 
+    dr = sub.add_parser(
+        "doctor", help="say what went wrong in a run, from which step, and what to change"
+    )
+    dr.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    dr.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"findings": [{"kind", "step", "evidence", "advice"}, ...]}',
+    )
+
     cp = sub.add_parser("compare", help="several runs side by side in one self-contained HTML")
     cp.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     cp.add_argument(
@@ -393,6 +403,26 @@ def _report(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    import json
+
+    from ganlab.runs.diagnosis import diagnose
+
+    findings = diagnose(args.run_dir)
+    if args.json:
+        print(json.dumps({"findings": [f.to_dict() for f in findings]}, indent=1))
+        return 0
+    if not findings:
+        print(
+            f"{args.run_dir}: the doctor found nothing wrong (saturation, an overpowering D, "
+            "mode collapse, oscillation, divergence, memorisation)"
+        )
+    for f in findings:
+        evidence = ", ".join(f"{k} {v}" for k, v in f.to_dict()["evidence"].items())
+        print(f"{f.kind} from step {f.step}\n  evidence: {evidence}\n  advice: {f.advice}")
+    return 0
+
+
 def _compare(args) -> int:
     from ganlab.report.compare import write_comparison
 
@@ -430,6 +460,7 @@ COMMANDS = {
     "eval": _eval,
     "report": _report,
     "compare": _compare,
+    "doctor": _doctor,
     "lab": _lab,
 }
 

@@ -87,6 +87,11 @@ class Config(Strict):
         description="also log metrics.csv's scalars and the sample figures to RUN_DIR/tensorboard "
         '(needs pip install "ganlab[tensorboard]")',
     )
+    doctor: bool = Field(
+        True,
+        description="watch the run for saturation, an overpowering D, mode collapse, "
+        "oscillation, divergence and memorisation; warn once per finding (findings.json)",
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
     compile: bool = Field(
         False,

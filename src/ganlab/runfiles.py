@@ -1,5 +1,5 @@
 """A run directory's files: their names, and plain readers and writers of config.yaml,
-meta.json, metrics.csv and coverage.csv.
+meta.json, metrics.csv, coverage.csv and findings.json.
 
 Below every layer that reads a run (report pages, runs, the lab), beside config: the files are a
 format, and nothing here trains or draws.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ganlab.config import Config, load_config
 from ganlab.errors import RunDirError
+from ganlab.files import atomic_write_bytes
 
 METRIC_FIELDS = [
     "step", "d_loss", "g_loss", "value", "d_real", "d_fake",
@@ -22,6 +23,8 @@ METRIC_FIELDS = [
 
 
 COVERAGE_FIELDS = ["step", "modes_covered", "modes", "high_quality", "kl"]
+
+FINDINGS_FILE = "findings.json"  # the doctor's findings: {"findings": [{kind, step, ...}]}
 
 
 def read_json(path: Path) -> dict | None:
@@ -78,6 +81,21 @@ def read_meta(run_dir: Path) -> dict:
         raise RunDirError(
             f"{run_dir}/meta.json is missing or unreadable; the run directory is damaged"
         ) from None
+
+
+def read_findings(run_dir: Path) -> list[dict] | None:
+    """The doctor's findings stored in a run directory; None when the run has no findings.json
+    (made before the doctor, or with doctor: false)."""
+    doc = read_json(Path(run_dir) / FINDINGS_FILE)
+    if doc is None or not isinstance(doc.get("findings"), list):
+        return None
+    return [f for f in doc["findings"] if isinstance(f, dict) and {"kind", "step"} <= f.keys()]
+
+
+def write_findings(run_dir: Path, findings: list[dict]) -> None:
+    """findings.json, atomically (a reader never sees half a file)."""
+    doc = json.dumps({"findings": findings}, indent=1, allow_nan=False)
+    atomic_write_bytes(Path(run_dir) / FINDINGS_FILE, (doc + "\n").encode())
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -48,6 +48,7 @@ from ganlab.lab.controls import (
     parse_message,
     settings_config,
 )
+from ganlab.lab.findings import live_findings
 from ganlab.lab.frames import Snapshot, compute_frame, finite, packed_rows
 from ganlab.lab.rundir import read_run, save_run
 from ganlab.lab.updates import d_update, g_update
@@ -355,6 +356,7 @@ class LabSession:
             view = meta.pop("view")
             frame = compute_frame(view, snap)
         frame.update(meta)
+        frame["findings"] = live_findings(self.cfg, meta["train_history"], frame["stats"])
         row = {"step": meta["step"], **frame["stats"]}
         frame["frame_history"] = self.charts.add_frame(row)
         return frame

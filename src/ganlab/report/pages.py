@@ -1,4 +1,6 @@
-"""TODO"""
+"""A run's HTML: index.html (`write_index`), the self-contained page helpers (images as data:
+URIs, tables, `check_page_out`), the doctor's findings, and the HTML of metrics.json and
+parzen.json."""
 
 from __future__ import annotations
 
@@ -17,9 +19,13 @@ h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; }}
 .strip img {{ width: 180px; }} table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }}
 pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
+.doctor {{ border-left: 4px solid #c0392b; padding: 0 1em; background: #fdf3f2; }}
+.doctor.ok {{ border-left-color: #27ae60; background: #f2fbf5; }}
+.note {{ color: #555; font-size: 0.9em; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
+{findings}
 {scores}
 <h2>Samples</h2><div class="figs"><img src="samples.png" alt="final samples"></div>
 <h2>Training curves</h2>
@@ -40,8 +46,10 @@ def write_index(
     last: dict | None,
     scores: dict | None,
     theory: list[str] = (),
+    findings: list[dict] | None = None,
 ) -> Path:
-    """index.html of a run: final samples, curves, samples over time, provenance and config."""
+    """index.html of a run: the doctor's findings, final samples, curves, samples over time,
+    provenance and config."""
     run_dir = Path(run_dir)
     e = html.escape
     score_html = ""
@@ -61,6 +69,7 @@ def write_index(
     page = _PAGE.format(
         title=e(f"ganlab run {run_dir.name}"),
         summary=e(last_row_summary(last)),
+        findings=findings_html(findings),
         scores=score_html,
         strip=strip,
         meta=meta_rows,
@@ -76,6 +85,32 @@ def write_index(
     path = run_dir / "index.html"
     atomic_write_bytes(path, page.encode())
     return path
+
+
+def findings_html(findings: list[dict] | None) -> str:
+    """The doctor's findings (findings.json) as the head of a run's page: kind, first step,
+    advice and evidence of each; a line saying none was found; nothing for a run without
+    findings.json (made before the doctor, or with doctor: false)."""
+    e = html.escape
+    if findings is None:
+        return ""
+    if not findings:
+        return (
+            '<div class="doctor ok"><h2>Doctor</h2><p>No finding: no saturation, overpowering '
+            "D, mode collapse, oscillation, divergence or memorisation was seen "
+            "(<code>ganlab doctor RUN</code> checks again).</p></div>"
+        )
+    items = []
+    for f in findings:
+        evidence = ", ".join(f"{k} {format_value(v)}" for k, v in f.get("evidence", {}).items())
+        items.append(
+            f"<li><b>{e(str(f['kind']))}</b> from step {e(format_value(f['step']))}: "
+            f'{e(str(f.get("advice", "")))}<br><span class="note">evidence: {e(evidence)}'
+            "</span></li>"
+        )
+    return (
+        '<div class="doctor"><h2>Doctor: what went wrong</h2><ul>' + "".join(items) + "</ul></div>"
+    )
 
 
 def last_row_summary(last: dict | None) -> str:
@@ -116,6 +151,8 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .note {{ color: #555; font-size: 0.9em; }}
 code, .hash {{ font-family: ui-monospace, monospace; font-size: 0.85em; word-break: break-all; }}
 pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
+.doctor {{ border-left: 4px solid #c0392b; padding: 0 1em; background: #fdf3f2; }}
+.doctor.ok {{ border-left-color: #27ae60; background: #f2fbf5; }}
 </style></head><body>
 <h1>{title}</h1>
 {summary}
@@ -154,15 +191,18 @@ def table_html(header: list[str] | None, rows: list[list], numeric: bool = False
     return f"<table>{head}{body}</table>"
 
 
-def self_contained_page(title: str, summary: str, sections: list[tuple[str, str, str]]) -> str:
-    """A whole page: title, summary line, a table of contents and (id, heading, html) sections."""
+def self_contained_page(
+    title: str, summary: str, sections: list[tuple[str, str, str]], head: str = ""
+) -> str:
+    """A whole page: title, summary line, `head` (HTML: the doctor's findings), a table of
+    contents and (id, heading, html) sections."""
     e = html.escape
     nav = " ".join(f'<a href="#{e(i)}">{e(h)}</a>' for i, h, _ in sections)
     body = "\n".join(f'<section id="{e(i)}"><h2>{e(h)}</h2>\n{b}</section>' for i, h, b in sections)
     return _SELF_CONTAINED.format(
         marker=PAGE_MARKER,
         title=e(title),
-        summary=f"<p>{e(summary)}</p>" if summary else "",
+        summary=(f"<p>{e(summary)}</p>" if summary else "") + head,
         nav=nav,
         sections=body,
     )

@@ -8,6 +8,7 @@ discriminator, step, x_shape, sample, scores): this layer sits below runs and ne
 from __future__ import annotations
 
 import html
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ganlab.report.figures import (
 )
 from ganlab.report.format import ema_note, format_value, verbatim
 from ganlab.report.pages import (
+    findings_html,
     img_html,
     last_row_summary,
     metrics_json_html,
@@ -38,7 +40,15 @@ from ganlab.report.pages import (
     table_html,
     write_index,
 )
-from ganlab.runfiles import read_csv, read_json, read_meta, read_metrics, run_config, writing
+from ganlab.runfiles import (
+    read_csv,
+    read_findings,
+    read_json,
+    read_meta,
+    read_metrics,
+    run_config,
+    writing,
+)
 from ganlab.training.state import DATA_SEED, eval_mode
 
 
@@ -63,6 +73,7 @@ def write_report(run) -> Path:
         rows[-1] if rows else None,
         toy_scores(run, dist, fake),
         theory,
+        read_findings(run.path),
     )
 
 
@@ -177,7 +188,12 @@ def write_run_page(run_dir: Path, run, missing: str, out: Path) -> Path:
             ("run", "Run and environment", _meta_html(meta)),
             ("config", "Resolved config", f"<pre>{html.escape(dump_config(cfg))}</pre>"),
         ]
-        page = self_contained_page(f"ganlab run {run_dir.name}", _summary(rows, run), sections)
+        page = self_contained_page(
+            f"ganlab run {run_dir.name}",
+            _summary(rows, run),
+            sections,
+            head=findings_html(read_findings(run_dir)),
+        )
     with writing(out, "the run directory is unchanged"):
         atomic_write_bytes(out, page.encode())
     return out
@@ -352,7 +368,14 @@ def save_discriminator_view(run, dist, fake: torch.Tensor, path: Path | None = N
     lo, hi = min(lo, centre - 4 * spread), max(hi, centre + 4 * spread)
     x = torch.linspace(lo, hi, 400, dtype=torch.float64)
     log_p_data = dist.log_prob(x[:, None])
-    p_g = torch.from_numpy(gaussian_kde(fake)(x.numpy()))  # KDE: G's density has no closed form
+    width = float(x[1] - x[0])
+    if fake.std() < width:
+        # G collapsed below the grid's resolution (a point mass): a KDE's covariance would be
+        # singular, so p_g is drawn as a Gaussian one grid cell wide at the samples' mean
+        z = (x - float(fake.mean())) / width
+        p_g = torch.exp(-0.5 * z**2) / (width * math.sqrt(2 * math.pi))
+    else:
+        p_g = torch.from_numpy(gaussian_kde(fake)(x.numpy()))  # G's density: no closed form
     with eval_mode(run.discriminator) as D:
         d = torch.sigmoid(_on_cpu(D, x[:, None].float())).double()
     # Proposition 1 from log densities: exact where both densities underflow to 0

@@ -28,6 +28,7 @@ from ganlab.report.figures import save_sample_figure
 from ganlab.report.format import ema_note
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, writing
 from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_rank_rng, restore_state
+from ganlab.runs.diagnosis import RunDoctor
 from ganlab.runs.directory import truncate_logs
 from ganlab.training import distributed
 from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_functions, replicas
@@ -84,6 +85,7 @@ class RunMonitor:
         self.metrics_file = None
         self.tensorboard = None  # rank 0's SummaryWriter when cfg.tensorboard
         self.last_checkpoint: Path | None = distributed.on_main(self._open)  # on every rank
+        self.doctor = RunDoctor(run_dir, cfg, state) if cfg.doctor and world.is_main else None
 
     def _open(self) -> Path | None:
         """Rank 0: metrics.csv opened for appending; the checkpoint a resume started from."""
@@ -171,6 +173,8 @@ class RunMonitor:
             f"training diverged at step {state.step}{tries}: "
             f"{self._PROBLEMS[problem]} is NaN or infinite"
         )
+        if self.doctor is not None:
+            self.doctor.diverged(state.step, self._PROBLEMS[problem], self.last_checkpoint)
         fix = (
             f"last good checkpoint: {self.last_checkpoint}; lower the learning rates in "
             f"{self.run_dir / 'config.yaml'} and resume"
@@ -210,6 +214,8 @@ class RunMonitor:
         """Drop the log rows past `step` (a rollback redoes those steps) and carry on there."""
         self.metrics_file.close()
         truncate_logs(self.run_dir, step, checkpoint)
+        if self.doctor is not None:
+            self.doctor.rewind(step)
         self._open_metrics()
         if self.tensorboard is not None:
             self.tensorboard.close()
@@ -245,6 +251,8 @@ class RunMonitor:
             for key, value in row.items():
                 if key != "step":
                     self.tensorboard.add_scalar(key, value, state.step)
+        if self.doctor is not None:
+            self.doctor.row(row, self.last_checkpoint)
         self.bar.set_postfix(
             d_loss=f"{row['d_loss']:.3f}",
             g_loss=f"{row['g_loss']:.3f}",
@@ -257,6 +265,7 @@ class RunMonitor:
     def _preview(self, state: TrainState) -> None:
         with eval_mode(state.sampler) as G:  # the average of G's weights when cfg.ema is on
             fake = G(self.preview_z).cpu()
+        score = None
         if self.dist is not None and self.dist.dim == 2:
             score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
             with writing(self.run_dir / "coverage.csv", self.last_checkpoint):
@@ -265,6 +274,8 @@ class RunMonitor:
                     COVERAGE_FIELDS,
                     {"step": state.step, **{k: score[k] for k in COVERAGE_FIELDS[1:]}},
                 )
+        if self.doctor is not None:
+            self.doctor.samples(state.sampler, state.step, score, self.last_checkpoint)
         path = self.run_dir / "samples" / f"step-{state.step:08d}.png"
         with writing(path, self.last_checkpoint):
             save_sample_figure(

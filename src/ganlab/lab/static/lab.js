@@ -186,15 +186,10 @@ function receive(f) {
 }
 
 function hint(f) {
-  // Section 3 of the paper, said where it shows: D rejects G's samples with confidence. Only the
-  // 2014 objectives have a D(G(z)) in [0, 1]; a critic objective charts critic_fake instead.
-  const last = f.last;
-  if (last.d_fake === undefined || last.d_fake >= 0.01) return "";
-  if (f.settings.objective === "minimax") {
-    return `G is starving: mean D(G(z)) = ${last.d_fake.toPrecision(2)}, and the minimax loss ` +
-      "log(1 - D(G(z))) has gradient -D(G(z)) -> 0 there (section 3). Try the non-saturating loss.";
-  }
-  return `D rejects G's samples with confidence (mean D(G(z)) = ${last.d_fake.toPrecision(2)}).`;
+  // The doctor's findings holding now (ganlab.lab.findings): the same detectors, thresholds and
+  // advice as a training run's findings.json; e.g. section 3's "G is starving" is g_saturation.
+  const found = f.findings || [];
+  return found.map((x) => `${x.kind}: ${x.advice}`).join("  |  ");
 }
 
 function render() {

@@ -1,0 +1,149 @@
+"""Detectors on G's samples: mode collapse (modes covered, or the samples' spread against the
+data's own) and memorisation (samples nearer to training examples than unseen data is).
+
+Both rest on nearest-neighbour distances: torch.cdist in chunks, so 500 samples against 50,000
+MNIST images stay a few hundred MB and well under a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganlab.config import Config
+from ganlab.doctor.curves import GameFacts
+from ganlab.doctor.findings import Finding, advice_collapse, advice_memorisation
+
+# Mode collapse on a mixture: modes covered (3-std protocol, metrics.coverage) fall below
+# COLLAPSED_SHARE of the modes, or lose DROP_SHARE of the best count seen, at a check past
+# WARMUP_SHARE of the run where at least MIN_QUALITY of the samples lie on some mode (G has
+# found the data; before that, which modes its few good samples hit is chance: healthy grid25
+# runs went 23 -> 15 modes with 1-3% of samples on modes). Healthy gallery runs cover 8/8
+# (ring) and >= 23/25 (grid) from that point on; collapsed ones 1/8 (tiny G) and 17/25 (the
+# grid's old recipe: z of dimension 8, equal rates, no decay).
+COLLAPSED_SHARE = 0.75
+DROP_SHARE = 0.25
+WARMUP_SHARE = 0.25
+MIN_QUALITY = 0.3
+# Any data: the median nearest-neighbour distance among n samples over that among n data
+# examples. Points: healthy gallery runs stay above 0.7, a G collapsed to a few points gives
+# < 0.11. Images: pixel distances say less - short healthy MNIST runs measured 0.035-0.053
+# (early samples are blurred averages, close to each other), so only a G whose samples are
+# near copies of one another (< 0.01) is called collapsed; partial collapse on images needs a
+# classifier's view that this check does not take.
+SPREAD_FLOOR = 0.3
+IMAGE_SPREAD_FLOOR = 0.01
+# ... and not before MIN_SPREAD_STEP: an untrained G maps all z near one point (a 10-step
+# gauss1d run ends at a spread of 0.02), which is a run too short to judge, not a collapse.
+MIN_SPREAD_STEP = 500
+# Memorisation: the samples' median distance to the nearest training example over unseen
+# examples' (held-out, or each training example's to the others). A G that copies its training
+# set gives ~0; the healthy gallery runs give 0.8-1.2.
+MEMORISED_RATIO = 0.5
+SAMPLES = 500  # samples each check draws from G
+
+
+def nearest_distances(a: Tensor, b: Tensor, skip: Tensor | None = None) -> Tensor:
+    """(n_a,) Euclidean distance from each row of `a` to its nearest row of `b`.
+
+    skip: (n_a,) for each row of `a`, the row of `b` that is itself and does not count
+    (leave-one-out); arange(n) when `a` is `b`.
+    Points of up to 64 dimensions are compared in float64 without cdist's |a|^2 + |b|^2 - 2ab
+    shortcut, which loses small distances between points far from 0 to cancellation (1-D
+    samples at 4 +- 0.001 came out as multiples of float32's spacing there); images keep it,
+    their distances being of the size of their norms.
+    """
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    exact = a.shape[1] <= 64
+    if exact:
+        a, b = a.double(), b.double()
+    else:
+        a, b = a.float(), b.float()
+    mode = "donot_use_mm_for_euclid_dist" if exact else "use_mm_for_euclid_dist_if_necessary"
+    out = []
+    for start in range(0, len(a), 256):
+        d = torch.cdist(a[start : start + 256], b, compute_mode=mode)  # (chunk, n_b)
+        if skip is not None:
+            d[torch.arange(d.shape[0]), skip[start : start + 256]] = float("inf")
+        out.append(d.min(dim=1).values)
+    return torch.cat(out)
+
+
+def spread_ratio(fake: Tensor, real: Tensor) -> float:
+    """median NN distance among the samples / median NN distance among as many data examples."""
+    n = min(len(fake), len(real))
+    fake, real = fake[:n], real[:n]
+    among_real = float(nearest_distances(real, real, skip=torch.arange(n)).median())
+    among_fake = float(nearest_distances(fake, fake, skip=torch.arange(n)).median())
+    return among_fake / among_real if among_real > 0 else float("inf")
+
+
+def unseen_distance(train: Tensor, heldout: Tensor | None = None) -> float:
+    """Median distance from unseen examples to their nearest training example.
+
+    Held-out examples when given; else each of 500 training examples against the *other*
+    training examples (leave-one-out), a stand-in for unseen data of the same kind.
+    """
+    if heldout is not None:
+        return float(nearest_distances(heldout[:SAMPLES], train).median())
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:SAMPLES]
+    return float(nearest_distances(train[pick], train, skip=pick).median())
+
+
+def memorisation_ratio(fake: Tensor, train: Tensor, unseen: float) -> dict[str, float]:
+    """How near the samples are to the training set, against unseen data.
+
+        ratio = median_i min_j |G(z_i) - x_j| / unseen,  unseen = median_h min_j |x_h - x_j|
+
+    x_j: training examples; x_h: unseen examples (unseen_distance).
+    """
+    to_train = float(nearest_distances(fake, train).median())
+    ratio = to_train / unseen if unseen > 0 else float("inf")
+    return {"ratio": ratio, "sample_to_train": to_train, "unseen_to_train": unseen}
+
+
+def coverage_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
+    """mode_collapse from (step, modes_covered, modes, ...) checks of a mixture."""
+    best = 0
+    for row in rows:
+        step, covered, modes = int(row["step"]), int(row["modes_covered"]), int(row["modes"])
+        past_warmup = step >= WARMUP_SHARE * facts.steps
+        dropped = covered <= best - max(1, int(np.ceil(DROP_SHARE * best)))
+        few = covered < COLLAPSED_SHARE * modes
+        landed = float(row.get("high_quality", 1.0)) >= MIN_QUALITY
+        if past_warmup and landed and (few or dropped):
+            evidence = {"modes_covered": covered, "modes": modes, "best_before": best}
+            if "high_quality" in row:
+                evidence["high_quality"] = float(row["high_quality"])
+            return Finding("mode_collapse", step, evidence, advice_collapse(cfg))
+        if landed:
+            best = max(best, covered)
+    return None
+
+
+def spread_floor(x_shape: tuple[int, ...]) -> float:
+    """The spread ratio under which samples of this shape count as collapsed."""
+    return IMAGE_SPREAD_FLOOR if len(x_shape) > 1 else SPREAD_FLOOR
+
+
+def spread_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
+    """mode_collapse from (step, spread, floor) checks: samples bunched far tighter than the
+    data, past the warm-up."""
+    for row in rows:
+        judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_SPREAD_STEP)
+        if judged and row["spread"] < row["floor"]:
+            evidence = {"spread_ratio": row["spread"], "threshold": row["floor"]}
+            return Finding("mode_collapse", int(row["step"]), evidence, advice_collapse(cfg))
+    return None
+
+
+def memorised(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
+    """memorisation from (step, ratio, ...) checks."""
+    for row in rows:
+        if row["ratio"] < MEMORISED_RATIO:
+            evidence = {k: row[k] for k in ("ratio", "sample_to_train", "unseen_to_train")}
+            evidence["threshold"] = MEMORISED_RATIO
+            step = int(row["step"])
+            return Finding("memorisation", step, evidence, advice_memorisation(cfg, step))
+    return None

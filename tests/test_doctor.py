@@ -1,0 +1,287 @@
+"""The GAN doctor: each detector on curves and samples whose answer is known, the findings of a
+training run (warned once, stored, heading its pages), `ganlab doctor` on old and new runs,
+and the lab's live view."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.cli import main
+from ganlab.config import load_config
+from ganlab.doctor import KINDS, Doctor, Finding
+from ganlab.doctor.curves import columns, cycling
+from ganlab.doctor.doctor import game_facts
+from ganlab.doctor.samples import memorisation_ratio, spread_ratio, unseen_distance
+from ganlab.lab.findings import live_findings
+
+
+def rows(steps, **cols):
+    """metrics.csv-like rows: every column a function of the step (or a constant)."""
+    out = []
+    for s in steps:
+        row = {"step": s, "d_loss": 1.3, "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5,
+               "g_grad_norm": 1.0}  # fmt: skip
+        row.update({k: (v(s) if callable(v) else v) for k, v in cols.items()})
+        out.append(row)
+    return out
+
+
+def diagnose_rows(cfg, r):
+    doctor = Doctor(cfg)
+    doctor.rows = r
+    doctor.curve_findings()
+    return {f.kind: f for f in doctor.findings}
+
+
+# ---------------------------------------------------------------------------------------------
+# The vocabulary and the JSON form
+
+
+def test_a_finding_has_exactly_the_issue_s_keys_and_kinds():
+    assert KINDS == ("g_saturation", "d_overpowers", "mode_collapse", "oscillation",
+                     "divergence", "memorisation")  # fmt: skip
+    doc = Finding("divergence", 7, {"value": float("nan"), "x": 1.23456789}, "lower lrs").to_dict()
+    assert set(doc) == {"kind", "step", "evidence", "advice"}
+    assert doc["evidence"] == {"value": "nan", "x": 1.235}  # JSON has no NaN; 4 digits
+    json.dumps(doc, allow_nan=False)
+    with pytest.raises(ValueError, match="unknown finding kind"):
+        Finding("sadness", 1)
+
+
+def test_game_facts_probe_each_objective_s_loss():
+    """chance = D's loss at the best constant output, floor = at perfect separation: BCE
+    2 log 2 and 0; least squares (a, b) = (-1, 1): 1 and 0; hinge 2 and 0; Wasserstein has
+    no floor. Grid spacing 0.25 on [-10, 10] finds each constant optimum exactly (0)."""
+    facts = {o: game_facts(load_config("ring8", [f"objective={o}"]))
+             for o in ("nonsaturating", "least_squares", "hinge", "wasserstein")}  # fmt: skip
+    assert facts["nonsaturating"].chance_loss == pytest.approx(2 * math.log(2), abs=1e-9)
+    assert facts["nonsaturating"].floor_loss == pytest.approx(0, abs=1e-9)
+    assert facts["least_squares"].chance_loss == pytest.approx(1.0)
+    assert facts["hinge"].chance_loss == pytest.approx(2.0)
+    assert facts["hinge"].floor_loss == pytest.approx(0.0)
+    assert facts["wasserstein"].floor_loss is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Curve detectors
+
+
+def test_saturation_is_found_at_its_first_step_for_minimax_only():
+    cfg = load_config("gauss1d", ["objective=minimax", "steps=1000"])
+    r = rows(range(10, 1001, 10), d_real=0.999,
+             d_fake=lambda s: 0.3 if s < 200 else 1e-4,
+             g_grad_norm=lambda s: 0.3 if s < 200 else 1e-4)  # fmt: skip
+    found = diagnose_rows(cfg, r)
+    assert set(found) == {"g_saturation"}  # a winning D under minimax *is* saturation
+    assert found["g_saturation"].step == 200
+    assert "--set objective=nonsaturating" in found["g_saturation"].advice
+    # the same curves under the non-saturating loss: D wins outright, G is not starving
+    found = diagnose_rows(load_config("gauss1d", ["steps=1000"]), r)
+    assert set(found) == {"d_overpowers"} and found["d_overpowers"].step == 200
+
+
+def test_an_early_win_of_d_is_not_an_overpowering_d():
+    """D wins outright for 10% of the run (gauss1d's healthy start), then the game is even."""
+    cfg = load_config("gauss1d", ["steps=2000"])
+    r = rows(range(10, 2001, 10), d_real=lambda s: 0.999 if s < 200 else 0.5,
+             d_fake=lambda s: 0.003 if s < 200 else 0.45)  # fmt: skip
+    assert diagnose_rows(cfg, r) == {}
+
+
+def test_an_overpowering_critic_is_judged_by_its_loss_against_chance_and_floor():
+    cfg = load_config("ring8", ["objective=least_squares", "steps=1000"])
+    r = rows(range(10, 1001, 10), d_real=1.0, d_fake=-1.0,
+             d_loss=lambda s: 1.0 if s < 300 else 0.01)  # fmt: skip
+    found = diagnose_rows(cfg, r)
+    assert found["d_overpowers"].step == 300
+    assert found["d_overpowers"].evidence["d_loss_chance"] == pytest.approx(1.0)
+
+
+def test_oscillation_is_a_cycle_not_noise():
+    cfg = load_config("gauss1d", ["steps=4000"])
+    rng = np.random.default_rng(0)
+    cycle = rows(range(20, 4001, 20), d_fake=lambda s: 0.45 + 0.3 * math.sin(2 * math.pi * s / 400)
+                 + 0.02 * rng.standard_normal())  # fmt: skip
+    found = diagnose_rows(cfg, cycle)
+    assert (
+        set(found) == {"oscillation"} and found["oscillation"].step == 420
+    )  # row 20 of 200: past the first tenth
+    assert found["oscillation"].evidence["period_steps"] == pytest.approx(400, rel=0.15)
+    noise = rows(range(20, 4001, 20), d_fake=lambda s: 0.45 + 0.1 * rng.standard_normal(),
+                 d_loss=lambda s: 1.3 + 0.3 * rng.standard_normal())  # fmt: skip
+    assert diagnose_rows(cfg, noise) == {}
+
+
+def test_cycling_reads_the_period_of_a_sine():
+    t = np.arange(200)
+    trough, peak, period = cycling(np.sin(2 * np.pi * t / 40) + 0.01 * t)  # trend removed
+    assert trough < -0.8 and peak > 0.6 and period == 40
+
+
+def test_a_non_finite_loss_is_a_divergence_at_its_row():
+    cfg = load_config("gauss1d")
+    r = rows(range(10, 201, 10), g_loss=lambda s: float("inf") if s >= 150 else 0.7)
+    found = diagnose_rows(cfg, r)
+    assert found["divergence"].step == 150 and "g_optimizer.lr=" in found["divergence"].advice
+
+
+def test_columns_read_csv_strings():
+    c = columns([{"step": "10", "d_loss": "nan"}, {"step": "20", "d_loss": "0.5"}])
+    assert c["step"].tolist() == [10, 20] and math.isnan(c["d_loss"][0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample detectors
+
+
+def test_spread_ratio_is_one_for_the_same_law_and_zero_for_a_point():
+    """500 vs 500 draws of one law: the medians of NN distances agree within ~15% (measured
+    0.9-1.1 over seeds); 1-D points far from 0 (4 +- 0.5) keep their small distances."""
+    g = torch.Generator().manual_seed(0)
+    real, fake = (
+        4 + 0.5 * torch.randn(500, 1, generator=g),
+        4 + 0.5 * torch.randn(500, 1, generator=g),
+    )
+    assert spread_ratio(fake, real) == pytest.approx(1.0, abs=0.25)
+    assert spread_ratio(torch.full((500, 1), 4.0), real) == 0.0
+    imgs = torch.rand(500, 1, 8, 8, generator=g)
+    assert spread_ratio(torch.rand(500, 1, 8, 8, generator=g), imgs) == pytest.approx(1, abs=0.1)
+
+
+def test_memorisation_ratio_tells_copies_from_new_draws():
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(2000, 2, generator=g)
+    unseen = unseen_distance(train)
+    copies = train[torch.randint(0, 2000, (500,), generator=g)]
+    assert memorisation_ratio(copies, train, unseen)["ratio"] == 0.0
+    fresh = torch.randn(500, 2, generator=g)
+    # fresh draws vs leave-one-out distances of the training set: the same law (measured 1.0)
+    assert memorisation_ratio(fresh, train, unseen)["ratio"] == pytest.approx(1.0, abs=0.25)
+
+
+def test_doctor_finds_memorisation_and_collapse_from_sample_checks():
+    cfg = load_config("ring8", ["steps=1000"])
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(1000, 2, generator=g)
+    real = torch.randn(500, 2, generator=g)
+    doctor = Doctor(cfg)
+    assert doctor.check_samples(100, torch.randn(500, 2, generator=g), real, train=train) == []
+    copies = train[:500] + 1e-4 * torch.randn(500, 2, generator=g)
+    (found,) = doctor.check_samples(300, copies, real, train=train)
+    assert found.kind == "memorisation" and found.step == 300
+    (found,) = doctor.check_samples(600, torch.zeros(500, 2) + 0.1, real, train=train)
+    assert found.kind == "mode_collapse" and found.evidence["spread_ratio"] < 0.01
+
+
+def test_mode_collapse_on_a_mixture_needs_samples_on_the_modes():
+    """Few modes while almost no sample lies on any (G still travelling) is not collapse."""
+    from ganlab.doctor.doctor import game_facts
+    from ganlab.doctor.samples import coverage_collapse
+
+    cfg = load_config("ring8", ["steps=1000"])
+    facts = game_facts(cfg)
+    early = [{"step": 500, "modes_covered": 3, "modes": 8, "high_quality": 0.002}]
+    assert coverage_collapse(early, facts, cfg) is None
+    seen = early + [{"step": 600, "modes_covered": 8, "modes": 8, "high_quality": 0.8},
+                    {"step": 700, "modes_covered": 5, "modes": 8, "high_quality": 0.8}]  # fmt: skip
+    found = coverage_collapse(seen, facts, cfg)
+    assert found.step == 700 and found.evidence["best_before"] == 8
+    assert "discriminator.pack=2" in found.advice
+
+
+# ---------------------------------------------------------------------------------------------
+# A training run, `ganlab doctor`, the pages
+
+
+@pytest.fixture(scope="module")
+def starving(tmp_path_factory):
+    """gauss1d under the minimax loss: mean D(G(z)) < 1e-3 from step ~50 (gallery: 40-80)."""
+    out = tmp_path_factory.mktemp("doctor") / "minimax"
+    assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--set", "steps=600",
+                 "--set", "objective=minimax", "--set", "log_every=10"]) == 0  # fmt: skip
+    return out
+
+
+def test_a_run_warns_once_stores_findings_and_heads_its_pages(starving, capsys, recwarn):
+    doc = json.loads((starving / "findings.json").read_text())
+    (finding,) = [f for f in doc["findings"] if f["kind"] == "g_saturation"]
+    assert 20 <= finding["step"] <= 200
+    assert "g_saturation" in (starving / "index.html").read_text()
+    assert main(["report", str(starving)]) == 0
+    assert "Doctor: what went wrong" in (starving / "report.html").read_text()
+
+
+def test_doctor_command_json_and_text(starving, capsys):
+    capsys.readouterr()
+    assert main(["doctor", str(starving), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in doc["findings"]] == ["g_saturation"]
+    assert main(["doctor", str(starving)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("g_saturation from step") and "advice:" in out
+
+
+def test_doctor_reads_a_run_made_before_it(starving, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(starving, old)
+    (old / "findings.json").unlink()  # as a run of an earlier ganlab has none
+    capsys.readouterr()
+    assert main(["doctor", str(old), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in doc["findings"]] == ["g_saturation"]
+
+
+def test_a_healthy_run_has_an_empty_list(tmp_path, capsys):
+    out = tmp_path / "ns"
+    assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--set", "steps=600",
+                 "--set", "log_every=10"]) == 0  # fmt: skip
+    assert json.loads((out / "findings.json").read_text()) == {"findings": []}
+    capsys.readouterr()
+    assert main(["doctor", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"findings": []}
+    assert "No finding" in (out / "index.html").read_text()
+
+
+def test_doctor_bad_input_is_one_line(tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err and "Traceback" not in err
+
+
+def test_divergence_is_stored_with_its_step(tmp_path, capsys):
+    out = tmp_path / "nan"
+    code = main(["train", "gauss1d", "--out", str(out), "--quiet", "--set", "steps=300",
+                 "--set", "g_optimizer.name=sgd", "--set", "g_optimizer.lr=1e30",
+                 "--set", "d_optimizer.name=sgd", "--set", "d_optimizer.lr=1e30"])  # fmt: skip
+    assert code == 2 and "diverged at step" in capsys.readouterr().err
+    (finding,) = json.loads((out / "findings.json").read_text())["findings"]
+    assert finding["kind"] == "divergence" and finding["step"] >= 1
+
+
+def test_doctor_off_writes_no_findings(tmp_path):
+    out = tmp_path / "off"
+    assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--set", "steps=100",
+                 "--set", "doctor=false"]) == 0  # fmt: skip
+    assert not (out / "findings.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The lab: findings that hold now
+
+
+def test_live_findings_follow_the_newest_rows():
+    cfg = load_config("ring8", ["objective=minimax"])
+    steps = list(range(1, 41))
+    starving = {"step": steps, "d_loss": [0.01] * 40, "g_loss": [-0.001] * 40,
+                "d_real": [0.999] * 40, "d_fake": [0.3] * 10 + [1e-4] * 30,
+                "g_grad": [0.5] * 10 + [1e-4] * 30}  # fmt: skip
+    (found,) = live_findings(cfg, starving, {})
+    assert found["kind"] == "g_saturation" and found["step"] == 11
+    cured = {k: v + v[:10] if k != "step" else list(range(1, 51)) for k, v in starving.items()}
+    assert live_findings(cfg, cured, {}) == []  # the newest rows are healthy again

@@ -48,6 +48,7 @@ _LAZY = {
     "load_run": "ganlab.runs",
     "resume": "ganlab.runs",
     "train": "ganlab.runs",
+    "diagnose": "ganlab.runs.diagnosis",
     # the game of eq. 1
     "value_function": "ganlab.game.losses",
     "d_loss": "ganlab.game.losses",
@@ -96,6 +97,7 @@ __all__ = [
     "RunDirError",
     "__version__",
     "d_loss",
+    "diagnose",
     "g_loss_maximum_likelihood",
     "g_loss_minimax",
     "g_loss_nonsaturating",

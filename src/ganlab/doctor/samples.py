@@ -103,9 +103,12 @@ def memorisation_ratio(fake: Tensor, train: Tensor, unseen: float) -> dict[str, 
     return {"ratio": ratio, "sample_to_train": to_train, "unseen_to_train": unseen}
 
 
-def coverage_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
-    """mode_collapse from (step, modes_covered, modes, ...) checks of a mixture."""
-    best = 0
+def coverage_collapse(
+    rows: list[dict], facts: GameFacts, cfg: Config, confirm: int = 2
+) -> Finding | None:
+    """mode_collapse from (step, modes_covered, modes, ...) checks of a mixture, holding at
+    `confirm` consecutive checks (or at the run's last): one low count may be G between modes."""
+    best, held = 0, []
     for row in rows:
         step, covered, modes = int(row["step"]), int(row["modes_covered"]), int(row["modes"])
         past_warmup = step >= WARMUP_SHARE * facts.steps
@@ -116,7 +119,11 @@ def coverage_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Findin
             evidence = {"modes_covered": covered, "modes": modes, "best_before": best}
             if "high_quality" in row:
                 evidence["high_quality"] = float(row["high_quality"])
-            return Finding("mode_collapse", step, evidence, advice_collapse(cfg))
+            held.append((step, evidence))
+            if len(held) >= confirm or step >= facts.steps:
+                return Finding("mode_collapse", held[0][0], held[0][1], advice_collapse(cfg))
+            continue
+        held = []
         if landed:
             best = max(best, covered)
     return None
@@ -127,14 +134,22 @@ def spread_floor(x_shape: tuple[int, ...]) -> float:
     return IMAGE_SPREAD_FLOOR if len(x_shape) > 1 else SPREAD_FLOOR
 
 
-def spread_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
+def spread_collapse(
+    rows: list[dict], facts: GameFacts, cfg: Config, confirm: int = 2
+) -> Finding | None:
     """mode_collapse from (step, spread, floor) checks: samples bunched far tighter than the
-    data, past the warm-up."""
+    data past the warm-up, at `confirm` consecutive checks (or at the run's last)."""
+    held = []
     for row in rows:
         judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_SPREAD_STEP)
-        if judged and row["spread"] < row["floor"]:
-            evidence = {"spread_ratio": row["spread"], "threshold": row["floor"]}
-            return Finding("mode_collapse", int(row["step"]), evidence, advice_collapse(cfg))
+        if not (judged and row["spread"] < row["floor"]):
+            held = []
+            continue
+        held.append(row)
+        if len(held) >= confirm or row["step"] >= facts.steps:
+            first = held[0]
+            evidence = {"spread_ratio": first["spread"], "threshold": first["floor"]}
+            return Finding("mode_collapse", int(first["step"]), evidence, advice_collapse(cfg))
     return None
 
 

@@ -52,7 +52,7 @@ def live_findings(cfg: Config, history: dict[str, list], stats: dict) -> list[di
     if "modes" in stats and steps:
         keys = ("modes_covered", "modes", "high_quality")
         row = {"step": steps[-1], **{k: stats[k] for k in keys}}
-        found = coverage_collapse([row], doctor.facts, cfg)
+        found = coverage_collapse([row], doctor.facts, cfg, confirm=1)  # this frame's
         if found is not None and "g_saturation" not in doctor.found:
             doctor.found["mode_collapse"] = found
     return [f.to_dict() for f in doctor.findings]

@@ -7,6 +7,8 @@ stays fast and works without a display.
 from __future__ import annotations
 
 import math
+import textwrap
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +29,100 @@ def pyplot():
     return plt
 
 
+class FigureLayoutWarning(UserWarning):
+    """A figure's title, legend or colour bar runs into another part of it, or an axis shows
+    numbers without saying what they are."""
+
+
 def save_figure(fig, path: Path) -> Path:
-    """Save a figure as PNG atomically (temp file, rename) and close it."""
+    """Save a figure as PNG atomically (temp file, rename) and close it; a FigureLayoutWarning
+    for each of layout_problems(fig)."""
     path = Path(path)
+    for problem in layout_problems(fig):
+        warnings.warn(f"{path.name}: {problem}", FigureLayoutWarning, stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=100, bbox_inches="tight")
     tmp.replace(path)
     pyplot().close(fig)
     return path
+
+
+def layout_problems(fig) -> list[str]:
+    """What a reader of the drawn figure could not read: a title, legend or figure text whose
+    box meets another title or legend, a colour bar, or another panel's plot area or tick
+    labels; an axis with numbers and no label (one label per row or column of panels is
+    enough: the convention of a grid of panels).
+
+    A legend inside its own panel (or its twin's) is where it belongs and is not a problem.
+    """
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+
+    def is_colorbar(ax) -> bool:
+        return ax.get_label() == "<colorbar>"  # the label matplotlib gives a colour bar's axes
+
+    def same_panel(a, b) -> bool:  # a twinx/twiny shares its parent's plot area
+        return a is b or a.get_position().bounds == b.get_position().bounds
+
+    texts = []  # (what, box, owning axes or None)
+    for ax in axes:
+        if ax.title.get_text() and ax.title.get_visible():
+            texts.append((f"title {ax.title.get_text()!r}", ax.title, ax))
+        if ax.get_legend() is not None and ax.get_legend().get_visible():
+            texts.append(("legend", ax.get_legend(), ax))
+    texts += [(f"text {t.get_text()!r}", t, None) for t in fig.texts if t.get_text()]
+    texts += [("figure legend", leg, None) for leg in fig.legends]
+    boxes = [(what, artist.get_window_extent(renderer), owner) for what, artist, owner in texts]
+
+    def meet(a, b) -> bool:  # overlapping by more than a pixel each way, not merely touching
+        return min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1
+
+    problems = []
+    for i, (what, box, owner) in enumerate(boxes):
+        problems += [f"{what} meets {w}" for w, b, _ in boxes[i + 1 :] if meet(box, b)]
+        for n, ax in enumerate(axes):
+            if is_colorbar(ax):
+                if meet(box, ax.get_tightbbox(renderer)):
+                    problems.append(f"{what} meets the colour bar")
+                continue
+            if owner is not None and same_panel(owner, ax):
+                if what.startswith("title") and meet(box, ax.get_window_extent(renderer)):
+                    problems.append(f"{what} meets its plot area")
+                continue
+            parts = [ax.get_window_extent(renderer)]
+            parts += [axis.get_tightbbox(renderer) for axis in (ax.xaxis, ax.yaxis)]
+            if any(p is not None and meet(box, p) for p in parts):
+                problems.append(f"{what} meets panel {n + 1} ({ax.get_title()!r})")
+    for n, ax in enumerate(axes):
+        if is_colorbar(ax) or not ax.axison:
+            continue
+        for name, axis, label, line in (
+            ("x", ax.xaxis, "get_xlabel", lambda a: round(a.get_position().x0, 3)),
+            ("y", ax.yaxis, "get_ylabel", lambda a: round(a.get_position().y0, 3)),
+        ):
+            shows = axis.get_visible() and any(
+                t.get_visible() and t.get_text() for t in axis.get_ticklabels(which="both")
+            )
+            labelled = any(
+                getattr(a, label)() for a in axes if not is_colorbar(a) and line(a) == line(ax)
+            )
+            if shows and not labelled:
+                problems.append(f"panel {n + 1} ({ax.get_title()!r}): {name} axis has no label")
+    return problems
+
+
+def wrapped_title(ax, text: str, fontsize: float | None = None) -> str:
+    """`text` broken into lines no wider than the panel, so that a title never runs into a
+    colour bar or its neighbour."""
+    plt = pyplot()
+    size = fontsize or plt.rcParams["axes.titlesize"]
+    if isinstance(size, str):
+        size = plt.rcParams["font.size"] * 1.2
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    # ~0.55 em per character of the default sans-serif font
+    return textwrap.fill(text, max(10, int(width_pt / (0.55 * size))))
 
 
 def image_grid(images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), cols: int = 8):
@@ -109,9 +196,11 @@ def save_sample_figure(
                 c[:, 0], c[:, 1], marker="+", c="tab:red", s=40, lw=0.8, label="mode centres"
             )
         ax.set_aspect("equal", adjustable="datalim")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlabel("x1 (data coordinate)")
+        ax.set_ylabel("x2 (data coordinate)")
+        ax.legend(loc="upper right", fontsize=9, markerscale=2)
     if title:
-        ax.set_title(title)
+        ax.set_title(wrapped_title(ax, title))
     return save_figure(fig, path)
 
 
@@ -154,6 +243,7 @@ CURVE_PANELS = (
         (("d_loss", "D loss"), ("g_loss", "G loss")),
         styles="solid: D, dashed: G",
         hline=(math.log(4), "log 4 (D loss at equilibrium)"),
+        ylabel="loss (nats, minibatch mean)",
     ),
     CurvePanel(
         "discriminator",
@@ -163,6 +253,7 @@ CURVE_PANELS = (
         styles="solid: D(x), dashed: D(G(z))",
         hline=(0.5, "1/2 (equilibrium)"),
         ylim=(-0.02, 1.02),
+        ylabel="mean D output",
     ),
     CurvePanel(
         "grad_norms",
@@ -171,6 +262,7 @@ CURVE_PANELS = (
         (("g_grad_norm", "|grad G|"), ("d_grad_norm", "|grad D|")),
         styles="solid: G, dashed: D",
         log=True,
+        ylabel="gradient norm (L2, log scale)",
     ),
 )
 
@@ -197,7 +289,7 @@ def _finish_panel(ax, panel: CurvePanel, title: str) -> None:
     ax.set_xlabel("step")
     if panel.ylabel:
         ax.set_ylabel(panel.ylabel)
-    ax.set_title(title)
+    ax.set_title(wrapped_title(ax, title))
 
 
 def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
@@ -285,33 +377,50 @@ def save_discriminator_map(
             its own colour scale over the grid's range, and no contour at 1/2.
     """
     plt = pyplot()
+    from matplotlib.lines import Line2D
+
     x1, x2, d = (torch.as_tensor(t).double().numpy() for t in (x1, x2, d))
     fig, ax = plt.subplots(figsize=(7, 6))
+    handles = []
     if critic:
         finite = d[np.isfinite(d)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
         mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=lo, vmax=max(hi, lo + 1e-9))
-        fig.colorbar(mesh, ax=ax, label="D(x), the critic's raw value")
+        fig.colorbar(mesh, ax=ax, label="D(x), the critic's raw value (red: higher, data-like)")
     else:
+        # 1/2 is white on a fixed 0..1 scale: red where D says data, blue where it says
+        # generated, whatever the range of this D
         mesh = ax.pcolormesh(x1, x2, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
-        fig.colorbar(mesh, ax=ax, label="D(x)")
-        ax.contour(x1, x2, d, levels=[0.5], colors="0.3", linewidths=0.8)
+        fig.colorbar(mesh, ax=ax, label="D(x)  (red: D says data, blue: D says generated)")
+        half = dict(colors="k", linewidths=1.6, linestyles="--")
+        if np.nanmin(d) < 0.5 < np.nanmax(d):
+            ax.contour(x1, x2, d, levels=[0.5], **half)
+            handles.append(Line2D([], [], color="k", ls="--", lw=1.6, label="D(x) = 1/2"))
+        else:  # said in the legend, so that a missing contour is not taken for a bug
+            side = "<" if np.nanmax(d) <= 0.5 else ">"
+            label = f"D(x) = 1/2: nowhere (D {side} 1/2 everywhere)"
+            handles.append(Line2D([], [], color="k", ls="--", lw=1.6, label=label))
     fake = torch.as_tensor(fake).float()
     ax.scatter(fake[:, 0], fake[:, 1], s=5, c="tab:green", alpha=0.5, label="generated")
     if real is not None:
         ax.scatter(real[:, 0], real[:, 1], s=1, c="k", alpha=0.4, label="data")
     if centres is not None:
-        ax.scatter(centres[:, 0], centres[:, 1], marker="+", c="yellow", s=40, lw=0.8)
+        ax.scatter(
+            centres[:, 0], centres[:, 1], marker="+", c="yellow", s=40, lw=0.8,
+            label="mode centres",
+        )  # fmt: skip
     ax.set_xlim(float(x1[0]), float(x1[-1]))
     ax.set_ylim(float(x2[0]), float(x2[-1]))
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=8)
-    default = (
-        "the critic D(x) over the data space"
-        if critic
-        else ("D(x) over the data space (contour: D = 1/2)")
-    )
-    ax.set_title(title or default)
+    ax.set_xlabel("x1 (data coordinate)")
+    ax.set_ylabel("x2 (data coordinate)")
+    points, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        points + handles, labels + [h.get_label() for h in handles], loc="upper right",
+        fontsize=9, markerscale=2, framealpha=0.9,
+    )  # fmt: skip
+    default = "the critic D(x) over the data space" if critic else "D(x) over the data space"
+    ax.set_title(wrapped_title(ax, title or default))
     return save_figure(fig, path)
 
 
@@ -340,7 +449,8 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
                 label=f"{name}: {label}",
             )
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
-    ax.legend(fontsize=7, loc="best")
+    # beside the plot: one entry per run and key would cover the curves inside it
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return save_figure(fig, path)
 
 

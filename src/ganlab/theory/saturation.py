@@ -50,11 +50,17 @@ LOSS_LABELS = {
     "nonsaturating": "non-saturating: -log D(G(z))",
     "maximum_likelihood": "maximum likelihood: -exp(a)",
 }
+# While D is confident the maximum-likelihood and minimax runs are nearly one curve (both
+# gradients ~ -D(G(z))): minimax wide and pale beneath, maximum likelihood thin, dashed and
+# marked on top, so that both stay visible where they coincide.
 LOSS_STYLES = {
-    "minimax": {"color": "tab:red", "lw": 2},
-    "nonsaturating": {"color": "tab:blue", "lw": 2},
-    "maximum_likelihood": {"color": "tab:purple", "lw": 1.5, "linestyle": "--"},
-}
+    "minimax": {"color": "tab:red", "lw": 4, "alpha": 0.55, "zorder": 2},
+    "nonsaturating": {"color": "tab:blue", "lw": 2, "zorder": 2},
+    "maximum_likelihood": {
+        "color": "indigo", "lw": 1.3, "linestyle": "--", "marker": "o", "ms": 3.5,
+        "markevery": 0.06, "zorder": 3,
+    },
+}  # fmt: skip
 
 
 def _one_sample(loss):
@@ -214,17 +220,20 @@ def plot_saturation(r: Saturation, out: Path) -> list[str]:
 
     fig, (ax_n, ax_d) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
     for name, run in r.runs.items():
-        ax_n.loglog(run["step"], run["g_grad_norm"], label=LOSS_LABELS[name], **LOSS_STYLES[name])
-        ax_d.loglog(run["step"], run["d_fake"], label=LOSS_LABELS[name], **LOSS_STYLES[name])
+        label = LOSS_LABELS[name]
+        if name == "maximum_likelihood":
+            label += "\n(on the minimax curve while D is confident)"
+        ax_n.loglog(run["step"], run["g_grad_norm"], label=label, **LOSS_STYLES[name])
+        ax_d.loglog(run["step"], run["d_fake"], label=label, **LOSS_STYLES[name])
     window = r.window
     w_end = r.runs["nonsaturating"]["step"][window][-1] if window.any() else 0
     for ax in (ax_n, ax_d):
         ax.axvspan(0.9, w_end + 0.5, color="0.9", label=f"D(G(z)) < {CONFIDENT_D:g} in both runs")
-    ax_n.set_ylabel("||grad of L_G wrt theta_g||")
+    ax_n.set_ylabel("||grad of L_G wrt theta_g|| (L2)")
     ax_d.set_ylabel("mean D(G(z)) (log scale)")
     ax_d.set_ylim(1e-5, 1.5)
     ax_d.set_xlabel("step (G updates, log scale)")
-    ax_n.legend(fontsize=8, loc="center left")
+    ax_n.legend(fontsize=9, loc="center left")
     ax_n.set_title(
         f"ring8 with a D head start (k = {SATURATION_HEAD_START_K} D steps before the first G "
         "step, then k = 1), G trained by SGD (lr 0.01, momentum 0.5):\nwhile D is confident "

@@ -41,7 +41,10 @@ class DataConfig(Strict):
         "'digits' (sklearn 8x8), 'images' (folder), 'csv' (points)",
     )
     std: float | None = Field(
-        None, gt=0, description="std of each Gaussian; default 0.5 (1-D), 0.01 (ring), 0.05 (grid)"
+        None,
+        gt=0,
+        description="gauss1d/mixture1d/ring/grid: std of each Gaussian; default 0.5 (1-D), "
+        "0.01 (ring), 0.05 (grid)",
     )
     mean: float = Field(4.0, description="gauss1d: mean of the Gaussian")
     means: list[float] = Field([-2.0, 2.0], min_length=1, description="mixture1d: component means")
@@ -151,14 +154,18 @@ class DiscriminatorConfig(Strict):
         "maxout", description="maxout MLP with dropout (the paper), plain MLP, or DCGAN"
     )
     hidden: list[PositiveInt] = Field(
-        [240, 240], min_length=1, description="widths of the hidden layers"
+        [240, 240], min_length=1, description="maxout/mlp: widths of the hidden layers"
     )
     pieces: int = Field(5, ge=1, description="maxout: linear pieces per unit")
     activation: Literal["relu", "leaky_relu", "tanh"] = Field(
         "leaky_relu", description="mlp: hidden nonlinearity"
     )
-    dropout: float = Field(0.5, ge=0, lt=1, description="drop probability on hidden layers")
-    input_dropout: float = Field(0.2, ge=0, lt=1, description="drop probability on D's input")
+    dropout: float = Field(
+        0.5, ge=0, lt=1, description="maxout/mlp: drop probability on hidden layers"
+    )
+    input_dropout: float = Field(
+        0.2, ge=0, lt=1, description="maxout/mlp: drop probability on D's input"
+    )
     init_range: float | None = Field(
         None, gt=0, description="mlp/maxout: weights ~ U(-r, r); default PyTorch's initialisation"
     )
@@ -181,10 +188,13 @@ class OptimizerConfig(Strict):
     )
     min_lr: float = Field(0.0, ge=0, description="floor of the decayed learning rate")
     final_momentum: float | None = Field(
-        None, ge=0, lt=1, description="momentum ramped linearly to this (pylearn2 MomentumAdjustor)"
+        None,
+        ge=0,
+        lt=1,
+        description="sgd/rmsprop: momentum ramped linearly to this (pylearn2 MomentumAdjustor)",
     )
     momentum_saturate_epochs: float = Field(
-        250, gt=1, description="epoch at which momentum reaches final_momentum"
+        250, gt=1, description="sgd/rmsprop: epoch at which momentum reaches final_momentum"
     )
 
     @model_validator(mode="after")

@@ -1,4 +1,6 @@
-"""TODO"""
+"""How ganlab shows numbers: `format_value` (every number on every page and the console),
+metrics.json entries as text (`read_metric`, `metric_texts`), and what each toy score means
+(`SCORE_DEFINITIONS`)."""
 
 from __future__ import annotations
 
@@ -114,6 +116,25 @@ def _several_text(scores: dict, unit: str) -> str:
     if "kl" in rest:
         parts.append(f"KL {f(rest.pop('kl'))} nats")
     return ", ".join(parts + [f"{k} {f(v)}" for k, v in rest.items()])
+
+
+# One line per score of Run.scores (the toy scores on a run's pages): a reader of a page sees
+# "kl" or "high_quality" and needs to know what was counted, over what.
+SCORE_DEFINITIONS = {
+    "modes": "mixture components of p_data",
+    "modes_covered": "modes with at least one high-quality sample nearest them (VEEGAN protocol)",
+    "high_quality": "share of samples within 3 std of their nearest mode centre",
+    "kl": "KL(q || uniform) in nats, q = share of high-quality samples per mode; 0: balanced",
+    "generated_mean": "mean of G's samples",
+    "generated_std": "standard deviation of G's samples",
+    "data_mean": "mean of as many samples of p_data",
+    "data_std": "standard deviation of as many samples of p_data",
+}
+
+
+def score_rows(scores: dict) -> list[list[str]]:
+    """[score, value, definition] for each toy score, for a page's table."""
+    return [[k, format_value(v), SCORE_DEFINITIONS.get(k, "")] for k, v in scores.items()]
 
 
 def ema_note(cfg) -> str:

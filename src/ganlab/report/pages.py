@@ -5,23 +5,38 @@ parzen.json."""
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
+import yaml
+from pydantic import BaseModel
+
+from ganlab.config import OBJECTIVES, Config, dump_config
 from ganlab.files import atomic_write_bytes
-from ganlab.report.format import COUNT_KEYS, format_value, metric_texts, plus_minus, verbatim
+from ganlab.report.format import (
+    COUNT_KEYS,
+    format_value,
+    metric_texts,
+    plus_minus,
+    score_rows,
+    verbatim,
+)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; margin-top: 1.6em; }}
-.figs {{ display: flex; flex-wrap: wrap; gap: 12px; }} .figs img {{ max-width: 520px; }}
+body {{ padding: 0 1em; }}
+.figs {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+.figs img {{ max-width: min(520px, 100%); }}
 .strip img {{ width: 180px; }} table {{ border-collapse: collapse; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; font-size: 0.9em; }}
 pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }}
 .doctor {{ border-left: 4px solid #c0392b; padding: 0 1em; background: #fdf3f2; }}
 .doctor.ok {{ border-left-color: #27ae60; background: #f2fbf5; }}
 .note {{ color: #555; font-size: 0.9em; }}
+figure {{ margin: 0; }} figcaption {{ font-size: 0.85em; color: #555; text-align: center; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{summary}</p>
@@ -34,14 +49,14 @@ pre {{ background: #f6f6f6; padding: 8px; font-size: 0.85em; overflow-x: auto; }
 {theory}
 <h2>Samples during training</h2><div class="figs strip">{strip}</div>
 <h2>Run</h2><table>{meta}</table>
-<h2>Resolved config</h2><pre>{config}</pre>
+<h2>Resolved config</h2>{config}
 </body></html>
 """
 
 
 def write_index(
     run_dir: Path,
-    config_yaml: str,
+    cfg: Config,
     meta: dict,
     last: dict | None,
     scores: dict | None,
@@ -54,10 +69,9 @@ def write_index(
     e = html.escape
     score_html = ""
     if scores:
-        rows = "".join(
-            f"<tr><th>{e(k)}</th><td>{e(format_value(v))}</td></tr>" for k, v in scores.items()
+        score_html = "<h2>Scores</h2>" + table_html(
+            ["score", "value", "what it is"], score_rows(scores)
         )
-        score_html = f"<h2>Scores</h2><table>{rows}</table>"
     strip = "".join(
         f'<figure><img src="samples/{p.name}" alt="{p.stem}">'
         f"<figcaption>{p.stem}</figcaption></figure>"
@@ -73,7 +87,7 @@ def write_index(
         scores=score_html,
         strip=strip,
         meta=meta_rows,
-        config=e(config_yaml),
+        config=config_html(cfg),
         theory=(
             '<h2>Theory, on this run</h2><div class="figs">'
             + "".join(f'<img src="{e(name)}" alt="{e(name)}">' for name in theory)
@@ -85,6 +99,57 @@ def write_index(
     path = run_dir / "index.html"
     atomic_write_bytes(path, page.encode())
     return path
+
+
+# "kind1/kind2: ..." at the head of a field's description (or of a clause after "; ") says
+# which kinds of its section (data.kind, generator.kind, an optimiser's name) or which
+# objectives the field applies to; config_sections writes them that way.
+_APPLIES_TO = re.compile(r"(?:^|; )([a-z0-9_]+(?:/[a-z0-9_]+)*): ")
+
+
+def _applies(field, chosen: set[str], choices: set[str]) -> bool:
+    named = [k for m in _APPLIES_TO.findall(field.description or "") for k in m.split("/")]
+    named = [k for k in named if k in choices]
+    return not named or bool(chosen.intersection(named))
+
+
+def applicable_config(cfg: Config) -> dict:
+    """The resolved config less the keys that do not apply to this run: data keys of other
+    data kinds, model keys of other model kinds, optimiser keys of other optimisers, sections
+    of other objectives (a ring run has no `mean` or `grid_size`, a DCGAN D no `pieces`)."""
+    full = cfg.model_dump(mode="json")
+    out = {}
+    for name, value in full.items():
+        section = getattr(cfg, name)
+        if not isinstance(section, BaseModel):
+            out[name] = value
+            continue
+        chosen = {cfg.objective, str(getattr(section, "kind", getattr(section, "name", "")))}
+        choices = set(OBJECTIVES)
+        for selector in ("kind", "name"):
+            if selector in type(section).model_fields:
+                choices |= set(type(section).model_fields[selector].annotation.__args__)
+        kept = {
+            k: v
+            for k, v in value.items()
+            if _applies(type(section).model_fields[k], chosen, choices)
+        }
+        if kept:
+            out[name] = kept
+    return out
+
+
+def config_html(cfg: Config) -> str:
+    """The keys of the config that apply to the run as YAML, and the whole of config.yaml
+    folded away below them."""
+    e = html.escape
+    shown = yaml.safe_dump(applicable_config(cfg), sort_keys=False)
+    return (
+        '<p class="note">The keys that apply to this run (its data kind, models, optimisers '
+        "and objective).</p>"
+        f"<pre>{e(shown)}</pre><details><summary>Every key (config.yaml)</summary>"
+        f"<pre>{e(dump_config(cfg))}</pre></details>"
+    )
 
 
 def findings_html(findings: list[dict] | None) -> str:

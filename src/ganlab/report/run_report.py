@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlab.config import dump_config
 from ganlab.data import build_data, distribution_of
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_bytes
@@ -29,8 +28,9 @@ from ganlab.report.figures import (
     save_discriminator_map,
     save_sample_figure,
 )
-from ganlab.report.format import ema_note, format_value, verbatim
+from ganlab.report.format import ema_note, score_rows, verbatim
 from ganlab.report.pages import (
+    config_html,
     findings_html,
     img_html,
     last_row_summary,
@@ -68,7 +68,7 @@ def write_report(run) -> Path:
         theory.append(save_discriminator_view(run, dist, fake).name)
     return write_index(
         run.path,
-        (run.path / "config.yaml").read_text(),
+        run.config,
         read_meta(run.path),
         rows[-1] if rows else None,
         toy_scores(run, dist, fake),
@@ -186,7 +186,7 @@ def write_run_page(run_dir: Path, run, missing: str, out: Path) -> Path:
             ("progress", "Samples during training", _progress_html(run_dir)),
             ("metrics", "Metrics", _metrics_html(scores, run_dir)),
             ("run", "Run and environment", _meta_html(meta)),
-            ("config", "Resolved config", f"<pre>{html.escape(dump_config(cfg))}</pre>"),
+            ("config", "Resolved config", config_html(cfg)),
         ]
         page = self_contained_page(
             f"ganlab run {run_dir.name}",
@@ -326,7 +326,7 @@ def _metrics_html(scores: dict[str, Any], run_dir: Path) -> str:
     if scores:
         n = "2,500 samples of the final generator"
         parts.append(f"<h3>Scores of the known toy density ({n})</h3>")
-        parts.append(table_html(None, [[k, format_value(v)] for k, v in scores.items()]))
+        parts.append(table_html(["score", "value", "what it is"], score_rows(scores)))
     for pattern, option, render in (
         ("metrics*.json", "--metrics", metrics_json_html),
         ("parzen*.json", "--parzen", parzen_json_html),

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
+from ganlab.report.format import format_value
 from ganlab.version import __version__
 
 # name -> "module:function"; each function is run_<item>(out: Path, quick: bool) -> ItemResult.
@@ -111,11 +112,22 @@ ganlab {version}, torch {torch}{quick}.</p>
 """
 
 
+def _number_text(value) -> str:
+    """A theory.json number as the pages show numbers (format_value: 4 significant digits),
+    a nested dict in parentheses so that its keys are not read as the outer ones."""
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k} ({_number_text(v)})" if isinstance(v, dict) else f"{k} {format_value(v)}"
+            for k, v in value.items()
+        )
+    return format_value(value)
+
+
 def _numbers_table(numbers: dict) -> str:
     e = html.escape
     rows = []
     for key, value in numbers.items():
-        text = json.dumps(value, default=float)
+        text = _number_text(value)
         if len(text) > 120:
             text = text[:117] + "..."
         rows.append(f"<tr><th>{e(str(key))}</th><td>{e(text)}</td></tr>")

@@ -4,9 +4,9 @@ Figures: `layout_problems` finds text that runs into another part of a figure an
 labels; every report figure and the theory figures drawn here have none. Pages: a run's
 index.html and report.html, compare.html, the theory page and the lab, each in headless
 Chromium at a desktop and a phone size: no console error, no broken image, no heading or
-caption over an image, nothing wider than the window, no drop-down cut short. Screenshots go
-to $GANLAB_TEST_ARTIFACTS (default tests/artifacts/). The browser tests skip without Chromium
-or playwright.
+caption over an image, nothing wider than the window, no drop-down or text box cut short.
+Screenshots go to $GANLAB_TEST_ARTIFACTS (default tests/artifacts/). The browser tests skip
+without Chromium or playwright.
 """
 
 from __future__ import annotations
@@ -182,7 +182,9 @@ def test_cheap_theory_figures_have_no_layout_problem(tmp_path):
     }
     page = (out / "index.html").read_text()
     tables = "".join(re.findall(r"<table>.*?</table>", page, re.S))
-    assert tables and not re.search(r"\d\.\d{6,}", tables)  # format_value: 4 digits
+    decimals = re.findall(r"(?<![\w.])\d+\.\d+", tables)
+    # format_value's 4 significant digits (theory.json keeps float64's 17)
+    assert decimals and all(len(d.replace(".", "").lstrip("0")) <= 4 for d in decimals), decimals
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,14 +254,18 @@ _OVERLAPS = """() => {
   return out;
 }"""
 
-# A drop-down's longest option at the select's own font, plus room for its arrow and padding.
-_CLIPPED_SELECTS = """() => {
+# A drop-down narrower than its longest option at its own font, plus room for its arrow and
+# padding; a text box narrower than the value in it.
+_CLIPPED = """() => {
   const ctx = document.createElement('canvas').getContext('2d');
-  return Array.from(document.querySelectorAll('select')).filter(s => {
+  const selects = Array.from(document.querySelectorAll('select')).filter(s => {
     ctx.font = getComputedStyle(s).font;
     const need = Math.max(...Array.from(s.options).map(o => ctx.measureText(o.text).width));
     return s.getBoundingClientRect().width < need + 24;
-  }).map(s => `${s.id}: ${Math.round(s.getBoundingClientRect().width)}px`);
+  });
+  const inputs = Array.from(document.querySelectorAll('input[type=text], input[type=number]'))
+    .filter(i => i.offsetWidth > 0 && i.scrollWidth > i.clientWidth);
+  return [...selects, ...inputs].map(e => `${e.id}: ${Math.round(e.offsetWidth)}px`);
 }"""
 
 
@@ -299,7 +305,7 @@ def look(browser, url: str, name: str, size: str, ready: str | None = None) -> d
                 "Array.from(document.querySelectorAll('img, canvas')).filter(i => "
                 "i.getBoundingClientRect().right > window.innerWidth + 1).map(i => i.alt || i.id)"
             ),
-            "clipped": page.evaluate(_CLIPPED_SELECTS),
+            "clipped": page.evaluate(_CLIPPED),
         }
         page.screenshot(path=str(artifacts() / f"{name}-{size}.png"), full_page=True)
     finally:

@@ -7,6 +7,7 @@ stays fast and works without a display.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 import warnings
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ def layout_problems(fig) -> list[str]:
     """What a reader of the drawn figure could not read: a title, legend or figure text whose
     box meets another title or legend, a colour bar, or another panel's plot area or tick
     labels; an axis with numbers and no label (one label per row or column of panels is
-    enough: the convention of a grid of panels).
+    enough: the convention of a grid of panels; ticks in words label themselves).
 
     A legend inside its own panel (or its twin's) is where it belongs and is not a problem.
     """
@@ -95,18 +96,30 @@ def layout_problems(fig) -> list[str]:
             parts += [axis.get_tightbbox(renderer) for axis in (ax.xaxis, ax.yaxis)]
             if any(p is not None and meet(box, p) for p in parts):
                 problems.append(f"{what} meets panel {n + 1} ({ax.get_title()!r})")
+
+    def row(a):
+        return round(a.get_position().y0, 3)
+
+    def column(a):
+        return round(a.get_position().x0, 3)
+
+    def number(text: str) -> bool:  # tick labels in words ("x", "z", a game's name) say it
+        try:
+            float(text.replace("\N{MINUS SIGN}", "-").replace("$", "").replace("^", "e"))
+        except ValueError:
+            return bool(re.fullmatch(r"\$?\\mathdefault\{[-0-9.^{}\\mathdefault ]+\}\$?", text))
+        return True
+
+    panels = [ax for ax in axes if not is_colorbar(ax)]
     for n, ax in enumerate(axes):
         if is_colorbar(ax) or not ax.axison:
             continue
-        for name, axis, label, line in (
-            ("x", ax.xaxis, "get_xlabel", lambda a: round(a.get_position().x0, 3)),
-            ("y", ax.yaxis, "get_ylabel", lambda a: round(a.get_position().y0, 3)),
-        ):
+        for name, axis, label in (("x", ax.xaxis, "get_xlabel"), ("y", ax.yaxis, "get_ylabel")):
             shows = axis.get_visible() and any(
-                t.get_visible() and t.get_text() for t in axis.get_ticklabels(which="both")
+                t.get_visible() and number(t.get_text()) for t in axis.get_ticklabels(which="both")
             )
             labelled = any(
-                getattr(a, label)() for a in axes if not is_colorbar(a) and line(a) == line(ax)
+                getattr(a, label)() for a in panels if row(a) == row(ax) or column(a) == column(ax)
             )
             if shows and not labelled:
                 problems.append(f"panel {n + 1} ({ax.get_title()!r}): {name} axis has no label")

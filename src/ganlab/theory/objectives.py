@@ -267,7 +267,9 @@ def plot_objectives(r: Objectives, out: Path) -> list[str]:
         ax.set_xlim(-5, 6)
     for ax in axes[1]:
         ax.set_xlabel("x")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("D's raw output")
+    axes[0, 0].legend(fontsize=8, loc="lower left")
     fig.suptitle(
         "Each objective's optimal D for a fixed G (raw output; grey: p_data, green: p_g), and an "
         "MLP trained on samples with that objective's d_loss",

@@ -407,7 +407,8 @@ def save_discriminator_map(
         fig.colorbar(mesh, ax=ax, label="D(x)  (red: D says data, blue: D says generated)")
         half = dict(colors="k", linewidths=1.6, linestyles="--")
         if np.nanmin(d) < 0.5 < np.nanmax(d):
-            ax.contour(x1, x2, d, levels=[0.5], **half)
+            # over the points: near equilibrium D = 1/2 hugs the modes, under the data
+            ax.contour(x1, x2, d, levels=[0.5], zorder=5, **half)
             handles.append(Line2D([], [], color="k", ls="--", lw=1.6, label="D(x) = 1/2"))
         else:  # said in the legend, so that a missing contour is not taken for a bug
             side = "<" if np.nanmax(d) <= 0.5 else ">"

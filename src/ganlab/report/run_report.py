@@ -237,8 +237,9 @@ def _discriminator_html(run, dist, fake, tmp: Path) -> tuple[str, str, str] | No
     elif run.x_shape == (2,):
         figure = _save_discriminator_map(run, dist, fake, tmp / "discriminator_map.png")
         note = (
-            "D(x) on a grid over the data space (red: D says data, blue: D says generated; "
-            "contour at 1/2), generated points (green) and data (black) on top. At the "
+            "D(x) on a grid over the data space (red: D says data, blue: D says generated, "
+            "white: undecided; dashed black contour: D = 1/2, or the legend says D never "
+            "reaches it), generated points (green) and data (black) on top. At the "
             "equilibrium of Proposition 1, D = 1/2 everywhere."
         )
         if run.config.critic:

@@ -18,7 +18,10 @@ def test_presets_lists_the_toy_presets(capsys):
     for name in ("gauss1d", "ring8", "grid25"):
         assert name in out
     assert main(["presets", "--fields"]) == 0
-    assert "g_optimizer.lr" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "g_optimizer.lr" in out
+    # a header row names the three columns
+    assert out.splitlines()[0].split() == ["KEY", "DEFAULT", "MEANING"]
 
 
 def test_train_preset_with_set_writes_a_complete_run_directory(tmp_path, capsys):

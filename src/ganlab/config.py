@@ -9,6 +9,7 @@ Goodfellow et al. (2014) and its published pylearn2 code where the paper fixes t
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -204,15 +205,30 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
     raw, origin = ({}, "the defaults") if source is None else _read_source(source)
     for item in overrides:
         apply_override(raw, item)
-    return config_from_dict(raw, origin)
+    return config_from_dict(raw, origin, overrides)
 
 
-def config_from_dict(raw: dict[str, Any], origin: str = "the config") -> Config:
-    """Validate a nested dict into a Config, turning pydantic's report into one line."""
+def config_from_dict(
+    raw: dict[str, Any], origin: str = "the config", overrides: Sequence[str] = ()
+) -> Config:
+    """Validate a nested dict into a Config, turning pydantic's report into one line.
+
+    ``overrides`` are the ``--set KEY=VALUE`` items already applied to ``raw``: an error in a
+    key one of them set names that item, not the file, since that is what the user typed.
+    """
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_one_line(e, origin)) from None
+        raise ConfigError(_one_line(e, origin, _set_items(overrides))) from None
+
+
+def _set_items(overrides: Sequence[str]) -> dict[str, str]:
+    """Each key set by ``--set`` -> the item that set it (the last one wins, as in apply)."""
+    items = {}
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        items["objective" if key == "g_loss" else key] = item  # g_loss sets objective
+    return items
 
 
 def _read_source(source: str | Path) -> tuple[dict[str, Any], str]:
@@ -303,7 +319,31 @@ def _field_names(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _one_line(error: ValidationError, origin: str) -> str:
+def _field_default(loc: tuple[Any, ...]) -> Any:
+    """The default of the field at ``loc`` (None where loc is not a plain field)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        annotation = getattr(model.model_fields.get(str(part)), "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    field = model.model_fields.get(str(loc[-1]))
+    return None if field is None else field.get_default(call_default_factory=True)
+
+
+def _example(key: str, loc: tuple[Any, ...]) -> str:
+    """`--set KEY=DEFAULT (the default)`: a value known to be valid, in the syntax to type."""
+    default = _field_default(loc)
+    if isinstance(default, BaseModel):
+        return f"--set {key}=..."
+    if isinstance(default, list):  # no spaces: the shell would split the item
+        text = "[" + ",".join(map(str, default)) + "]"
+    else:
+        text = yaml.safe_dump(default).strip().removesuffix("...").strip()
+    return f"--set {key}={text} (the default)"
+
+
+def _one_line(error: ValidationError, origin: str, set_items: dict[str, str] | None = None) -> str:
     err = error.errors()[0]
     loc = tuple(p for p in err["loc"] if not isinstance(p, int))
     key = ".".join(str(p) for p in loc) or "config"
@@ -318,10 +358,21 @@ def _one_line(error: ValidationError, origin: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error" or not loc:
         return f"invalid config in {origin}: {msg}"
+    # pydantic's "Input should be a valid integer": say what the key expects, then what it got
+    expected = msg.removeprefix("Input should be ")
+    if expected.startswith(("greater", "less")):
+        expected = f"a number {expected}"
+    expected = f"expected {expected}" if expected != msg else msg
     seen = err.get("input")
+    item = (set_items or {}).get(key)
+    if item is not None:  # the user just typed this value: show the item and a valid one
+        return (
+            f"invalid value for '{key}' in --set {item}: {expected}, got {seen!r}; "
+            f"pass a valid value, e.g. {_example(key, loc)}"
+        )
     return (
-        f"invalid value for '{key}' in {origin}: {msg}, got {seen!r}; "
-        f"fix it or pass --set {key}=..."
+        f"invalid value for '{key}' in {origin}: {expected}, got {seen!r}; "
+        f"fix it there or override it, e.g. {_example(key, loc)}"
     )
 
 

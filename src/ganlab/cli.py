@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
         "coverage (2-D mixture runs), stacked (stacked_mnist runs), "
         "inception_fid,inception_score (MNIST runs; needs the Inception weights file locally, "
-        "never downloaded)",
+        "never downloaded). Neither --metrics nor --parzen: what fits the run (coverage for "
+        "2-D mixtures, fid,kid,prdc,digits for MNIST, stacked, else --parzen)",
     )
     ev.add_argument(
         "--samples",

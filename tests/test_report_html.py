@@ -176,11 +176,87 @@ def test_compare_tables_show_metrics_and_only_differing_config_keys(two_runs, tm
     assert "<th>steps</th>" not in config  # the same in both runs
     metrics = page[page.index('id="metrics"') : page.index('id="config"')]
     assert "<th>ring-a</th><th>ring-b</th>" in metrics
-    assert "mode_coverage (metrics.json)" in metrics  # only run a was evaluated
+    assert "modes covered" in metrics and "ganlab eval at step 300" in metrics  # only run a
+    assert "Only the 2 keys whose values differ" in config
     # the curves of report.CURVE_PANELS, as on each run's own page, and coverage.csv's
     curves = page[page.index('id="curves"') : page.index('id="samples"')]
     alts = re.findall(r'alt="([^"]*)"', curves)
     assert alts == [f"{p.alt} of every run" for p in (*CURVE_PANELS, COVERAGE_PANEL)]
+
+
+def metric_cells(page: str, metric: str) -> list[str]:
+    """The cells of one row of compare.html's metrics table, one per run."""
+    metrics = page[page.index('id="metrics"') : page.index('id="config"')]
+    row = re.search(rf"<tr><th>{re.escape(metric)}</th>(.*?)</tr>", metrics).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row)
+
+
+def test_compare_takes_mode_coverage_from_ganlab_eval_and_says_where_each_comes_from(
+    two_runs, tmp_path, capsys
+):
+    # Run a was scored by `ganlab eval --metrics coverage`, run b only by training's checks:
+    # a's numbers are its evaluation's (not coverage.csv's last row, a different draw), b's
+    # the last check, and each cell says which.
+    import json
+
+    from ganlab.runfiles import read_csv
+
+    a, b = two_runs
+    out = tmp_path / "compare.html"
+    assert cli(capsys, "compare", a, b, "--out", out)[0] == 0
+    page = out.read_text()
+    ev = json.loads((a / "metrics.json").read_text())["metrics"]["mode_coverage"]
+    check = read_csv(b / "coverage.csv")[-1]
+    modes, share = (
+        metric_cells(page, "modes covered"),
+        metric_cells(page, "high-quality share (within 3 std of a mode)"),
+    )
+    floor = ev["floor"]
+    assert modes[0] == (
+        f"{ev['modes_covered']}/8 (ganlab eval at step 300; real-vs-real floor "
+        f"{floor['modes_covered']}/8)"
+    )
+    assert modes[1] == f"{check['modes_covered']}/8 (training-time check at step 300)"
+    assert share[0].startswith(f"{format_value(100 * ev['high_quality'])}% (ganlab eval")
+    assert share[1] == (
+        f"{format_value(100 * float(check['high_quality']))}% (training-time check at step 300)"
+    )
+    # the evaluation is not shown a second time in a row of its own
+    assert "mode_coverage (metrics.json)" not in page
+
+
+def test_compare_config_note_counts_in_words():
+    from ganlab.report import compare
+
+    one = compare._config_table(["a", "b"], [{"k": 1}, {"k": 2}])
+    assert "Only the key whose value differs between the runs." in one
+    two = compare._config_table(["a", "b"], [{"k": 1, "m": 1}, {"k": 2, "m": 2}])
+    assert "Only the 2 keys whose values differ between the runs." in two
+
+
+def test_compare_legends_are_readable_at_the_page_width(tmp_path, monkeypatch):
+    # The page shows a figure at most 560 px wide (pages.py's .figs img). A legend's text,
+    # drawn at LEGEND_PT and 100 dpi, then scaled to that width, must stay >= 10 px tall.
+    from PIL import Image
+
+    seen = []
+    save = report_figures.save_figure
+
+    def spy(fig, path):
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                seen.extend(t.get_fontsize() for t in legend.get_texts())
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "save_figure", spy)
+    rows = [{"step": s, "d_loss": 1.0 + s / 100, "g_loss": 0.5} for s in range(0, 100, 10)]
+    runs = {"a-long-run-name": rows, "another-long-run-name": rows}
+    path = report_figures.save_overlaid_curves(tmp_path / "losses.png", runs, CURVE_PANELS[0])
+    width = Image.open(path).size[0]
+    assert seen
+    shown_px = min(seen) * 100 / 72 * min(1.0, 560 / width)
+    assert shown_px >= 10, (min(seen), width)
 
 
 def test_config_differences_lists_changed_added_and_nested_keys():

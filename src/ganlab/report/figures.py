@@ -16,6 +16,9 @@ from torch import Tensor
 
 from ganlab.data.toy import GaussianMixture
 
+# Legend text: matplotlib's default 10 pt is ~14 px at 100 dpi, readable on a page
+LEGEND_PT = 10
+
 
 def pyplot():
     """matplotlib.pyplot with the Agg backend (no display needed), imported on first use."""
@@ -323,7 +326,9 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
         panel: what to draw; its first key solid, the next dashed, then dotted.
     """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    # The page shows a figure at most 560 px wide: 6.4 in at 100 dpi is about that, so text
+    # keeps the size it is drawn at (an 8 in figure shrank 7 pt legends to 5 px).
+    fig, ax = plt.subplots(figsize=(6.4, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
     for i, (name, rows) in enumerate(runs.items()):
@@ -340,7 +345,10 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
                 label=f"{name}: {label}",
             )
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
-    ax.legend(fontsize=7, loc="best")
+    # below the axes, where a long legend (runs x keys) covers no curve
+    ax.legend(
+        fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False
+    )
     return save_figure(fig, path)
 
 

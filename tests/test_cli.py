@@ -10,6 +10,7 @@ import pytest
 from ganlab.cli import main
 from ganlab.data import ring
 from ganlab.metrics import mode_coverage
+from ganlab.runfiles import read_metrics
 
 
 def test_presets_lists_the_toy_presets(capsys):
@@ -77,6 +78,23 @@ def test_sample_resume_and_sample_png(tmp_path):
     assert main(["resume", str(out), "--steps", "30", "--quiet"]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["resumes"][0]["from_step"] == 20
+
+
+def test_elapsed_time_goes_on_across_a_resume(tmp_path):
+    # metrics.csv's elapsed_s is the run's training time: a resume continues it from the
+    # last row at or before the step it resumes from, instead of starting again at zero.
+    out = tmp_path / "run"
+    every = ["--set", "log_every=20", "--set", "checkpoint_every=200", "--quiet"]
+    assert main(["train", "gauss1d", "--set", "steps=200", "--out", str(out), *every]) == 0
+    before = [float(r["elapsed_s"]) for r in read_metrics(out)]
+    assert main(["resume", str(out), "--steps", "400", "--quiet"]) == 0
+    rows = read_metrics(out)
+    assert [int(r["step"]) for r in rows] == list(range(20, 401, 20))
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed[:10] == before  # the first 200 steps' rows are kept as they were
+    # past the resume, each row adds this process's time to the 200 steps' total
+    assert all(b > a for a, b in zip(elapsed[:-1], elapsed[1:], strict=True)), elapsed
+    assert elapsed[10] > before[-1]
 
 
 def test_module_entry_point_runs():

@@ -97,6 +97,27 @@ def test_elapsed_time_goes_on_across_a_resume(tmp_path):
     assert elapsed[10] > before[-1]
 
 
+def test_a_short_preset_run_logs_enough_rows_and_trains_the_same(tmp_path):
+    # gauss1d logs every 20 steps: a 100-step run logs every 2 steps instead (LOG_ROWS rows).
+    # Logging draws no random number, so the checkpoint is bit for bit that of a run logging
+    # once (log_every set by hand, which is kept).
+    import torch
+    from safetensors.torch import load_file
+
+    from ganlab.config import LOG_ROWS
+
+    adapted, once = tmp_path / "adapted", tmp_path / "once"
+    common = ["--set", "steps=100", "--set", "checkpoint_every=100", "--quiet"]
+    assert main(["train", "gauss1d", "--out", str(adapted), *common]) == 0
+    assert main(["train", "gauss1d", "--out", str(once), *common, "--set", "log_every=500"]) == 0
+    assert len(read_metrics(adapted)) == LOG_ROWS and len(read_metrics(once)) == 1
+    a = load_file(adapted / "checkpoints" / "step-00000100.safetensors")
+    b = load_file(once / "checkpoints" / "step-00000100.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_module_entry_point_runs():
     proc = subprocess.run(
         [sys.executable, "-m", "ganlab", "--version"], capture_output=True, text=True, timeout=60

@@ -259,6 +259,28 @@ def test_compare_legends_are_readable_at_the_page_width(tmp_path, monkeypatch):
     assert shown_px >= 10, (min(seen), width)
 
 
+@pytest.mark.parametrize("n", [0, 1])
+def test_curves_of_too_few_rows_say_so(tmp_path, monkeypatch, n):
+    # one row is a dot without a marker: the figure would look empty, so it says why
+    texts = []
+    save = report_figures.save_figure
+
+    def spy(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "save_figure", spy)
+    row = {"step": 300, "d_loss": 1.0, "g_loss": 0.5, "d_real": 0.6, "d_fake": 0.4,
+           "g_grad_norm": 1.0, "d_grad_norm": 1.0}  # fmt: skip
+    report_figures.save_curves(tmp_path, [row] * n)
+    assert len(texts) == len(CURVE_PANELS)
+    assert all(t.startswith(f"too few rows to draw ({n})\n") and "log_every" in t for t in texts)
+    texts.clear()
+    runs = {"a": [row] * n, "b": [dict(row, step=s) for s in (10, 20)]}
+    report_figures.save_overlaid_curves(tmp_path / "o.png", runs, CURVE_PANELS[0])
+    assert texts == [f"too few rows to draw (a: {n})\nmetrics.csv gets a row every log_every steps"]
+
+
 def test_config_differences_lists_changed_added_and_nested_keys():
     base = {"seed": 0, "k": 1, "data": {"kind": "ring", "std": 0.01}, "hidden": [8, 8]}
     other = {"seed": 0, "k": 2, "data": {"kind": "ring", "std": 0.02}, "hidden": [8, 8], "x": 1}

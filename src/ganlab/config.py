@@ -37,6 +37,10 @@ from ganlab.config_sections import (
 )
 from ganlab.errors import ConfigError
 
+# Rows of metrics.csv a run gets at least, unless the user sets log_every: enough points for
+# its training curves (a 300-step run of paper-mnist's log_every 500 had one).
+LOG_ROWS = 50
+
 
 class Config(Strict):
     """A whole run: the game, Algorithm 1's hyperparameters, models, data and bookkeeping."""
@@ -79,7 +83,12 @@ class Config(Strict):
     g_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="G's optim")
     d_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="D's optim")
     data: DataConfig = Field(default_factory=DataConfig, description="the data distribution")
-    log_every: int = Field(100, ge=1, description="steps between rows of metrics.csv")
+    log_every: int = Field(
+        100,
+        ge=1,
+        description="steps between rows of metrics.csv; the default's or a preset's value "
+        f"shrinks so that a short run gets {LOG_ROWS} rows (a value you set is kept)",
+    )
     sample_every: int = Field(1000, ge=1, description="steps between sample figures")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
@@ -205,7 +214,24 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
     raw, origin = ({}, "the defaults") if source is None else _read_source(source)
     for item in overrides:
         apply_override(raw, item)
+    shipped = source is None or origin.startswith("preset ")
+    if shipped and "log_every" not in _set_items(overrides):
+        adapt_log_every(raw)
     return config_from_dict(raw, origin, overrides)
+
+
+def adapt_log_every(raw: dict[str, Any]) -> None:
+    """Lower ``raw``'s log_every (the default's or a preset's) so that its run logs at least
+    LOG_ROWS rows: min(log_every, max(1, steps // LOG_ROWS)). Logging reads the step's numbers
+    and draws no random number, so training is the same bit for bit; only the rows differ.
+    A config written by the user (its file, --set) keeps its log_every: the run's config.yaml
+    holds the value used, so a resume logs as the run did.
+    """
+    fields = Config.model_fields
+    steps, every = raw.get("steps", fields["steps"].default), raw.get("log_every")
+    every = fields["log_every"].default if every is None else every
+    if type(steps) is int and type(every) is int and steps >= 1 and every >= 1:
+        raw["log_every"] = min(every, max(1, steps // LOG_ROWS))  # else validation says why
 
 
 def config_from_dict(
@@ -398,6 +424,7 @@ def describe_fields(
 
 __all__ = [
     "BCE_OBJECTIVES",
+    "LOG_ROWS",
     "OBJECTIVES",
     "Config",
     "DataConfig",
@@ -408,6 +435,7 @@ __all__ = [
     "NoiseConfig",
     "OptimizerConfig",
     "RegularizersConfig",
+    "adapt_log_every",
     "apply_override",
     "config_from_dict",
     "describe_fields",

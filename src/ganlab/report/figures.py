@@ -211,12 +211,24 @@ def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     out = {}
     for panel in CURVE_PANELS:
         fig, ax = plt.subplots(figsize=(7, 4))
-        for key, label in panel.keys:
-            ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
+        if len(rows) < 2:  # one row is a dot without a marker: an empty-looking figure
+            too_few_rows(ax, str(len(rows)), "metrics.csv gets a row every log_every steps")
+        else:
+            for key, label in panel.keys:
+                ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
         _finish_panel(ax, panel, panel.title)
-        ax.legend()
+        if len(rows) >= 2:
+            ax.legend()
         out[panel.name] = save_figure(fig, run_dir / f"{panel.name}.png")
     return out
+
+
+def too_few_rows(ax, count: str, why: str) -> None:
+    """Say in the plot that it has too few rows for a curve, rather than leave it blank."""
+    ax.text(
+        0.5, 0.5, f"too few rows to draw ({count})\n{why}", ha="center", va="center",
+        transform=ax.transAxes, fontsize=12, color="0.3",
+    )  # fmt: skip
 
 
 def save_coverage_figure(path: Path, rows: list[dict]) -> Path:
@@ -331,8 +343,10 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
     fig, ax = plt.subplots(figsize=(6.4, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
+    short = []
     for i, (name, rows) in enumerate(runs.items()):
-        if not rows:
+        if len(rows) < 2:
+            short.append(f"{name}: {len(rows)}")
             continue
         step = _column(rows, "step")
         for j, (key, label) in enumerate(panel.keys):
@@ -344,6 +358,13 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
                 color=colours[i % len(colours)],
                 label=f"{name}: {label}",
             )
+    if short:
+        log = (
+            ("coverage.csv", "sample_every")
+            if panel is COVERAGE_PANEL
+            else ("metrics.csv", "log_every")
+        )
+        too_few_rows(ax, ", ".join(short), "{} gets a row every {} steps".format(*log))
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
     # below the axes, where a long legend (runs x keys) covers no curve
     ax.legend(

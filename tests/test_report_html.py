@@ -281,6 +281,26 @@ def test_curves_of_too_few_rows_say_so(tmp_path, monkeypatch, n):
     assert texts == [f"too few rows to draw (a: {n})\nmetrics.csv gets a row every log_every steps"]
 
 
+def test_report_shows_a_parzen_curve_file_as_its_results_not_as_one_empty_result(tiny_run, capsys):
+    # benchmarks/paper_mnist.py's parzen_curve.json matches parzen*.json but holds one result
+    # per checkpoint: the report lists them (it showed "n/a" and "None / None / None")
+    import json
+
+    rows = [{"step": s, "epoch": s / 500, "train_s": 1.0, "mean_ll": ll, "se": 2.0, "sigma": 0.2}
+            for s, ll in ((2, -130.5), (4, -120.25))]  # fmt: skip
+    curve = {"run": str(tiny_run), "dataset": "mnist", "rows": rows, "best": rows[1]}
+    (tiny_run / "parzen_curve.json").write_text(json.dumps(curve))
+    (tiny_run / "parzen_other.json").write_text(json.dumps({"note": "no scores here"}))
+    assert cli(capsys, "report", tiny_run)[0] == 0
+    page = (tiny_run / "report.html").read_text()
+    metrics = page[page.index('id="metrics"') : page.index('id="run"')]
+    assert "<h3>Parzen results: parzen_curve.json</h3>" in metrics
+    assert "<th>step 2</th><td>-130.5 +- 2</td><td>0.2</td>" in metrics
+    assert "best: step 4, -120.2 +- 2 nats" in metrics
+    assert "parzen_other.json holds no Parzen result; skipped" in metrics
+    assert "None / None / None" not in metrics and "n/a" not in metrics
+
+
 def test_config_differences_lists_changed_added_and_nested_keys():
     base = {"seed": 0, "k": 1, "data": {"kind": "ring", "std": 0.01}, "hidden": [8, 8]}
     other = {"seed": 0, "k": 2, "data": {"kind": "ring", "std": 0.02}, "hidden": [8, 8], "x": 1}

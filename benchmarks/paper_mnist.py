@@ -55,7 +55,7 @@ def curve(run_dir: Path, dataset: str | None) -> None:
     elapsed = {}  # step -> seconds of training, from metrics.csv (evaluation time excluded)
     offset = last = 0.0
     for row in first.metrics():
-        if row["elapsed_s"] < last:  # a resume restarts the clock: carry the time before it
+        if row["elapsed_s"] < last:  # runs logged before elapsed_s went on across resumes
             offset += last
         last = row["elapsed_s"]
         elapsed[int(row["step"])] = offset + last

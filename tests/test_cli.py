@@ -10,6 +10,7 @@ import pytest
 from ganlab.cli import main
 from ganlab.data import ring
 from ganlab.metrics import mode_coverage
+from ganlab.runfiles import read_metrics
 
 
 def test_presets_lists_the_toy_presets(capsys):
@@ -18,7 +19,10 @@ def test_presets_lists_the_toy_presets(capsys):
     for name in ("gauss1d", "ring8", "grid25"):
         assert name in out
     assert main(["presets", "--fields"]) == 0
-    assert "g_optimizer.lr" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "g_optimizer.lr" in out
+    # a header row names the three columns
+    assert out.splitlines()[0].split() == ["KEY", "DEFAULT", "MEANING"]
 
 
 def test_train_preset_with_set_writes_a_complete_run_directory(tmp_path, capsys):
@@ -74,6 +78,44 @@ def test_sample_resume_and_sample_png(tmp_path):
     assert main(["resume", str(out), "--steps", "30", "--quiet"]) == 0
     meta = json.loads((out / "meta.json").read_text())
     assert meta["resumes"][0]["from_step"] == 20
+
+
+def test_elapsed_time_goes_on_across_a_resume(tmp_path):
+    # metrics.csv's elapsed_s is the run's training time: a resume continues it from the
+    # last row at or before the step it resumes from, instead of starting again at zero.
+    out = tmp_path / "run"
+    every = ["--set", "log_every=20", "--set", "checkpoint_every=200", "--quiet"]
+    assert main(["train", "gauss1d", "--set", "steps=200", "--out", str(out), *every]) == 0
+    before = [float(r["elapsed_s"]) for r in read_metrics(out)]
+    assert main(["resume", str(out), "--steps", "400", "--quiet"]) == 0
+    rows = read_metrics(out)
+    assert [int(r["step"]) for r in rows] == list(range(20, 401, 20))
+    elapsed = [float(r["elapsed_s"]) for r in rows]
+    assert elapsed[:10] == before  # the first 200 steps' rows are kept as they were
+    # past the resume, each row adds this process's time to the 200 steps' total
+    assert all(b > a for a, b in zip(elapsed[:-1], elapsed[1:], strict=True)), elapsed
+    assert elapsed[10] > before[-1]
+
+
+def test_a_short_preset_run_logs_enough_rows_and_trains_the_same(tmp_path):
+    # gauss1d logs every 20 steps: a 100-step run logs every 2 steps instead (LOG_ROWS rows).
+    # Logging draws no random number, so the checkpoint is bit for bit that of a run logging
+    # once (log_every set by hand, which is kept).
+    import torch
+    from safetensors.torch import load_file
+
+    from ganlab.config import LOG_ROWS
+
+    adapted, once = tmp_path / "adapted", tmp_path / "once"
+    common = ["--set", "steps=100", "--set", "checkpoint_every=100", "--quiet"]
+    assert main(["train", "gauss1d", "--out", str(adapted), *common]) == 0
+    assert main(["train", "gauss1d", "--out", str(once), *common, "--set", "log_every=500"]) == 0
+    assert len(read_metrics(adapted)) == LOG_ROWS and len(read_metrics(once)) == 1
+    a = load_file(adapted / "checkpoints" / "step-00000100.safetensors")
+    b = load_file(once / "checkpoints" / "step-00000100.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
 
 
 def test_module_entry_point_runs():

@@ -216,6 +216,52 @@ def test_bad_override(capsys, workdir, override, needles):
 
 
 @pytest.mark.parametrize(
+    ("override", "needles"),
+    [
+        ("k=abc", ["in --set k=abc:", "expected a valid integer", "got 'abc'",
+                   "e.g. --set k=1 (the default)"]),
+        ("k=0", ["in --set k=0:", "expected a number greater than or equal to 1",
+                 "e.g. --set k=1 (the default)"]),
+        ("objective=wgan", ["in --set objective=wgan:", "expected 'minimax'",
+                            "e.g. --set objective=nonsaturating (the default)"]),
+        # a list default is shown without spaces, so it can be typed into the shell as is
+        ("generator.hidden=[8,0]", ["in --set generator.hidden=[8,0]:",
+                                    "e.g. --set generator.hidden=[1200,1200] (the default)"]),
+    ],
+)  # fmt: skip
+def test_bad_set_value_names_the_item_typed_and_a_valid_value(capsys, workdir, override, needles):
+    # the user just passed --set: "fix it or pass --set k=..." would tell them to do it again
+    result = cli(capsys, "train", "gauss1d", "--out", workdir / "out", "--set", override)
+    assert "fix it" not in assert_refused(result, *needles)
+    assert not (workdir / "out").exists()
+
+
+def test_bad_value_in_a_file_offers_a_valid_override(capsys, workdir):
+    (workdir / "typo.yaml").write_text("k: 0\n")
+    assert_train_refused(
+        capsys, workdir, "typo.yaml",
+        needles=["'k' in typo.yaml", "got 0", "e.g. --set k=1 (the default)"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["trian"], ["unknown command 'trian'", "did you mean 'train'?"]),
+        (["evl", "run"], ["unknown command 'evl'", "did you mean 'eval'?"]),
+        (["data", "fetc", "mnist"], ["unknown command 'fetc'", "did you mean 'fetch'?"]),
+        (["zzzzzz"], ["unknown command 'zzzzzz'", "choose from train, resume"]),
+        (["train", "ring8", "--device", "gpu"], ["invalid --device 'gpu'", "did you mean"]),
+    ],
+)  # fmt: skip
+def test_unknown_command_is_one_line_with_the_nearest(capsys, argv, needles):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert_refused((exit_.value.code, out, err), *needles)
+
+
+@pytest.mark.parametrize(
     ("text", "needles"),
     [
         ("stpes: 10\n", ["unknown config key 'stpes' in typo.yaml", "did you mean 'steps'?"]),

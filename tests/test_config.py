@@ -3,6 +3,7 @@
 import pytest
 
 from ganlab.config import (
+    LOG_ROWS,
     Config,
     describe_fields,
     dump_config,
@@ -75,3 +76,26 @@ def test_invalid_values_are_one_line_errors(overrides, match):
 def test_unknown_preset_suggests_the_nearest():
     with pytest.raises(ConfigError, match="did you mean 'ring8'"):
         load_config("ring9")
+
+
+@pytest.mark.parametrize(
+    ("source", "overrides", "expected"),
+    [
+        # a short run of a preset logs LOG_ROWS rows: paper-mnist's 500 would give one row
+        ("paper-mnist", ["steps=300"], 300 // LOG_ROWS),
+        ("ring8", ["steps=200"], 4),
+        (None, ["steps=30"], 1),  # fewer steps than rows: every step
+        # a full-length preset run logs as the preset says
+        ("paper-mnist", [], 500),
+        ("ring8", [], 50),
+        # a value the user sets is kept, however few rows it gives
+        ("paper-mnist", ["steps=300", "log_every=500"], 500),
+    ],
+)
+def test_log_every_of_a_preset_adapts_to_short_runs(source, overrides, expected):
+    assert load_config(source, overrides).log_every == expected
+
+
+def test_log_every_of_a_users_file_is_kept(tmp_path):
+    (tmp_path / "mine.yaml").write_text("steps: 300\nlog_every: 500\n")
+    assert load_config(tmp_path / "mine.yaml").log_every == 500

@@ -258,6 +258,51 @@ def test_eval_coverage_on_a_toy_run_writes_metrics_json(ring_run, capsys):
     assert m["definition"] and f"{m['modes_covered']}/8 modes" in out
 
 
+def test_eval_without_flags_evaluates_what_fits_the_run(ring_run, tiny_run, capsys):
+    # a 2-D mixture: mode coverage, said first, written to metrics.json as --metrics coverage
+    (ring_run / "metrics.json").unlink(missing_ok=True)
+    assert main(["eval", str(ring_run), "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("evaluating mode coverage (--metrics coverage)"), out[0]
+    assert "ring (2)" in out[0]
+    assert "mode_coverage" in json.loads((ring_run / "metrics.json").read_text())["metrics"]
+    # a 1-D density: the Parzen window on fresh draws
+    args = ["--samples", "50", "--valid", "20", "--test", "30", "--quiet"]
+    assert main(["eval", str(tiny_run), *args]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("evaluating the Parzen window (--parzen)"), out[0]
+    assert json.loads((tiny_run / "parzen.json").read_text())["test"] == 30
+    assert not (tiny_run / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "shape", "toy_dim", "names", "parzen"),
+    [
+        ("ring", (2,), 2, ["coverage"], False),
+        ("grid", (2,), 2, ["coverage"], False),
+        # the image metrics that need no download: the classifier is trained here, not Inception
+        ("mnist", (1, 28, 28), None, ["fid", "kid", "prdc", "digits"], False),
+        ("stacked_mnist", (3, 28, 28), None, ["stacked"], False),
+        ("gauss1d", (1,), 1, [], True),
+        ("fashion_mnist", (1, 28, 28), None, [], True),
+    ],
+)
+def test_fitting_metrics_by_data(kind, shape, toy_dim, names, parzen):
+    from ganlab.metrics.evaluate import fitting_metrics
+
+    got_names, got_parzen, line = fitting_metrics(kind, shape, toy_dim)
+    assert (got_names, got_parzen) == (names, parzen)
+    assert line.startswith("evaluating ") and kind in line
+
+
+def test_eval_without_flags_refuses_data_nothing_fits():
+    from ganlab.errors import ConfigError
+    from ganlab.metrics.evaluate import fitting_metrics
+
+    with pytest.raises(ConfigError, match=r"no metric fits a run on digits \(1x8x8\).*--parzen"):
+        fitting_metrics("digits", (1, 8, 8), None)
+
+
 def test_eval_metric_errors_are_one_line(ring_run, tiny_run, capsys):
     cases = [
         (["--metrics", "fid"], "needs a run trained on MNIST", "use --metrics coverage"),

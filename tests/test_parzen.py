@@ -143,8 +143,9 @@ def test_eval_errors_are_one_line(ring_run, tmp_path, capsys):
     assert main(["eval", str(tmp_path / "nope"), "--parzen"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and err.count("\n") == 1
-    assert main(["eval", str(ring_run)]) == 2
-    assert "pass --parzen" in capsys.readouterr().err
+    # no metric named: what fits is chosen (test_features), but a bad count is still refused
+    assert main(["eval", str(ring_run), "--samples", "0"]) == 2
+    assert "--samples must be >= 1" in capsys.readouterr().err
     assert main(["eval", str(ring_run), "--parzen", "--dataset", "cifar10"]) == 2
     assert "use mnist or fashion_mnist" in capsys.readouterr().err
     assert main(["eval", str(ring_run), "--parzen", "--samples", "0"]) == 2

@@ -176,11 +176,129 @@ def test_compare_tables_show_metrics_and_only_differing_config_keys(two_runs, tm
     assert "<th>steps</th>" not in config  # the same in both runs
     metrics = page[page.index('id="metrics"') : page.index('id="config"')]
     assert "<th>ring-a</th><th>ring-b</th>" in metrics
-    assert "mode_coverage (metrics.json)" in metrics  # only run a was evaluated
+    assert "modes covered" in metrics and "ganlab eval at step 300" in metrics  # only run a
+    assert "Only the 2 keys whose values differ" in config
     # the curves of report.CURVE_PANELS, as on each run's own page, and coverage.csv's
     curves = page[page.index('id="curves"') : page.index('id="samples"')]
     alts = re.findall(r'alt="([^"]*)"', curves)
     assert alts == [f"{p.alt} of every run" for p in (*CURVE_PANELS, COVERAGE_PANEL)]
+
+
+def metric_cells(page: str, metric: str) -> list[str]:
+    """The cells of one row of compare.html's metrics table, one per run."""
+    metrics = page[page.index('id="metrics"') : page.index('id="config"')]
+    row = re.search(rf"<tr><th>{re.escape(metric)}</th>(.*?)</tr>", metrics).group(1)
+    return re.findall(r"<td[^>]*>(.*?)</td>", row)
+
+
+def test_compare_takes_mode_coverage_from_ganlab_eval_and_says_where_each_comes_from(
+    two_runs, tmp_path, capsys
+):
+    # Run a was scored by `ganlab eval --metrics coverage`, run b only by training's checks:
+    # a's numbers are its evaluation's (not coverage.csv's last row, a different draw), b's
+    # the last check, and each cell says which.
+    import json
+
+    from ganlab.runfiles import read_csv
+
+    a, b = two_runs
+    out = tmp_path / "compare.html"
+    assert cli(capsys, "compare", a, b, "--out", out)[0] == 0
+    page = out.read_text()
+    ev = json.loads((a / "metrics.json").read_text())["metrics"]["mode_coverage"]
+    check = read_csv(b / "coverage.csv")[-1]
+    modes, share = (
+        metric_cells(page, "modes covered"),
+        metric_cells(page, "high-quality share (within 3 std of a mode)"),
+    )
+    floor = ev["floor"]
+    assert modes[0] == (
+        f"{ev['modes_covered']}/8 (ganlab eval at step 300; real-vs-real floor "
+        f"{floor['modes_covered']}/8)"
+    )
+    assert modes[1] == f"{check['modes_covered']}/8 (training-time check at step 300)"
+    assert share[0].startswith(f"{format_value(100 * ev['high_quality'])}% (ganlab eval")
+    assert share[1] == (
+        f"{format_value(100 * float(check['high_quality']))}% (training-time check at step 300)"
+    )
+    # the evaluation is not shown a second time in a row of its own
+    assert "mode_coverage (metrics.json)" not in page
+
+
+def test_compare_config_note_counts_in_words():
+    from ganlab.report import compare
+
+    one = compare._config_table(["a", "b"], [{"k": 1}, {"k": 2}])
+    assert "Only the key whose value differs between the runs." in one
+    two = compare._config_table(["a", "b"], [{"k": 1, "m": 1}, {"k": 2, "m": 2}])
+    assert "Only the 2 keys whose values differ between the runs." in two
+
+
+def test_compare_legends_are_readable_at_the_page_width(tmp_path, monkeypatch):
+    # The page shows a figure at most 560 px wide (pages.py's .figs img). A legend's text,
+    # drawn at LEGEND_PT and 100 dpi, then scaled to that width, must stay >= 10 px tall.
+    from PIL import Image
+
+    seen = []
+    save = report_figures.save_figure
+
+    def spy(fig, path):
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                seen.extend(t.get_fontsize() for t in legend.get_texts())
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "save_figure", spy)
+    rows = [{"step": s, "d_loss": 1.0 + s / 100, "g_loss": 0.5} for s in range(0, 100, 10)]
+    runs = {"a-long-run-name": rows, "another-long-run-name": rows}
+    path = report_figures.save_overlaid_curves(tmp_path / "losses.png", runs, CURVE_PANELS[0])
+    width = Image.open(path).size[0]
+    assert seen
+    shown_px = min(seen) * 100 / 72 * min(1.0, 560 / width)
+    assert shown_px >= 10, (min(seen), width)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_curves_of_too_few_rows_say_so(tmp_path, monkeypatch, n):
+    # one row is a dot without a marker: the figure would look empty, so it says why
+    texts = []
+    save = report_figures.save_figure
+
+    def spy(fig, path):
+        texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "save_figure", spy)
+    row = {"step": 300, "d_loss": 1.0, "g_loss": 0.5, "d_real": 0.6, "d_fake": 0.4,
+           "g_grad_norm": 1.0, "d_grad_norm": 1.0}  # fmt: skip
+    report_figures.save_curves(tmp_path, [row] * n)
+    assert len(texts) == len(CURVE_PANELS)
+    assert all(t.startswith(f"too few rows to draw ({n})\n") and "log_every" in t for t in texts)
+    texts.clear()
+    runs = {"a": [row] * n, "b": [dict(row, step=s) for s in (10, 20)]}
+    report_figures.save_overlaid_curves(tmp_path / "o.png", runs, CURVE_PANELS[0])
+    assert texts == [f"too few rows to draw (a: {n})\nmetrics.csv gets a row every log_every steps"]
+
+
+def test_report_shows_a_parzen_curve_file_as_its_results_not_as_one_empty_result(tiny_run, capsys):
+    # benchmarks/paper_mnist.py's parzen_curve.json matches parzen*.json but holds one result
+    # per checkpoint: the report lists them (it showed "n/a" and "None / None / None")
+    import json
+
+    rows = [{"step": s, "epoch": s / 500, "train_s": 1.0, "mean_ll": ll, "se": 2.0, "sigma": 0.2}
+            for s, ll in ((2, -130.5), (4, -120.25))]  # fmt: skip
+    curve = {"run": str(tiny_run), "dataset": "mnist", "rows": rows, "best": rows[1]}
+    (tiny_run / "parzen_curve.json").write_text(json.dumps(curve))
+    (tiny_run / "parzen_other.json").write_text(json.dumps({"note": "no scores here"}))
+    assert cli(capsys, "report", tiny_run)[0] == 0
+    page = (tiny_run / "report.html").read_text()
+    metrics = page[page.index('id="metrics"') : page.index('id="run"')]
+    assert "<h3>Parzen results: parzen_curve.json</h3>" in metrics
+    assert "<th>step 2</th><td>-130.5 +- 2</td><td>0.2</td>" in metrics
+    assert "best: step 4, -120.2 +- 2 nats" in metrics
+    assert "parzen_other.json holds no Parzen result; skipped" in metrics
+    assert "None / None / None" not in metrics and "n/a" not in metrics
 
 
 def test_config_differences_lists_changed_added_and_nested_keys():

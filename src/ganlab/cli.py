@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -12,8 +14,24 @@ from ganlab.errors import ConfigError, GanlabError, Interrupted
 from ganlab.version import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistyped command or choice is one line with the nearest valid one."""
+
+    def error(self, message: str):
+        # argparse's own text is the usage block plus every choice; a typo needs only the fix
+        bad = re.match(r"argument (\S+): invalid choice: '(.*)' \(choose from (.*)\)$", message)
+        if bad is None:
+            super().error(message)
+        arg, value, listed = bad.groups()
+        choices = re.findall(r"'([^']*)'", listed)
+        near = difflib.get_close_matches(value, choices, n=1)
+        hint = f"did you mean '{near[0]}'?" if near else f"choose from {', '.join(choices)}"
+        what = "unknown command" if arg in ("COMMAND", "ACTION") else f"invalid {arg}"
+        self.exit(2, f"ganlab: error: {what} '{value}'; {hint} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="ganlab",
         description="Train, evaluate and understand GANs (Goodfellow et al. 2014).",
     )
@@ -109,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
         "coverage (2-D mixture runs), stacked (stacked_mnist runs), "
         "inception_fid,inception_score (MNIST runs; needs the Inception weights file locally, "
-        "never downloaded)",
+        "never downloaded). Neither --metrics nor --parzen: what fits the run (coverage for "
+        "2-D mixtures, fid,kid,prdc,digits for MNIST, stacked, else --parzen)",
     )
     ev.add_argument(
         "--samples",
@@ -318,6 +337,7 @@ def _presets(args) -> int:
     from ganlab.config import describe_fields, preset_description, preset_names
 
     if args.fields:
+        print(f"{'KEY':36s} {'DEFAULT':>22s}  MEANING")
         for key, default, description in describe_fields():
             print(f"{key:36s} {default:>22s}  {description}")
         return 0

@@ -9,6 +9,7 @@ Goodfellow et al. (2014) and its published pylearn2 code where the paper fixes t
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +36,10 @@ from ganlab.config_sections import (
     Strict,
 )
 from ganlab.errors import ConfigError
+
+# Rows of metrics.csv a run gets at least, unless the user sets log_every: enough points for
+# its training curves (a 300-step run of paper-mnist's log_every 500 had one).
+LOG_ROWS = 50
 
 
 class Config(Strict):
@@ -78,7 +83,12 @@ class Config(Strict):
     g_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="G's optim")
     d_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="D's optim")
     data: DataConfig = Field(default_factory=DataConfig, description="the data distribution")
-    log_every: int = Field(100, ge=1, description="steps between rows of metrics.csv")
+    log_every: int = Field(
+        100,
+        ge=1,
+        description="steps between rows of metrics.csv; the default's or a preset's value "
+        f"shrinks so that a short run gets {LOG_ROWS} rows (a value you set is kept)",
+    )
     sample_every: int = Field(1000, ge=1, description="steps between sample figures")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
@@ -204,15 +214,47 @@ def load_config(source: str | Path | None = None, overrides: list[str] = ()) -> 
     raw, origin = ({}, "the defaults") if source is None else _read_source(source)
     for item in overrides:
         apply_override(raw, item)
-    return config_from_dict(raw, origin)
+    shipped = source is None or origin.startswith("preset ")
+    if shipped and "log_every" not in _set_items(overrides):
+        adapt_log_every(raw)
+    return config_from_dict(raw, origin, overrides)
 
 
-def config_from_dict(raw: dict[str, Any], origin: str = "the config") -> Config:
-    """Validate a nested dict into a Config, turning pydantic's report into one line."""
+def adapt_log_every(raw: dict[str, Any]) -> None:
+    """Lower ``raw``'s log_every (the default's or a preset's) so that its run logs at least
+    LOG_ROWS rows: min(log_every, max(1, steps // LOG_ROWS)). Logging reads the step's numbers
+    and draws no random number, so training is the same bit for bit; only the rows differ.
+    A config written by the user (its file, --set) keeps its log_every: the run's config.yaml
+    holds the value used, so a resume logs as the run did.
+    """
+    fields = Config.model_fields
+    steps, every = raw.get("steps", fields["steps"].default), raw.get("log_every")
+    every = fields["log_every"].default if every is None else every
+    if type(steps) is int and type(every) is int and steps >= 1 and every >= 1:
+        raw["log_every"] = min(every, max(1, steps // LOG_ROWS))  # else validation says why
+
+
+def config_from_dict(
+    raw: dict[str, Any], origin: str = "the config", overrides: Sequence[str] = ()
+) -> Config:
+    """Validate a nested dict into a Config, turning pydantic's report into one line.
+
+    ``overrides`` are the ``--set KEY=VALUE`` items already applied to ``raw``: an error in a
+    key one of them set names that item, not the file, since that is what the user typed.
+    """
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_one_line(e, origin)) from None
+        raise ConfigError(_one_line(e, origin, _set_items(overrides))) from None
+
+
+def _set_items(overrides: Sequence[str]) -> dict[str, str]:
+    """Each key set by ``--set`` -> the item that set it (the last one wins, as in apply)."""
+    items = {}
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        items["objective" if key == "g_loss" else key] = item  # g_loss sets objective
+    return items
 
 
 def _read_source(source: str | Path) -> tuple[dict[str, Any], str]:
@@ -303,7 +345,31 @@ def _field_names(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _one_line(error: ValidationError, origin: str) -> str:
+def _field_default(loc: tuple[Any, ...]) -> Any:
+    """The default of the field at ``loc`` (None where loc is not a plain field)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        annotation = getattr(model.model_fields.get(str(part)), "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    field = model.model_fields.get(str(loc[-1]))
+    return None if field is None else field.get_default(call_default_factory=True)
+
+
+def _example(key: str, loc: tuple[Any, ...]) -> str:
+    """`--set KEY=DEFAULT (the default)`: a value known to be valid, in the syntax to type."""
+    default = _field_default(loc)
+    if isinstance(default, BaseModel):
+        return f"--set {key}=..."
+    if isinstance(default, list):  # no spaces: the shell would split the item
+        text = "[" + ",".join(map(str, default)) + "]"
+    else:
+        text = yaml.safe_dump(default).strip().removesuffix("...").strip()
+    return f"--set {key}={text} (the default)"
+
+
+def _one_line(error: ValidationError, origin: str, set_items: dict[str, str] | None = None) -> str:
     err = error.errors()[0]
     loc = tuple(p for p in err["loc"] if not isinstance(p, int))
     key = ".".join(str(p) for p in loc) or "config"
@@ -318,10 +384,21 @@ def _one_line(error: ValidationError, origin: str) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "value_error" or not loc:
         return f"invalid config in {origin}: {msg}"
+    # pydantic's "Input should be a valid integer": say what the key expects, then what it got
+    expected = msg.removeprefix("Input should be ")
+    if expected.startswith(("greater", "less")):
+        expected = f"a number {expected}"
+    expected = f"expected {expected}" if expected != msg else msg
     seen = err.get("input")
+    item = (set_items or {}).get(key)
+    if item is not None:  # the user just typed this value: show the item and a valid one
+        return (
+            f"invalid value for '{key}' in --set {item}: {expected}, got {seen!r}; "
+            f"pass a valid value, e.g. {_example(key, loc)}"
+        )
     return (
-        f"invalid value for '{key}' in {origin}: {msg}, got {seen!r}; "
-        f"fix it or pass --set {key}=..."
+        f"invalid value for '{key}' in {origin}: {expected}, got {seen!r}; "
+        f"fix it there or override it, e.g. {_example(key, loc)}"
     )
 
 
@@ -347,6 +424,7 @@ def describe_fields(
 
 __all__ = [
     "BCE_OBJECTIVES",
+    "LOG_ROWS",
     "OBJECTIVES",
     "Config",
     "DataConfig",
@@ -357,6 +435,7 @@ __all__ = [
     "NoiseConfig",
     "OptimizerConfig",
     "RegularizersConfig",
+    "adapt_log_every",
     "apply_override",
     "config_from_dict",
     "describe_fields",

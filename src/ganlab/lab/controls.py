@@ -211,7 +211,7 @@ def settings_config(
     try:
         return config_from_dict(raw, "the lab's settings")
     except ConfigError as e:
-        text = re.sub(r"; fix it or pass --set \S+$", "; fix it in the panel", str(e))
+        text = re.sub(r"; fix it there or override it, .*$", "; fix it in the panel", str(e))
         raise ConfigError(text) from None
 
 

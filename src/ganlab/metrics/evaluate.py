@@ -129,7 +129,7 @@ def eval_request(
         ConfigError: nothing to evaluate, an unknown metric, a count below 1, or prdc with
         5 or fewer points (its k = 5 neighbours).
     """
-    if not parzen and not metrics:
+    if not parzen and not metrics:  # `ganlab eval RUN` chooses by fitting_metrics first
         raise ConfigError(
             "nothing to evaluate; pass --parzen, or --metrics fid,kid,prdc,digits (MNIST runs) "
             "or --metrics coverage (2-D mixture runs)"
@@ -149,6 +149,49 @@ def eval_request(
     return EvalRequest(parzen, names, n_fake, parzen_samples, valid, test)
 
 
+def _families(data_kind: str, x_shape: tuple[int, ...], toy_dim) -> tuple[bool, bool, bool]:
+    """(MNIST digits, Stacked MNIST, a 2-D mixture): the data each metric family is made for."""
+    mnist = data_kind == "mnist" and tuple(x_shape) == (1, 28, 28)
+    stacked = data_kind == "stacked_mnist" and tuple(x_shape) == (3, 28, 28)
+    return mnist, stacked, toy_dim == 2
+
+
+def fitting_metrics(
+    data_kind: str, x_shape: tuple[int, ...], toy_dim
+) -> tuple[list[str], bool, str]:
+    """What `ganlab eval RUN` scores without --metrics or --parzen: what fits the run's data.
+
+    2-D mixtures: mode coverage. MNIST: FID, KID, PRDC and digits, from the reference
+    classifier trained here (the Inception metrics need a weights file, so they are asked for
+    by name). Stacked MNIST: its modes. Other toy densities and Fashion-MNIST: the Parzen
+    window, on fresh draws or the held-out split.
+    Returns:
+        (metric names, parzen, a line saying what was chosen and why).
+    Raises:
+        ConfigError: nothing fits (data without a known density or a held-out split).
+    """
+    from ganlab.metrics.parzen_run import PARZEN_DATASETS  # parzen_run imports this module
+
+    mnist, stacked, toy_2d = _families(data_kind, x_shape, toy_dim)
+    data = f"{data_kind} ({'x'.join(map(str, x_shape))})"
+    if toy_2d:
+        names, what = ["coverage"], "mode coverage"
+    elif mnist:
+        names, what = list(IMAGE_METRICS), "FID, KID, PRDC and digits (reference classifier)"
+    elif stacked:
+        names, what = ["stacked"], "Stacked MNIST modes"
+    elif toy_dim is not None or data_kind in PARZEN_DATASETS:
+        names, what = [], "the Parzen window"
+    else:
+        raise ConfigError(
+            f"no metric fits a run on {data} (no known density, no held-out split); pass "
+            "--parzen --dataset mnist or fashion_mnist if the run's images are of that shape"
+        )
+    flag = f"--metrics {','.join(names)}" if names else "--parzen"
+    line = f"evaluating {what} ({flag}): what fits a run on {data}; name others to choose"
+    return names, not names, line
+
+
 def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], toy_dim) -> None:
     """Refuse metrics that do not fit the run's data, before any sampling or training.
 
@@ -158,9 +201,7 @@ def check_metrics(names: list[str], data_kind: str, x_shape: tuple[int, ...], to
     Raises:
         ConfigError: one line naming the metric, the run's data and what to use instead.
     """
-    mnist = data_kind == "mnist" and tuple(x_shape) == (1, 28, 28)
-    stacked = data_kind == "stacked_mnist" and tuple(x_shape) == (3, 28, 28)
-    toy_2d = toy_dim == 2
+    mnist, stacked, toy_2d = _families(data_kind, x_shape, toy_dim)
     data = f"{data_kind} ({'x'.join(map(str, x_shape))})"
     for name in names:
         if name in IMAGE_METRICS + INCEPTION_METRICS and not mnist:

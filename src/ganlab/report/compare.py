@@ -141,7 +141,8 @@ def _samples_html(labels: list[str], run_dirs: list[Path]) -> str:
 
 
 def _metrics_table(labels, run_dirs, rows, coverage) -> str:
-    """Rows: metrics; columns: runs. A run without a number gets an empty cell."""
+    """Rows: metrics; columns: runs. A run without a number gets an empty cell; every number
+    says where it comes from (training's log, its coverage checks, or `ganlab eval`)."""
     table: dict[str, dict[str, str]] = {}
 
     def put(metric: str, label: str, text: str) -> None:
@@ -152,29 +153,22 @@ def _metrics_table(labels, run_dirs, rows, coverage) -> str:
             last = rows[label][-1]
             for key, name in _LAST_ROW:
                 if last.get(key) not in (None, ""):
-                    put(f"{name} (last row of metrics.csv)", label, format_value(last[key]))
-        if coverage[label]:
-            last = coverage[label][-1]
-            put(
-                "modes covered (last sample figure)",
-                label,
-                f"{format_value(last['modes_covered'])}/{format_value(last['modes'])}",
-            )
-            share = format_value(last["high_quality"])
-            put("high-quality share (last sample figure)", label, share)
-        for path in sorted(d.glob("metrics*.json")):
-            doc = read_json(path) or {}
+                    put(f"{name} (training log, last row)", label, format_value(last[key]))
+        evaluations = [(path, read_json(path) or {}) for path in sorted(d.glob("metrics*.json"))]
+        shown = _put_mode_coverage(label, coverage[label], evaluations, put)
+        for path, doc in evaluations:
             for metric, m in doc.get("metrics", {}).items():
-                if isinstance(m, dict):
+                if isinstance(m, dict) and (path, metric) != shown:
                     value, floor = metric_texts(metric, m)
-                    put(f"{metric} ({path.name})", label, f"{value} (floor {floor})")
+                    where = _evaluated(doc)
+                    put(f"{metric} ({path.name})", label, f"{value} (floor {floor}; {where})")
         for path in sorted(d.glob("parzen*.json")):
             doc = read_json(path) or {}
-            if "mean_ll" in doc:
+            if "mean_ll" in doc:  # a single result (parzen_curve.json holds many)
                 put(
                     f"Parzen log-likelihood, nats ({path.name})",
                     label,
-                    plus_minus(doc["mean_ll"], doc.get("se")),
+                    f"{plus_minus(doc['mean_ll'], doc.get('se'))} ({_evaluated(doc)})",
                 )
     if not table:
         return '<p class="note">No metrics in any run.</p>'
@@ -185,19 +179,69 @@ def _metrics_table(labels, run_dirs, rows, coverage) -> str:
         numeric=True,
     ) + (
         '<p class="note">Values from <code>ganlab eval --metrics</code> show their '
-        "real-vs-real floor in brackets.</p>"
-        if evaluated
+        "real-vs-real floor in brackets. Mode coverage is that of <code>ganlab eval</code> "
+        "where the run has one (2,500 fresh samples by default), else the last check training "
+        "made at a sample figure.</p>"
+        if evaluated or any(coverage.values())
         else ""
     )
+
+
+def _percent(share) -> str:
+    return "n/a" if share in (None, "") else f"{format_value(100 * float(share))}%"
+
+
+def _evaluated(doc: dict) -> str:
+    step = doc.get("step")
+    return "ganlab eval" + (f" at step {format_value(step)}" if step is not None else "")
+
+
+def _put_mode_coverage(label, checks: list[dict], evaluations, put) -> tuple | None:
+    """Modes covered, the high-quality share and KL of one run, from one source: its newest
+    `ganlab eval` (a fresh draw of the protocol's 2,500 samples) when it has one, else the
+    last training-time check (coverage.csv); two sources side by side would disagree, since
+    each draws its own samples. Returns the (path, metric) shown, so that it is not repeated.
+    """
+    scored = [
+        (doc.get("step", -1), path.name == "metrics.json", path, doc)
+        for path, doc in evaluations
+        if isinstance(doc.get("metrics", {}).get("mode_coverage"), dict)
+    ]
+    last_check = checks[-1] if checks else None
+    if scored:
+        step, _, path, doc = max(scored, key=lambda t: (t[0], t[1]))
+        m, shown = doc["metrics"]["mode_coverage"], (path, "mode_coverage")
+        where = _evaluated(doc)
+        trained = last_check and float(last_check["step"]) > float(step)
+        if trained:  # the run went on after this evaluation: say so beside its numbers
+            where += f"; training went on to step {format_value(last_check['step'])}"
+    elif last_check:
+        m, shown = last_check, None
+        where = f"training-time check at step {format_value(last_check['step'])}"
+    else:
+        return None
+    floor = m.get("floor") if isinstance(m.get("floor"), dict) else {}
+    rows = [
+        (
+            "modes covered",
+            lambda c: f"{format_value(c['modes_covered'])}/{format_value(c['modes'])}",
+        ),
+        ("high-quality share (within 3 std of a mode)", lambda c: _percent(c.get("high_quality"))),
+        ("KL of the mode histogram to uniform, nats", lambda c: format_value(c.get("kl"))),
+    ]
+    for name, text in rows:
+        beside = f"; real-vs-real floor {text(floor)}" if floor else ""
+        put(name, label, f"{text(m)} ({where}{beside})")
+    return shown
 
 
 def _config_table(labels: list[str], configs: list[dict]) -> str:
     diff = config_differences(configs)
     if not diff:
         return '<p class="note">The runs have the same config.</p>'
-    return (
-        f'<p class="note">Only the {len(diff)} keys whose values differ between the runs.</p>'
-        + table_html(["key", *labels], [[k, *(verbatim(v) for v in vs)] for k, vs in diff.items()])
+    what = "key whose value differs" if len(diff) == 1 else f"{len(diff)} keys whose values differ"
+    return f'<p class="note">Only the {what} between the runs.</p>' + table_html(
+        ["key", *labels], [[k, *(verbatim(v) for v in vs)] for k, vs in diff.items()]
     )
 
 

@@ -7,8 +7,6 @@ stays fast and works without a display.
 from __future__ import annotations
 
 import math
-import re
-import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,10 @@ import torch
 from torch import Tensor
 
 from ganlab.data.toy import GaussianMixture
+from ganlab.report.layout import FigureLayoutWarning, layout_problems, wrapped_title
+
+# Legend text: matplotlib's default 10 pt is ~14 px at 100 dpi, readable on a page
+LEGEND_PT = 10
 
 
 def pyplot():
@@ -28,11 +30,6 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-class FigureLayoutWarning(UserWarning):
-    """A figure's title, legend or colour bar runs into another part of it, or an axis shows
-    numbers without saying what they are."""
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -47,95 +44,6 @@ def save_figure(fig, path: Path) -> Path:
     tmp.replace(path)
     pyplot().close(fig)
     return path
-
-
-def layout_problems(fig) -> list[str]:
-    """What a reader of the drawn figure could not read: a title, legend or figure text whose
-    box meets another title or legend, a colour bar, or another panel's plot area or tick
-    labels; an axis with numbers and no label (one label per row or column of panels is
-    enough: the convention of a grid of panels; ticks in words label themselves).
-
-    A legend inside its own panel (or its twin's) is where it belongs and is not a problem.
-    """
-    fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
-    axes = [ax for ax in fig.axes if ax.get_visible()]
-
-    def is_colorbar(ax) -> bool:
-        return ax.get_label() == "<colorbar>"  # the label matplotlib gives a colour bar's axes
-
-    def same_panel(a, b) -> bool:  # a twinx/twiny shares its parent's plot area
-        return a is b or a.get_position().bounds == b.get_position().bounds
-
-    texts = []  # (what, box, owning axes or None)
-    for ax in axes:
-        if ax.title.get_text() and ax.title.get_visible():
-            texts.append((f"title {ax.title.get_text()!r}", ax.title, ax))
-        if ax.get_legend() is not None and ax.get_legend().get_visible():
-            texts.append(("legend", ax.get_legend(), ax))
-    texts += [(f"text {t.get_text()!r}", t, None) for t in fig.texts if t.get_text()]
-    texts += [("figure legend", leg, None) for leg in fig.legends]
-    boxes = [(what, artist.get_window_extent(renderer), owner) for what, artist, owner in texts]
-
-    def meet(a, b) -> bool:  # overlapping by more than a pixel each way, not merely touching
-        return min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1
-
-    problems = []
-    for i, (what, box, owner) in enumerate(boxes):
-        problems += [f"{what} meets {w}" for w, b, _ in boxes[i + 1 :] if meet(box, b)]
-        for n, ax in enumerate(axes):
-            if is_colorbar(ax):
-                if meet(box, ax.get_tightbbox(renderer)):
-                    problems.append(f"{what} meets the colour bar")
-                continue
-            if owner is not None and same_panel(owner, ax):
-                if what.startswith("title") and meet(box, ax.get_window_extent(renderer)):
-                    problems.append(f"{what} meets its plot area")
-                continue
-            parts = [ax.get_window_extent(renderer)]
-            parts += [axis.get_tightbbox(renderer) for axis in (ax.xaxis, ax.yaxis)]
-            if any(p is not None and meet(box, p) for p in parts):
-                problems.append(f"{what} meets panel {n + 1} ({ax.get_title()!r})")
-
-    def row(a):
-        return round(a.get_position().y0, 3)
-
-    def column(a):
-        return round(a.get_position().x0, 3)
-
-    def number(text: str) -> bool:  # tick labels in words ("x", "z", a game's name) say it
-        try:
-            float(text.replace("\N{MINUS SIGN}", "-").replace("$", "").replace("^", "e"))
-        except ValueError:
-            return bool(re.fullmatch(r"\$?\\mathdefault\{[-0-9.^{}\\mathdefault ]+\}\$?", text))
-        return True
-
-    panels = [ax for ax in axes if not is_colorbar(ax)]
-    for n, ax in enumerate(axes):
-        if is_colorbar(ax) or not ax.axison:
-            continue
-        for name, axis, label in (("x", ax.xaxis, "get_xlabel"), ("y", ax.yaxis, "get_ylabel")):
-            shows = axis.get_visible() and any(
-                t.get_visible() and number(t.get_text()) for t in axis.get_ticklabels(which="both")
-            )
-            labelled = any(
-                getattr(a, label)() for a in panels if row(a) == row(ax) or column(a) == column(ax)
-            )
-            if shows and not labelled:
-                problems.append(f"panel {n + 1} ({ax.get_title()!r}): {name} axis has no label")
-    return problems
-
-
-def wrapped_title(ax, text: str, fontsize: float | None = None) -> str:
-    """`text` broken into lines no wider than the panel, so that a title never runs into a
-    colour bar or its neighbour."""
-    plt = pyplot()
-    size = fontsize or plt.rcParams["axes.titlesize"]
-    if isinstance(size, str):
-        size = plt.rcParams["font.size"] * 1.2
-    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
-    # ~0.55 em per character of the default sans-serif font
-    return textwrap.fill(text, max(10, int(width_pt / (0.55 * size))))
 
 
 def image_grid(images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), cols: int = 8):
@@ -313,12 +221,24 @@ def save_curves(run_dir: Path, rows: list[dict]) -> dict[str, Path]:
     out = {}
     for panel in CURVE_PANELS:
         fig, ax = plt.subplots(figsize=(7, 4))
-        for key, label in panel.keys:
-            ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
+        if len(rows) < 2:  # one row is a dot without a marker: an empty-looking figure
+            too_few_rows(ax, str(len(rows)), "metrics.csv gets a row every log_every steps")
+        else:
+            for key, label in panel.keys:
+                ax.plot(step, _column(rows, key), marker=panel.marker or None, label=label)
         _finish_panel(ax, panel, panel.title)
-        ax.legend()
+        if len(rows) >= 2:
+            ax.legend()
         out[panel.name] = save_figure(fig, run_dir / f"{panel.name}.png")
     return out
+
+
+def too_few_rows(ax, count: str, why: str) -> None:
+    """Say in the plot that it has too few rows for a curve, rather than leave it blank."""
+    ax.text(
+        0.5, 0.5, f"too few rows to draw ({count})\n{why}", ha="center", va="center",
+        transform=ax.transAxes, fontsize=12, color="0.3",
+    )  # fmt: skip
 
 
 def save_coverage_figure(path: Path, rows: list[dict]) -> Path:
@@ -446,11 +366,15 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
         panel: what to draw; its first key solid, the next dashed, then dotted.
     """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    # The page shows a figure at most 560 px wide: 6.4 in at 100 dpi is about that, so text
+    # keeps the size it is drawn at (an 8 in figure shrank 7 pt legends to 5 px).
+    fig, ax = plt.subplots(figsize=(6.4, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ["-", "--", ":", "-."]
+    short = []
     for i, (name, rows) in enumerate(runs.items()):
-        if not rows:
+        if len(rows) < 2:
+            short.append(f"{name}: {len(rows)}")
             continue
         step = _column(rows, "step")
         for j, (key, label) in enumerate(panel.keys):
@@ -462,12 +386,16 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
                 color=colours[i % len(colours)],
                 label=f"{name}: {label}",
             )
+    if short:
+        log = (
+            ("coverage.csv", "sample_every")
+            if panel is COVERAGE_PANEL
+            else ("metrics.csv", "log_every")
+        )
+        too_few_rows(ax, ", ".join(short), "{} gets a row every {} steps".format(*log))
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
-    # beside the plot: one entry per run and key would cover the curves inside it
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    # below the axes, where a long legend (runs x keys) covers no curve
+    ax.legend(
+        fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False
+    )
     return save_figure(fig, path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Self-contained HTML pages (`ganlab report`, `ganlab compare`): every image a data: URI, the
-# style inline, no script, so that the one file can be mailed, archived or opened offline.

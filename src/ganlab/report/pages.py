@@ -371,3 +371,36 @@ def parzen_json_html(name: str, doc: dict) -> str:
         ],
     ]
     return table_html(None, rows)
+
+
+def parzen_results_html(name: str, doc: dict) -> str | None:
+    """A file of several Parzen results (not one `ganlab eval --parzen`): benchmarks'
+    parzen_curve.json ("rows": one per checkpoint) or a {name: result} file such as
+    parzen_caveat_*.json. None when it holds no result with a mean_ll: nothing to show.
+    """
+    if isinstance(doc.get("rows"), list):
+        found = [(f"step {format_value(r.get('step'))}", r) for r in doc["rows"] if _scored(r)]
+    else:
+        found = [(str(k), r) for k, r in doc.items() if _scored(r)]
+    if not found:
+        return None
+    table = [
+        [label, plus_minus(r["mean_ll"], r.get("se")), format_value(r.get("sigma"))]
+        for label, r in found
+    ]
+    best = doc.get("best")
+    note = (
+        f"best: step {format_value(best['step'])}, {plus_minus(best['mean_ll'], best.get('se'))}"
+        " nats. "
+        if _scored(best)
+        else ""
+    )
+    data = f" on {html.escape(str(doc['dataset']))}" if doc.get("dataset") else ""
+    return table_html(["", "Parzen log-likelihood (nats, +- SE)", "sigma"], table) + (
+        f'<p class="note">{note}{len(found)} results{data} in {html.escape(name)}, the '
+        "paper's protocol each.</p>"
+    )
+
+
+def _scored(r) -> bool:
+    return isinstance(r, dict) and isinstance(r.get("mean_ll"), int | float)

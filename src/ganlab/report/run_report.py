@@ -36,6 +36,7 @@ from ganlab.report.pages import (
     last_row_summary,
     metrics_json_html,
     parzen_json_html,
+    parzen_results_html,
     self_contained_page,
     table_html,
     write_index,
@@ -336,6 +337,14 @@ def _metrics_html(scores: dict[str, Any], run_dir: Path) -> str:
             doc = read_json(path)
             if doc is None:
                 parts.append(f'<p class="note">{e(path.name)} is unreadable; skipped.</p>')
+                continue
+            if option == "--parzen" and "mean_ll" not in doc:  # several results, or none
+                body = parzen_results_html(path.name, doc)
+                if body is None:
+                    parts.append(f'<p class="note">{e(path.name)} holds no Parzen result; '
+                                 "skipped.</p>")  # fmt: skip
+                else:
+                    parts += [f"<h3>Parzen results: {e(path.name)}</h3>", body]
                 continue
             parts.append(f"<h3>ganlab eval {option}: {e(path.name)}</h3>")
             parts.append(render(path.name, doc))

@@ -368,7 +368,7 @@ def _resolve_config(config, overrides) -> tuple[Config, str]:
     if isinstance(config, Config):
         config = config.model_dump(mode="json")
     if isinstance(config, dict):
-        return config_from_dict(_with_overrides(config, overrides)), "run"
+        return config_from_dict(_with_overrides(config, overrides), overrides=overrides), "run"
     name = str(config)
     stem = name if name in preset_names() else Path(name).stem
     return load_config(config, list(overrides)), stem

@@ -34,7 +34,9 @@ def evaluate_run_dir(
 
     Args:
         run_dir: the run.  parzen: score the Parzen window (Table 1).  metrics: comma-separated
-        names (metrics.evaluate.METRICS).  dataset: Parzen's held-out data, None for the run's.
+        names (metrics.evaluate.METRICS).  Neither: what fits the run's data
+        (metrics.evaluate.fitting_metrics), said in the first line.
+        dataset: Parzen's held-out data, None for the run's.
         samples: generated samples, None for each protocol's own.  valid, test: held-out points.
         step: the checkpoint (default latest); its files get a ``-step-N`` suffix.
         seed: seed of G's noise (default the run's seed + EVAL_SEED).  progress: tqdm bars.
@@ -44,10 +46,16 @@ def evaluate_run_dir(
         ConfigError: a bad request (checked before the run is loaded) or metrics that do not
         fit the run's data.  RunDirError, DataError: from loading, sampling or writing.
     """
-    request = evaluate.eval_request(parzen, metrics, samples, valid, test)
+    chosen = not parzen and not metrics  # none named: what fits the run's data
+    # the counts are checked before the run is loaded, whatever is chosen after
+    request = evaluate.eval_request(parzen or chosen, metrics, samples, valid, test)
     run = load_run(run_dir, step)
     dist = distribution_of(run.config.data)
     toy_dim = dist.dim if dist is not None else None
+    if chosen:
+        names, parzen, line = evaluate.fitting_metrics(run.config.data.kind, run.x_shape, toy_dim)
+        request = evaluate.eval_request(parzen, ",".join(names), samples, valid, test)
+        yield line
     evaluate.check_metrics(request.names, run.config.data.kind, run.x_shape, toy_dim)
     seed = run.config.seed + EVAL_SEED if seed is None else seed
     suffix = "" if step is None else f"-step-{run.step}"

@@ -26,7 +26,7 @@ from ganlab.errors import ConfigError, Diverged, Interrupted
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.report.figures import save_sample_figure
 from ganlab.report.format import ema_note
-from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, writing
+from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, read_metrics, writing
 from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_rank_rng, restore_state
 from ganlab.runs.diagnosis import RunDoctor
 from ganlab.runs.directory import truncate_logs
@@ -79,6 +79,7 @@ class RunMonitor:
         )
         self.t0 = self.t_last = time.perf_counter()
         self.step_last = state.step
+        self.elapsed_before = 0.0  # training time of the run before this process (_open)
         self.stop_requested = False
         self.compile_reported = False
         self.divergence = ""  # what _diverged found, for a rollback's warning
@@ -91,6 +92,7 @@ class RunMonitor:
         """Rank 0: metrics.csv opened for appending; the checkpoint a resume started from."""
         entries = self.checkpoints.entries()
         self.last_checkpoint = self.checkpoints.folder / entries[-1]["file"] if entries else None
+        self.elapsed_before = elapsed_until(self.run_dir, self.step_last)
         self._open_metrics()
         if self.cfg.tensorboard:
             self._open_tensorboard(self.step_last)
@@ -240,7 +242,7 @@ class RunMonitor:
             "lr_g": learning_rate(self.cfg.g_optimizer, state.step - 1) * state.lr_scale,
             "lr_d": learning_rate(self.cfg.d_optimizer, state.step - 1) * state.lr_scale,
             "steps_per_s": rate,
-            "elapsed_s": now - self.t0,
+            "elapsed_s": self.elapsed_before + now - self.t0,  # over every resume
         }
         with writing(self.run_dir / "metrics.csv", self.last_checkpoint):
             self.writer.writerow(
@@ -298,6 +300,17 @@ class RunMonitor:
                 self.tensorboard.close()  # flushes the event file
         except OSError:  # a full disk, already reported by the write that failed first
             pass
+
+
+def elapsed_until(run_dir: Path, step: int) -> float:
+    """The training time metrics.csv logged at its last row at or before `step`: where a
+    resumed run's elapsed_s goes on from, so that it is the run's total, not this process's.
+    The time between that row and the checkpoint resumed from is not counted (unlogged)."""
+    rows = [r for r in read_metrics(run_dir) if r.get("step") and int(r["step"]) <= step]
+    try:
+        return float(rows[-1]["elapsed_s"]) if rows else 0.0
+    except (KeyError, ValueError):  # a row without the column (an older run): from zero
+        return 0.0
 
 
 def require_tensorboard(cfg: Config) -> None:

@@ -40,14 +40,14 @@ CASES = [
         "d_overpowers",
         "gauss1d",
         ["k=5", "d_optimizer.lr=0.02", "generator.hidden=[4]"],
-        ["k=1", "d_optimizer.lr=0.005"],
+        ["k=1", "regularizers.r1=1"],
         (0, 1),
     ),
     (
         "d_overpowers",
         "gauss1d",
         ["objective=least_squares", "k=5", "d_optimizer.lr=0.02", "generator.hidden=[4]"],
-        ["k=1", "d_optimizer.lr=0.005"],
+        ["k=1", "regularizers.r1=1"],
         (0,),
     ),
     (
@@ -64,7 +64,26 @@ CASES = [
         ["generator.hidden=[256,256,256]"],
         (0, 1),
     ),  # fmt: skip
-    ("mode_collapse", "grid25", ["k=3", "steps=4000", "sample_every=250"], ["k=1"], (0, 1)),
+    (
+        "mode_collapse",
+        "grid25",  # the grid's old recipe: z of dimension 8, equal rates, no decay
+        [
+            "steps=3000",
+            "sample_every=250",
+            "noise.dim=8",
+            "generator.hidden=[256,256,256]",
+            "discriminator.hidden=[256,256,256]",
+            "objective=nonsaturating",
+            "label_smoothing=0.0",
+            "g_optimizer.lr=0.001",
+            "d_optimizer.lr=0.001",
+            "g_optimizer.lr_decay_factor=1.0",
+            "d_optimizer.lr_decay_factor=1.0",
+            "discriminator.dropout=0.0",
+        ],
+        ["discriminator.pack=2"],
+        (0, 1),
+    ),  # fmt: skip
     (
         "oscillation",
         "gauss1d",

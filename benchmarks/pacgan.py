@@ -270,6 +270,8 @@ def figure(rows: list[dict], samples_dir: Path, path: Path, steps: int, best_ste
                 fontsize=8,
             )
             ax.tick_params(labelsize=7)
+            ax.set_xlabel("x1 (data coordinate)", fontsize=7)
+            ax.set_ylabel("x2 (data coordinate)", fontsize=7)
     fig.suptitle("2,500 samples of seed 0 (green), mode centres (x)", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)

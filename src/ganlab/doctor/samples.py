@@ -34,9 +34,10 @@ MIN_QUALITY = 0.3
 # classifier's view that this check does not take.
 SPREAD_FLOOR = 0.3
 IMAGE_SPREAD_FLOOR = 0.01
-# ... and not before MIN_SPREAD_STEP: an untrained G maps all z near one point (a 10-step
-# gauss1d run ends at a spread of 0.02), which is a run too short to judge, not a collapse.
-MIN_SPREAD_STEP = 500
+# Neither is judged before MIN_STEP: an untrained G maps all z near one point (a 10-step
+# gauss1d run ends at a spread of 0.02; 3 steps of a packed D's grid run put every sample on
+# one mode), which is a run too short to judge, not a collapse.
+MIN_STEP = 500
 # Memorisation: the samples' median distance to the nearest training example over unseen
 # examples' (held-out, or each training example's to the others). A G that copies its training
 # set gives ~0; the healthy gallery runs give 0.8-1.2.
@@ -111,7 +112,7 @@ def coverage_collapse(
     best, held = 0, []
     for row in rows:
         step, covered, modes = int(row["step"]), int(row["modes_covered"]), int(row["modes"])
-        past_warmup = step >= WARMUP_SHARE * facts.steps
+        past_warmup = step >= max(WARMUP_SHARE * facts.steps, MIN_STEP)
         dropped = covered <= best - max(1, int(np.ceil(DROP_SHARE * best)))
         few = covered < COLLAPSED_SHARE * modes
         landed = float(row.get("high_quality", 1.0)) >= MIN_QUALITY
@@ -141,7 +142,7 @@ def spread_collapse(
     data past the warm-up, at `confirm` consecutive checks (or at the run's last)."""
     held = []
     for row in rows:
-        judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_SPREAD_STEP)
+        judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_STEP)
         if not (judged and row["spread"] < row["floor"]):
             held = []
             continue

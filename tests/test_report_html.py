@@ -267,6 +267,10 @@ def test_curves_of_too_few_rows_say_so(tmp_path, monkeypatch, n):
 
     def spy(fig, path):
         texts.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        for ax in fig.axes:  # beside other runs' curves, the note is the legend's title
+            legend = ax.get_legend()
+            if legend is not None and legend.get_title().get_text():
+                texts.append(legend.get_title().get_text())
         return save(fig, path)
 
     monkeypatch.setattr(report_figures, "save_figure", spy)
@@ -488,3 +492,28 @@ def test_compare_renders_in_headless_chromium(chromium, two_runs, tmp_path, caps
     seen = render(chromium, out, shot)
     assert_renders(seen, out, COMPARE_HEADINGS, images=6)
     assert shot.stat().st_size > 10_000
+
+
+def test_a_csv_run_draws_its_data_under_the_samples(tmp_path, monkeypatch):
+    """The final samples figure of points from a file says "data (black)" and draws them (it
+    drew only G's points under that title)."""
+    import numpy as np
+
+    from ganlab.report import run_report
+    from ganlab.runs import train
+
+    csv = tmp_path / "pts.csv"
+    rng = np.random.default_rng(0)
+    np.savetxt(csv, rng.normal(size=(600, 2)), delimiter=",", header="a,b", comments="")
+    run = train("ring8", tmp_path / "run",
+                overrides=["data.kind=csv", f"data.path={csv}", "steps=20"])  # fmt: skip
+    seen = {}
+
+    def spy(path, fake, real, dist, value_range, title=""):
+        seen.update(real=real, title=title)
+        return path
+
+    monkeypatch.setattr(run_report, "save_sample_figure", spy)
+    run_report.save_final_samples(run, None, run.sample(100), tmp_path / "s.png")
+    assert seen["real"] is not None and seen["real"].shape == (100, 2)
+    assert "data (black)" in seen["title"]

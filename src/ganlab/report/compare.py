@@ -117,8 +117,8 @@ def _curves_html(rows: dict[str, list], coverage: dict[str, list], tmp: Path) ->
     if not any(rows.values()):
         return '<p class="note">No run has rows in metrics.csv yet.</p>'
     drawn = [(panel, rows) for panel in CURVE_PANELS]
-    if any(coverage.values()):
-        drawn.append((COVERAGE_PANEL, coverage))
+    if any(coverage.values()):  # only the runs on a mixture have a coverage.csv to draw
+        drawn.append((COVERAGE_PANEL, {name: c for name, c in coverage.items() if c}))
     images = (
         img_html(save_overlaid_curves(tmp / f"{p.name}.png", runs, p), f"{p.alt} of every run")
         for p, runs in drawn

@@ -386,16 +386,24 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
                 color=colours[i % len(colours)],
                 label=f"{name}: {label}",
             )
+    note = None
     if short:
         log = (
             ("coverage.csv", "sample_every")
             if panel is COVERAGE_PANEL
             else ("metrics.csv", "log_every")
         )
-        too_few_rows(ax, ", ".join(short), "{} gets a row every {} steps".format(*log))
+        note = f"too few rows to draw ({', '.join(short)})\n" + (
+            "{} gets a row every {} steps".format(*log)
+        )
+        if not ax.lines:
+            too_few_rows(ax, ", ".join(short), "{} gets a row every {} steps".format(*log))
+            note = None
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
-    # below the axes, where a long legend (runs x keys) covers no curve
+    # below the axes, where a long legend (runs x keys) covers no curve; a run too short to
+    # draw is named in its title rather than over the other runs' curves
     ax.legend(
-        fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False
-    )
+        fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
+        frameon=False, title=note, title_fontsize=LEGEND_PT - 1,
+    )  # fmt: skip
     return save_figure(fig, path)

@@ -124,6 +124,9 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
     """The final generator's samples (2,500 points or 64 images) drawn over the data."""
     fake = fake[: _FIGURE_POINTS if fake.ndim == 2 else _FIGURE_IMAGES]
     real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
+    if real is None and fake.ndim == 2:
+        real = data_points(run.config, len(fake))
+    data = " and data (black)" if real is not None else ""
     return save_sample_figure(
         path,
         fake,
@@ -131,11 +134,20 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
         dist,
         (0.0, 1.0),  # Run.sample returns images in the data range
         title=(
-            f"step {run.step}: generated (green) and data (black){ema_note(run.config)}"
+            f"step {run.step}: generated (green){data}{ema_note(run.config)}"
             if fake.ndim == 2
             else ema_note(run.config).strip()
         ),
     )
+
+
+def data_points(cfg, n: int) -> torch.Tensor | None:
+    """n training points of a run on points from a file (CSV, .npy), to draw under G's; None
+    where they cannot be had (data given to the Python API, a file since moved)."""
+    try:
+        return build_data(cfg.data, cfg.seed + DATA_SEED).reference(n)
+    except GanlabError:
+        return None
 
 
 # Sample figures over time embedded in report.html: evenly spaced, the last always among them,

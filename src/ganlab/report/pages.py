@@ -69,8 +69,13 @@ def write_index(
     e = html.escape
     score_html = ""
     if scores:
-        score_html = "<h2>Scores</h2>" + table_html(
-            ["score", "value", "what it is"], score_rows(scores)
+        step = f" at step {format_value(last['step'])}" if last else ""
+        score_html = (
+            "<h2>Scores</h2>"
+            f'<p class="note">Of 2,500 samples of the final generator{step}, drawn when '
+            "training ended (the numbers <code>ganlab eval RUN</code> and <code>Run.scores</code> "
+            "give for the same G and seed; coverage.csv holds the checks made during training)."
+            "</p>" + table_html(["score", "value", "what it is"], score_rows(scores))
         )
     strip = "".join(
         f'<figure><img src="samples/{p.name}" alt="{p.stem}">'

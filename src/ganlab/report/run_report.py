@@ -28,7 +28,7 @@ from ganlab.report.figures import (
     save_discriminator_map,
     save_sample_figure,
 )
-from ganlab.report.format import ema_note, score_rows, verbatim
+from ganlab.report.format import ema_note, format_value, score_rows, verbatim
 from ganlab.report.pages import (
     config_html,
     findings_html,
@@ -197,7 +197,7 @@ def write_run_page(run_dir: Path, run, missing: str, out: Path) -> Path:
         scores = toy_scores(run, dist, fake) if run is not None else {}
         sections += [
             ("progress", "Samples during training", _progress_html(run_dir)),
-            ("metrics", "Metrics", _metrics_html(scores, run_dir)),
+            ("metrics", "Metrics", _metrics_html(scores, run_dir, run.step if run else None)),
             ("run", "Run and environment", _meta_html(meta)),
             ("config", "Resolved config", config_html(cfg)),
         ]
@@ -333,12 +333,12 @@ def _progress_html(run_dir: Path) -> str:
     return f'{note}<div class="figs strip">{strip}</div>'
 
 
-def _metrics_html(scores: dict[str, Any], run_dir: Path) -> str:
+def _metrics_html(scores: dict[str, Any], run_dir: Path, step: int | None = None) -> str:
     """Every score the run has: the final G's toy scores, metrics*.json and parzen*.json."""
     e = html.escape
     parts = []
     if scores:
-        n = "2,500 samples of the final generator"
+        n = f"2,500 samples of the generator at step {format_value(step)}, its newest checkpoint"
         parts.append(f"<h3>Scores of the known toy density ({n})</h3>")
         parts.append(table_html(["score", "value", "what it is"], score_rows(scores)))
     for pattern, option, render in (

@@ -633,3 +633,18 @@ def test_subprocess_sample_of_a_pickled_checkpoint(tiny_run, tmp_path):
     assert_process_refused(proc, "step-00000010.safetensors", "corrupt or truncated")
     assert not marker.exists()
     assert snapshot(tmp_path) == before
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`ganlab presets --fields | head -1`: no BrokenPipeError traceback once head exits."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m ganlab presets --fields | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

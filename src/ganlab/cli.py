@@ -249,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         if speaks:
             print(f"ganlab: aborted{_resume_hint(args)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ganlab presets --fields | head`: the reader has what it wanted
+        # stdout's buffer still holds lines no one reads: point it at devnull so the flush at
+        # exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _resume_hint(args) -> str:

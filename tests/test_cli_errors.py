@@ -648,3 +648,23 @@ def test_a_closed_pipe_ends_quietly():
     )
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_too_little_data_names_the_file_and_the_fix(tmp_path, capsys):
+    """Fewer rows than the minibatch, or a single image: one line naming the data and a value
+    of m that fits (the largest power of two within the count)."""
+    import numpy as np
+    from PIL import Image
+
+    few = tmp_path / "few.csv"
+    np.savetxt(few, np.random.default_rng(0).normal(size=(10, 2)), delimiter=",")
+    result = cli(capsys, "train", "ring8", "--out", tmp_path / "a", "--quiet",
+                 "--set", "data.kind=csv", "--set", f"data.path={few}")  # fmt: skip
+    assert_refused(result, str(few), "10 examples", "--set m=8")
+    one = tmp_path / "one"
+    one.mkdir()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(one / "a.png")
+    result = cli(capsys, "train", "ring8", "--out", tmp_path / "b", "--quiet",
+                 "--set", "data.kind=images", "--set", f"data.path={one}")  # fmt: skip
+    assert_refused(result, str(one), "holds 1 example")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written

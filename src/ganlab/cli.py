@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     r.add_argument("--steps", type=int, help="train until this many steps in total")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="go on although the data file changed since the run started",
+    )
     _add_placement(r, resume=True)
 
     s = sub.add_parser("sample", help="write samples of a trained generator")
@@ -322,7 +327,14 @@ def _resume(args) -> int:
     from ganlab.runs.api import resume
     from ganlab.training.distributed import env_rank
 
-    run = resume(args.run_dir, args.steps, quiet=args.quiet, device=args.device, bf16=args.bf16)
+    run = resume(
+        args.run_dir,
+        args.steps,
+        quiet=args.quiet,
+        device=args.device,
+        bf16=args.bf16,
+        force=args.force,
+    )
     if env_rank() == 0:
         print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
     return 0
@@ -429,22 +441,9 @@ def _report(args) -> int:
 
 
 def _doctor(args) -> int:
-    import json
+    from ganlab.runs.diagnosis import diagnose, findings_text
 
-    from ganlab.runs.diagnosis import diagnose
-
-    findings = diagnose(args.run_dir)
-    if args.json:
-        print(json.dumps({"findings": [f.to_dict() for f in findings]}, indent=1))
-        return 0
-    if not findings:
-        print(
-            f"{args.run_dir}: the doctor found nothing wrong (saturation, an overpowering D, "
-            "mode collapse, oscillation, divergence, memorisation)"
-        )
-    for f in findings:
-        evidence = ", ".join(f"{k} {v}" for k, v in f.to_dict()["evidence"].items())
-        print(f"{f.kind} from step {f.step}\n  evidence: {evidence}\n  advice: {f.advice}")
+    print(findings_text(diagnose(args.run_dir), args.run_dir, args.json))
     return 0
 
 

@@ -38,6 +38,7 @@ from ganlab.data import distribution_of
 from ganlab.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
 )
 from ganlab.metrics.coverage import mode_coverage
 from ganlab.models import build_discriminator, build_generator
@@ -59,8 +60,10 @@ from ganlab.runs.checkpoints import (
     restore_state,
 )
 from ganlab.runs.directory import (
+    absolute_data_path,
     claim_out,
     create_run_dir,
+    data_fingerprint,
     fingerprint,
     record_resume,
 )
@@ -195,6 +198,7 @@ def train(
         # the files need to be on rank 0's machine only.
         cfg, name = distributed.on_main(_resolve_config, config, overrides)
         distributed.on_main(require_tensorboard, cfg)
+        cfg, typed_path = absolute_data_path(cfg)
         if data is not None:
             cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"kind": "tensor"})})
         elif cfg.data.kind == "tensor":
@@ -210,7 +214,7 @@ def train(
             return _resume(out, cfg.steps, data, quiet, report, world)
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
-            distributed.on_main(create_run_dir, out, cfg, state, data, world)
+            distributed.on_main(create_run_dir, out, cfg, state, data, world, typed_path)
             run_loop(out, cfg, state, quiet, world)
         return _finish(out, cfg, state, report, world)
 
@@ -224,6 +228,7 @@ def resume(
     report: bool = True,
     device: str = "auto",
     bf16: bool | None = None,
+    force: bool = False,
 ) -> Run:
     """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
 
@@ -233,11 +238,12 @@ def resume(
     holds the same ones); only the dropout streams of ranks 1.. are then started afresh from
     (seed, rank, step), ganlab.training.distributed. device as for train; bf16 None keeps the
     run's own choice where the run continues on a GPU (in float32 elsewhere, with a warning).
+    force: go on although the data file's examples differ from those the run started on.
     """
     with distributed.session(device, bool(bf16)) as world:
         if bf16 is None:
             world = _with_run_precision(Path(run_dir), world)
-        return _resume(Path(run_dir), steps, data, quiet, report, world)
+        return _resume(Path(run_dir), steps, data, quiet, report, world, force)
 
 
 def _with_run_precision(run_dir: Path, world: World) -> World:
@@ -295,7 +301,13 @@ def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: Worl
 
 
 def _resume(
-    run_dir: Path, steps: int | None, data, quiet: bool, report: bool, world: World = LOCAL
+    run_dir: Path,
+    steps: int | None,
+    data,
+    quiet: bool,
+    report: bool,
+    world: World = LOCAL,
+    force: bool = False,
 ) -> Run:
     # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
     # needs it (a shared filesystem is not required).
@@ -319,6 +331,13 @@ def _resume(
     check_world(cfg, world.size)
     with seeded_rng(cfg, world):  # the checkpoint's dropout streams in training, the caller's after
         state, ckpt = restore_newest(run_dir, cfg, data, world)
+        expected = meta.get("data_fingerprint")
+        if expected and not force and data_fingerprint(state.data) != expected:
+            raise DataError(
+                f"the data at {cfg.data.path} changed since run {run_dir} started (SHA-256 of its "
+                "examples differs); put the original back, or pass --force to go on with the "
+                "new data"
+            )
         if cfg.steps < state.step:
             raise ConfigError(
                 f"--steps {cfg.steps} is below the {state.step} steps the run has done; "

@@ -5,6 +5,7 @@ before the doctor existed: their metrics.csv, coverage.csv and checkpoints say e
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -112,6 +113,23 @@ class RunDoctor:
 
     def _store(self) -> None:
         write_findings(self.run_dir, [f.to_dict() for f in self.doctor.findings])
+
+
+def findings_text(findings: list[Finding], run_dir, as_json: bool = False) -> str:
+    """What `ganlab doctor` prints: each finding's kind, step, evidence and advice, a line
+    saying there is none, or (as_json) {"findings": [{kind, step, evidence, advice}, ...]}."""
+    if as_json:
+        return json.dumps({"findings": [f.to_dict() for f in findings]}, indent=1)
+    if not findings:
+        return (
+            f"{run_dir}: the doctor found nothing wrong (saturation, an overpowering D, mode "
+            "collapse, oscillation, divergence, memorisation)"
+        )
+    lines = []
+    for f in findings:
+        evidence = ", ".join(f"{k} {v}" for k, v in f.to_dict()["evidence"].items())
+        lines.append(f"{f.kind} from step {f.step}\n  evidence: {evidence}\n  advice: {f.advice}")
+    return "\n".join(lines)
 
 
 def diagnose(run_dir: Path | str) -> list[Finding]:

@@ -44,13 +44,40 @@ def claim_out(out: str | Path | None, name: str, resume: bool, overwrite: bool):
     return out, False
 
 
-def create_run_dir(out: Path, cfg: Config, state: TrainState, data, world: World) -> None:
-    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run)."""
+def create_run_dir(
+    out: Path, cfg: Config, state: TrainState, data, world: World, typed_path: str | None = None
+) -> None:
+    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run).
+
+    typed_path: data.path as the user wrote it, kept in meta.json for the record (config.yaml
+    holds the absolute path, absolute_data_path).
+    """
+    extra = {"data_path_as_typed": typed_path} if typed_path is not None else None
     with writing(out, None):
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        write_run_files(out, cfg, state, data, world=world)
+        write_run_files(out, cfg, state, data, extra, world=world)
+
+
+def absolute_data_path(cfg: Config) -> tuple[Config, str | None]:
+    """cfg with data.path made absolute (~ expanded), and the path as typed (None: no path).
+
+    A run directory's config then names the same file from any working directory, so that
+    `ganlab resume` works wherever it is typed.
+    """
+    typed = cfg.data.path
+    if typed is None:
+        return cfg, None
+    absolute = os.path.abspath(os.path.expanduser(str(typed)))
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": absolute})}), typed
+
+
+def data_fingerprint(source) -> str | None:
+    """SHA-256 of the examples a run trains on when they come from a file or set (None for a
+    toy density's fresh draws): what a resume compares to see that the data did not change."""
+    x = getattr(source, "x", None)
+    return fingerprint(x) if x is not None else None
 
 
 def write_run_files(
@@ -186,4 +213,8 @@ def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict
     }
     if data is not None:
         meta["data_sha256"] = fingerprint(data)
+    else:
+        found = data_fingerprint(state.data)
+        if found is not None:
+            meta["data_fingerprint"] = found
     return meta

@@ -16,7 +16,7 @@ from torch import nn
 from ganlab.config import Config
 from ganlab.data import build_data
 from ganlab.data.sources import DistributionSource, TensorSource
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, DataError
 from ganlab.models import build_discriminator, build_generator
 from ganlab.models.mlp import set_output_bias_
 from ganlab.training import distributed
@@ -51,6 +51,29 @@ class TrainState:
         return self.ema if self.ema is not None else self.G
 
 
+def check_enough_examples(cfg: Config, source) -> None:
+    """Refuse, naming the data and the fix, a training set smaller than one minibatch (every
+    minibatch holds exactly m examples: Algorithm 1's m) or of a single example.
+
+    Raises:
+        DataError: one line.
+    """
+    n = getattr(source, "size", None)
+    if n is None or n >= cfg.m:
+        return
+    where = cfg.data.path or f"data.kind '{cfg.data.kind}'"
+    if n < 2:
+        raise DataError(
+            f"{where} holds 1 example; a GAN learns a distribution from many: add examples "
+            "(an image folder: one image per file)"
+        )
+    m = 1 << (n.bit_length() - 1)  # the largest power of two within n
+    raise DataError(
+        f"{where} holds {n} examples, fewer than the minibatch m={cfg.m}; add examples or "
+        f"lower m: --set m={m}"
+    )
+
+
 def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     """Fresh G, D, optimisers, noise prior and data source for a config, on world's device.
 
@@ -60,6 +83,7 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     every minibatch (ganlab.training.distributed).
     """
     source = build_data(cfg.data, cfg.seed + DATA_SEED, data)
+    check_enough_examples(cfg, source)
     if tanh_images(cfg, source.x_shape):
         # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
         # here, the one place it happens (Run.sample maps samples back).

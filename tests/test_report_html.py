@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from ganlab import runs
 from ganlab.cli import main
@@ -517,3 +518,28 @@ def test_a_csv_run_draws_its_data_under_the_samples(tmp_path, monkeypatch):
     run_report.save_final_samples(run, None, run.sample(100), tmp_path / "s.png")
     assert seen["real"] is not None and seen["real"].shape == (100, 2)
     assert "data (black)" in seen["title"]
+
+
+def test_sample_figures_put_the_data_beside_the_samples(tmp_path, monkeypatch):
+    """Images: a grid of training images beside the generated grid; points of more than two
+    dimensions: both projected on the data's first two principal components."""
+    seen = []
+    save = report_figures.save_figure
+
+    def spy(fig, path):
+        seen.append([(ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes])
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "save_figure", spy)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(64, 3, 16, 16, generator=g)
+    report_figures.save_sample_figure(tmp_path / "i.png", images, images.flip(0), title="t")
+    assert [title for title, _, _ in seen[-1]] == ["generated", "data (training examples)"]
+    x = torch.randn(500, 5, generator=g) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.1])
+    report_figures.save_sample_figure(tmp_path / "p.png", x, x.flip(0), title="t")
+    ((_, xlabel, ylabel),) = seen[-1]
+    # the law's variances are 9, 4, 1, 0.25, 0.01: PC1 holds 63% of the total, PC2 28%; 500
+    # draws estimate each variance within ~6% (sqrt(2/500)), so the shares within 8 points
+    share = [int(re.search(r"\((\d+)% of its variance", label)[1]) for label in (xlabel, ylabel)]
+    assert xlabel.startswith("PC1 of the data") and ylabel.startswith("PC2 of the data")
+    assert abs(share[0] - 63) <= 8 and abs(share[1] - 28) <= 8

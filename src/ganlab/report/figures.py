@@ -46,6 +46,19 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
+def principal_plane(fake: Tensor, real: Tensor | None) -> tuple[Tensor, Tensor | None, tuple]:
+    """Points of d > 2 dimensions projected on the first two principal components of the data
+    (of the samples when there is no data), both sets by the same map; and the axis names,
+    with the share of the data's variance each component holds."""
+    basis = (real if real is not None else fake).double()
+    mean = basis.mean(0)
+    _, s, v = torch.linalg.svd(basis - mean, full_matrices=False)  # v: (d, d) rows = components
+    share = (s**2 / (s**2).sum()).tolist()
+    project = lambda x: ((x.double() - mean) @ v[:2].T).float()  # noqa: E731  (n, 2)
+    names = tuple(f"PC{i + 1} of the data ({100 * share[i]:.0f}% of its variance)" for i in (0, 1))
+    return project(fake), project(real) if real is not None else None, names
+
+
 def image_grid(images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), cols: int = 8):
     """(n, C, H, W) images -> one (rows*H, cols*W, C) array in [0, 1], a pixel of gap between."""
     x = torch.as_tensor(images, dtype=torch.float32)
@@ -70,19 +83,34 @@ def save_sample_figure(
     value_range: tuple[float, float] = (0.0, 1.0),
     title: str = "",
 ) -> Path:
-    """Generated samples drawn the way their kind of data is looked at.
+    """Generated samples drawn the way their kind of data is looked at, beside the data.
 
-    Points in 2-D: a scatter over the data; in 1-D: histograms with the data density;
-    images: a grid of up to 64.
+    Points in 2-D: a scatter over the data; in more dimensions the same in the plane of the
+    data's first two principal components; in 1-D: histograms with the data density;
+    images: a grid of up to 64, with a grid of as many training images beside it.
     """
     plt = pyplot()
     fake = torch.as_tensor(fake).detach().float()
     if fake.ndim == 4:
-        fig, ax = plt.subplots(figsize=(6, 6))
-        grid = image_grid(fake[:64], value_range)
-        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
-        ax.axis("off")
-    elif fake.shape[1] == 1:
+        panels = [("generated", fake[:64])]
+        if real is not None:
+            panels.append(("data (training examples)", torch.as_tensor(real).float()[:64]))
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 6.4), squeeze=False)
+        for ax, (name, images) in zip(axes[0], panels, strict=True):
+            grid = image_grid(images, value_range)
+            ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0,
+                      vmax=1)  # fmt: skip
+            ax.axis("off")
+            ax.set_title(name)
+        if title:
+            fig.suptitle(title)
+        return save_figure(fig, path)
+    if fake.shape[1] > 2:
+        fake, real, axis_names = principal_plane(fake, real)
+        distribution = None
+    else:
+        axis_names = ("x1 (data coordinate)", "x2 (data coordinate)")
+    if fake.shape[1] == 1:
         fig, ax = plt.subplots(figsize=(7, 4))
         values = fake[:, 0].numpy()
         lo, hi = np.percentile(values, [0.5, 99.5])
@@ -117,8 +145,8 @@ def save_sample_figure(
                 c[:, 0], c[:, 1], marker="+", c="tab:red", s=40, lw=0.8, label="mode centres"
             )
         ax.set_aspect("equal", adjustable="datalim")
-        ax.set_xlabel("x1 (data coordinate)")
-        ax.set_ylabel("x2 (data coordinate)")
+        ax.set_xlabel(axis_names[0])
+        ax.set_ylabel(axis_names[1])
         ax.legend(loc="upper right", fontsize=9, markerscale=2)
     if title:
         ax.set_title(wrapped_title(ax, title))

@@ -124,8 +124,8 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
     """The final generator's samples (2,500 points or 64 images) drawn over the data."""
     fake = fake[: _FIGURE_POINTS if fake.ndim == 2 else _FIGURE_IMAGES]
     real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
-    if real is None and fake.ndim == 2:
-        real = data_points(run.config, len(fake))
+    if real is None:
+        real = data_examples(run.config, len(fake))
     data = " and data (black)" if real is not None else ""
     return save_sample_figure(
         path,
@@ -141,9 +141,9 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
     )
 
 
-def data_points(cfg, n: int) -> torch.Tensor | None:
-    """n training points of a run on points from a file (CSV, .npy), to draw under G's; None
-    where they cannot be had (data given to the Python API, a file since moved)."""
+def data_examples(cfg, n: int) -> torch.Tensor | None:
+    """n training examples of a run on data from a file or set (points or images), to draw
+    beside G's; None where they cannot be had (data given to the Python API, a moved file)."""
     try:
         return build_data(cfg.data, cfg.seed + DATA_SEED).reference(n)
     except GanlabError:

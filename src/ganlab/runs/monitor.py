@@ -67,7 +67,7 @@ class RunMonitor:
         n_preview = 64 if images else 2500  # 2,500: the mode-coverage protocol's sample size
         preview_prior = NoisePrior(cfg.noise, cfg.seed + PREVIEW_SEED).to(world.device)
         self.preview_z = preview_prior.sample(n_preview)
-        self.preview_real = None if images else state.data.reference(n_preview)
+        self.preview_real = state.data.reference(n_preview)  # drawn beside G's samples
         self.bar = tqdm(
             total=cfg.steps,
             initial=state.step,

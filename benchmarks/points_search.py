@@ -40,7 +40,7 @@ def pinwheel(n, seed, arms=5):
 
 
 SHAPES = {"moons": moons, "spiral": spiral, "pinwheel": pinwheel}
-VARIANTS = {  # both rounds of 2026-12-06
+VARIANTS = {  # the three rounds of 2026-12-06
     "ring8": [],
     "8k steps": ["steps=8000"],
     "no decay": ["g_optimizer.lr_decay_factor=1.0", "d_optimizer.lr_decay_factor=1.0"],
@@ -50,6 +50,14 @@ VARIANTS = {  # both rounds of 2026-12-06
     "z4 8k": ["noise.dim=4", "steps=8000"],
     "z8 8k": ["noise.dim=8", "steps=8000"],
     "z4 G256": ["noise.dim=4", "generator.hidden=[256,256,256]"],
+    "z16 8k": ["noise.dim=16", "steps=8000"],
+    "z8 8k m512": ["noise.dim=8", "steps=8000", "m=512"],
+    "z8 16k": [
+        "noise.dim=8",
+        "steps=16000",
+        "g_optimizer.lr_decay_factor=1.00015",
+        "d_optimizer.lr_decay_factor=1.00015",
+    ],
 }
 out = open("search.jsonl", "a")
 for shape, (name, sets) in itertools.product(SHAPES, VARIANTS.items()):

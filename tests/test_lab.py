@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import socket
-import threading
 import time
-from pathlib import Path
 
 import pytest
 import torch
+from browsing import artifacts, chromium_browser, served_lab
 
 import ganlab
 from ganlab.config import OBJECTIVES
@@ -663,37 +660,15 @@ def test_cli_warns_off_loopback_and_refuses_a_busy_port(capsys):
 @pytest.fixture(scope="module")
 def server():
     """The lab served by uvicorn on a free loopback port, in a thread."""
-    pytest.importorskip("uvicorn")
-    import uvicorn
-
-    from ganlab.lab.server import create_app, uvicorn_config
-
     s = LabSession("ring")
     s.control({"action": "set", "values": SMALL})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    srv = uvicorn.Server(uvicorn_config(create_app(s), "127.0.0.1", port))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", s
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served_lab(s) as url:
+        yield url, s
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
+    yield from chromium_browser()
 
 
 @pytest.fixture
@@ -712,12 +687,6 @@ def page(browser, server):
     pg.errors = errors
     yield pg
     pg.close()
-
-
-def artifacts() -> Path:
-    folder = Path(os.environ.get("GANLAB_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def step_of(pg) -> int:

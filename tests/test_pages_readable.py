@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from browsing import SMALL_RING, artifacts, chromium_browser, served_lab
 
 from ganlab.cli import main
 from ganlab.config import Config
@@ -35,20 +31,6 @@ from ganlab.theory import saturation
 from ganlab.theory.command import run_theory
 
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
-
-# 300 steps of ring8 with small nets: a few seconds on one thread, one checkpoint at the end
-SMALL_RING = [
-    "--set", "steps=300", "--set", "threads=1", "--set", "m=64",
-    "--set", "generator.hidden=[32,32]", "--set", "discriminator.hidden=[32,32]",
-    "--set", "log_every=20", "--set", "sample_every=100", "--set", "checkpoint_every=300",
-    "--quiet",
-]  # fmt: skip
-
-
-def artifacts() -> Path:
-    folder = Path(os.environ.get("GANLAB_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -271,14 +253,7 @@ _CLIPPED = """() => {
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
+    yield from chromium_browser()
 
 
 def look(browser, url: str, name: str, size: str, ready: str | None = None) -> dict:
@@ -344,27 +319,13 @@ def test_theory_page_reads_at_both_sizes(browser, theory_page, size):
 
 @pytest.fixture(scope="module")
 def lab_url():
-    pytest.importorskip("uvicorn")
-    import uvicorn
-
-    from ganlab.lab.server import create_app, uvicorn_config
     from ganlab.lab.session import LabSession
 
     session = LabSession("ring")
     session.control({"action": "set", "values": {"generator.hidden": [16, 16],
                                                   "discriminator.hidden": [16, 16]}})  # fmt: skip
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(create_app(session, start=True), "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_lab(session, start=True) as url:
+        yield url
 
 
 @pytest.mark.parametrize("size", list(SIZES))

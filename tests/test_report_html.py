@@ -5,13 +5,13 @@ when either is missing). Screenshots go to $GANLAB_TEST_ARTIFACTS (default tests
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from browsing import SMALL_RING, artifacts
 
 from ganlab import runs
 from ganlab.cli import main
@@ -23,15 +23,6 @@ from ganlab.report.figures import COVERAGE_PANEL, CURVE_PANELS
 from ganlab.report.format import format_value
 from ganlab.report.pages import PAGE_MARKER
 from ganlab.runs import api
-
-# A 2-D ring run small enough to train in a few seconds on one thread: 300 steps, 32-unit
-# layers, a sample figure every 100 steps (3 figures) and one checkpoint at the end.
-SMALL_RING = [
-    "--set", "steps=300", "--set", "threads=1", "--set", "m=64",
-    "--set", "generator.hidden=[32,32]", "--set", "discriminator.hidden=[32,32]",
-    "--set", "log_every=20", "--set", "sample_every=100", "--set", "checkpoint_every=300",
-    "--quiet",
-]  # fmt: skip
 
 REPORT_HEADINGS = [
     "Doctor",  # the doctor's findings head the page (here: none)
@@ -420,12 +411,6 @@ def test_curves_follow_the_panel_table(tmp_path):
 
 # ---------------------------------------------------------------------------------------------
 # The pages in a browser
-
-
-def artifacts() -> Path:
-    folder = Path(os.environ.get("GANLAB_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture(scope="module")

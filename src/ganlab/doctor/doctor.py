@@ -31,7 +31,8 @@ def game_facts(cfg: Config) -> GameFacts:
     floor: min over (r, f) of L_D(r, f) on [-30, 30]^2 by two rounds of coordinate search,
     None when it still falls at the grid's edge (Wasserstein, f-GANs: unbounded below).
     """
-    d_loss = loss_functions(cfg).d_loss
+    game = loss_functions(cfg)
+    d_loss = game.d_loss
     grid = torch.linspace(-30.0, 30.0, 241, dtype=torch.float64)
 
     def loss(r: float, f: float) -> float:
@@ -48,7 +49,7 @@ def game_facts(cfg: Config) -> GameFacts:
     unbounded = abs(r) >= 30.0 and floor < chance - 20.0
     return GameFacts(
         objective=cfg.objective,
-        output=loss_functions(cfg).output,
+        output=game.output,
         real_target=1.0 - cfg.label_smoothing,
         chance_loss=chance,
         floor_loss=None if unbounded else floor,

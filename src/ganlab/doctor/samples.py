@@ -38,6 +38,7 @@ IMAGE_SPREAD_FLOOR = 0.01
 # gauss1d run ends at a spread of 0.02; 3 steps of a packed D's grid run put every sample on
 # one mode), which is a run too short to judge, not a collapse.
 MIN_STEP = 500
+CONFIRM = 2  # consecutive checks a collapse must hold at (a lab frame, the run's last: one)
 # Memorisation: the samples' median distance to the nearest training example over unseen
 # examples' (held-out, or each training example's to the others). A G that copies its training
 # set gives ~0; the healthy gallery runs give 0.8-1.2.
@@ -104,11 +105,9 @@ def memorisation_ratio(fake: Tensor, train: Tensor, unseen: float) -> dict[str, 
     return {"ratio": ratio, "sample_to_train": to_train, "unseen_to_train": unseen}
 
 
-def coverage_collapse(
-    rows: list[dict], facts: GameFacts, cfg: Config, confirm: int = 2
-) -> Finding | None:
+def coverage_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
     """mode_collapse from (step, modes_covered, modes, ...) checks of a mixture, holding at
-    `confirm` consecutive checks (or at the run's last): one low count may be G between modes."""
+    CONFIRM consecutive checks (or at the run's last): one low count may be G between modes."""
     best, held = 0, []
     for row in rows:
         step, covered, modes = int(row["step"]), int(row["modes_covered"]), int(row["modes"])
@@ -121,7 +120,7 @@ def coverage_collapse(
             if "high_quality" in row:
                 evidence["high_quality"] = float(row["high_quality"])
             held.append((step, evidence))
-            if len(held) >= confirm or step >= facts.steps:
+            if len(held) >= CONFIRM or step >= facts.steps:
                 return Finding("mode_collapse", held[0][0], held[0][1], advice_collapse(cfg))
             continue
         held = []
@@ -135,11 +134,9 @@ def spread_floor(x_shape: tuple[int, ...]) -> float:
     return IMAGE_SPREAD_FLOOR if len(x_shape) > 1 else SPREAD_FLOOR
 
 
-def spread_collapse(
-    rows: list[dict], facts: GameFacts, cfg: Config, confirm: int = 2
-) -> Finding | None:
+def spread_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
     """mode_collapse from (step, spread, floor) checks: samples bunched far tighter than the
-    data past the warm-up, at `confirm` consecutive checks (or at the run's last)."""
+    data past the warm-up, at CONFIRM consecutive checks (or at the run's last)."""
     held = []
     for row in rows:
         judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_STEP)
@@ -147,7 +144,7 @@ def spread_collapse(
             held = []
             continue
         held.append(row)
-        if len(held) >= confirm or row["step"] >= facts.steps:
+        if len(held) >= CONFIRM or row["step"] >= facts.steps:
             first = held[0]
             evidence = {"spread_ratio": first["spread"], "threshold": first["floor"]}
             return Finding("mode_collapse", int(first["step"]), evidence, advice_collapse(cfg))

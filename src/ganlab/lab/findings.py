@@ -9,7 +9,6 @@ from dataclasses import replace
 from ganlab.config import Config
 from ganlab.doctor import Doctor, GameFacts
 from ganlab.doctor.doctor import game_facts
-from ganlab.doctor.samples import coverage_collapse
 
 _facts: dict[tuple, GameFacts] = {}  # game_facts probes D's loss (~25 ms): once per game
 
@@ -49,12 +48,10 @@ def live_findings(cfg: Config, history: dict[str, list], stats: dict) -> list[di
             for i, s in enumerate(steps)
         ]
         doctor.curve_findings()
-    if "modes" in stats and steps:
+    if "modes" in stats and steps:  # this frame's count: its mode_collapse holds now
         keys = ("modes_covered", "modes", "high_quality")
-        row = {"step": steps[-1], **{k: stats[k] for k in keys}}
-        found = coverage_collapse([row], doctor.facts, cfg, confirm=1)  # this frame's
-        if found is not None and "g_saturation" not in doctor.found:
-            doctor.found["mode_collapse"] = found
+        doctor.coverage = [{"step": steps[-1], **{k: stats[k] for k in keys}}]
+        doctor.sample_findings()
     return [f.to_dict() for f in doctor.findings]
 
 

@@ -50,6 +50,17 @@ def training_set(source) -> torch.Tensor | None:
     return source.x if isinstance(source, TensorSource) else None
 
 
+def recorded_findings(run_dir: Path) -> list[Finding]:
+    """The findings training stored in findings.json (entries it cannot read are skipped)."""
+    out = []
+    for doc in read_findings(run_dir) or []:
+        try:
+            out.append(Finding.from_dict(doc))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
+
+
 class RunDoctor:
     """The doctor of a training run on rank 0: each finding is warned once and findings.json
     rewritten (atomically) whenever one is added.
@@ -71,11 +82,7 @@ class RunDoctor:
         # with a fixed set of n points); else leave-one-out within the training set
         self.heldout = heldout_draws(self.distribution, cfg) if self.train is not None else None
         # A resumed run: its findings so far are not warned again, and its rows are history.
-        for doc in read_findings(run_dir) or []:
-            try:
-                finding = Finding.from_dict(doc)
-            except (KeyError, ValueError, TypeError):
-                continue
+        for finding in recorded_findings(run_dir):
             self.doctor.found.setdefault(finding.kind, finding)
         for row in read_metrics(run_dir):
             self.doctor.rows.append(row)
@@ -168,11 +175,7 @@ def diagnose(run_dir: Path | str) -> list[Finding]:
                 fake = run.sampler(z)
             doctor.check_samples(step, fake, real, distribution, None, train, heldout)
     doctor.sample_findings()
-    for doc in read_findings(run_dir) or []:  # what only training saw: a NaN between rows
-        try:
-            finding = Finding.from_dict(doc)
-        except (KeyError, ValueError, TypeError):
-            continue
+    for finding in recorded_findings(run_dir):  # what only training saw: a NaN between rows
         if finding.kind not in doctor.found or finding.step < doctor.found[finding.kind].step:
             doctor.found[finding.kind] = finding
     return doctor.findings

@@ -1,11 +1,15 @@
-"""A search for issue 20's `points` recipe (in progress): ring8's recipe on 2-D shapes of 5,000
-points standardised by hand (mean 0, std 1 per axis; samples mapped back), scored by k-NN
+"""The search for issue 20's `points` recipe: variants of a recipe on 2-D shapes of 5,000
+points standardised to mean 0 and std 1 per axis (samples mapped back), scored by k-NN
 precision and recall (ganlab.metrics.precision_recall_density_coverage, k = 3) of 3,000
-samples against 3,000 fresh points of the same shape. Seed 0 only; one run at a time.
+samples against 3,000 fresh points of the same shape. One run at a time.
 
-    cd $(mktemp -d) && python /path/to/benchmarks/points_search.py   # appends search.jsonl
+    cd $(mktemp -d) && python /path/to/benchmarks/points_search.py --round 4   # search.jsonl
+
+The first rounds ran ring8's preset (`--set` on it); round 4 onward starts from z of
+dimension 8 and 8,000 steps, the best of round 3.
 """
 
+import argparse
 import itertools
 import json
 import subprocess
@@ -39,66 +43,115 @@ def pinwheel(n, seed, arms=5):
     return np.stack([c * feats[:, 0] - s * feats[:, 1], s * feats[:, 0] + c * feats[:, 1]], 1)
 
 
-SHAPES = {"moons": moons, "spiral": spiral, "pinwheel": pinwheel}
-VARIANTS = {  # the three rounds of 2026-12-06
-    "ring8": [],
-    "8k steps": ["steps=8000"],
-    "no decay": ["g_optimizer.lr_decay_factor=1.0", "d_optimizer.lr_decay_factor=1.0"],
-    "z4": ["noise.dim=4"],
-    "ema": ["ema.beta=0.999"],
-    "z8": ["noise.dim=8"],
-    "z4 8k": ["noise.dim=4", "steps=8000"],
-    "z8 8k": ["noise.dim=8", "steps=8000"],
-    "z4 G256": ["noise.dim=4", "generator.hidden=[256,256,256]"],
-    "z16 8k": ["noise.dim=16", "steps=8000"],
-    "z8 8k m512": ["noise.dim=8", "steps=8000", "m=512"],
-    "z8 16k": [
-        "noise.dim=8",
-        "steps=16000",
-        "g_optimizer.lr_decay_factor=1.00015",
-        "d_optimizer.lr_decay_factor=1.00015",
-    ],
+def checkerboard(n, seed):
+    r = np.random.default_rng(seed)
+    x1 = r.uniform(-2, 2, n)
+    x2 = r.uniform(0, 1, n) + r.integers(0, 2, n) - 2 + (np.floor(x1) % 2)
+    return np.stack([x1, x2 * 2], 1)
+
+
+def circles(n, seed):
+    from sklearn.datasets import make_circles
+
+    return make_circles(n, noise=0.04, factor=0.5, random_state=seed)[0] * 3.0
+
+
+def blobs(n, seed):
+    """Gaussians of very different spreads and weights: wide data beside narrow modes."""
+    r = np.random.default_rng(seed)
+    centres = np.array([[0, 0], [6, 0], [0, 6], [-5, -5]])
+    stds = np.array([1.5, 0.1, 0.4, 0.05])
+    k = r.choice(4, n, p=[0.4, 0.2, 0.25, 0.15])
+    return centres[k] + stds[k, None] * r.standard_normal((n, 2))
+
+
+def swissroll(n, seed):
+    from sklearn.datasets import make_swiss_roll
+
+    return make_swiss_roll(n, noise=0.3, random_state=seed)[0][:, [0, 2]] * 10.0
+
+
+TUNE = {"moons": moons, "spiral": spiral, "pinwheel": pinwheel, "checkerboard": checkerboard}
+HELD_OUT = {"circles": circles, "blobs": blobs, "swissroll": swissroll}
+SHAPES = TUNE | HELD_OUT
+
+ROUNDS = {
+    "1-3": {  # --set on ring8, steps=4000 unless said (rounds 1-3 of 2026-12-06)
+        "ring8": [],
+        "8k steps": ["steps=8000"],
+        "no decay": ["g_optimizer.lr_decay_factor=1.0", "d_optimizer.lr_decay_factor=1.0"],
+        "z4": ["noise.dim=4"],
+        "ema": ["ema.beta=0.999"],
+        "z8": ["noise.dim=8"],
+        "z4 8k": ["noise.dim=4", "steps=8000"],
+        "z8 8k": ["noise.dim=8", "steps=8000"],
+        "z4 G256": ["noise.dim=4", "generator.hidden=[256,256,256]"],
+        "z16 8k": ["noise.dim=16", "steps=8000"],
+        "z8 8k m512": ["noise.dim=8", "steps=8000", "m=512"],
+        "z8 16k": [
+            "noise.dim=8",
+            "steps=16000",
+            "g_optimizer.lr_decay_factor=1.00015",
+            "d_optimizer.lr_decay_factor=1.00015",
+        ],
+    },
+    "4": {  # on ring8 + noise.dim=8 + steps=8000
+        "z8 8k": [],
+        "r1=0.1": ["regularizers.r1=0.1"],
+        "r1=1": ["regularizers.r1=1"],
+        "lr floor x4": ["g_optimizer.min_lr=0.0001", "d_optimizer.min_lr=0.0002"],
+        "256 wide": ["generator.hidden=[256,256,256]", "discriminator.hidden=[256,256,256]"],
+        "hinge": ["objective=hinge"],
+        "ema 0.999": ["ema.beta=0.999"],
+    },
 }
-out = open("search.jsonl", "a")
-for shape, (name, sets) in itertools.product(SHAPES, VARIANTS.items()):
-    x = SHAPES[shape](5000, 0)
-    mu, sd = x.mean(0), x.std(0)
-    np.savetxt(f"{shape}.csv", (x - mu) / sd, delimiter=",")
-    t0 = time.time()
-    cmd = [
-        "ganlab",
-        "train",
-        "ring8",
-        "--out",
-        "r",
-        "--overwrite",
-        "--quiet",
-        "--set",
-        "data.kind=csv",
-        "--set",
-        f"data.path={shape}.csv",
-        "--set",
-        "steps=4000",
-    ]
-    for s in sets:
-        cmd += ["--set", s]
-    subprocess.run(cmd, check=True, capture_output=True)
-    secs = time.time() - t0
-    subprocess.run(
-        ["ganlab", "sample", "r", "-n", "3000", "--out", "s.npy", "--overwrite"],
-        check=True,
-        capture_output=True,
-    )
-    s = np.load("s.npy") * sd + mu
+BASE = {"1-3": ["steps=4000"], "4": ["noise.dim=8", "steps=8000"]}
+
+
+def score(shape, samples):
     fresh = SHAPES[shape](3000, 1)
-    p = prdc(torch.tensor(fresh, dtype=torch.float32), torch.tensor(s, dtype=torch.float32))
-    row = {
-        "shape": shape,
-        "variant": name,
-        "precision": round(p.precision, 3),
-        "recall": round(p.recall, 3),
-        "seconds": round(secs, 1),
-    }
-    print(row, flush=True)
-    out.write(json.dumps(row) + "\n")
-    out.flush()
+    p = prdc(torch.tensor(fresh, dtype=torch.float32), torch.tensor(samples, dtype=torch.float32))
+    return round(p.precision, 3), round(p.recall, 3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--round", default="4", choices=sorted(ROUNDS))
+    ap.add_argument("--shapes", default=",".join(TUNE))
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--variants", default="", help="comma-separated names; default all")
+    args = ap.parse_args()
+    out = open("search.jsonl", "a")
+    variants = ROUNDS[args.round]
+    names = args.variants.split(",") if args.variants else list(variants)
+    shapes, seeds = args.shapes.split(","), [int(s) for s in args.seeds.split(",")]
+    for shape in shapes:  # the metric's ceiling: fresh points against fresh points
+        p, r = score(shape, SHAPES[shape](3000, 2))
+        print({"shape": shape, "variant": "real vs real", "precision": p, "recall": r})
+    for seed, shape, name in itertools.product(seeds, shapes, names):
+        x = SHAPES[shape](5000, 0)
+        mu, sd = x.mean(0), x.std(0)
+        np.savetxt(f"{shape}.csv", (x - mu) / sd, delimiter=",")
+        cmd = ["ganlab", "train", "ring8", "--out", "r", "--overwrite", "--quiet"]
+        for s in ["data.kind=csv", f"data.path={shape}.csv", f"seed={seed}"]:
+            cmd += ["--set", s]
+        for s in BASE[args.round] + variants[name]:
+            cmd += ["--set", s]
+        t0 = time.time()
+        subprocess.run(cmd, check=True, capture_output=True)
+        secs = time.time() - t0
+        subprocess.run(
+            ["ganlab", "sample", "r", "-n", "3000", "--out", "s.npy", "--overwrite"],
+            check=True,
+            capture_output=True,
+        )
+        p, r = score(shape, np.load("s.npy") * sd + mu)
+        row = dict(shape=shape, variant=name, seed=seed, precision=p, recall=r, seconds=secs)
+        row["round"], row["seconds"] = args.round, round(secs, 1)
+        print(row, flush=True)
+        out.write(json.dumps(row) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

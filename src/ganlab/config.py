@@ -184,6 +184,12 @@ class Config(Strict):
                 f"update 'simultaneous' takes one step of D and G together, so k must be 1, got "
                 f"k={self.k}; set k=1 or update=alternating"
             )
+        if self.data.standardize and self.generator.output != "linear":
+            raise ValueError(
+                f"data.standardize has G output standardised values (any real number), but "
+                f"generator.output is '{self.generator.output}'; set generator.output=linear "
+                "or data.standardize=false"
+            )
         return self
 
 

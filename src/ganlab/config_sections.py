@@ -76,6 +76,11 @@ class DataConfig(Strict):
         None, description="images: resize every image to [H, W]; default: all must be one size"
     )
     channels: Literal[1, 3] = Field(1, description="images: 1 (converted to grayscale) or 3 (RGB)")
+    standardize: bool = Field(
+        False,
+        description="G and D play on the data scaled to mean 0, std 1 per coordinate; G's "
+        "samples come out in the data's units (the moments are kept in the checkpoints)",
+    )
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> DataConfig:

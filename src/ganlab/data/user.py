@@ -49,13 +49,7 @@ def load_image_folder(
         )
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}; set data.channels to 1 or 3")
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
+    files = image_files(path)
     mode = "L" if channels == 1 else "RGB"
     images, first = [], None
     for file in files:
@@ -85,6 +79,23 @@ def load_image_folder(
     x = np.stack(images)  # (N, H, W) or (N, H, W, 3)
     x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
     return torch.from_numpy(x.astype(np.float32) / 255.0)  # (N, C, H, W)
+
+
+def image_files(path: Path) -> list[Path]:
+    """The files under a folder and its subfolders, in sorted path order, hidden files and
+    folders (names starting with '.') left out.
+
+    Raises:
+        DataError: the folder holds no file.
+    """
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
+    return files
 
 
 def load_csv(path: Path) -> Tensor:

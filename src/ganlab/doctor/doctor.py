@@ -72,6 +72,7 @@ class Doctor:
         self.coverage: list[dict] = []  # step, modes_covered, modes, high_quality
         self.spread: list[dict] = []  # step, spread
         self.memory: list[dict] = []  # step, ratio, sample_to_train, unseen_to_train
+        self.fit: list[dict] = []  # step, precision, recall (k-NN, against the data)
         self.found: dict[str, Finding] = {}
         self._next_check = curves.SUSTAIN_ROWS
         self._unseen: dict = {}  # the training reference and its leave-one-out distances
@@ -144,6 +145,7 @@ class Doctor:
         spread = samples.spread_ratio(fake, real)
         floor = samples.spread_floor(tuple(fake.shape[1:]))
         self.spread.append({"step": step, "spread": spread, "floor": floor})
+        self.fit.append({"step": step, **samples.fit_scores(fake, real)})
         if train is not None:
             self.memory.append({"step": step, **self._memorisation(fake, train, heldout)})
         return self.sample_findings()
@@ -167,4 +169,8 @@ class Doctor:
         starving = self.found.get("g_saturation")
         if collapse is not None and starving is not None and starving.step <= collapse.step:
             collapse = None  # a G without gradient stays where it is: saturation's symptom
-        return self._new([collapse, samples.memorised(self.memory, self.facts, self.cfg)])
+        memorised = samples.memorised(self.memory, self.facts, self.cfg)
+        unfinished = samples.unfinished(self.fit, self.facts, self.cfg)
+        if collapse is not None or memorised is not None:
+            unfinished = None  # more steps are not the cure for those
+        return self._new([collapse, memorised, unfinished])

@@ -19,6 +19,7 @@ KINDS = (
     "oscillation",
     "divergence",
     "memorisation",
+    "unfinished",
 )
 
 
@@ -159,4 +160,13 @@ def advice_memorisation(cfg: Config, step: int) -> str:
         f"checkpoint (`ganlab sample RUN --step N` with N before {step}), "
         + (f"more data: --set data.n={cfg.data.n * 16}, or " if cfg.data.n else "more data, or ")
         + f"fewer steps: --set steps={max(step // 2, 1)}"
+    )
+
+
+def advice_unfinished(cfg: Config, measure: str, before: float, after: float) -> str:
+    return (
+        f"G was still improving when the run ended (k-NN {measure} of its samples against the "
+        f"data rose from {before:.2f} to {after:.2f} over the last half of the run): the step "
+        f"budget was too small for this data; train on: `ganlab resume RUN --steps "
+        f"{2 * cfg.steps}`, or start with --set steps={2 * cfg.steps}"
     )

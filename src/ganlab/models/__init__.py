@@ -16,6 +16,11 @@ from ganlab.models.mlp import (
     init_uniform_,
 )
 from ganlab.models.packing import PackedDiscriminator, packed_shape
+from ganlab.models.standardized import (
+    StandardizedDiscriminator,
+    StandardizedGenerator,
+    data_moments,
+)
 
 __all__ = [
     "DCGANDiscriminator",
@@ -25,8 +30,11 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "PackedDiscriminator",
+    "StandardizedDiscriminator",
+    "StandardizedGenerator",
     "build_discriminator",
     "build_generator",
+    "data_moments",
 ]
 
 
@@ -39,24 +47,33 @@ def _dcgan_side(x_shape: tuple[int, ...], who: str) -> int:
     return side
 
 
-def build_generator(cfg: GeneratorConfig, z_dim: int, x_shape: tuple[int, ...]) -> nn.Module:
-    """G for examples of shape x_shape from noise of dimension z_dim, initialised."""
+def build_generator(
+    cfg: GeneratorConfig, z_dim: int, x_shape: tuple[int, ...], standardize: bool = False
+) -> nn.Module:
+    """G for examples of shape x_shape from noise of dimension z_dim, initialised; with
+    `standardize` a StandardizedGenerator (its moments to be set from the data)."""
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "generator")
-        return DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output)
-    G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
-    if cfg.init_range is not None:
-        init_uniform_(G, cfg.init_range)
-    return G
+        G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output)
+    else:
+        G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
+        if cfg.init_range is not None:
+            init_uniform_(G, cfg.init_range)
+    return StandardizedGenerator(G, tuple(x_shape)) if standardize else G
 
 
-def build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
+def build_discriminator(
+    cfg: DiscriminatorConfig, x_shape: tuple[int, ...], standardize: bool = False
+) -> nn.Module:
     """D for examples of shape x_shape, returning (m,) logits, initialised; with
-    cfg.pack = n > 1 a PackedDiscriminator returning one logit per n examples."""
+    cfg.pack = n > 1 a PackedDiscriminator returning one logit per n examples; with
+    `standardize` a StandardizedDiscriminator around it."""
     if cfg.pack > 1:
         inner = _build_discriminator(cfg, packed_shape(tuple(x_shape), cfg.pack))
-        return PackedDiscriminator(inner, cfg.pack)
-    return _build_discriminator(cfg, x_shape)
+        D = PackedDiscriminator(inner, cfg.pack)
+    else:
+        D = _build_discriminator(cfg, x_shape)
+    return StandardizedDiscriminator(D, tuple(x_shape)) if standardize else D
 
 
 def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:

@@ -1,24 +1,47 @@
-"""DCGAN generator and discriminator (Radford et al. 2016) for 28x28 and 32x32 images.
+"""DCGAN generator and discriminator (Radford et al. 2016) for square images of side
+s0 * 2^n, 4 <= s0 <= 7 and n >= 2: 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, ...
 
 G: project z to a (c * 2^(n-1), s0, s0) map, then n stride-2 transposed convolutions with
 BatchNorm + ReLU, the last to the image channels with the output nonlinearity. D mirrors it
 with stride-2 convolutions, LeakyReLU(0.2), BatchNorm on all but the first, and a Linear logit.
-s0 = 7 and n = 2 for 28x28 (7 -> 14 -> 28); s0 = 4 and n = 3 for 32x32 (4 -> 8 -> 16 -> 32).
+s0 = 7 and n = 2 for 28x28 (7 -> 14 -> 28); s0 = 4 and n = 3 for 32x32 (4 -> 8 -> 16 -> 32);
+s0 = 4 and n = 4 for 64x64, as in Radford et al.
 """
 
 from torch import Tensor, nn
 
 from ganlab.models.mlp import OUTPUTS
 
-# image side -> (side of the smallest feature map, number of stride-2 layers)
-_LAYOUT = {28: (7, 2), 32: (4, 3)}
+# The smallest feature map's side: from 4 (DCGAN's 4x4) to 7 (MNIST's 7x7); halving further
+# would leave a map of 3 or less, which a 4x4 stride-2 convolution cannot halve again.
+MIN_START, MAX_START = 4, 7
 
 
 def dcgan_layout(side: int) -> tuple[int, int]:
-    """(s0, n) for a square image of the given side; raises ValueError for other sizes."""
-    if side not in _LAYOUT:
-        raise ValueError(f"DCGAN models support 28x28 and 32x32 images, got {side}x{side}")
-    return _LAYOUT[side]
+    """(s0, n): the smallest feature map's side and the number of stride-2 layers for a square
+    image of the given side (side = s0 * 2^n, the most halvings with s0 >= 4, n >= 2).
+
+    Raises:
+        ValueError: no such layout (e.g. 30: 15 * 2); the message names the nearest sides.
+    """
+    n = 0
+    while side % 2 ** (n + 1) == 0 and side // 2 ** (n + 1) >= MIN_START:
+        n += 1
+    s0 = side // 2**n if n else side
+    if n < 2 or s0 > MAX_START:
+        near = sorted(supported_sides(4 * side), key=lambda s: (abs(s - side), s))[:2]
+        raise ValueError(
+            f"DCGAN models need a side of s0 * 2^n (s0 from {MIN_START} to {MAX_START}, n >= 2), "
+            f"got {side}x{side}; resize to {near[0]}x{near[0]} or {near[1]}x{near[1]} "
+            "(data.resize)"
+        )
+    return s0, n
+
+
+def supported_sides(limit: int) -> list[int]:
+    """The image sides dcgan_layout accepts, up to `limit`, ascending."""
+    sides = {s0 * 2**n for s0 in range(MIN_START, MAX_START + 1) for n in range(2, 12)}
+    return sorted(s for s in sides if s <= limit)
 
 
 def init_dcgan_(module: nn.Module) -> None:
@@ -34,11 +57,11 @@ def init_dcgan_(module: nn.Module) -> None:
 
 
 class DCGANGenerator(nn.Module):
-    """x = G(z) for images of shape (C, H, H), H in {28, 32}.
+    """x = G(z) for images of shape (C, H, H), H a side dcgan_layout accepts.
 
     Args:
         z_dim: dimension of z.
-        x_shape: (C, H, W) with H == W in {28, 32}.
+        x_shape: (C, H, W) with H == W, a side dcgan_layout accepts.
         channels: channels of the last hidden feature map; earlier maps double it.
         output: output nonlinearity ('tanh' as in DCGAN, 'sigmoid' for [0, 1] data).
     """
@@ -70,10 +93,10 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """D(x) logits for images of shape (C, H, H), H in {28, 32}.
+    """D(x) logits for images of shape (C, H, H), H a side dcgan_layout accepts.
 
     Args:
-        x_shape: (C, H, W) with H == W in {28, 32}.
+        x_shape: (C, H, W) with H == W, a side dcgan_layout accepts.
         channels: channels of the first feature map; later maps double it.
     Returns from forward:
         (m,) logits.
@@ -108,4 +131,11 @@ def image_side(x_shape: tuple[int, ...]) -> int:
     return int(x_shape[1])
 
 
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "init_dcgan_", "dcgan_layout", "image_side"]
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "dcgan_layout",
+    "image_side",
+    "init_dcgan_",
+    "supported_sides",
+]

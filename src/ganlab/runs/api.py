@@ -53,6 +53,7 @@ from ganlab.runfiles import (
     run_config,
     writing,
 )
+from ganlab.runs import recipes
 from ganlab.runs.checkpoints import (
     CheckpointStore,
     restore_models,
@@ -68,6 +69,7 @@ from ganlab.runs.directory import (
     record_resume,
 )
 from ganlab.runs.monitor import require_tensorboard, run_loop
+from ganlab.runs.recipes import is_data_path, plan_run
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.prior import NoisePrior
@@ -175,11 +177,16 @@ def train(
     report: bool = True,
     device: str = "auto",
     bf16: bool | None = None,
+    announce: bool | None = None,
 ) -> Run:
     """Train a GAN with Algorithm 1 in a new run directory and return the Run.
 
+        ganlab.train("moons.csv")      # your data: ganlab inspects it and picks the recipe
+
     Args:
-        config: a Config, a dict of config keys, a YAML file path or a preset name.
+        config: a Config, a dict of config keys, a YAML file path or a preset name; or data:
+            a CSV or .npy/.npz file of points or images, or a folder of images, for which
+            the `points` or `images` recipe is chosen and sized (ganlab.runs.recipes).
         out: the run directory to create; default runs/<name>-<time>.
         overrides: ``a.b=value`` strings applied on top of a file or preset.
         data: optional (N, *x_shape) tensor or array to train on instead of config.data.
@@ -190,13 +197,16 @@ def train(
         device: 'auto' (CUDA when torch sees a GPU), 'cpu' or 'cuda'.
         bf16: forward passes under bfloat16 autocast (CUDA only); None: off for a new run,
             the run's own choice when `resume` continues one (as ganlab.resume).
+        announce: print the line saying what was chosen for data given as `config`, with the
+            expected time; None: unless quiet.
     Raises:
         GanlabError: bad config, data or output directory; nothing is written then.
     """
     with distributed.session(device, bool(bf16)) as world:
         # Rank 0 reads the config and checks --out; the other ranks take its answers, so that
         # the files need to be on rank 0's machine only.
-        cfg, name = distributed.on_main(_resolve_config, config, overrides)
+        announce = (not quiet) if announce is None else announce
+        cfg, name = distributed.on_main(_resolve_config, config, overrides, announce)
         distributed.on_main(require_tensorboard, cfg)
         cfg, typed_path = absolute_data_path(cfg)
         if data is not None:
@@ -270,9 +280,10 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     cfg = run_config(path)
     meta = read_meta(path)
     x_shape = tuple(meta["x_shape"])
-    G = build_generator(cfg.generator, cfg.noise.dim, x_shape)
-    D = build_discriminator(cfg.discriminator, x_shape)
-    ema = build_generator(cfg.generator, cfg.noise.dim, x_shape) if cfg.ema.beta else None
+    scaled = cfg.data.standardize  # mu and sigma come from the checkpoint
+    G = build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled)
+    D = build_discriminator(cfg.discriminator, x_shape, scaled)
+    ema = build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled) if cfg.ema.beta else None
     store = CheckpointStore(path / "checkpoints")
     ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
     restore_models(G, D, tensors, ckpt, ema)
@@ -379,11 +390,16 @@ def restore_newest(
     return state, ckpt
 
 
-def _resolve_config(config, overrides) -> tuple[Config, str]:
+def _resolve_config(config, overrides, announce: bool = False) -> tuple[Config, str]:
     if isinstance(config, Config):
         config = config.model_dump(mode="json")
     if isinstance(config, dict):
         return config_from_dict(_with_overrides(config, overrides), overrides=overrides), "run"
+    if is_data_path(config):  # a user's file or folder: its recipe (ganlab.runs.recipes)
+        plan = plan_run(config, list(overrides))
+        if announce:
+            print(f"ganlab: {recipes.announce(plan)}", flush=True)
+        return plan.config, plan.name
     name = str(config)
     stem = name if name in preset_names() else Path(name).stem
     return load_config(config, list(overrides)), stem

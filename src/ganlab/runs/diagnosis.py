@@ -27,7 +27,7 @@ from ganlab.runfiles import (
 )
 from ganlab.runs.checkpoints import CheckpointStore
 from ganlab.training.prior import NoisePrior
-from ganlab.training.state import DATA_SEED, EVAL_SEED, TrainState, eval_mode
+from ganlab.training.state import DATA_SEED, EVAL_SEED, TrainState, eval_mode, tanh_images
 
 DOCTOR_SEED = 6  # the doctor's own noise stream: cfg.seed + 6 (the run's streams are 1-4)
 
@@ -130,7 +130,7 @@ def findings_text(findings: list[Finding], run_dir, as_json: bool = False) -> st
     if not findings:
         return (
             f"{run_dir}: the doctor found nothing wrong (saturation, an overpowering D, mode "
-            "collapse, oscillation, divergence, memorisation)"
+            "collapse, oscillation, divergence, memorisation, an unfinished run)"
         )
     lines = []
     for f in findings:
@@ -173,6 +173,8 @@ def diagnose(run_dir: Path | str) -> list[Finding]:
                 continue  # a damaged file: the others still speak
             with torch.no_grad():
                 fake = run.sampler(z)
+            if tanh_images(cfg, run.x_shape):  # G's [-1, 1] against the data's [0, 1]
+                fake = (fake + 1.0) / 2.0
             doctor.check_samples(step, fake, real, distribution, None, train, heldout)
     doctor.sample_findings()
     for finding in recorded_findings(run_dir):  # what only training saw: a NaN between rows

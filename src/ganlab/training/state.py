@@ -17,7 +17,7 @@ from ganlab.config import Config
 from ganlab.data import build_data
 from ganlab.data.sources import DistributionSource, TensorSource
 from ganlab.errors import ConfigError, DataError
-from ganlab.models import build_discriminator, build_generator
+from ganlab.models import build_discriminator, build_generator, data_moments
 from ganlab.models.mlp import set_output_bias_
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
@@ -28,6 +28,9 @@ from ganlab.training.prior import NoisePrior
 # Seeds of the run's independent random streams, offset from cfg.seed so that none shares
 # a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
 DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED = 1, 2, 3, 4
+# Examples data.standardize measures mu and sigma on: all of a training set up to this size
+# (the standard error of sigma is then under 0.5% of it), a fixed draw of a stream's law.
+MOMENT_EXAMPLES = 100_000
 
 
 @dataclass
@@ -88,10 +91,15 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
         # here, the one place it happens (Run.sample maps samples back).
         source.x = 2.0 * source.x - 1.0
-    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape)
+    scaled = cfg.data.standardize
+    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape, scaled)
     if cfg.generator.output_bias == "data_logit":
         set_output_bias_(G, data_logit(source, cfg.data.kind))
-    D = build_discriminator(cfg.discriminator, source.x_shape)
+    D = build_discriminator(cfg.discriminator, source.x_shape, scaled)
+    if scaled:
+        moments = data_moments(source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED))
+        G.set_moments_(*moments)
+        D.set_moments_(*moments)
     G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
     prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED).to(world.device)
     source.to(world.device)

@@ -1,0 +1,159 @@
+"""What a user's data is, before any training: `inspect_path` reads a CSV, a .npy/.npz file or
+an image folder far enough to say its kind (points or images), count, shape, value range and
+labels, without decoding a whole folder of images.
+
+`ganlab train PATH` chooses its recipe from this (ganlab.runs.recipes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganlab.data.user import IMAGE_SUFFIXES, LABEL_KEYS, image_files, load_array, load_csv
+from ganlab.errors import DataError
+
+DATA_SUFFIXES = (".csv", ".npy", ".npz")
+PROBE_IMAGES = 64  # images of a folder opened to learn sizes and colour (evenly spread)
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """A user's data at a glance.
+
+    Attributes:
+        path: the file or folder, absolute.
+        kind: 'points' or 'images'.
+        loader: the data.kind that reads it: 'csv', 'array' or 'images'.
+        count: examples.
+        shape: one example's shape: (d,) points, (C, H, W) images (a folder: its commonest
+            size, C = 3 when any probed image has colour).
+        low, high: the smallest and largest value (a folder: of the probed images, in [0, 1]).
+        classes: number of distinct labels (an .npz 'y' array, or a folder's subfolders), or 0.
+        sizes: a folder's distinct (H, W) among the probed images, commonest first.
+    """
+
+    path: Path
+    kind: str
+    loader: str
+    count: int
+    shape: tuple[int, ...]
+    low: float
+    high: float
+    classes: int = 0
+    sizes: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        """A few words: '5,000 points in 2-D, values in [-1.2, 2.0]' or '10,000 grey 28x28
+        images in 10 subfolders'."""
+        if self.kind == "points":
+            text = f"{self.count:,} points in {self.shape[0]}-D, values in "
+            text += f"[{self.low:.3g}, {self.high:.3g}]"
+        else:
+            colour = "colour" if self.shape[0] == 3 else "grey"
+            c, h, w = self.shape
+            text = f"{self.count:,} {colour} {h}x{w} images"
+            if len(self.sizes) > 1:
+                text += f" ({len(self.sizes)} sizes among those probed)"
+        if self.classes:
+            text += f", {self.classes} labels"
+        return text
+
+
+def is_data_path(source) -> bool:
+    """Whether `source` (what follows `ganlab train`) names data rather than a config: a file
+    ending in .csv, .npy or .npz, or an existing folder that is not a run directory (so a
+    folder of images named like a preset is trained on; a run directory named like one is
+    not)."""
+    if not isinstance(source, (str, Path)):
+        return False
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return not is_run_dir(path)
+    return path.suffix.lower() in DATA_SUFFIXES
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory ganlab wrote: its config.yaml and meta.json."""
+    return (path / "config.yaml").is_file() and (path / "meta.json").is_file()
+
+
+def inspect_path(path: str | Path) -> DataSummary:
+    """A summary of the data at `path`: a CSV or .npy/.npz file, or a folder of images.
+
+    Raises:
+        DataError: the path does not exist or is not data ganlab reads; one line, with the fix.
+    """
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise DataError(f"{path} does not exist; give a CSV, .npy/.npz file or image folder")
+    if path.is_dir():
+        if is_run_dir(path):
+            raise DataError(
+                f"{path} is a run directory, not data; `ganlab resume {path}` continues it"
+            )
+        return _inspect_folder(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        x = load_csv(path).numpy()
+        return DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x))
+    if suffix in (".npy", ".npz"):
+        loaded = load_array(path)
+        x = loaded.numpy()
+        kind = "points" if x.ndim == 2 else "images"
+        return DataSummary(path, kind, "array", len(x), x.shape[1:], *_range(x), _npz_classes(path))
+    raise DataError(
+        f"{path} is not data ganlab reads; give a CSV of points, a .npy/.npz array or a folder "
+        "of PNG/JPEG images"
+    )
+
+
+def _range(x: np.ndarray) -> tuple[float, float]:
+    return float(x.min()), float(x.max())
+
+
+def _npz_classes(path: Path) -> int:
+    if path.suffix.lower() != ".npz":
+        return 0
+    with np.load(path, allow_pickle=False) as f:
+        key = next((k for k in LABEL_KEYS if k in f.files), None)
+        if key is None or f[key].dtype.kind not in "iu":
+            return 0
+        return len(np.unique(f[key]))
+
+
+def _inspect_folder(path: Path) -> DataSummary:
+    from PIL import Image, UnidentifiedImageError
+
+    files = image_files(path)
+    bad = next((f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES), None)
+    if bad is not None:
+        raise DataError(f"{bad} is not a PNG or JPEG image; remove it from {path} (or convert it)")
+    step = max(1, len(files) // PROBE_IMAGES)
+    sizes, colour, low, high = Counter(), False, 1.0, 0.0
+    for file in files[::step][:PROBE_IMAGES]:
+        try:
+            with Image.open(file) as im:
+                sizes[(im.height, im.width)] += 1
+                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            raise DataError(
+                f"cannot read {file} as an image ({type(e).__name__}); remove or replace it"
+            ) from None
+        # colour: any pixel whose channels differ by more than JPEG's rounding of grey
+        spread = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+        colour = colour or bool((spread > 8).mean() > 0.01)
+        low, high = min(low, rgb.min() / 255.0), max(high, rgb.max() / 255.0)
+    (h, w), _ = sizes.most_common(1)[0]
+    parents = {f.parent for f in files}
+    classes = len(parents) if len(parents) > 1 else 0  # a subfolder per class, as ImageFolder
+    order = tuple(size for size, _ in sizes.most_common())
+    return DataSummary(
+        path, "images", "images", len(files), (3 if colour else 1, h, w), low, high, classes, order
+    )
+
+
+__all__ = ["DATA_SUFFIXES", "DataSummary", "inspect_path", "is_data_path"]

@@ -1,0 +1,176 @@
+"""`ganlab train PATH`: from a user's file or folder to a config, with one line saying what
+was chosen.
+
+    plan = plan_run("moons.csv")      # inspects the data, picks a recipe, resolves the config
+    print(plan.line)                  # what ganlab chose and how long it should take here
+
+Points get the `points` preset, images the `images` preset (both in ganlab/presets, tuned on
+data they were not written for: benchmarks/README.md). The recipe sets what depends on the
+data: where it is, how to read it, the image size and channels, and the step budget, which
+grows with the data instead of being one number. `--set` items apply on top, last.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ganlab.config import Config, load_config
+from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
+from ganlab.models.dcgan import supported_sides
+from ganlab.training.algorithm import algorithm1
+from ganlab.training.state import build_state, seeded_rng
+
+__all__ = ["Plan", "budget_steps", "estimate_seconds", "is_data_path", "plan_run", "recipe_for"]
+
+# Points: 8,000 steps of 256 reach k-NN precision and recall >= 0.95 on 2-D shapes of 5,000
+# points (benchmarks/README.md); more points or dimensions get more steps, as below.
+POINTS_STEPS, POINTS_REFERENCE = 8000, 5000
+POINTS_DECAY = 20.0  # both learning rates fall 20x over a points run, whatever its length
+# Images: 10,000 28x28 images take IMAGES_STEPS; a set n times larger gets n^0.5 times more
+# (each image is seen fewer times, but a larger set is rarely that much harder to fit).
+IMAGES_STEPS, IMAGES_REFERENCE = 6000, 10_000
+MIN_STEPS, MAX_STEPS = 2000, 50_000
+MIN_SIDE, MAX_SIDE = 16, 64  # image sides the images recipe trains at (DCGAN's range here)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved run: its config, the name of its default run directory, and the line that
+    says what was chosen (for data, what ganlab made of it)."""
+
+    config: Config
+    name: str
+    line: str
+    summary: DataSummary | None = None
+
+
+def budget_steps(summary: DataSummary) -> int:
+    """Training steps for the data: points 8,000 for 5,000 2-D points, x (n / 5,000)^0.25 and
+    x sqrt(d / 2) beyond; images 6,000 for 10,000, x (n / 10,000)^0.5; in [2,000, 50,000],
+    rounded to 500."""
+    if summary.kind == "points":
+        size = (summary.count / POINTS_REFERENCE) ** 0.25
+        dim = math.sqrt(max(1.0, summary.shape[0] / 2))
+        steps = POINTS_STEPS * size * dim
+    else:
+        steps = IMAGES_STEPS * (summary.count / IMAGES_REFERENCE) ** 0.5
+    return int(min(MAX_STEPS, max(MIN_STEPS, round(steps / 500) * 500)))
+
+
+def image_side(summary: DataSummary) -> int:
+    """The side images are trained at: theirs when it is square and DCGAN builds it within
+    [16, 64], else the nearest side DCGAN builds (the larger on a tie)."""
+    _, h, w = summary.shape
+    sides = [s for s in supported_sides(MAX_SIDE) if s >= MIN_SIDE]
+    if h == w and h in sides and len(summary.sizes) <= 1:
+        return h
+    target = min(MAX_SIDE, max(MIN_SIDE, max(h, w)))
+    return min(sides, key=lambda s: (abs(s - target), -s))
+
+
+def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, list[str]]:
+    """(preset, overrides) for the data: the preset of its kind and the keys the data decides.
+    typed: the path as the user typed it, for data.path (the run directory makes it absolute
+    and keeps it as typed for the record); default the summary's absolute path."""
+    steps = budget_steps(summary)
+    path = json.dumps(str(typed or summary.path))  # quoted: any path reads back as a string
+    sets = [f"data.kind={summary.loader}", f"data.path={path}", f"steps={steps}"]
+    if summary.kind == "points":
+        factor = POINTS_DECAY ** (1.0 / steps)  # the same total decay over any budget
+        sets += [f"g_optimizer.lr_decay_factor={factor}", f"d_optimizer.lr_decay_factor={factor}"]
+        return "points", sets
+    channels, h, w = summary.shape
+    if summary.loader == "images":
+        sets.append(f"data.channels={channels}")
+        side = image_side(summary)
+        if (h, w) != (side, side) or len(summary.sizes) > 1:
+            sets.append(f"data.resize=[{side},{side}]")
+    return "images", sets
+
+
+def plan_run(source, overrides: list[str] = ()) -> Plan:
+    """The run `ganlab train SOURCE --set ...` makes: SOURCE a config file or preset, or data
+    (a CSV, .npy/.npz file or image folder), in which case the recipe is chosen here.
+
+    Raises:
+        ConfigError, DataError: one line.
+    """
+    if not is_data_path(source):
+        name = str(source)
+        cfg = load_config(source, list(overrides))
+        return Plan(cfg, Path(name).stem, f"{name}: {model_text(cfg)}")
+    summary = inspect_path(source)
+    preset, sets = recipe_for(summary, str(source))
+    cfg = load_config(preset, sets + list(overrides))
+    line = f"{summary.path.name}: {summary.describe()} -> recipe {preset}: {model_text(cfg)}"
+    if cfg.data.resize:
+        line += f", images resized to {cfg.data.resize[0]}x{cfg.data.resize[1]}"
+    return Plan(cfg, summary.path.stem, line, summary)
+
+
+def model_text(cfg: Config) -> str:
+    """'MLP G 128x3 / D 128x3 on standardised data, non-saturating, adam, 8,000 steps of 256'"""
+
+    def net(section) -> str:
+        if section.kind == "dcgan":
+            return f"DCGAN {section.channels}ch"
+        widths = section.hidden
+        if len(set(widths)) == 1:
+            return f"{section.kind} {widths[0]}x{len(widths)}"
+        return f"{section.kind} {'-'.join(map(str, widths))}"
+
+    text = f"G {net(cfg.generator)} / D {net(cfg.discriminator)}"
+    if cfg.data.standardize:
+        text += " on standardised data"
+    return f"{text}, {cfg.objective}, {cfg.g_optimizer.name}, {cfg.steps:,} steps of m={cfg.m}"
+
+
+def estimate_seconds(cfg: Config, x_shape: tuple[int, ...], probe_seconds: float = 1.0) -> float:
+    """Seconds the run's training steps should take on this machine: the same nets and
+    minibatch on random data of the data's shape, timed over about `probe_seconds` after two
+    steps to warm up (the previews and checkpoints of a real run add a few percent). Torch's
+    random state is left as it was. Other busy processes on the machine slow both the probe
+    and the run."""
+
+    def steps(state, n) -> float:
+        probe = cfg.model_copy(update={"steps": state.step + n})
+        start = time.perf_counter()
+        algorithm1(probe, state)
+        return time.perf_counter() - start
+
+    x = torch.rand(max(2 * cfg.m, 64), *x_shape)
+    with seeded_rng(cfg):
+        state = build_state(cfg.model_copy(update={"steps": 2}), data=x)
+        steps(state, 2)  # warm-up: first calls allocate and pick kernels
+        n, took = 3, steps(state, 3)
+        if took < probe_seconds:
+            n = min(100, max(3, math.ceil(3 * probe_seconds / max(took, 1e-6))))
+            took = steps(state, n)
+    return took / n * cfg.steps
+
+
+def duration(seconds: float) -> str:
+    """'40 s', '7 min', '1 h 20 min': a time estimate's precision, no more."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
+def announce(plan: Plan) -> str:
+    """The plan's line with the expected training time on this machine."""
+    shape = plan.summary.shape if plan.summary is not None else None
+    if shape is None:
+        return plan.line
+    if plan.config.data.resize:
+        shape = (shape[0], *plan.config.data.resize)
+    seconds = estimate_seconds(plan.config, tuple(shape))
+    return f"{plan.line}, about {duration(seconds)} on this machine"

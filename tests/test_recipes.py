@@ -1,0 +1,152 @@
+"""`ganlab train PATH` (issue 20, parts 1 and 2): ganlab inspects a user's CSV, array or image
+folder, picks the `points` or `images` recipe, sizes its budget from the data, says in one line
+what it chose and trains an ordinary run; `--dry-run` prints the plan and writes nothing."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import ganlab
+from ganlab.cli import main
+from ganlab.data.inspect import inspect_path, is_data_path
+from ganlab.errors import DataError
+from ganlab.runs.recipes import budget_steps, plan_run, recipe_for
+
+
+def write_images(folder, n, size=(16, 16), colour=False, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = size
+        if colour:
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        else:
+            pixels = np.repeat(rng.integers(0, 256, (h, w, 1), dtype=np.uint8), 3, axis=2)
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def far_points(tmp_path):
+    """2-D points far from the origin and on very different scales per axis: what a user's
+    measurements look like, and what a net initialised for unit-scale data cannot fit."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 2)) * [50.0, 0.5] + [1000.0, -3.0]
+    path = tmp_path / "measurements.csv"
+    np.savetxt(path, x, delimiter=",", header="mass,charge", comments="")
+    return path, x
+
+
+def test_inspect_reads_kind_count_shape_range_and_labels(tmp_path, far_points):
+    path, x = far_points
+    s = inspect_path(path)
+    assert (s.kind, s.loader, s.count, s.shape) == ("points", "csv", 1000, (2,))
+    assert s.low == pytest.approx(x.min(), rel=1e-5) and s.high == pytest.approx(x.max(), rel=1e-5)
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, x=np.zeros((30, 1, 28, 28), np.uint8), y=np.arange(30) % 3)
+    s = inspect_path(npz)
+    assert (s.kind, s.loader, s.shape, s.classes) == ("images", "array", (1, 28, 28), 3)
+    grey = inspect_path(write_images(tmp_path / "grey", 5))
+    colour = inspect_path(write_images(tmp_path / "colour", 5, colour=True))
+    assert grey.shape == (1, 16, 16) and colour.shape == (3, 16, 16)
+    assert "5 colour 16x16 images" in colour.describe()
+
+
+def test_a_folder_of_class_subfolders_reports_its_labels(tmp_path):
+    write_images(tmp_path / "set" / "cats", 3)
+    write_images(tmp_path / "set" / "dogs", 3, seed=1)
+    assert inspect_path(tmp_path / "set").classes == 2
+
+
+def test_what_is_data_and_what_is_a_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert is_data_path("x.csv") and is_data_path("x.npz") and not is_data_path("ring8")
+    write_images(tmp_path / "images", 2)  # a user's folder named like the `images` preset
+    assert is_data_path("images")
+    run = tmp_path / "ring8"  # a run directory named like a preset stays the preset
+    run.mkdir()
+    (run / "config.yaml").write_text("{}")
+    (run / "meta.json").write_text("{}")
+    assert not is_data_path("ring8")
+    with pytest.raises(DataError, match="run directory, not data; `ganlab resume"):
+        inspect_path(run)
+
+
+def test_the_budget_grows_with_the_data_not_one_fixed_number(far_points, tmp_path):
+    path, _ = far_points
+    s = inspect_path(path)
+    small = budget_steps(s)
+    bigger = budget_steps(type(s)(**{**s.__dict__, "count": 100_000}))
+    wider = budget_steps(type(s)(**{**s.__dict__, "shape": (16,)}))
+    assert small < bigger and small < wider
+    preset, sets = recipe_for(s)
+    assert preset == "points" and f"steps={small}" in sets
+    # the learning rates fall by the same 20x over any budget
+    factor = float(next(v for v in sets if v.startswith("g_optimizer.lr_decay")).split("=")[1])
+    assert factor**small == pytest.approx(20.0, rel=1e-6)
+
+
+def test_images_of_an_odd_or_mixed_size_are_resized_to_a_side_dcgan_builds(tmp_path):
+    write_images(tmp_path / "odd", 4, size=(30, 30), colour=True)
+    plan = plan_run(tmp_path / "odd")
+    assert plan.config.data.resize == (32, 32) and plan.config.data.channels == 3
+    assert "images resized to 32x32" in plan.line
+    write_images(tmp_path / "mixed", 3, size=(28, 28))
+    write_images(tmp_path / "mixed" / "more", 3, size=(40, 30))
+    assert plan_run(tmp_path / "mixed").config.data.resize is not None
+    assert plan_run(write_images(tmp_path / "fit", 3, size=(28, 28))).config.data.resize is None
+
+
+def test_dry_run_prints_the_choice_and_the_config_and_writes_nothing(far_points, capsys):
+    path, _ = far_points
+    before = sorted(p.name for p in path.parent.iterdir())
+    assert main(["train", str(path), "--dry-run", "--set", "m=128"]) == 0
+    out = capsys.readouterr().out
+    first, rest = out.split("\n", 1)
+    assert first.startswith("ganlab: measurements.csv: 1,000 points in 2-D")
+    assert "recipe points" in first and "on this machine" in first
+    cfg = yaml.safe_load(rest)
+    assert cfg["m"] == 128 and cfg["data"]["path"] == str(path) and cfg["data"]["standardize"]
+    assert sorted(p.name for p in path.parent.iterdir()) == before
+
+
+def test_train_path_learns_data_far_from_unit_scale(far_points, tmp_path, capsys):
+    """The recipe standardises the data for G and D and maps G's samples back: after a short
+    run the samples' mean and spread per axis are those of the data, off by far less than the
+    data's own scale (a net without it starts at 0 +- 1 against 1000 +- 50 and -3 +- 0.5)."""
+    path, x = far_points
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(out), "--quiet", "--set", "steps=600"]) == 0
+    assert "recipe points" in capsys.readouterr().out
+    s = ganlab.load_run(out).sample(2000).numpy()
+    mean, std = x.mean(0), x.std(0)
+    # 600 steps fit a Gaussian's location and scale, not its fine shape: within a quarter of
+    # the data's std (a G that did not map back would be off by 20 stds on the first axis)
+    assert np.all(np.abs(s.mean(0) - mean) < 0.25 * std)
+    assert np.all(np.abs(s.std(0) / std - 1) < 0.25)
+
+
+def test_the_python_api_takes_a_path(far_points, tmp_path):
+    path, _ = far_points
+    run = ganlab.train(str(path), tmp_path / "api", overrides=["steps=20"], report=False)
+    assert run.config.data.kind == "csv" and run.config.data.standardize
+    assert run.sample(5).shape == (5, 2)
+    meta = json.loads((tmp_path / "api" / "meta.json").read_text())
+    assert meta["data_path_as_typed"] == str(path)
+
+
+def test_train_folder_of_colour_images_of_another_size(tmp_path, capsys):
+    folder = write_images(tmp_path / "photos", 40, size=(20, 24), colour=True)
+    out = tmp_path / "run"
+    sets = ["--set", "steps=4", "--set", "m=16", "--set", "generator.channels=8",
+            "--set", "discriminator.channels=8"]  # fmt: skip
+    assert main(["train", str(folder), "--out", str(out), "--quiet", *sets]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "40 colour 20x24 images" in line and "resized to 24x24" in line
+    x = ganlab.load_run(out).sample(3)
+    assert x.shape == (3, 3, 24, 24) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.isfinite(x).all()

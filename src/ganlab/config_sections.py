@@ -81,6 +81,13 @@ class DataConfig(Strict):
         description="G and D play on the data scaled to mean 0, std 1 per coordinate; G's "
         "samples come out in the data's units (the moments are kept in the checkpoints)",
     )
+    stream: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="images/array: read minibatches from disk instead of loading the data into "
+        "memory (an image folder is decoded once into a uint8 file in the cache, a .npy file is "
+        "read in place); 'auto' streams when the float32 examples would take over 1/4 of the "
+        "available memory; same minibatches either way",
+    )
 
     @model_validator(mode="after")
     def _check_kind_fields(self) -> DataConfig:
@@ -89,6 +96,11 @@ class DataConfig(Strict):
         if self.kind in ("images", "csv") and not self.path:
             what = "folder of PNG/JPEG images" if self.kind == "images" else "CSV file of points"
             raise ValueError(f"data.kind '{self.kind}' needs data.path, the {what} to train on")
+        if self.stream == "always" and self.kind not in ("images", "array"):
+            raise ValueError(
+                f"data.stream 'always' streams an image folder or a .npy file from disk, not "
+                f"data.kind '{self.kind}'; leave data.stream at auto"
+            )
         if self.kind == "digits" and self.split != "train":
             raise ValueError(
                 f"data.kind 'digits' has one split (all 1797 images), got data.split "

@@ -9,6 +9,8 @@ mnist_pickle.py  the mnist.pkl.gz format, read without running its code
 stacked.py       Stacked MNIST: three digits as the three channels of one image
 user.py          your own data: a folder of images, a .npy/.npz array, a CSV of points
 sources.py       minibatch sources: a stream from a distribution, or epochs over a tensor
+image_cache.py   an image folder decoded once into a uint8 file in the cache
+streaming.py     epochs over examples read from disk a minibatch at a time (data.stream)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ganlab.data.mnist_pickle import read_mnist_pickle
 from ganlab.data.sources import DistributionSource, TensorSource, steps_per_epoch
 from ganlab.data.stacked import TRAIN_IMAGES as STACKED_TRAIN_IMAGES
 from ganlab.data.stacked import load_stacked_mnist
+from ganlab.data.streaming import StreamingSource, streamed_source
 from ganlab.data.toy import GaussianMixture, gaussian_1d, grid, mixture_1d, ring
 from ganlab.data.user import load_array, load_csv, load_image_folder
 from ganlab.errors import DataError
@@ -40,6 +43,7 @@ from ganlab.errors import DataError
 __all__ = [
     "DistributionSource",
     "GaussianMixture",
+    "StreamingSource",
     "TensorSource",
     "build_data",
     "cache_dir",
@@ -81,8 +85,13 @@ def distribution_of(cfg: DataConfig) -> GaussianMixture | None:
     return None
 
 
-def build_data(cfg: DataConfig, seed: int, x=None) -> DistributionSource | TensorSource:
+def build_data(
+    cfg: DataConfig, seed: int, x=None
+) -> DistributionSource | TensorSource | StreamingSource:
     """The minibatch source a config asks for. ``x``, when given, is trained on instead.
+
+    An image folder or .npy file streams from disk when cfg.stream says so (StreamingSource:
+    the same minibatches as in memory); other file data is loaded whole (TensorSource).
 
     Args:
         cfg: the data section of the config.
@@ -93,7 +102,8 @@ def build_data(cfg: DataConfig, seed: int, x=None) -> DistributionSource | Tenso
         return TensorSource(torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x), seed)
     dist = distribution_of(cfg)
     if dist is None:
-        return TensorSource(load_data(cfg), seed)
+        streamed = streamed_source(cfg, seed)
+        return streamed if streamed is not None else TensorSource(load_data(cfg), seed)
     if cfg.n is None:
         return DistributionSource(dist, seed)
     # A fixed training set of n points, as in PacGAN's protocol; drawn from its own seed so

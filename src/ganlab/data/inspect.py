@@ -128,7 +128,7 @@ def _npz_classes(path: Path) -> int:
 def _inspect_folder(path: Path) -> DataSummary:
     from PIL import Image, UnidentifiedImageError
 
-    files = image_files(path)
+    files = image_files(path, channels=1)  # channels: checked, not used, by the listing
     bad = next((f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES), None)
     if bad is not None:
         raise DataError(f"{bad} is not a PNG or JPEG image; remove it from {path} (or convert it)")

@@ -12,6 +12,7 @@ the state is the same on all of them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -63,12 +64,67 @@ class DistributionSource:
         self.generator.set_state(state["generator"])
 
 
-class TensorSource:
+class EpochSource:
+    """Epochs over N stored examples: each epoch a random permutation, read m at a time.
+
+    The last partial minibatch of an epoch is dropped, so every minibatch has exactly m
+    examples, as Algorithm 1 assumes. The state (generator, order, cursor) is the same for
+    every kind of storage, so a run streamed from disk and one held in memory see the same
+    minibatches and restore from each other's checkpoints. Subclasses say how rows are read
+    (`rows`).
+
+    Args:
+        size: N, the number of examples.
+        seed: seed of this source's torch.Generator (the shuffling).
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size = size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(self.size, generator=self.generator)  # (N,)
+        self.cursor = 0
+        self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
+
+    def rows(self, idx: Tensor) -> Tensor:
+        """The examples at indices idx, in that order: (len(idx), *x_shape)."""
+        raise NotImplementedError
+
+    def sample(self, m: int) -> Tensor:
+        if m > self.size:
+            raise DataError(
+                f"minibatch m={m} is larger than the {self.size} training examples; lower m"
+            )
+        if self.cursor + m > self.size:  # epoch done: reshuffle
+            self.order = torch.randperm(self.size, generator=self.generator)
+            self.cursor = 0
+        idx = self.order[self.cursor : self.cursor + m]
+        self.cursor += m
+        return self.rows(idx[shard_rows(m, self.shard)])  # (m, *x_shape), or this rank's rows
+
+    def reference(self, n: int, seed: int = 0) -> Tensor:
+        """n examples for plots and scores, from a separate generator (training is unaffected)."""
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
+        return self.rows(idx).cpu()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            "generator": self.generator.get_state(),
+            "order": self.order,
+            "cursor": torch.tensor(self.cursor),
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.cursor = int(state["cursor"])
+
+
+class TensorSource(EpochSource):
     """Minibatches of m examples from an in-memory tensor, shuffled anew every epoch.
 
-    Each epoch is a random permutation; the last partial minibatch of an epoch is dropped, so
-    every minibatch has exactly m examples, as Algorithm 1 assumes. Batches are gathered from
-    the tensor directly: a DataLoader adds per-step Python work and nothing else here.
+    Batches are gathered from the tensor directly: a DataLoader adds per-step Python work and
+    nothing else here.
 
     Args:
         x: (N, *x_shape) examples.
@@ -89,46 +145,25 @@ class TensorSource:
             raise DataError("training data contains NaN or Inf values; remove or replace them")
         self.x = x.to(torch.float32).contiguous()
         self.x_shape = tuple(self.x.shape[1:])
-        self.size = self.x.shape[0]
         self.distribution = distribution
-        self.generator = torch.Generator().manual_seed(seed)
-        self.order = torch.randperm(self.size, generator=self.generator)  # (N,)
-        self.cursor = 0
-        self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
+        super().__init__(self.x.shape[0], seed)
 
     def to(self, device: torch.device) -> TensorSource:
         """Keep the examples on `device`; the shuffling stays on the CPU (same order)."""
         self.x = self.x.to(device)
         return self
 
-    def sample(self, m: int) -> Tensor:
-        if m > self.size:
-            raise DataError(
-                f"minibatch m={m} is larger than the {self.size} training examples; lower m"
-            )
-        if self.cursor + m > self.size:  # epoch done: reshuffle
-            self.order = torch.randperm(self.size, generator=self.generator)
-            self.cursor = 0
-        idx = self.order[self.cursor : self.cursor + m]
-        self.cursor += m
-        return self.x[idx[shard_rows(m, self.shard)]]  # (m, *x_shape), or this rank's rows
+    def rows(self, idx: Tensor) -> Tensor:
+        return self.x[idx]
 
-    def reference(self, n: int, seed: int = 0) -> Tensor:
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
-        return self.x[idx].cpu()
+    def scale_to(self, lo: float, hi: float) -> None:
+        """Map the examples from [0, 1] (pixels / 255) to [lo, hi]: x <- (hi - lo) x + lo."""
+        self.x = (hi - lo) * self.x + lo
 
-    def state_dict(self) -> dict[str, Tensor]:
-        return {
-            "generator": self.generator.get_state(),
-            "order": self.order,
-            "cursor": torch.tensor(self.cursor),
-        }
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order = state["order"].clone()
-        self.cursor = int(state["cursor"])
+    def chunks(self, n: int = 4096) -> Iterator[Tensor]:
+        """The examples in order, n at a time, on the CPU (for means and fingerprints)."""
+        for start in range(0, self.size, n):
+            yield self.x[start : start + n].detach().cpu()
 
 
 def steps_per_epoch(size: int | None, m: int, epoch_size: int | None = None) -> float:

@@ -7,6 +7,7 @@ Every loader returns float32 examples, ``(N, C, H, W)`` images with values in [0
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,18 @@ def load_image_folder(
         DataError: the folder is missing or empty, a file is not a PNG/JPEG image, or the images
             differ in size and ``resize`` is None.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
+    files = image_files(path, channels)
+    x = np.stack(list(decode_images(path, files, resize, channels)))  # (N, C, H, W) uint8
+    return torch.from_numpy(x.astype(np.float32) / 255.0)  # (N, C, H, W)
+
+
+def image_files(path: Path, channels: int) -> list[Path]:
+    """The image files of a folder in the order they are loaded (sorted; hidden ones skipped).
+
+    Raises:
+        DataError: the folder is missing, not a folder or empty, or channels is not 1 or 3.
+    """
     if not path.exists():
         raise DataError(f"image folder {path} does not exist; check data.path")
     if not path.is_dir():
@@ -49,9 +59,31 @@ def load_image_folder(
         )
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}; set data.channels to 1 or 3")
-    files = image_files(path)
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    if not files:
+        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
+    return files
+
+
+def decode_images(
+    path: Path, files: list[Path], resize: tuple[int, int] | None, channels: int
+) -> Iterator[np.ndarray]:
+    """Each file of a folder decoded, in order, as uint8 pixels (channels, H, W).
+
+    One image at a time, so a caller can write them out without holding the folder in memory.
+
+    Raises:
+        DataError: a file is not a PNG/JPEG image, or the images differ in size and ``resize``
+            is None.
+    """
+    from PIL import Image, UnidentifiedImageError
+
     mode = "L" if channels == 1 else "RGB"
-    images, first = [], None
+    first = None
     for file in files:
         if file.suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(
@@ -75,27 +107,8 @@ def load_image_folder(
                 f"images in {path} differ in size: {first[0].name} is {h0}x{w0} (HxW), "
                 f"{file.name} is {h1}x{w1}; set data.resize: [H, W] to resize them all"
             )
-        images.append(np.asarray(im, dtype=np.uint8))
-    x = np.stack(images)  # (N, H, W) or (N, H, W, 3)
-    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
-    return torch.from_numpy(x.astype(np.float32) / 255.0)  # (N, C, H, W)
-
-
-def image_files(path: Path) -> list[Path]:
-    """The files under a folder and its subfolders, in sorted path order, hidden files and
-    folders (names starting with '.') left out.
-
-    Raises:
-        DataError: the folder holds no file.
-    """
-    files = sorted(
-        p
-        for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
-    if not files:
-        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
-    return files
+        pixels = np.asarray(im, dtype=np.uint8)  # (H, W) or (H, W, 3)
+        yield pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
 def load_csv(path: Path) -> Tensor:

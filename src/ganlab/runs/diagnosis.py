@@ -14,6 +14,7 @@ import torch
 from ganlab.config import Config
 from ganlab.data import build_data, distribution_of
 from ganlab.data.sources import TensorSource
+from ganlab.data.streaming import StreamingSource
 from ganlab.doctor import Doctor, Finding
 from ganlab.doctor.samples import SAMPLES
 from ganlab.errors import CheckpointError
@@ -29,6 +30,7 @@ from ganlab.runs.checkpoints import CheckpointStore
 from ganlab.training.prior import NoisePrior
 from ganlab.training.state import DATA_SEED, EVAL_SEED, TrainState, eval_mode, tanh_images
 
+STREAMED_TRAIN = 5000  # examples of a streamed set the doctor compares samples with
 DOCTOR_SEED = 6  # the doctor's own noise stream: cfg.seed + 6 (the run's streams are 1-4)
 
 
@@ -46,7 +48,11 @@ def heldout_draws(distribution, cfg: Config) -> torch.Tensor | None:
 
 
 def training_set(source) -> torch.Tensor | None:
-    """The finite training set a run samples minibatches from (None for fresh toy draws)."""
+    """The finite training set a run samples minibatches from (None for fresh toy draws); of a
+    set streamed from disk, a fixed subset of STREAMED_TRAIN examples (the whole set need not
+    fit in memory; the memorisation check's leave-one-out yardstick is then the subset's too)."""
+    if isinstance(source, StreamingSource):
+        return source.reference(STREAMED_TRAIN, seed=0)
     return source.x if isinstance(source, TensorSource) else None
 
 

@@ -75,9 +75,20 @@ def absolute_data_path(cfg: Config) -> tuple[Config, str | None]:
 
 def data_fingerprint(source) -> str | None:
     """SHA-256 of the examples a run trains on when they come from a file or set (None for a
-    toy density's fresh draws): what a resume compares to see that the data did not change."""
-    x = getattr(source, "x", None)
-    return fingerprint(x) if x is not None else None
+    toy density's fresh draws): what a resume compares to see that the data did not change.
+
+    The float32 examples as trained on (scaled to G's range) are hashed a chunk at a time, with
+    their shape: fingerprint(x) of the whole tensor, for a source held in memory or streamed
+    from disk alike, so either kind of run resumes the other's.
+    """
+    chunks = getattr(source, "chunks", None)
+    if chunks is None:
+        return None
+    h = hashlib.sha256()
+    for chunk in chunks():
+        h.update(np.ascontiguousarray(chunk.numpy()).tobytes())
+    h.update(str((source.size, *source.x_shape)).encode())
+    return h.hexdigest()
 
 
 def write_run_files(

@@ -16,6 +16,7 @@ from torch import nn
 from ganlab.config import Config
 from ganlab.data import build_data
 from ganlab.data.sources import DistributionSource, TensorSource
+from ganlab.data.streaming import StreamingSource
 from ganlab.errors import ConfigError, DataError
 from ganlab.models import build_discriminator, build_generator, data_moments
 from ganlab.models.mlp import set_output_bias_
@@ -43,7 +44,7 @@ class TrainState:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     prior: NoisePrior
-    data: DistributionSource | TensorSource
+    data: DistributionSource | TensorSource | StreamingSource
     lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
     rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
     ema: nn.Module | None = None  # the moving average of G's weights (cfg.ema), or None
@@ -89,8 +90,9 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     check_enough_examples(cfg, source)
     if tanh_images(cfg, source.x_shape):
         # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
-        # here, the one place it happens (Run.sample maps samples back).
-        source.x = 2.0 * source.x - 1.0
+        # here, the one place it happens (Run.sample maps samples back); a streamed source
+        # maps each minibatch as it is read.
+        source.scale_to(-1.0, 1.0)
     scaled = cfg.data.standardize
     G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape, scaled)
     if cfg.generator.output_bias == "data_logit":
@@ -122,13 +124,17 @@ def data_logit(source, kind: str) -> torch.Tensor:
     """log(p / (1 - p)) of the mean example p, clipped to [1e-3, 1 - 1e-3] as pylearn2's
     init_sigmoid_bias_from_marginals: a sigmoid G whose output bias is this starts out
     producing the average image instead of uniform grey."""
-    x = getattr(source, "x", None)
-    if x is None:
+    x, chunks = getattr(source, "x", None), getattr(source, "chunks", None)
+    if x is not None:
+        p = x.double().mean(0)  # (*x_shape,)
+    elif chunks is not None:  # read from disk a chunk at a time: the set need not fit in memory
+        p = sum(chunk.double().sum(0) for chunk in chunks()) / source.size
+    else:
         raise ConfigError(
             f"generator.output_bias 'data_logit' needs a training set, but data.kind '{kind}' "
             "streams fresh draws; set data.n or generator.output_bias=zero"
         )
-    p = x.double().mean(0).clamp(1e-3, 1 - 1e-3)  # (*x_shape,)
+    p = p.clamp(1e-3, 1 - 1e-3)
     return torch.log(p / (1 - p)).float()
 
 

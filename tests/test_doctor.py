@@ -317,3 +317,45 @@ def test_live_findings_follow_the_newest_rows():
     assert found["kind"] == "g_saturation" and found["step"] == 11
     cured = {k: v + v[:10] if k != "step" else list(range(1, 51)) for k, v in starving.items()}
     assert live_findings(cfg, cured, {}) == []  # the newest rows are healthy again
+
+
+# ---------------------------------------------------------------------------------------------
+# A run that ended before its budget was enough (issue 20: "says so rather than stopping early")
+
+
+def fit_rows(recalls, steps):
+    every = steps // len(recalls)
+    return [
+        {"step": every * (i + 1), "precision": 0.95, "recall": r} for i, r in enumerate(recalls)
+    ]
+
+
+def test_unfinished_only_when_still_rising_at_the_end():
+    from ganlab.doctor.samples import UNFINISHED_GAIN, unfinished
+
+    cfg = load_config("points")
+    facts = game_facts(cfg)
+    rising = fit_rows([0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.94], cfg.steps)
+    found = unfinished(rising, facts, cfg)
+    assert found is not None and found.kind == "unfinished" and found.step == cfg.steps
+    assert f"--steps {2 * cfg.steps}" in found.advice
+    assert found.evidence["recall_at_end"] - found.evidence["recall_before"] > UNFINISHED_GAIN
+    # converged: the checks wander by the sampling noise of 500 against 500 (~0.01-0.02)
+    flat = fit_rows([0.5, 0.8, 0.93, 0.95, 0.94, 0.96, 0.95, 0.96], cfg.steps)
+    assert unfinished(flat, facts, cfg) is None
+    assert unfinished(rising[:-1], facts, cfg) is None  # not at the run's end: not judged yet
+
+
+def test_samples_still_widening_toward_the_data_at_the_end_are_unfinished():
+    """Sample checks whose spread still grows toward the data's when the budget runs out (as a
+    run stopped early): k-NN recall is still climbing, and the doctor says to go on."""
+    from ganlab.doctor.samples import fit_scores
+
+    real = torch.randn(500, 2, generator=torch.Generator().manual_seed(99))
+    doctor = Doctor(load_config("points", ["steps=800"]))
+    # G's samples widening toward the data over the run: recall rises from ~0.3 to ~0.9
+    for i, spread in enumerate([0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 0.9, 0.95]):
+        fake = spread * torch.randn(500, 2, generator=torch.Generator().manual_seed(i))
+        doctor.fit.append({"step": 100 * (i + 1), **fit_scores(fake, real)})
+    kinds = [f.kind for f in doctor.sample_findings()]
+    assert kinds == ["unfinished"], (kinds, doctor.fit)

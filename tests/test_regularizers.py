@@ -136,3 +136,26 @@ def test_clip_weights_clamps_every_parameter_and_no_buffer():
     assert torch.equal(D[1].bias, torch.zeros(3))  # beta, inside the bound: unchanged
     assert D[1].running_mean.tolist() == [5.0, 5.0, 5.0]  # a buffer: untouched
     assert all(p.is_leaf and p.requires_grad for p in D.parameters())
+
+
+def test_penalties_of_a_standardising_d_are_those_of_the_standardised_game():
+    """R1 and WGAN-GP of D_data(x) = D((x - mu) / sigma) equal those of D on u = (x - mu) /
+    sigma: gamma means the same whatever the data's units (data.standardize)."""
+    from ganlab.models import StandardizedDiscriminator
+    from ganlab.models.mlp import MLPDiscriminator
+
+    torch.manual_seed(0)
+    inner = MLPDiscriminator((2,), [16], "leaky_relu", 0.0, 0.0)
+    D = StandardizedDiscriminator(inner, (2,))
+    mu, sigma = torch.tensor([100.0, -3.0]), torch.tensor([50.0, 0.5])
+    D.set_moments_(mu, sigma)
+    x = mu + sigma * torch.randn(8, 2)
+    u = ((x - mu) / sigma).requires_grad_(True)
+    xg = x.clone().requires_grad_(True)
+    r1_data = zero_centred_gradient_penalty(D(xg), xg, D.sigma)
+    r1_std = zero_centred_gradient_penalty(inner(u), u)
+    torch.testing.assert_close(r1_data, r1_std)
+    fake, eps = mu + sigma * torch.randn(8, 2), torch.rand(8, 1)
+    gp_data = interpolate_gradient_penalty(D, x, fake, eps, D.sigma)
+    gp_std = interpolate_gradient_penalty(inner, (x - mu) / sigma, (fake - mu) / sigma, eps)
+    torch.testing.assert_close(gp_data, gp_std)

@@ -187,6 +187,12 @@ class DiscriminatorConfig(Strict):
         None, gt=0, description="mlp/maxout: weights ~ U(-r, r); default PyTorch's initialisation"
     )
     channels: int = Field(64, ge=1, description="dcgan: channels of the first feature map")
+    batchnorm: bool = Field(
+        True, description="dcgan: BatchNorm after every convolution but the first (Radford et al.)"
+    )
+    conv_dropout: float = Field(
+        0.0, ge=0, lt=1, description="dcgan: drop probability after each convolution's activation"
+    )
     pack: int = Field(
         1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"
     )

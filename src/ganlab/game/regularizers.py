@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 
-def zero_centred_gradient_penalty(d_out: Tensor, x: Tensor) -> Tensor:
+def zero_centred_gradient_penalty(d_out: Tensor, x: Tensor, scale: Tensor | None = None) -> Tensor:
     """E ||grad_x D(x)||^2 over the minibatch: R1 on data, R2 on G's samples (times gamma/2).
 
         R1 = gamma/2 E_x~p_data ||grad_x D(x)||^2          (Mescheder et al. 2018, eq. 9)
@@ -33,15 +33,24 @@ def zero_centred_gradient_penalty(d_out: Tensor, x: Tensor) -> Tensor:
     Args:
         d_out: (m,) D(x), computed from x.
         x: (m, ...) D's inputs, with requires_grad set before D saw them.
+        scale: sigma of a D that standardises its input, u = (x - mu) / sigma: the gradient
+            is then taken with respect to u, grad_u = sigma grad_x, so gamma means the same
+            whatever the data's units.
     Returns:
         A scalar tensor, differentiable in D's parameters.
     """
     (grad,) = torch.autograd.grad(d_out.sum(), x, create_graph=True)
+    if scale is not None:
+        grad = grad * scale
     return grad.square().sum() / d_out.numel()
 
 
 def interpolate_gradient_penalty(
-    D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, eps: Tensor
+    D: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    eps: Tensor,
+    scale: Tensor | None = None,
 ) -> Tensor:
     """WGAN-GP's two-sided penalty on random interpolates (Gulrajani et al. 2017, Algorithm 1).
 
@@ -55,6 +64,8 @@ def interpolate_gradient_penalty(
         D: the critic, (m, ...) -> (m,) (or one output per pack).
         real, fake: (m, ...) data and samples (detached, or the penalty reaches G).
         eps: (m, 1, ...) one uniform weight per row, broadcast over its features.
+        scale: as in zero_centred_gradient_penalty: the gradient with respect to D's
+            standardised input.
     Returns:
         A scalar tensor, differentiable in D's parameters.
     """
@@ -63,6 +74,8 @@ def interpolate_gradient_penalty(
         x_hat.requires_grad_(True)
     d_out = D(x_hat)
     (grad,) = torch.autograd.grad(d_out.sum(), x_hat, create_graph=True)
+    if scale is not None:
+        grad = grad * scale
     norm = torch.linalg.vector_norm(grad.reshape(d_out.numel(), -1), dim=1)  # (m,)
     return (norm - 1.0).square().mean()
 

@@ -98,21 +98,33 @@ class DCGANDiscriminator(nn.Module):
     Args:
         x_shape: (C, H, W) with H == W, a side dcgan_layout accepts.
         channels: channels of the first feature map; later maps double it.
+        batchnorm: BatchNorm after every convolution but the first (Radford et al.); without
+            it each logit depends on its own example alone (what R1 assumes).
+        dropout: drop probability after each convolution's activation.
     Returns from forward:
         (m,) logits.
     """
 
-    def __init__(self, x_shape: tuple[int, ...], channels: int = 64):
+    def __init__(
+        self,
+        x_shape: tuple[int, ...],
+        channels: int = 64,
+        batchnorm: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         c_in, side, _ = x_shape
         s0, n = dcgan_layout(side)
         layers: list[nn.Module] = []
         width_in, width = c_in, channels
         for i in range(n):
-            layers.append(nn.Conv2d(width_in, width, 4, stride=2, padding=1, bias=i == 0))
-            if i > 0:
+            norm = batchnorm and i > 0
+            layers.append(nn.Conv2d(width_in, width, 4, stride=2, padding=1, bias=not norm))
+            if norm:
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.LeakyReLU(0.2))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
             width_in, width = width, width * 2
         layers += [nn.Flatten(), nn.Linear(width_in * s0 * s0, 1)]
         self.net = nn.Sequential(*layers)

@@ -9,9 +9,9 @@ samples are already in the data's units, every sample, figure and metric downstr
 mapping back. mu and sigma are buffers: a checkpoint holds them, and a run loads without
 re-reading its data.
 
-A caveat of the wrapping: gradient penalties (R1, R2, WGAN-GP) are taken with respect to x in
-the data's units, ||grad_x D_data|| = ||grad_u D / sigma||, so their strength scales with
-1/sigma^2 against the same penalty on standardised data.
+Gradient penalties (R1, R2, WGAN-GP) are taken with respect to the standardised input u, as
+the game on standardised data has them: grad_u D = sigma grad_x D_data
+(ganlab.training.regularization passes sigma to the penalties).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from ganlab.game.regularizers import (
     interpolate_gradient_penalty,
     zero_centred_gradient_penalty,
 )
+from ganlab.models.standardized import StandardizedDiscriminator
 
 
 @dataclass
@@ -74,14 +75,17 @@ class Regularization:
             x, fake: D's inputs from d_inputs.  d_real, d_fake: D's outputs on them, (m,) each.
         """
         total = 0.0
+        # a D around standardised data (data.standardize) is penalised in its own units
+        scale = D.sigma if isinstance(D, StandardizedDiscriminator) else None
         if self.r1:
-            total = total + 0.5 * self.r1 * zero_centred_gradient_penalty(d_real, x)
+            total = total + 0.5 * self.r1 * zero_centred_gradient_penalty(d_real, x, scale)
         if self.r2:
-            total = total + 0.5 * self.r2 * zero_centred_gradient_penalty(d_fake, fake)
+            total = total + 0.5 * self.r2 * zero_centred_gradient_penalty(d_fake, fake, scale)
         if self.gradient_penalty:
             real, gen = x.detach(), fake.detach()
             eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device)
-            total = total + self.gradient_penalty * interpolate_gradient_penalty(D, real, gen, eps)
+            gp = interpolate_gradient_penalty(D, real, gen, eps, scale)
+            total = total + self.gradient_penalty * gp
         return total
 
     def after_d_step(self, D: nn.Module) -> None:

@@ -182,8 +182,8 @@ def main():
         row = dict(shape=shape, variant=name, seed=seed, precision=p, recall=r, seconds=secs)
         row.update(precision_k5=p5, recall_k5=r5)
         findings = "r/findings.json"  # the doctor's, e.g. unfinished
-        found = json.loads(open(findings).read()) if os.path.exists(findings) else []
-        row["findings"] = [f["kind"] for f in found]
+        found = json.loads(open(findings).read()) if os.path.exists(findings) else {}
+        row["findings"] = [f["kind"] for f in (found or {}).get("findings", [])]
         row["round"], row["seconds"] = args.round, round(secs, 1)
         print(row, flush=True)
         out.write(json.dumps(row) + "\n")

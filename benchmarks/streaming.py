@@ -12,9 +12,10 @@ peak RSS (VmHWM) is its own:
   first; --keep-cache measures the reuse instead);
 - streamed: `data.stream=always` on the whole folder (the cache found: the second load);
 - in-memory: `data.stream=never` on the subset (decoded into a float32 tensor).
-Both train the same MLP G and D (64x64x3 = 12,288 inputs: ganlab's DCGAN models take 28x28 and
-32x32 only) with the same m, timed over --steps steps after --warmup. "start s" is building the
-state (loading the data) plus the data fingerprint a run records. Ends with one line:
+Both train the same MLP G and D (64x64x3 = 12,288 inputs; an MLP's step is the cheapest per
+image, so reading from disk weighs most against it) with the same m, timed over --steps steps
+after --warmup. "start s" is building the state (loading the data) plus the data fingerprint a
+run records. Ends with one line:
     streamed_steps_per_s=A in_memory_steps_per_s=B ratio=C streamed_peak_rss_mib=D
 """
 

@@ -34,8 +34,8 @@ __all__ = ["Plan", "budget_steps", "estimate_seconds", "is_data_path", "plan_run
 # below it on one shape of three; more points or dimensions get more steps, as below.
 POINTS_STEPS, POINTS_REFERENCE = 12_000, 5000
 POINTS_DECAY = 20.0  # both learning rates fall 20x over a points run, whatever its length
-# Images: 10,000 28x28 images take IMAGES_STEPS; a set n times larger gets n^0.5 times more
-# (each image is seen fewer times, but a larger set is rarely that much harder to fit).
+# Images: 6,000 steps for 10,000 28x28 images (MNIST: its k-NN scores were still rising there,
+# benchmarks/README.md); a set n times larger gets n^0.5 times more, a rule not yet measured.
 IMAGES_STEPS, IMAGES_REFERENCE = 6000, 10_000
 MIN_STEPS, MAX_STEPS = 2000, 50_000
 MIN_SIDE, MAX_SIDE = 16, 64  # image sides the images recipe trains at (DCGAN's range here)

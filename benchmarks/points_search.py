@@ -74,6 +74,7 @@ def swissroll(n, seed):
 
 
 DECAY_12K = [f"{who}_optimizer.lr_decay_factor={20 ** (1 / 12000)}" for who in "gd"]
+DECAY_16K = [f"{who}_optimizer.lr_decay_factor={20 ** (1 / 16000)}" for who in "gd"]
 TUNE = {"moons": moons, "spiral": spiral, "pinwheel": pinwheel, "checkerboard": checkerboard}
 HELD_OUT = {"circles": circles, "blobs": blobs, "swissroll": swissroll}
 SHAPES = TUNE | HELD_OUT
@@ -123,10 +124,18 @@ ROUNDS = {
         "r1=0.3 12k": ["regularizers.r1=0.3", "steps=12000", *DECAY_12K],
         "r1=0.3": ["regularizers.r1=0.3"],
     },
+    "8": {  # `ganlab train SHAPE.csv --set ...` on the shipped recipe: the weakest two shapes
+        "r1=0.5": ["regularizers.r1=0.5"],
+        "G 256x3": ["generator.hidden=[256,256,256]"],
+        "D 256x3": ["discriminator.hidden=[256,256,256]"],
+        "16k": ["steps=16000", *DECAY_16K],
+        "m=512": ["m=512"],
+    },
 }
-BASE = {"1-3": ["steps=4000"], "4": ["noise.dim=8", "steps=8000"], "5": [], "6": [], "7": []}
+BASE = {"1-3": ["steps=4000"], "4": ["noise.dim=8", "steps=8000"]}
+BASE |= {r: [] for r in ("5", "6", "7", "8")}
 # round 6 runs `ganlab train SHAPE.csv` on the raw points, as a user would (the recipe chooses)
-PRESET = {"1-3": "ring8", "4": "ring8", "5": "points", "6": None, "7": None}
+PRESET = {"1-3": "ring8", "4": "ring8", "5": "points", "6": None, "7": None, "8": None}
 
 
 def score(shape, samples, k=3):

@@ -71,6 +71,8 @@ def is_data_path(source) -> bool:
     if not isinstance(source, (str, Path)):
         return False
     path = Path(source).expanduser()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return False  # a config, even if a folder by mistake (the config loader says so)
     if path.is_dir():
         return not is_run_dir(path)
     return path.suffix.lower() in DATA_SUFFIXES

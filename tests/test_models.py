@@ -133,3 +133,17 @@ def test_standardized_pair_plays_the_standardized_game():
     G2 = build_generator(GeneratorConfig(hidden=[8], output="linear"), 4, (3,), standardize=True)
     G2.load_state_dict(G.state_dict())
     torch.testing.assert_close(G2(z), G(z))
+
+
+def test_dcgan_refine_adds_stride_one_layers_and_keeps_the_default_layout():
+    """generator.refine: 3x3 stride-1 layers on the smallest map; with 0 the state dict is the
+    one checkpoints of earlier runs hold (same keys, same shapes)."""
+    cfg = GeneratorConfig(kind="dcgan", channels=8, output="tanh")
+    plain = build_generator(cfg, 16, (1, 28, 28))
+    refined = build_generator(cfg.model_copy(update={"refine": 2}), 16, (1, 28, 28))
+    assert refined(torch.randn(3, 16)).shape == (3, 1, 28, 28)
+    convs = [m for m in refined.net if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2 and all(c.stride == (1, 1) for c in convs)
+    assert list(plain.state_dict()) == list(
+        DCGANGenerator(16, (1, 28, 28), channels=8, output="tanh").state_dict()
+    )

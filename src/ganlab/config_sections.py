@@ -152,6 +152,12 @@ class GeneratorConfig(Strict):
         "of the training data's mean (the paper's code: init_sigmoid_bias_from_marginals)",
     )
     channels: int = Field(64, ge=1, description="dcgan: channels of the last feature map")
+    refine: int = Field(
+        0,
+        ge=0,
+        description="dcgan: 3x3 stride-1 convolutions (BatchNorm + ReLU) on the smallest feature "
+        "map before the first upsampling",
+    )
 
     @model_validator(mode="after")
     def _check_output_bias(self) -> GeneratorConfig:

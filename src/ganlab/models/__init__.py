@@ -54,7 +54,7 @@ def build_generator(
     `standardize` a StandardizedGenerator (its moments to be set from the data)."""
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "generator")
-        G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output)
+        G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output, cfg.refine)
     else:
         G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
         if cfg.init_range is not None:

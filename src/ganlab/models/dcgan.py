@@ -64,9 +64,17 @@ class DCGANGenerator(nn.Module):
         x_shape: (C, H, W) with H == W, a side dcgan_layout accepts.
         channels: channels of the last hidden feature map; earlier maps double it.
         output: output nonlinearity ('tanh' as in DCGAN, 'sigmoid' for [0, 1] data).
+        refine: 3x3 stride-1 convolutions (BatchNorm + ReLU) on the smallest map first.
     """
 
-    def __init__(self, z_dim: int, x_shape: tuple[int, ...], channels: int = 64, output="tanh"):
+    def __init__(
+        self,
+        z_dim: int,
+        x_shape: tuple[int, ...],
+        channels: int = 64,
+        output="tanh",
+        refine: int = 0,
+    ):
         super().__init__()
         c_out, side, _ = x_shape
         s0, n = dcgan_layout(side)
@@ -78,6 +86,9 @@ class DCGANGenerator(nn.Module):
         )
         layers: list[nn.Module] = []
         width = self.start[0]
+        for _ in range(refine):
+            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+            layers.append(nn.ReLU())
         for i in range(n):
             last = i == n - 1
             out = c_out if last else width // 2

@@ -7,6 +7,7 @@ uniform. Real test images score 97.6% (MNIST) on the first.
     python benchmarks/images_recipe.py make --out /tmp/img          # the PNG folders
     python benchmarks/images_recipe.py run --folder /tmp/img/mnist --set steps=3000 \\
         --out /tmp/img/run1                                          # one run, scored
+    python benchmarks/images_recipe.py real --folder /tmp/img/mnist  # real images, scored
 """
 
 import argparse
@@ -77,6 +78,19 @@ def run(args):
         f.write(json.dumps(row) + "\n")
 
 
+def real(args):
+    """The classifiers' reading of real images: each set's test images and a PNG folder."""
+    from ganlab.data import load_image_folder, load_split
+
+    for name in SETS:
+        x = load_split(name, "test", args.data)[0][:5000]
+        print(json.dumps({"set": name, "test images": score(classifier(name, args.data), x)}))
+    if args.folder:
+        name = "fashion_mnist" if "fashion" in Path(args.folder).name else "mnist"
+        x = load_image_folder(Path(args.folder))[:5000]
+        print(json.dumps({"set": name, args.folder: score(classifier(name, args.data), x)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -88,10 +102,12 @@ def main():
     r.add_argument("--out", required=True)
     r.add_argument("--set", action="append", default=[])
     r.add_argument("--log", default="images_search.jsonl")
-    for p in (m, r):
+    b = sub.add_parser("real")
+    b.add_argument("--folder", default=None, help="also score this folder's first 5,000 images")
+    for p in (m, r, b):
         p.add_argument("--data", default=None, help="where MNIST is (default $GANLAB_DATA)")
     args = ap.parse_args()
-    {"make": make, "run": run}[args.cmd](args)
+    {"make": make, "run": run, "real": real}[args.cmd](args)
 
 
 if __name__ == "__main__":

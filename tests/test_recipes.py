@@ -158,3 +158,16 @@ def test_train_folder_of_colour_images_of_another_size(tmp_path, capsys):
     x = ganlab.load_run(out).sample(3)
     assert x.shape == (3, 3, 24, 24) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert torch.isfinite(x).all()
+
+
+def test_a_npy_file_is_inspected_from_its_header_and_probed_rows(tmp_path):
+    """A .npy may be larger than memory (it then streams): its summary comes from the header
+    and at most PROBE_ROWS rows, with load_array's shapes and its uint8 -> [0, 1] pixels."""
+    points = np.random.default_rng(0).normal(size=(300, 3)).astype(np.float32)
+    np.save(tmp_path / "p.npy", points)
+    s = inspect_path(tmp_path / "p.npy")
+    assert (s.kind, s.count, s.shape) == ("points", 300, (3,))
+    assert (s.low, s.high) == (pytest.approx(points.min()), pytest.approx(points.max()))
+    np.save(tmp_path / "i.npy", np.full((5, 28, 28), 255, np.uint8))
+    s = inspect_path(tmp_path / "i.npy")
+    assert (s.kind, s.shape, s.high) == ("images", (1, 28, 28), 1.0)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from ganlab.data.download import cache_dir
 from ganlab.data.user import IMAGE_SUFFIXES, decode_images, image_files
 from ganlab.errors import DataError
-from ganlab.files import atomic_write_bytes
+from ganlab.files import atomic_write_bytes, atomic_writer
 
 CACHE_VERSION = 1  # bump when the layout of the .u8 file or the decoding changes
 CHUNK = 1024  # images decoded per write: ~12 MiB of 64x64 RGB pixels
@@ -109,25 +108,17 @@ def decode_into(path: Path, folder: Path, files: list[Path], resize, channels: i
     Returns:
         (N, C, H, W), the shape written.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two decoders never share one
     shape = None
-    try:
-        with open(tmp, "wb") as f:
-            chunk = []
-            for pixels in decode_images(folder, files, resize, channels):  # (C, H, W) each
-                shape = pixels.shape
-                chunk.append(pixels)
-                if len(chunk) == CHUNK:
-                    f.write(np.stack(chunk).tobytes())
-                    chunk = []
-            if chunk:
+    with atomic_writer(path) as f:  # two decoders never share a temp file
+        chunk = []
+        for pixels in decode_images(folder, files, resize, channels):  # (C, H, W) each
+            shape = pixels.shape
+            chunk.append(pixels)
+            if len(chunk) == CHUNK:
                 f.write(np.stack(chunk).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+                chunk = []
+        if chunk:
+            f.write(np.stack(chunk).tobytes())
     return (len(files), *shape)
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ganlab.data.streaming import npy_rows
 from ganlab.data.user import IMAGE_SUFFIXES, LABEL_KEYS, image_files, load_array, load_csv
 from ganlab.errors import DataError
 
 DATA_SUFFIXES = (".csv", ".npy", ".npz")
 PROBE_IMAGES = 64  # images of a folder opened to learn sizes and colour (evenly spread)
+PROBE_ROWS = 10_000  # rows of a .npy file read for its value range (evenly spread)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class DataSummary:
         count: examples.
         shape: one example's shape: (d,) points, (C, H, W) images (a folder: its commonest
             size, C = 3 when any probed image has colour).
-        low, high: the smallest and largest value (a folder: of the probed images, in [0, 1]).
+        low, high: the smallest and largest value (a folder: of the probed images, in [0, 1];
+            a .npy: of up to PROBE_ROWS probed rows).
         classes: number of distinct labels (an .npz 'y' array, or a folder's subfolders), or 0.
         sizes: a folder's distinct (H, W) among the probed images, commonest first.
     """
@@ -102,15 +105,31 @@ def inspect_path(path: str | Path) -> DataSummary:
     if suffix == ".csv":
         x = load_csv(path).numpy()
         return DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x))
-    if suffix in (".npy", ".npz"):
-        loaded = load_array(path)
-        x = loaded.numpy()
+    if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
+        return _inspect_npy(path)
+    if suffix == ".npz":  # compressed: read whole, as training reads it
+        x = load_array(path).numpy()
         kind = "points" if x.ndim == 2 else "images"
         return DataSummary(path, kind, "array", len(x), x.shape[1:], *_range(x), _npz_classes(path))
     raise DataError(
         f"{path} is not data ganlab reads; give a CSV of points, a .npy/.npz array or a folder "
         "of PNG/JPEG images"
     )
+
+
+def _inspect_npy(path: Path) -> DataSummary:
+    """A .npy file from its header (streaming.npy_rows checks it as training will) and up to
+    PROBE_ROWS evenly spaced rows for the value range; shapes as load_array makes them."""
+    rows = npy_rows(path)
+    n, row = rows.shape[0], rows.shape[1:]
+    idx = np.unique(np.linspace(0, n - 1, min(n, PROBE_ROWS)).astype(np.int64))
+    probe = rows.read(idx).astype(np.float64)
+    images = len(row) >= 2
+    if images and rows.dtype == np.uint8:
+        probe /= 255.0  # 8-bit pixels, as load_array reads them
+    shape = (1, *row) if len(row) == 2 else (row or (1,))
+    return DataSummary(path, "images" if images else "points", "array", n, tuple(shape),
+                       *_range(probe))  # fmt: skip
 
 
 def _range(x: np.ndarray) -> tuple[float, float]:

@@ -16,12 +16,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, per_process: bool = False) -> Iterator[BinaryIO]:
     """A binary file to write in pieces that appears at `path` whole, when the block ends
-    without an error: a temp file beside it (named for this process, so two writers never
-    share one), fsync, rename, fsync of the folder; on an error the temp file is removed."""
+    without an error: a temp file beside it, fsync, rename, fsync of the folder; on an error
+    the temp file is removed.
+
+    The temp file is `.NAME.tmp`, so the next write replaces what a killed writer left; with
+    per_process its name carries the process id instead, for files that several processes
+    may write at once (ranks decoding one image folder)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tag = f".{os.getpid()}" if per_process else ""
+    tmp = path.with_name(f".{path.name}{tag}.tmp")
     try:
         with open(tmp, "wb") as f:
             yield f

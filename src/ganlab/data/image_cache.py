@@ -109,7 +109,7 @@ def decode_into(path: Path, folder: Path, files: list[Path], resize, channels: i
         (N, C, H, W), the shape written.
     """
     shape = None
-    with atomic_writer(path) as f:  # two decoders never share a temp file
+    with atomic_writer(path, per_process=True) as f:  # two decoders never share a temp file
         chunk = []
         for pixels in decode_images(folder, files, resize, channels):  # (C, H, W) each
             shape = pixels.shape

@@ -147,3 +147,20 @@ def test_dcgan_refine_adds_stride_one_layers_and_keeps_the_default_layout():
     assert list(plain.state_dict()) == list(
         DCGANGenerator(16, (1, 28, 28), channels=8, output="tanh").state_dict()
     )
+
+
+def test_dcgan_dense_layers_sit_between_z_and_the_map_and_between_the_map_and_the_logit():
+    """generator.dense / discriminator.dense: InfoGAN's MNIST pair (a fully connected layer of
+    the given width on each side); with 0 both keep the layout earlier checkpoints hold."""
+    g_cfg = GeneratorConfig(kind="dcgan", channels=8, output="tanh", dense=32)
+    d_cfg = DiscriminatorConfig(kind="dcgan", channels=8, dense=24)
+    G = build_generator(g_cfg, 16, (1, 28, 28))
+    D = build_discriminator(d_cfg, (1, 28, 28))
+    assert G(torch.randn(3, 16)).shape == (3, 1, 28, 28)
+    assert D(torch.randn(3, 1, 28, 28)).shape == (3,)
+    g_linears = [m for m in G.project if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in g_linears] == [(16, 32), (32, 16 * 7 * 7)]
+    d_linears = [m for m in D.net if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in d_linears] == [(16 * 7 * 7, 24), (24, 1)]
+    plain_d = build_discriminator(d_cfg.model_copy(update={"dense": 0}), (1, 28, 28))
+    assert list(plain_d.state_dict()) == list(DCGANDiscriminator((1, 28, 28), 8).state_dict())

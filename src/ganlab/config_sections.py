@@ -158,6 +158,12 @@ class GeneratorConfig(Strict):
         description="dcgan: 3x3 stride-1 convolutions (BatchNorm + ReLU) on the smallest feature "
         "map before the first upsampling",
     )
+    dense: int = Field(
+        0,
+        ge=0,
+        description="dcgan: width of a fully connected layer (BatchNorm + ReLU) between z and the "
+        "first feature map (InfoGAN's MNIST G: 1024); 0 for none",
+    )
 
     @model_validator(mode="after")
     def _check_output_bias(self) -> GeneratorConfig:
@@ -198,6 +204,12 @@ class DiscriminatorConfig(Strict):
     )
     conv_dropout: float = Field(
         0.0, ge=0, lt=1, description="dcgan: drop probability after each convolution's activation"
+    )
+    dense: int = Field(
+        0,
+        ge=0,
+        description="dcgan: width of a fully connected layer (LeakyReLU) between the last feature "
+        "map and the logit (InfoGAN's MNIST D: 1024); 0 for none",
     )
     pack: int = Field(
         1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"

@@ -54,7 +54,7 @@ def build_generator(
     `standardize` a StandardizedGenerator (its moments to be set from the data)."""
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "generator")
-        G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output, cfg.refine)
+        G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output, cfg.refine, cfg.dense)
     else:
         G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
         if cfg.init_range is not None:
@@ -79,7 +79,7 @@ def build_discriminator(
 def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "discriminator")
-        return DCGANDiscriminator(x_shape, cfg.channels, cfg.batchnorm, cfg.conv_dropout)
+        return DCGANDiscriminator(x_shape, cfg.channels, cfg.batchnorm, cfg.conv_dropout, cfg.dense)
     if cfg.kind == "maxout":
         D = MaxoutDiscriminator(x_shape, cfg.hidden, cfg.pieces, cfg.dropout, cfg.input_dropout)
     else:

@@ -8,6 +8,8 @@ s0 = 7 and n = 2 for 28x28 (7 -> 14 -> 28); s0 = 4 and n = 3 for 32x32 (4 -> 8 -
 s0 = 4 and n = 4 for 64x64, as in Radford et al.
 """
 
+import itertools
+
 from torch import Tensor, nn
 
 from ganlab.models.mlp import OUTPUTS
@@ -65,6 +67,8 @@ class DCGANGenerator(nn.Module):
         channels: channels of the last hidden feature map; earlier maps double it.
         output: output nonlinearity ('tanh' as in DCGAN, 'sigmoid' for [0, 1] data).
         refine: 3x3 stride-1 convolutions (BatchNorm + ReLU) on the smallest map first.
+        dense: width of a fully connected layer (BatchNorm + ReLU) between z and the
+            projection (InfoGAN's MNIST G, Chen et al. 2016: 1024); 0 for none.
     """
 
     def __init__(
@@ -74,16 +78,19 @@ class DCGANGenerator(nn.Module):
         channels: int = 64,
         output="tanh",
         refine: int = 0,
+        dense: int = 0,
     ):
         super().__init__()
         c_out, side, _ = x_shape
         s0, n = dcgan_layout(side)
         self.start = (channels * 2 ** (n - 1), s0, s0)
-        self.project = nn.Sequential(
-            nn.Linear(z_dim, self.start[0] * s0 * s0, bias=False),
-            nn.BatchNorm1d(self.start[0] * s0 * s0),
-            nn.ReLU(),
+        widths = (
+            [z_dim, dense, self.start[0] * s0 * s0] if dense else [z_dim, self.start[0] * s0 * s0]
         )
+        project: list[nn.Module] = []
+        for w_in, w_out in itertools.pairwise(widths):
+            project += [nn.Linear(w_in, w_out, bias=False), nn.BatchNorm1d(w_out), nn.ReLU()]
+        self.project = nn.Sequential(*project)
         layers: list[nn.Module] = []
         width = self.start[0]
         for _ in range(refine):
@@ -112,6 +119,8 @@ class DCGANDiscriminator(nn.Module):
         batchnorm: BatchNorm after every convolution but the first (Radford et al.); without
             it each logit depends on its own example alone (what R1 assumes).
         dropout: drop probability after each convolution's activation.
+        dense: width of a fully connected layer (LeakyReLU) between the last feature map and
+            the logit (InfoGAN's MNIST D, Chen et al. 2016: 1024); 0 for none.
     Returns from forward:
         (m,) logits.
     """
@@ -122,6 +131,7 @@ class DCGANDiscriminator(nn.Module):
         channels: int = 64,
         batchnorm: bool = True,
         dropout: float = 0.0,
+        dense: int = 0,
     ):
         super().__init__()
         c_in, side, _ = x_shape
@@ -137,7 +147,10 @@ class DCGANDiscriminator(nn.Module):
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width_in, width = width, width * 2
-        layers += [nn.Flatten(), nn.Linear(width_in * s0 * s0, 1)]
+        layers.append(nn.Flatten())
+        if dense:
+            layers += [nn.Linear(width_in * s0 * s0, dense), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(dense or width_in * s0 * s0, 1))
         self.net = nn.Sequential(*layers)
         init_dcgan_(self)
 

@@ -121,7 +121,8 @@ def model_text(cfg: Config) -> str:
 
     def net(section) -> str:
         if section.kind == "dcgan":
-            return f"DCGAN {section.channels}ch"
+            dense = f" + FC {section.dense}" if section.dense else ""
+            return f"DCGAN {section.channels}ch{dense}"
         widths = section.hidden
         if len(set(widths)) == 1:
             return f"{section.kind} {widths[0]}x{len(widths)}"

@@ -7,7 +7,9 @@ and the reference classifier from this machine's cache, as tests/test_stacked.py
 it once, about 70 s on one core, on a first run; test_classifier.py checks the training).
 """
 
+import json
 import math
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -24,6 +26,7 @@ from ganlab.metrics.conditional import (
     per_class_fid,
 )
 from ganlab.metrics.features import frechet_distance
+from ganlab.report.pages import metrics_json_html
 
 # ---------------------------------------------------------------------------------------------
 # Synthetic: exact counts and oracles, no MNIST
@@ -87,6 +90,31 @@ def test_matching_real_takes_the_first_images_of_each_asked_class():
     x_m, y_m = matching_real(x, y, torch.tensor([0, 1, 1, 0, 2, 2]))
     # class 0: rows 1, 4; class 1: rows 0, 2; class 2: row 3, and no second one (dropped)
     assert x_m.tolist() == [10, 0, 20, 40, 30] and y_m.tolist() == [0, 1, 1, 0, 2]
+
+
+def test_cas_floor_depends_on_the_label_counts_not_their_order(monkeypatch):
+    # The baseline trains on the first real images of each asked class; asked in another
+    # order, it must get the same set in the same order (training visits examples in a seeded
+    # order of positions), so the same weights. What each training receives is recorded.
+    seen = []
+    train = clf.train_classifier
+
+    def recording(x, y, **kw):
+        seen.append((x, y))
+        return train(x[:8], y[:8], epochs=1)  # any model: the accuracy is not the point
+
+    monkeypatch.setattr(clf, "train_classifier", recording)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(300, 1, 28, 28, generator=g), torch.randint(0, 10, (300,), generator=g)
+    order = torch.randperm(100, generator=g)
+    a = classification_accuracy_score(x[:100], y[:100], x[200:], y[200:], x[100:200], y[100:200])
+    b = classification_accuracy_score(
+        x[:100][order], y[:100][order], x[200:], y[200:], x[100:200], y[100:200]
+    )
+    (gen_a, real_a), (gen_b, real_b) = seen[:2], seen[2:]
+    assert not torch.equal(gen_a[1], gen_b[1])  # G's set is used as given
+    assert torch.equal(real_a[0], real_b[0]) and torch.equal(real_a[1], real_b[1])
+    assert a.n_real == b.n_real == len(real_a[1]) and a.n_gen == 100 and a.n_test == 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,6 +268,10 @@ def test_eval_of_a_conditional_run_adds_agreement_intra_fid_and_cas(stand_ins, t
     assert result["conditional"]["classes"] == list("0123456789")
     lines = evaluate.summary_lines(result)
     assert any(line.startswith("cas: ") and "real-vs-real floor" in line for line in lines)
+    # metrics.json (per-class NaN as null) and the page that shows it
+    path = evaluate.write_metrics(tmp_path / "metrics.json", result)
+    page = metrics_json_html(path.name, json.loads(path.read_text()))
+    assert "intra_fid" in page and "read with p &gt;= 0.9" in page and "trained 6 epochs" in page
 
 
 @pytest.mark.parametrize(
@@ -260,11 +292,13 @@ def test_eval_skips_conditional_metrics_without_the_interface(
     run = fake_run(tmp_path, stand_ins, kind or "none", classes, label)
     if kind is None:
         del run.config.conditional  # a config from before conditional GANs
-    result = evaluate.evaluate_run(run, ["fid"], samples=50, n_real=100, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = evaluate.evaluate_run(run, ["fid"], samples=50, n_real=100, seed=0)
     assert set(result["metrics"]) == {"fid"} and "conditional" not in result
+    said = [str(w.message) for w in caught if "conditional" in str(w.message)]
     if skipped is None:
-        assert "conditional_skipped" not in result
+        assert "conditional_skipped" not in result and not said
     else:
-        assert (
-            result["conditional_skipped"] == f"conditional metrics skipped: the run has {skipped}"
-        )
+        note = f"conditional metrics skipped: the run has {skipped}"
+        assert result["conditional_skipped"] == note and said == [note]  # and on stderr

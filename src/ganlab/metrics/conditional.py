@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ganlab.metrics import classifier as clf
 from ganlab.metrics.features import frechet_distance
+from ganlab.report.format import format_value
 
 CONFIDENCE = 0.9  # label_agreement's "confident": p(asked class | x) >= this
 
@@ -219,7 +220,8 @@ def classification_accuracy_score(
         x_gen: (n, 1, 28, 28) generated images in [0, 1].  y_gen: (n,) the labels they were
             drawn for.  x_test: (n_test, 1, 28, 28) real images.  y_test: (n_test,) labels.
         x_train, y_train: real training images and labels for real_accuracy (None: skipped);
-            the first of each class are used, as many as y_gen asks (matching_real).
+            the first of each class are used, as many as y_gen asks (matching_real), in the
+            same order whatever the order of y_gen.
         epochs: passes over the n images.  seed: seed of init, order and shifts.
     Returns:
         ClassificationAccuracy(cas, real_accuracy, n_gen, n_real, n_test, epochs, seed).
@@ -228,7 +230,9 @@ def classification_accuracy_score(
     cas = train_and_score(x_gen, y_gen, x_test, y_test, epochs=epochs, seed=seed)
     real_accuracy, n_real = None, 0
     if x_train is not None and y_train is not None:
-        x_r, y_r = matching_real(x_train, y_train, y_gen)
+        # Labels sorted: the real set, and so the floor, depends on the label counts alone,
+        # not on the order G was asked in (training visits its examples in a seeded order).
+        x_r, y_r = matching_real(x_train, y_train, y_gen.sort().values)
         real_accuracy = train_and_score(x_r, y_r, x_test, y_test, epochs=epochs, seed=seed)
         n_real = len(y_r)
     return ClassificationAccuracy(cas, real_accuracy, len(y_gen), n_real, len(y_test), epochs, seed)
@@ -325,6 +329,8 @@ def conditional_scores(
             **counts,
             "n_floor": len(y_tf),
             "floor_images": "held-out real images of the same labels",
+            "note": f"read with p >= {v['confidence']:g}: {format_value(v['confident'])} "
+            f"(floor {format_value(fl['confident'])}); each class's share in metrics.json",
         }
     }
     f = {"gen": clf.features(classifier, x_gen), "test": clf.features(classifier, x_test),
@@ -340,6 +346,8 @@ def conditional_scores(
         **counts,
         "n_floor": len(y_fl),
         "floor_images": "real training images of the same labels, against the same test images",
+        "note": f"mean of {len(per_class)} classes' FIDs (each in metrics.json), "
+        f"~{len(y_gen) // max(len(per_class), 1)} samples a class",
     }
     s = classification_accuracy_score(
         x_gen, y_gen, x_test, y_test, x_train, y_train, epochs=epochs, seed=seed
@@ -354,6 +362,8 @@ def conditional_scores(
         "epochs": s.epochs,
         "seed": s.seed,
         "floor_images": "real training images of the same labels (real-data accuracy)",
+        "note": f"a classifier trained {s.epochs} epochs (seed {s.seed}) on the {s.n_gen} "
+        f"generated (x, y), tested on {s.n_test} real images; floor: the same on {s.n_real} real",
     }
     return out
 

@@ -11,12 +11,14 @@ offering it is a ganlab.runs.Run or anything of its shape):
 An unconditional run (no ``config.conditional``, or its kind "none") gets nothing added. A run
 whose config is conditional but which lacks ``classes`` or ``sample``'s ``label``, or whose
 classes are not the reference classifier's, gets one line in metrics.json
-(``conditional_skipped``) saying why, and the other metrics as before: never a crash.
+(``conditional_skipped``) and a warning saying why, and the other metrics as before: never a
+crash.
 """
 
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -85,6 +87,7 @@ def add_conditional_metrics(
     reason = skip_reason(run)
     if reason is not None:
         result["conditional_skipped"] = f"conditional metrics skipped: {reason}"
+        warnings.warn(result["conditional_skipped"], stacklevel=2)  # the CLI: one stderr line
         return
     ref = clf.reference_classifier(data=mnist, progress=progress)
     y = torch.arange(samples) % len(run.classes)  # (n,) balanced labels

@@ -339,8 +339,8 @@ def conditional_scores(
     per_class_floor = per_class_fid(_given, f["floor"], y_fl, f["test"], y_test)
     out["intra_fid"] = {
         "definition": DEFINITIONS["intra_fid"],
-        "value": _finite_mean(per_class.values()),
-        "floor": _finite_mean(per_class_floor.values()),
+        "value": _mean(per_class.values()),
+        "floor": _mean(per_class_floor.values()),
         "per_class": named(per_class),
         "floor_per_class": named(per_class_floor),
         **counts,
@@ -372,6 +372,7 @@ def _given(f: Tensor) -> Tensor:
     return f
 
 
-def _finite_mean(values) -> float:
-    v = [x for x in values if math.isfinite(x)]
+def _mean(values) -> float:
+    """The mean, NaN where a class has none (a mean of fewer classes would not compare)."""
+    v = list(values)
     return sum(v) / len(v) if v else math.nan

@@ -183,20 +183,21 @@ def test_cas_of_real_images_is_real_accuracy_and_of_shuffled_labels_chance(mnist
     )
     assert (real.n_gen, real.n_real, real.n_test) == (2000, 2000, 10_000)
     # Both classifiers: the same recipe and seed on 2,000 images of one distribution with the
-    # same class counts, so they differ by the images alone. Measured on three disjoint G
-    # sets: CAS 0.957, 0.948, 0.958 against real_accuracy 0.948, 0.950, 0.955 (differences
-    # <= 0.009; the test accuracy's own binomial spread is 0.002): 0.02 leaves room.
-    assert real.real_accuracy >= 0.9 and real.cas == pytest.approx(real.real_accuracy, abs=0.02)
+    # same class counts, so they differ by the images (and their order) alone. Measured: this
+    # CAS 0.957 against real_accuracy 0.942; nine more trainings (baseline seeds 1-3, five
+    # other G sets of 2,000) 0.938-0.958, sd 0.006, so a difference of two has sd 0.0085 and
+    # 0.03 is 3.5 of them (the test accuracy's own binomial spread is only 0.002).
+    assert real.real_accuracy >= 0.9 and real.cas == pytest.approx(real.real_accuracy, abs=0.03)
     shuffled = y_train[gen][torch.randperm(2000, generator=torch.Generator().manual_seed(0))]
     chance = classification_accuracy_score(x_train[gen], shuffled, x_test, y_test)
     # Labels independent of the images: chance, 1/10 in expectation. One draw spreads widely:
     # unable to fit random labels, the classifier reads each digit as one arbitrary class, so
     # CAS ~ (digits read as themselves) / 10 (measured 0.015-0.116 over eight label draws at
-    # 2,000 and 3,000 images; this one 0.015). 0.25 is 3 such digits of 10, P ~ 7% per draw
-    # even when every digit is read as one class, and far below real_accuracy.
+    # 2,000 and 3,000 images; this one 0.015). The bound fails at 3 such digits (~0.3): P ~ 7%
+    # for a draw where every digit is read as one class; this draw is fixed by its seeds.
     assert chance.real_accuracy is None and chance.cas < 0.25
     # A G that draws digit c + 1 when asked for c: a perfect unconditional G, CAS ~ 0 (measured
-    # 0.003): the classifier learns the shift, wrong on all but its few errors (1 - 0.95).
+    # 0.009): the classifier learns the shift, right only where it errs onto the true digit.
     wrong = classification_accuracy_score(x_train[:1000], (y_train[:1000] + 1) % 10, x_test, y_test)
     assert wrong.cas < 0.05
 

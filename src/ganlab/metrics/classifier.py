@@ -275,9 +275,14 @@ def features(model: DigitClassifier, images: Tensor, batch: int = 1000) -> Tenso
 
 
 @torch.no_grad()
+def logits(model: nn.Module, images: Tensor, batch: int = 1000) -> Tensor:
+    """The classifier's logits of each image, (n, classes) float32, the model in eval mode."""
+    return _batched(model, model, images, batch)
+
+
 def predict(model: DigitClassifier, images: Tensor, batch: int = 1000) -> Tensor:
     """Predicted class of each image, argmax of the logits: (n,) int64."""
-    return _batched(model, model, images, batch).argmax(1)
+    return logits(model, images, batch).argmax(1)
 
 
 def accuracy(model: DigitClassifier, x: Tensor, y: Tensor) -> float:

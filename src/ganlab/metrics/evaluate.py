@@ -7,7 +7,8 @@ n_real training images against the same test images, i.e. what a perfect generat
 training distribution would get at these sample sizes. 2-D mixture runs (coverage): the mode
 coverage of n samples, and of n fresh draws of the mixture as the floor. Stacked MNIST runs
 (stacked): the triples of digits the classifier reads in n samples (the protocol: 26,000), and
-in n real stacked images built from the test split as the floor.
+in n real stacked images built from the test split as the floor. A conditional MNIST run
+also gets label agreement, intra-FID and CAS (metrics/conditional_run.py).
 The Parzen window of a run is metrics/parzen_run.py; runs/evaluation.py loads a run for both.
 """
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 from ganlab.errors import ConfigError, DataError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.metrics import inception
+from ganlab.metrics.conditional_run import add_conditional_metrics
 from ganlab.metrics.inception import INCEPTION_METRICS
 from ganlab.report.format import metric_texts
 
@@ -270,6 +272,7 @@ def evaluate_run(
     result = {"step": run.step, "seed": seed, "samples": samples}
     if any(n in IMAGE_METRICS for n in names):
         result.update(_image_metrics(run, fake, mnist, names, n_real, seed, suffix, progress))
+        add_conditional_metrics(result, run, mnist, samples, n_real, seed, progress)
     if "coverage" in names:
         result.update(_toy_coverage(run, fake, seed))
     if "stacked" in names:

@@ -291,6 +291,11 @@ class RegularizersConfig(Strict):
     instance_noise_decay_steps: int = Field(
         0, ge=0, description="instance noise decays linearly to 0 over this many steps (0: never)"
     )
+    augment: list[Literal["color", "translation", "cutout"]] = Field(
+        [],
+        description="images: DiffAugment (Zhao et al. 2020), random transformations of "
+        "everything D sees, data and samples alike, in D's and G's updates",
+    )
 
 
 class EMAConfig(Strict):

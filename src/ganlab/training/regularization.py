@@ -5,6 +5,8 @@
           +  lambda E[(||grad D(x_hat)|| - 1)^2]          WGAN-GP (Gulrajani et al. 2017)
     x -> x + sigma_t eps, G(z) -> G(z) + sigma_t eps'     instance noise (Sonderby et al. 2017),
                                                           in D's and G's updates alike
+    x -> T(x), G(z) -> T(G(z))                            DiffAugment (Zhao et al. 2020), the
+                                                          same: T drawn per example and pass
     theta_d <- clip(theta_d, -c, c) after D's step        WGAN's weight clipping (Arjovsky 2017)
 
 The math is ganlab.game.regularizers'; this module binds it to a config. A config with none of
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 
 from ganlab.config import Config
 from ganlab.errors import ConfigError
+from ganlab.game.augment import diff_augment
 from ganlab.game.regularizers import (
     clip_weights_,
     instance_noise_std,
@@ -46,6 +49,7 @@ class Regularization:
     sigma: float  # instance noise's initial std
     decay_steps: int
     noise_std: Tensor
+    augment: tuple[str, ...] = ()  # DiffAugment's policy, applied before the noise
 
     def at_step(self, step: int) -> None:
         """Set the instance noise's std for iteration `step` (0-based)."""
@@ -53,7 +57,8 @@ class Regularization:
             self.noise_std.fill_(instance_noise_std(self.sigma, step, self.decay_steps))
 
     def noisy(self, x: Tensor) -> Tensor:
-        """x + sigma_t eps, eps ~ N(0, I): what D sees of data and samples alike."""
+        """T(x) + sigma_t eps, eps ~ N(0, I): what D sees of data and samples alike."""
+        x = diff_augment(x, self.augment)
         if not self.sigma:
             return x
         return x + self.noise_std * torch.randn_like(x)
@@ -97,7 +102,14 @@ class Regularization:
 def regularization(cfg: Config) -> Regularization | None:
     """The config's regularizers, or None when it has none (the 2014 updates, unchanged)."""
     reg = cfg.regularizers
-    if not (reg.r1 or reg.r2 or reg.gradient_penalty or reg.weight_clip or reg.instance_noise):
+    if not (
+        reg.r1
+        or reg.r2
+        or reg.gradient_penalty
+        or reg.weight_clip
+        or reg.instance_noise
+        or reg.augment
+    ):
         return None
     return Regularization(
         r1=reg.r1,
@@ -107,6 +119,7 @@ def regularization(cfg: Config) -> Regularization | None:
         sigma=reg.instance_noise,
         decay_steps=reg.instance_noise_decay_steps,
         noise_std=torch.tensor(float(reg.instance_noise)),
+        augment=tuple(reg.augment),
     )
 
 

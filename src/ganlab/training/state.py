@@ -88,6 +88,11 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     """
     source = build_data(cfg.data, cfg.seed + DATA_SEED, data)
     check_enough_examples(cfg, source)
+    if cfg.regularizers.augment and len(source.x_shape) != 3:
+        raise ConfigError(
+            f"regularizers.augment transforms images, but the data's examples have shape "
+            f"{tuple(source.x_shape)}; set regularizers.augment=[] for points"
+        )
     if tanh_images(cfg, source.x_shape):
         # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
         # here, the one place it happens (Run.sample maps samples back); a streamed source

@@ -41,8 +41,10 @@ def main() -> None:
     for name, share in shares.items():
         print(f"class {name}: {100 * share:.1f}%")
     mean = sum(shares.values()) / len(shares)
-    print(f"mean label agreement: {100 * mean:.2f}% (min {100 * min(shares.values()):.1f}%), "
-          f"{args.n} samples per class, {time.perf_counter() - start:.0f} s")
+    print(
+        f"mean label agreement: {100 * mean:.2f}% (min {100 * min(shares.values()):.1f}%), "
+        f"{args.n} samples per class, {time.perf_counter() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

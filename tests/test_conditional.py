@@ -172,6 +172,18 @@ def test_image_folder_classes_are_its_sorted_subfolders(tmp_path):
         assert 30 * j <= round(float(source.x[idx].max()) * 255) < 30 * j + 4
 
 
+def test_a_streamed_folder_gives_the_in_memory_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _write_folder(tmp_path / "f", ["b", "a"], per_class=6)
+    over = ["data.kind=images", f"data.path={tmp_path / 'f'}"]
+    memory = build_data(_config("concat", *over, "data.stream=never").data, 5, labelled=True)
+    disk = build_data(_config("concat", *over, "data.stream=always").data, 5, labelled=True)
+    assert disk.class_names == memory.class_names == ["a", "b"]
+    for _ in range(4):  # two epochs of 12 examples, 5 a batch
+        (xm, ym), (xd, yd) = memory.sample_labelled(5), disk.sample_labelled(5)
+        assert torch.equal(xm, xd) and torch.equal(ym, yd)
+
+
 def test_csv_label_column_and_npz_labels(tmp_path):
     csv = tmp_path / "p.csv"
     csv.write_text("a,kind,b\n0.5,cat,1\n1.5,dog,2\n2.5,cat,3\n")
@@ -254,6 +266,29 @@ def test_every_objective_trains_a_conditional_pair(objective, tmp_path):
     run = ganlab.train("cring8", tmp_path / objective, overrides=over, report=False)
     x = run.sample(4, label=1)
     assert x.shape == (4, 2) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_standardized_data_and_r1_with_each_kind(kind, tmp_path):
+    over = [*SMALL, f"conditional.kind={kind}", "data.standardize=true", "regularizers.r1=1.0"]
+    run = ganlab.train("cring8", tmp_path / kind, overrides=[*over, "steps=3"], report=False)
+    assert torch.isfinite(run.sample(4, label=2)).all()
+
+
+def test_paper_mnist_output_bias_starts_a_conditional_g_at_the_mean_digit():
+    cfg = load_config("paper-mnist", ["conditional.kind=concat", "data.kind=digits"])
+    with ganlab.training.state.seeded_rng(cfg):
+        state = build_state(cfg)
+    last = state.G.net.net[-2]  # the inner MLP's output Linear
+    mean = state.data.x.double().mean(0).clamp(1e-3, 1 - 1e-3).reshape(-1)
+    torch.testing.assert_close(last.bias.double(), (mean / (1 - mean)).log(), rtol=0, atol=1e-6)
+
+
+def test_several_processes_are_refused_for_a_conditional_run():
+    from ganlab.training.regularization import check_world
+
+    with pytest.raises(ConfigError, match="one process only.*drop --nproc"):
+        check_world(_config("concat"), 2)
 
 
 def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path):

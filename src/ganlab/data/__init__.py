@@ -182,6 +182,10 @@ def load_labelled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, list[str
 
 
 def _labelled_source(cfg: DataConfig, seed: int, x) -> DistributionSource | TensorSource:
+    if isinstance(x, tuple):  # (examples, labels 0..K-1): a timing probe's random data
+        source = TensorSource(torch.as_tensor(x[0]), seed)
+        source.set_labels(x[1], [str(i) for i in range(int(x[1].max()) + 1)])
+        return source
     if x is not None:
         raise DataError(
             "a conditional run reads labels from its data file; save examples and labels with "

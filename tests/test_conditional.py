@@ -228,11 +228,21 @@ def test_meta_and_run_sample_by_name_and_default(cring):
     meta = read_meta(cring.path)
     assert meta["classes"] == 8 and meta["class_names"] == [str(j) for j in range(8)]
     torch.testing.assert_close(cring.sample(5, label="3"), cring.sample(5, label=3))
+    torch.testing.assert_close(cring.sample(5, label=np.int64(3)), cring.sample(5, label=3))
+    per_sample = cring.sample(4, label=torch.tensor([3, 3, 6, 6]))
+    torch.testing.assert_close(per_sample[:2], cring.sample(4, label=3)[:2])
     loaded = ganlab.load_run(cring.path)
     torch.testing.assert_close(loaded.sample(50), cring.sample(50))
     centres = ganlab.data.ring(8).centres.float()
     classes = torch.cdist(cring.sample(800), centres).argmin(1)
     assert len(classes.unique()) == 8  # default: classes drawn over all K
+
+
+def test_a_conditional_1d_mixture_trains_and_reports(tmp_path):
+    over = [*SMALL, "data.kind=mixture1d", "conditional.kind=concat", "steps=20"]
+    run = ganlab.train("gauss1d", tmp_path / "m", overrides=over, report=True)
+    assert run.class_names == ["0", "1"] and (run.path / "samples.png").exists()
+    assert not (run.path / "discriminator_view.png").exists()  # D(x, y): no one curve D(x)
 
 
 def test_sample_cli_label_writes_the_class_and_all_writes_a_grid(cring, tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -58,10 +59,17 @@ def save_class_figure(
         fake, real, names = principal_plane(fake, real)
     fig, ax = plt.subplots(figsize=(6.5, 6))
     if fake.shape[1] == 1:
+        both = fake if real is None else torch.cat([fake, real.float()])
+        edges = np.linspace(float(both.min()), float(both.max()), 81)  # shared bins
+        if real is not None:
+            ax.hist(real[:, 0].numpy(), edges, density=True, color="0.6", label="data")
         for j, name in enumerate(class_names):
-            ax.hist(fake[y == j, 0].numpy(), bins=60, alpha=0.6, label=f"class {name}")
+            share = float((y == j).float().mean())  # each class's part of p_g's density
+            weights = np.full(int((y == j).sum()), 1 / (len(y) * (edges[1] - edges[0])))
+            ax.hist(fake[y == j, 0].numpy(), edges, weights=weights, alpha=0.6,
+                    label=f"class {name} ({100 * share:.0f}%)")  # fmt: skip
         ax.set_xlabel("x")
-        ax.set_ylabel("count")
+        ax.set_ylabel("density")
     else:
         if real is not None:
             ax.scatter(real[:, 0], real[:, 1], s=1, c="k", label="data")

@@ -101,10 +101,14 @@ def report_samples(run, dist) -> torch.Tensor:
 def has_figure_1_view(run, dist) -> bool:
     """A 1-D run with a known p_data and an unpacked D whose output is a probability (a packed
     D scores packs, not points: it has no curve D(x) to draw; a critic's raw value has no D*
-    = p_data / (p_data + p_g) to draw it against)."""
+    = p_data / (p_data + p_g) to draw it against; a conditional D scores (x, y) pairs)."""
     cfg = run.config
     return (
-        run.x_shape == (1,) and dist is not None and cfg.discriminator.pack == 1 and not cfg.critic
+        run.x_shape == (1,)
+        and dist is not None
+        and cfg.discriminator.pack == 1
+        and not cfg.critic
+        and not cfg.conditional_run
     )
 
 

@@ -49,6 +49,8 @@ def class_labels(
         if class_names is None:
             return None
         return torch.randint(len(class_names), (n,), generator=torch.Generator().manual_seed(seed))
+    if not isinstance(label, (int, str)) and torch.as_tensor(label).ndim == 0:
+        label = int(label)  # a numpy or 0-dim torch integer: one class for all n
     if isinstance(label, (int, str)):
         return torch.full((n,), label_index(label, class_names, run), dtype=torch.int64)
     y = torch.as_tensor(label, dtype=torch.int64).reshape(-1)

@@ -302,7 +302,7 @@ def test_several_processes_are_refused_for_a_conditional_run():
 
 
 def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path):
-    x = np.random.default_rng(0).integers(0, 256, (40, 1, 16, 16), dtype=np.uint8)
+    x = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), dtype=np.uint8)
     npz = tmp_path / "d.npz"
     np.savez(npz, x=x, y=np.arange(40) % 4)
     over = [
@@ -314,7 +314,14 @@ def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path):
     run = ganlab.train("images", tmp_path / "r", overrides=over, report=False)
     assert run.class_names == ["0", "1", "2", "3"] and run.ema is not None
     x = ganlab.load_run(run.path).sample(6, label=2)
-    assert x.shape == (6, 1, 16, 16) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert x.shape == (6, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) <= 1
+    out = tmp_path / "s.npy"  # the CLI's array: the tanh G's [-1, 1] mapped back to [0, 1]
+    assert main(["sample", str(run.path), "-n", "7", "--label", "3", "--out", str(out)]) == 0
+    x = np.load(out)
+    assert x.shape == (7, 1, 28, 28) and x.min() >= 0 and x.max() <= 1 and x.std() > 0
+    png = tmp_path / "all.png"
+    assert main(["sample", str(run.path), "-n", "3", "--label", "all", "--out", str(png)]) == 0
+    assert Image.open(png).size[1] > 100  # four rows of 28-pixel images
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,6 +381,7 @@ def test_folder_with_a_single_class_or_loose_images(capsys, tmp_path):
         "data.kind=images", "--set", f"data.path={tmp_path / 'one'}", "--out", tmp_path / "r",
     )  # fmt: skip
     assert "single class ('only')" in line and "one sub-folder per class" in line
+    assert not (tmp_path / "r").exists()  # refused before anything is written
     _write_folder(tmp_path / "loose", ["a", "b"])
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "loose" / "x.png")
     with pytest.raises(DataError, match="not in a class sub-folder"):

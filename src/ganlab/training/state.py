@@ -85,6 +85,9 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     (train() does, inside an isolated RNG scope). On a rank r > 0 of several, the generator is
     then reseeded for r's own dropout masks, and the prior and data source return r's rows of
     every minibatch (ganlab.training.distributed).
+
+    A conditional config (conditional.kind not none) gets a labelled source (class_names: the
+    K classes), G(z, y) and D(x, y) of its kind, and a prior that also draws G's classes.
     """
     source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=cfg.conditional_run)
     check_enough_examples(cfg, source)

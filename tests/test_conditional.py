@@ -406,3 +406,11 @@ def test_classes_below_the_datas_is_refused():
     cfg = _config("concat", "conditional.classes=4")
     with pytest.raises(DataError, match="conditional.classes=8"):
         build_state(cfg)
+
+
+def test_the_lab_refuses_a_conditional_run_in_one_line(cring):
+    from ganlab.errors import RunDirError
+    from ganlab.lab.rundir import read_run
+
+    with pytest.raises(RunDirError, match="conditional run .* does not show yet"):
+        read_run(cring.path)

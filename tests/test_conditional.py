@@ -394,6 +394,13 @@ def test_folder_with_a_single_class_or_loose_images(capsys, tmp_path):
         )
 
 
+def test_in_memory_data_without_labels_is_refused(tmp_path):
+    x = ganlab.data.ring().sample(300, torch.Generator().manual_seed(0))  # (300, 2)
+    with pytest.raises(DataError, match=r"np.savez\(path, x=x, y=labels\)"):
+        ganlab.train("cring8", tmp_path / "r", overrides=SMALL, data=x)
+    assert not (tmp_path / "r").exists()
+
+
 def test_classes_above_the_datas_are_named_by_index(tmp_path):
     run = ganlab.train(
         "cring8", tmp_path / "r", overrides=[*SMALL, "conditional.classes=10", "steps=2"]

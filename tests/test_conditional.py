@@ -222,7 +222,7 @@ def test_samples_asked_for_mode_j_land_near_mode_j(cring):
         # hence 1,000). 95% leaves room for another CPU's rounding, and a G that ignored y
         # would put 1/8 of each class there.
         assert (d.argmin(1) == j).float().mean() >= 0.95, j
-    assert cring.class_names == [str(j) for j in range(8)]
+    assert cring.class_names == cring.classes == [str(j) for j in range(8)]
 
 
 def test_meta_and_run_sample_by_name_and_default(cring):

@@ -116,6 +116,11 @@ class Run:
         self.class_names = list(class_names) if class_names is not None else None
 
     @property
+    def classes(self) -> list[str] | None:
+        """class_names under the name metrics.conditional_run reads (`ganlab eval`)."""
+        return self.class_names
+
+    @property
     def sampler(self):
         """The G that samples: the average of G's weights when the run keeps one, else G."""
         return self.ema if self.ema is not None else self.generator

@@ -86,7 +86,7 @@ def test_projection_discriminator_is_psi_phi_plus_inner_product():
     assert isinstance(D, ProjectionDiscriminator)
     x, y = torch.randn(4, 2, dtype=torch.float64), torch.tensor([0, 2, 1, 2])
     D = D.double()
-    # Miyato & Koyama eq. 3 by hand from the weights: phi(x) = leaky_relu(W1 x + b1),
+    # Miyato & Koyama's logit by hand from the weights: phi(x) = leaky_relu(W1 x + b1),
     # psi(h) = w2 . h + b2, plus <V_y, phi(x)>. float64 throughout: agreement to ~1e-15.
     W1, b1 = D.phi[1].weight, D.phi[1].bias
     h = F.leaky_relu(x @ W1.T + b1, 0.2)  # (4, 5)

@@ -3,7 +3,7 @@
 AC-GAN's D outputs P(S | x) (data or generated, the objective's logit) and P(C | x) (the
 class). With L_S the log-likelihood of the correct source and L_C that of the correct class,
 
-    L_C = E[log P(C = y | x_real)] + E[log P(C = y_fake | G(z, y_fake))]       (Odena eq. 2)
+    L_C = E[log P(C = y | x_real)] + E[log P(C = y_fake | G(z, y_fake))]       (Odena et al.)
 
 "D is trained to maximize L_S + L_C while G is trained to maximize L_C - L_S": ganlab keeps
 each objective's own L_S (its d_loss and g_loss, ganlab.game.objectives) and adds

@@ -9,7 +9,7 @@ and D sees it in one of three ways (config conditional.kind); every D returns (m
 
     concat      a = D'([x, e_D(y)])   an MLP D: the embedding beside the flattened x; a DCGAN
                                       D: e_D(y) as constant extra channel maps of x
-    projection  a = psi(phi(x)) + <e_D(y), phi(x)>        (Miyato & Koyama 2018, eq. 3)
+    projection  a = psi(phi(x)) + <e_D(y), phi(x)>        (Miyato & Koyama 2018)
     acgan       a = psi(phi(x)), and class logits c(x) = W phi(x) + b from the same features:
                 D and G add the cross-entropy of c on the classes (Odena et al. 2017)
 
@@ -95,7 +95,7 @@ def split_head(net: nn.Module) -> tuple[nn.Module, nn.Linear]:
 
 
 class ProjectionDiscriminator(nn.Module):
-    """a = psi(phi(x)) + <e(y), phi(x)> (Miyato & Koyama 2018, eq. 3), (m,) logits.
+    """a = psi(phi(x)) + <e(y), phi(x)> (Miyato & Koyama 2018), (m,) logits.
 
     The inner product is the log-ratio log q(y | x) / p(y | x) of a log-linear model of the
     class given D's features; e(y) starts like psi's weights, U(-1/sqrt(w), 1/sqrt(w)).

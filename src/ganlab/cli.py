@@ -147,10 +147,16 @@ def _resume(args) -> int:
 def _sample(args) -> int:
     from ganlab.runs.samples import write_samples
 
-    shape = write_samples(
-        args.run_dir, args.out, args.n, step=args.step, seed=args.seed, overwrite=args.overwrite
+    shape, what = write_samples(
+        args.run_dir,
+        args.out,
+        args.n,
+        step=args.step,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        label=args.label,
     )
-    print(f"wrote {args.n} samples of shape {shape} to {args.out}")
+    print(f"wrote {what} of shape {shape} to {args.out}")
     return 0
 
 

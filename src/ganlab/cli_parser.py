@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--step", type=int, help="use the checkpoint of this step (default latest)")
+    s.add_argument(
+        "--label",
+        metavar="L",
+        help="conditional runs: the class to sample (an index or a class name); 'all': N "
+        "samples of every class, a .png with one row per class (default: uniform classes)",
+    )
 
     pr = sub.add_parser("presets", help="list the presets shipped with ganlab")
     pr.add_argument("--fields", action="store_true", help="list every config key instead")

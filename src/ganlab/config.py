@@ -25,6 +25,7 @@ from pydantic import (
 from ganlab.config_sections import (
     BCE_OBJECTIVES,
     OBJECTIVES,
+    ConditionalConfig,
     DataConfig,
     DiscriminatorConfig,
     EMAConfig,
@@ -34,6 +35,7 @@ from ganlab.config_sections import (
     OptimizerConfig,
     RegularizersConfig,
     Strict,
+    check_conditional,
 )
 from ganlab.errors import ConfigError
 
@@ -83,6 +85,9 @@ class Config(Strict):
     g_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="G's optim")
     d_optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="D's optim")
     data: DataConfig = Field(default_factory=DataConfig, description="the data distribution")
+    conditional: ConditionalConfig = Field(
+        default_factory=ConditionalConfig, description="a class-conditional G and D (or none)"
+    )
     log_every: int = Field(
         100,
         ge=1,
@@ -190,6 +195,16 @@ class Config(Strict):
                 f"generator.output is '{self.generator.output}'; set generator.output=linear "
                 "or data.standardize=false"
             )
+        return self
+
+    @property
+    def conditional_run(self) -> bool:
+        """G and D take the class y beside z and x (conditional.kind is not none)."""
+        return self.conditional.kind != "none"
+
+    @model_validator(mode="after")
+    def _check_conditional(self) -> Config:
+        check_conditional(self.conditional, self.data, self.update, self.discriminator.pack)
         return self
 
 
@@ -435,6 +450,7 @@ __all__ = [
     "Config",
     "DataConfig",
     "DiscriminatorConfig",
+    "ConditionalConfig",
     "EMAConfig",
     "GeneratorConfig",
     "LeastSquaresConfig",

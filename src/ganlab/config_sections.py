@@ -81,6 +81,11 @@ class DataConfig(Strict):
         description="G and D play on the data scaled to mean 0, std 1 per coordinate; G's "
         "samples come out in the data's units (the moments are kept in the checkpoints)",
     )
+    label_column: str | None = Field(
+        None,
+        description="csv: the header name of the column holding each point's class (a "
+        "conditional run's labels); the other columns are the point",
+    )
     stream: Literal["auto", "always", "never"] = Field(
         "auto",
         description="images/array: read minibatches from disk instead of loading the data into "
@@ -307,3 +312,69 @@ class EMAConfig(Strict):
     start: int = Field(
         0, ge=0, description="G_ema copies G until this step, then averages (skips the early G)"
     )
+
+
+LABELLED_KINDS = ("mnist", "fashion_mnist", "digits", "images", "csv", "array", "ring", "grid",
+                  "mixture1d")  # fmt: skip
+"""The data kinds that can give each example a class: a conditional run needs one of them."""
+
+
+class ConditionalConfig(Strict):
+    """A conditional GAN p_g(x | y): G gets the class y beside z, D judges (x, y) pairs."""
+
+    kind: Literal["none", "concat", "projection", "acgan"] = Field(
+        "none",
+        description="none: the unconditional GAN; how D sees the class: concat (Mirza & "
+        "Osindero 2014: an embedding of y beside x), projection (Miyato & Koyama 2018: "
+        "psi(phi(x)) + <embed(y), phi(x)>), acgan (Odena et al. 2017: an auxiliary class head)",
+    )
+    classes: int | None = Field(
+        None, ge=2, description="number of classes K; default: from the data's labels"
+    )
+    embed_dim: int = Field(
+        10,
+        ge=1,
+        description="width of the learned class embedding G gets beside z (and a concat D "
+        "beside x: extra constant channel maps for a DCGAN D)",
+    )
+    acgan_weight: float = Field(
+        1.0, ge=0, description="acgan: weight of the auxiliary class cross-entropy in both losses"
+    )
+
+
+def check_conditional(cond: ConditionalConfig, data: DataConfig, update: str, pack: int) -> None:
+    """Refuse a conditional config whose data has no labels or one class, or whose updates
+    cannot carry a label per example.
+
+    Raises:
+        ValueError: one line naming the fix (Config turns it into a ConfigError).
+    """
+    kind = cond.kind
+    if kind == "none":
+        return
+    if data.kind not in LABELLED_KINDS:
+        raise ValueError(
+            f"conditional.kind '{kind}' needs labelled data, but data.kind '{data.kind}' has no "
+            f"labels; use one of {', '.join(LABELLED_KINDS)} or set conditional.kind=none"
+        )
+    single = (
+        (data.kind == "ring" and data.modes < 2)
+        or (data.kind == "grid" and data.grid_size < 2)
+        or (data.kind == "mixture1d" and len(data.means) < 2)
+    )
+    if single:
+        raise ValueError(
+            f"conditional.kind '{kind}' needs at least 2 classes, but data.kind '{data.kind}' "
+            "has a single mode; add modes or set conditional.kind=none"
+        )
+    if data.kind == "csv" and not data.label_column:
+        raise ValueError(
+            f"conditional.kind '{kind}' on a CSV needs data.label_column, the header of the "
+            "column holding each point's class; set data.label_column=NAME"
+        )
+    if update == "simultaneous" or pack > 1:
+        what = "update 'simultaneous'" if update == "simultaneous" else "PacGAN's packs"
+        raise ValueError(
+            f"conditional.kind '{kind}' trains with Algorithm 1's alternating updates, one "
+            f"example per logit, not {what}; set update=alternating and discriminator.pack=1"
+        )

@@ -37,7 +37,15 @@ from ganlab.data.stacked import TRAIN_IMAGES as STACKED_TRAIN_IMAGES
 from ganlab.data.stacked import load_stacked_mnist
 from ganlab.data.streaming import StreamingSource, streamed_source
 from ganlab.data.toy import GaussianMixture, gaussian_1d, grid, mixture_1d, ring
-from ganlab.data.user import load_array, load_csv, load_image_folder
+from ganlab.data.user import (
+    class_indices,
+    folder_labels,
+    image_files,
+    load_array,
+    load_csv,
+    load_csv_labelled,
+    load_image_folder,
+)
 from ganlab.errors import DataError
 
 __all__ = [
@@ -55,6 +63,7 @@ __all__ = [
     "load_array",
     "load_csv",
     "load_data",
+    "load_labelled",
     "load_digits",
     "load_fashion_mnist",
     "load_image_folder",
@@ -69,6 +78,12 @@ __all__ = [
 ]
 
 DEFAULT_STD = {"gauss1d": 0.5, "mixture1d": 0.5, "ring": 0.01, "grid": 0.05}
+DIGIT_NAMES = [str(i) for i in range(10)]
+FASHION_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+"""Fashion-MNIST's classes in label order (Xiao et al. 2017)."""
 
 
 def distribution_of(cfg: DataConfig) -> GaussianMixture | None:
@@ -86,7 +101,7 @@ def distribution_of(cfg: DataConfig) -> GaussianMixture | None:
 
 
 def build_data(
-    cfg: DataConfig, seed: int, x=None
+    cfg: DataConfig, seed: int, x=None, labelled: bool = False
 ) -> DistributionSource | TensorSource | StreamingSource:
     """The minibatch source a config asks for. ``x``, when given, is trained on instead.
 
@@ -97,7 +112,14 @@ def build_data(
         cfg: the data section of the config.
         seed: seed of the source's own torch.Generator.
         x: optional (N, *x_shape) tensor or array of examples (the Python API's adapter).
+        labelled: a conditional run's source, whose sample_labelled gives each example's class
+            (class_names: the K classes); the examples and their order are those of the
+            unlabelled source.
+    Raises:
+        DataError: labelled data that has no labels, or a single class.
     """
+    if labelled:
+        return _labelled_source(cfg, seed, x)
     if x is not None:
         return TensorSource(torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x), seed)
     dist = distribution_of(cfg)
@@ -129,3 +151,65 @@ def load_data(cfg: DataConfig) -> torch.Tensor:
     raise DataError(
         f"data.kind '{cfg.kind}' needs its examples passed in (ganlab.train(..., data=x))"
     )
+
+
+def load_labelled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """A file or real-data config's examples with their classes: (x, y, class names), y (N,)
+    int64 in 0..K-1. MNIST and digits: the digit; Fashion-MNIST: its 10 classes; an image
+    folder: the sub-folder of each image (names sorted); a CSV: data.label_column; an .npz:
+    its 'y' array.
+
+    Raises:
+        DataError: the data holds no labels, or a single class.
+    """
+    if cfg.kind in ("mnist", "fashion_mnist"):
+        x, y = load_split(cfg.kind, cfg.split, cfg.path)
+        return x, y, DIGIT_NAMES if cfg.kind == "mnist" else FASHION_NAMES
+    if cfg.kind == "digits":
+        return (*load_digits(), DIGIT_NAMES)
+    if cfg.kind == "images":
+        y, names = folder_labels(Path(cfg.path), image_files(Path(cfg.path), cfg.channels))
+        return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels), y, names
+    if cfg.kind == "csv":
+        return load_csv_labelled(Path(cfg.path), cfg.label_column)
+    if cfg.kind == "array":
+        x, y = load_array(Path(cfg.path), labels=True)
+        return (x, *class_indices(y.numpy(), str(cfg.path)))
+    raise DataError(
+        f"data.kind '{cfg.kind}' holds no labels for a conditional run; use labelled data "
+        "(mnist, an image folder of class sub-folders, an .npz with y) or conditional.kind=none"
+    )
+
+
+def _labelled_source(cfg: DataConfig, seed: int, x) -> DistributionSource | TensorSource:
+    if isinstance(x, tuple):  # (examples, labels 0..K-1): a timing probe's random data
+        source = TensorSource(torch.as_tensor(x[0]), seed)
+        source.set_labels(x[1], [str(i) for i in range(int(x[1].max()) + 1)])
+        return source
+    if x is not None:
+        raise DataError(
+            "a conditional run reads labels from its data file; save examples and labels with "
+            "np.savez(path, x=x, y=labels) and train on data.kind=array, data.path=path"
+        )
+    dist = distribution_of(cfg)
+    if dist is None:
+        streamed = streamed_source(cfg, seed)
+        if streamed is not None:  # only an image folder streams with labels: its sub-folders
+            if cfg.kind != "images":
+                load_array(Path(cfg.path), labels=True)  # a .npy holds no labels: its message
+            path = Path(cfg.path)
+            streamed.set_labels(*folder_labels(path, image_files(path, cfg.channels)))
+            return streamed
+        x, y, names = load_labelled(cfg)
+        source = TensorSource(x, seed)
+        source.set_labels(y, names)
+        return source
+    names = [str(i) for i in range(dist.components)]
+    if cfg.n is None:
+        source = DistributionSource(dist, seed)
+        source.class_names = names
+        return source
+    points, y = dist.sample_labelled(cfg.n, torch.Generator().manual_seed(seed + 7919))
+    source = TensorSource(points, seed, distribution=dist)
+    source.set_labels(y, names)
+    return source

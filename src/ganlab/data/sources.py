@@ -39,6 +39,7 @@ class DistributionSource:
 
     def __init__(self, distribution: GaussianMixture, seed: int):
         self.distribution = distribution
+        self.class_names: list[str] | None = None  # set by a conditional run: the mode indices
         self.x_shape = (distribution.dim,)
         self.generator = torch.Generator().manual_seed(seed)
         self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
@@ -47,6 +48,20 @@ class DistributionSource:
     def sample(self, m: int) -> Tensor:
         x = self.distribution.sample(m, self.generator)  # (m, d)
         return x[shard_rows(m, self.shard)].to(self.device)
+
+    def sample_labelled(self, m: int) -> tuple[Tensor, Tensor]:
+        """(x, y): m examples and the mode each was drawn from, (m, d) and (m,) int64."""
+        x, y = self.distribution.sample_labelled(m, self.generator)  # (m, d), (m,)
+        rows = shard_rows(m, self.shard)
+        return x[rows].to(self.device), y[rows].to(self.device)
+
+    @property
+    def classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    def label_reference(self, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """`reference`'s n examples with their modes (the same draws)."""
+        return self.distribution.sample_labelled(n, torch.Generator().manual_seed(seed))
 
     def to(self, device: torch.device) -> DistributionSource:
         """Return minibatches on `device` (the generator stays on the CPU: same numbers)."""
@@ -84,12 +99,29 @@ class EpochSource:
         self.order = torch.randperm(self.size, generator=self.generator)  # (N,)
         self.cursor = 0
         self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
+        self.labels: Tensor | None = None  # (N,) int64 class of each example (conditional runs)
+        self.class_names: list[str] | None = None  # the K classes' names, index order
+
+    @property
+    def classes(self) -> int | None:
+        """K, the number of classes of a labelled source (None: unlabelled)."""
+        return None if self.class_names is None else len(self.class_names)
+
+    def set_labels(self, labels: Tensor, class_names: list[str]) -> None:
+        """Give example i the class labels[i] in 0..K-1, K = len(class_names)."""
+        labels = torch.as_tensor(labels, dtype=torch.int64)
+        if labels.shape != (self.size,):
+            raise DataError(
+                f"{len(labels)} labels for {self.size} examples; give one label per example"
+            )
+        self.labels, self.class_names = labels, list(class_names)
 
     def rows(self, idx: Tensor) -> Tensor:
         """The examples at indices idx, in that order: (len(idx), *x_shape)."""
         raise NotImplementedError
 
-    def sample(self, m: int) -> Tensor:
+    def next_indices(self, m: int) -> Tensor:
+        """The indices of the next minibatch of m in the epoch's permutation (this rank's)."""
         if m > self.size:
             raise DataError(
                 f"minibatch m={m} is larger than the {self.size} training examples; lower m"
@@ -99,7 +131,23 @@ class EpochSource:
             self.cursor = 0
         idx = self.order[self.cursor : self.cursor + m]
         self.cursor += m
-        return self.rows(idx[shard_rows(m, self.shard)])  # (m, *x_shape), or this rank's rows
+        return idx[shard_rows(m, self.shard)]
+
+    def sample(self, m: int) -> Tensor:
+        return self.rows(self.next_indices(m))  # (m, *x_shape), or this rank's rows
+
+    def sample_labelled(self, m: int) -> tuple[Tensor, Tensor]:
+        """(x, y): the next minibatch and its labels, read at the same indices of the same
+        permutation, so a restored state resumes both exactly. (m, *x_shape), (m,) int64."""
+        idx = self.next_indices(m)
+        x = self.rows(idx)
+        return x, self.labels[idx].to(x.device)
+
+    def label_reference(self, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """`reference`'s n examples with their labels."""
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
+        return self.rows(idx).cpu(), self.labels[idx]
 
     def reference(self, n: int, seed: int = 0) -> Tensor:
         """n examples for plots and scores, from a separate generator (training is unaffected)."""

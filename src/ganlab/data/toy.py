@@ -34,11 +34,20 @@ class GaussianMixture:
     def dim(self) -> int:
         return self.centres.shape[1]
 
+    @property
+    def components(self) -> int:
+        """K, the number of Gaussians (a conditional run's classes: the mode is the label)."""
+        return self.centres.shape[0]
+
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """n float32 samples of shape (n, d): a component by its weight, then its Gaussian."""
+        return self.sample_labelled(n, generator)[0]
+
+    def sample_labelled(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """(x, i): the n samples of `sample` (the same draws) and each one's component, (n,)."""
         i = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
         eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)  # (n, d)
-        return (self.centres[i] + self.stds[i, None] * eps).to(torch.float32)
+        return (self.centres[i] + self.stds[i, None] * eps).to(torch.float32), i
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log p(x) for x of shape (n, d), in float64, via logsumexp over components."""

@@ -69,6 +69,104 @@ def image_files(path: Path, channels: int) -> list[Path]:
     return files
 
 
+def folder_labels(path: Path, files: list[Path]) -> tuple[Tensor, list[str]]:
+    """Each image's class, the name of its sub-folder of `path`: (N,) int64 indices into the
+    class names, which are the sub-folders' names sorted.
+
+    Raises:
+        DataError: an image lies directly in `path` (not in a class sub-folder), or all images
+            are in one sub-folder (a single class).
+    """
+    path = Path(path)
+    parts = [f.relative_to(path).parts for f in files]
+    loose = next((p for p in parts if len(p) == 1), None)
+    if loose is not None:
+        raise DataError(
+            f"{path / loose[0]} is not in a class sub-folder; a conditional run reads each "
+            f"image's class from its folder: move the images into {path}/CLASS_NAME/"
+        )
+    names = sorted({p[0] for p in parts})
+    if len(names) < 2:
+        raise DataError(
+            f"image folder {path} holds a single class ('{names[0]}'); a conditional run needs "
+            "one sub-folder per class and at least 2 of them"
+        )
+    index = {name: i for i, name in enumerate(names)}
+    return torch.tensor([index[p[0]] for p in parts], dtype=torch.int64), names
+
+
+def class_indices(values: np.ndarray, where: str) -> tuple[Tensor, list[str]]:
+    """Labels as class indices and the classes' names: integer labels 0..K-1 are their own
+    indices (names '0'..'K-1'); other values (names) are indexed in sorted order.
+
+    Raises:
+        DataError: a negative integer label, or a single class.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        if len(values) and values.min() < 0:
+            raise DataError(
+                f"{where}: labels must be class indices >= 0, got {values.min()}; number the "
+                "classes 0..K-1"
+            )
+        y = values.astype(np.int64)
+        names = [str(i) for i in range(int(y.max()) + 1 if len(y) else 0)]
+    else:
+        names = sorted({str(v) for v in values})
+        index = {name: i for i, name in enumerate(names)}
+        y = np.array([index[str(v)] for v in values], dtype=np.int64)
+    if len(names) < 2:
+        raise DataError(
+            f"{where}: the labels hold a single class; a conditional run needs at least 2"
+        )
+    return torch.from_numpy(y), names
+
+
+def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str]]:
+    """Points and their classes from a CSV with a header: the column named `column` is the
+    class (integers 0..K-1 or names), the other columns the point's coordinates.
+
+    Returns:
+        (x, y, names): (N, d) float32, (N,) int64 class indices, the K class names.
+    Raises:
+        DataError: as load_csv, or no header, no such column, or a single class.
+    """
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"CSV file {path} does not exist; check data.path")
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
+    if len(rows) < 2:
+        raise DataError(f"CSV file {path} needs a header and one point per line")
+    header = [h.strip() for h in rows[0]]
+    if column not in header:
+        raise DataError(
+            f"{path} has no column '{column}' (header: {', '.join(header)}); set "
+            "data.label_column to one of them"
+        )
+    j = header.index(column)
+    labels = [r[j].strip() for r in rows[1:]]
+    try:
+        points = [[float(v) for i, v in enumerate(r) if i != j] for r in rows[1:]]
+        x = torch.tensor(points, dtype=torch.float32)  # (N, d)
+    except ValueError as e:
+        raise DataError(
+            f"cannot read {path}'s coordinates as numbers ({e}); keep only numbers beside "
+            f"the '{column}' column"
+        ) from None
+    try:
+        values = np.array([int(v) for v in labels])
+    except ValueError:
+        values = np.array(labels)
+    y, names = class_indices(values, f"{path} column '{column}'")
+    return x, y, names
+
+
 def decode_images(
     path: Path, files: list[Path], resize: tuple[int, int] | None, channels: int
 ) -> Iterator[np.ndarray]:

@@ -103,6 +103,11 @@ def read_run(path: str | Path) -> LabRun:
         lab = json.loads((run / "meta.json").read_text()).get("lab", {})
     except (OSError, json.JSONDecodeError):
         lab = {}
+    if cfg.conditional_run:  # its D judges (x, y): the lab's D(x) maps have no y to draw
+        raise RunDirError(
+            f"{run} is a conditional run (conditional.kind '{cfg.conditional.kind}'), which the "
+            f"lab does not show yet; look at it with ganlab report or ganlab sample --label all"
+        )
     dataset = DATASET_OF_KIND.get(cfg.data.kind)
     if dataset is None and "drawn" in lab:
         dataset = "drawn"

@@ -3,10 +3,18 @@
 Every discriminator returns logits of shape (m,); every generator returns (m, *x_shape).
 """
 
+import math
+
 from torch import nn
 
-from ganlab.config import DiscriminatorConfig, GeneratorConfig
+from ganlab.config import ConditionalConfig, DiscriminatorConfig, GeneratorConfig
 from ganlab.errors import ConfigError
+from ganlab.models.conditional import (
+    ACGANDiscriminator,
+    ConcatDiscriminator,
+    ConditionalGenerator,
+    ProjectionDiscriminator,
+)
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout, image_side
 from ganlab.models.mlp import (
     Maxout,
@@ -23,6 +31,10 @@ from ganlab.models.standardized import (
 )
 
 __all__ = [
+    "ACGANDiscriminator",
+    "ConcatDiscriminator",
+    "ConditionalGenerator",
+    "ProjectionDiscriminator",
     "DCGANDiscriminator",
     "DCGANGenerator",
     "Maxout",
@@ -48,10 +60,20 @@ def _dcgan_side(x_shape: tuple[int, ...], who: str) -> int:
 
 
 def build_generator(
-    cfg: GeneratorConfig, z_dim: int, x_shape: tuple[int, ...], standardize: bool = False
+    cfg: GeneratorConfig,
+    z_dim: int,
+    x_shape: tuple[int, ...],
+    standardize: bool = False,
+    cond: ConditionalConfig | None = None,
+    classes: int | None = None,
 ) -> nn.Module:
     """G for examples of shape x_shape from noise of dimension z_dim, initialised; with
-    `standardize` a StandardizedGenerator (its moments to be set from the data)."""
+    `standardize` a StandardizedGenerator (its moments to be set from the data); with a
+    conditional `cond` (kind not none) and K = `classes`, G(z, y), a ConditionalGenerator."""
+    if cond is not None and cond.kind != "none":
+        net = build_generator(cfg, z_dim + cond.embed_dim, x_shape)
+        G = ConditionalGenerator(net, classes, cond.embed_dim)
+        return StandardizedGenerator(G, tuple(x_shape)) if standardize else G
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "generator")
         G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output, cfg.refine, cfg.dense)
@@ -63,11 +85,19 @@ def build_generator(
 
 
 def build_discriminator(
-    cfg: DiscriminatorConfig, x_shape: tuple[int, ...], standardize: bool = False
+    cfg: DiscriminatorConfig,
+    x_shape: tuple[int, ...],
+    standardize: bool = False,
+    cond: ConditionalConfig | None = None,
+    classes: int | None = None,
 ) -> nn.Module:
     """D for examples of shape x_shape, returning (m,) logits, initialised; with
     cfg.pack = n > 1 a PackedDiscriminator returning one logit per n examples; with
-    `standardize` a StandardizedDiscriminator around it."""
+    `standardize` a StandardizedDiscriminator around it; with a conditional `cond` and K =
+    `classes`, D(x, y) of cond.kind (ganlab.models.conditional)."""
+    if cond is not None and cond.kind != "none":
+        D = _conditional_discriminator(cfg, tuple(x_shape), cond, classes)
+        return StandardizedDiscriminator(D, tuple(x_shape)) if standardize else D
     if cfg.pack > 1:
         inner = _build_discriminator(cfg, packed_shape(tuple(x_shape), cfg.pack))
         D = PackedDiscriminator(inner, cfg.pack)
@@ -87,3 +117,18 @@ def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> 
     if cfg.init_range is not None:
         init_uniform_(D, cfg.init_range)
     return D
+
+
+def _conditional_discriminator(
+    cfg: DiscriminatorConfig, x_shape: tuple[int, ...], cond: ConditionalConfig, classes: int
+) -> nn.Module:
+    if cond.kind == "projection":
+        return ProjectionDiscriminator(_build_discriminator(cfg, x_shape), classes)
+    if cond.kind == "acgan":
+        return ACGANDiscriminator(_build_discriminator(cfg, x_shape), classes)
+    maps = cfg.kind == "dcgan"  # a convolutional D gets the embedding as constant channel maps
+    if maps:
+        wide = (x_shape[0] + cond.embed_dim, *x_shape[1:])
+    else:
+        wide = (math.prod(x_shape) + cond.embed_dim,)
+    return ConcatDiscriminator(_build_discriminator(cfg, wide), classes, cond.embed_dim, maps)

@@ -50,8 +50,9 @@ class StandardizedGenerator(_Moments):
         super().__init__(x_shape)
         self.net = net
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.mu + self.sigma * self.net(z)  # (m, *x_shape), in the data's units
+    def forward(self, z: Tensor, *y: Tensor) -> Tensor:
+        """y: a conditional net's class labels, passed on (ganlab.models.conditional)."""
+        return self.mu + self.sigma * self.net(z, *y)  # (m, *x_shape), in the data's units
 
 
 class StandardizedDiscriminator(_Moments):
@@ -61,8 +62,8 @@ class StandardizedDiscriminator(_Moments):
         super().__init__(x_shape)
         self.net = net
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net((x - self.mu) / self.sigma)  # (m,) logits
+    def forward(self, x: Tensor, *y: Tensor) -> Tensor:
+        return self.net((x - self.mu) / self.sigma, *y)  # (m,) logits
 
 
 __all__ = ["StandardizedDiscriminator", "StandardizedGenerator", "data_moments"]

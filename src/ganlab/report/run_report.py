@@ -20,6 +20,7 @@ from ganlab.data import build_data, distribution_of
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_bytes
 from ganlab.game.divergences import optimal_discriminator_from_logs
+from ganlab.report.class_figures import class_samples, save_class_figure
 from ganlab.report.figures import (
     CURVE_PANELS,
     save_coverage_figure,
@@ -100,10 +101,14 @@ def report_samples(run, dist) -> torch.Tensor:
 def has_figure_1_view(run, dist) -> bool:
     """A 1-D run with a known p_data and an unpacked D whose output is a probability (a packed
     D scores packs, not points: it has no curve D(x) to draw; a critic's raw value has no D*
-    = p_data / (p_data + p_g) to draw it against)."""
+    = p_data / (p_data + p_g) to draw it against; a conditional D scores (x, y) pairs)."""
     cfg = run.config
     return (
-        run.x_shape == (1,) and dist is not None and cfg.discriminator.pack == 1 and not cfg.critic
+        run.x_shape == (1,)
+        and dist is not None
+        and cfg.discriminator.pack == 1
+        and not cfg.critic
+        and not cfg.conditional_run
     )
 
 
@@ -121,11 +126,17 @@ def toy_scores(run, dist, fake: torch.Tensor) -> dict[str, Any]:
 
 
 def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
-    """The final generator's samples (2,500 points or 64 images) drawn over the data."""
+    """The final generator's samples (2,500 points or 64 images) drawn over the data; a
+    conditional run's class by class (one row of 8 images per class, or points by colour)."""
     fake = fake[: _FIGURE_POINTS if fake.ndim == 2 else _FIGURE_IMAGES]
     real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
     if real is None:
         real = data_examples(run.config, len(fake))
+    if getattr(run, "class_names", None) is not None:
+        per_class = 8 if fake.ndim == 4 else max(1, _FIGURE_POINTS // len(run.class_names))
+        x, y = class_samples(run, per_class)
+        title = f"step {run.step}: generated, by the class asked for{ema_note(run.config)}"
+        return save_class_figure(path, x, y, run.class_names, real, title)
     data = " and data (black)" if real is not None else ""
     return save_sample_figure(
         path,
@@ -239,8 +250,9 @@ def _curves_html(rows: list[dict], tmp: Path) -> str:
 
 def _discriminator_html(run, dist, fake, tmp: Path) -> tuple[str, str, str] | None:
     """The section of D over the data space, for 1-D and 2-D points with an unpacked D."""
-    if run is None or run.config.discriminator.pack != 1:
-        return None  # (a packed D scores packs, not points: it has no D(x) to draw)
+    if run is None or run.config.discriminator.pack != 1 or run.config.conditional_run:
+        # a packed D scores packs, not points; a conditional D scores (x, y): no one D(x) to draw
+        return None
     if has_figure_1_view(run, dist):
         figure = save_discriminator_view(run, dist, fake, tmp / "discriminator_view.png")
         note = (

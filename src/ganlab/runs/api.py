@@ -68,6 +68,7 @@ from ganlab.runs.directory import (
     fingerprint,
     record_resume,
 )
+from ganlab.runs.labels import class_labels
 from ganlab.runs.monitor import require_tensorboard, run_loop
 from ganlab.runs.recipes import is_data_path, plan_run
 from ganlab.training import distributed
@@ -76,6 +77,7 @@ from ganlab.training.prior import NoisePrior
 from ganlab.training.regularization import check_world
 from ganlab.training.state import (
     EVAL_SEED,
+    LABEL_SEED,
     TrainState,
     build_state,
     eval_mode,
@@ -94,6 +96,7 @@ class Run:
         step: iterations of Algorithm 1 done.
         ema: the moving average of G's weights (config.ema.beta > 0), else None; sample(),
             and so every figure and metric, draws from it when there is one.
+        class_names: a conditional run's K classes in index order (meta.json), else None.
     """
 
     def __init__(
@@ -105,10 +108,17 @@ class Run:
         step: int,
         x_shape: tuple[int, ...],
         ema=None,
+        class_names: list[str] | None = None,
     ):
         self.path, self.config = Path(path), config
         self.generator, self.discriminator, self.ema = G, D, ema
         self.step, self.x_shape = step, tuple(x_shape)
+        self.class_names = list(class_names) if class_names is not None else None
+
+    @property
+    def classes(self) -> list[str] | None:
+        """class_names under the name metrics.conditional_run reads (`ganlab eval`)."""
+        return self.class_names
 
     @property
     def sampler(self):
@@ -119,19 +129,24 @@ class Run:
         return f"Run({str(self.path)!r}, step={self.step})"
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
+    def sample(self, n: int, seed: int | None = None, label=None) -> torch.Tensor:
         """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed.
 
         G is the average of G's weights when the run keeps one (config.ema). Images come back
         in the data's [0, 1] range whatever G's output nonlinearity.
+        label: a conditional run's class for all n (an index or a class name) or n indices;
+            default classes drawn uniformly (from the seed). An unconditional run takes none.
+        Raises:
+            ConfigError: n < 1; a label for an unconditional run, out of range or unknown.
         """
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
         seed = self.config.seed + EVAL_SEED if seed is None else seed
+        y = class_labels(n, label, self.class_names, seed + LABEL_SEED, f"run {self.path}")
         device = next(self.sampler.parameters()).device
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
         with eval_mode(self.sampler) as G:
-            x = G(z).cpu()
+            x = (G(z) if y is None else G(z, y.to(device))).cpu()
         return (x + 1.0) / 2.0 if tanh_images(self.config, self.x_shape) else x
 
     def metrics(self) -> list[dict[str, float]]:
@@ -281,16 +296,22 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     meta = read_meta(path)
     x_shape = tuple(meta["x_shape"])
     scaled = cfg.data.standardize  # mu and sigma come from the checkpoint
-    G = build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled)
-    D = build_discriminator(cfg.discriminator, x_shape, scaled)
-    ema = build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled) if cfg.ema.beta else None
+    names = meta.get("class_names") if cfg.conditional_run else None
+    k = len(names) if names is not None else None
+
+    def generator():
+        return build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled, cfg.conditional, k)
+
+    G = generator()
+    D = build_discriminator(cfg.discriminator, x_shape, scaled, cfg.conditional, k)
+    ema = generator() if cfg.ema.beta else None
     store = CheckpointStore(path / "checkpoints")
     ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
     restore_models(G, D, tensors, ckpt, ema)
     for net in (G, D, ema):
         if net is not None:
             net.eval()
-    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape, ema)
+    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape, ema, names)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +321,8 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
 def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
     """The trained Run, its G and D on the CPU, and (rank 0) its report."""
     ema = state.ema.cpu() if state.ema is not None else None
-    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape, ema)
+    names = getattr(state.data, "class_names", None)
+    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape, ema, names)
     if report and world.is_main:
         with writing(out / "index.html", "training finished"):
             write_report(run)

@@ -163,7 +163,9 @@ def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[st
     _restore_optimizer("opt_d", state.opt_d, tensors, header, path)
     try:
         torch.set_rng_state(tensors["rng.torch"])
-        state.prior.load_state_dict({"generator": tensors["prior.generator"]})
+        state.prior.load_state_dict(
+            {k[6:]: v for k, v in tensors.items() if k.startswith("prior.")}
+        )
         state.data.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("data.")})
     except (KeyError, RuntimeError) as e:
         raise CheckpointError(

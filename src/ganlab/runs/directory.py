@@ -222,6 +222,9 @@ def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict
         "device": str(world.device),
         "bf16": world.bf16,
     }
+    names = getattr(state.data, "class_names", None)
+    if names is not None:  # a conditional run: K and the classes' names, in index order
+        meta["classes"], meta["class_names"] = len(names), names
     if data is not None:
         meta["data_sha256"] = fingerprint(data)
     else:

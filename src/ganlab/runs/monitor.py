@@ -24,6 +24,8 @@ from ganlab.config import Config
 from ganlab.data import distribution_of
 from ganlab.errors import ConfigError, Diverged, Interrupted
 from ganlab.metrics.coverage import mode_coverage
+from ganlab.models.conditional import balanced_labels
+from ganlab.report.class_figures import MAX_ROWS, save_class_figure
 from ganlab.report.figures import save_sample_figure
 from ganlab.report.format import ema_note
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, read_metrics, writing
@@ -66,6 +68,13 @@ class RunMonitor:
         images = len(state.data.x_shape) > 1
         n_preview = 64 if images else 2500  # 2,500: the mode-coverage protocol's sample size
         preview_prior = NoisePrior(cfg.noise, cfg.seed + PREVIEW_SEED).to(world.device)
+        self.class_names = getattr(state.data, "class_names", None)
+        self.preview_y = None  # a conditional G's classes for the previews, in class order
+        if self.class_names is not None:
+            k = len(self.class_names)
+            n_preview = 8 * min(k, MAX_ROWS) if images else n_preview  # a row of 8 per class
+            labels = balanced_labels(n_preview, min(k, MAX_ROWS) if images else k)
+            self.preview_y = labels.sort().values.to(world.device)
         self.preview_z = preview_prior.sample(n_preview)
         self.preview_real = state.data.reference(n_preview)  # drawn beside G's samples
         self.bar = tqdm(
@@ -266,7 +275,8 @@ class RunMonitor:
     @torch.no_grad()
     def _preview(self, state: TrainState) -> None:
         with eval_mode(state.sampler) as G:  # the average of G's weights when cfg.ema is on
-            fake = G(self.preview_z).cpu()
+            y = () if self.preview_y is None else (self.preview_y,)
+            fake = G(self.preview_z, *y).cpu()
         score = None
         if self.dist is not None and self.dist.dim == 2:
             score = mode_coverage(fake, self.dist.centres, float(self.dist.stds[0]))
@@ -280,10 +290,17 @@ class RunMonitor:
             self.doctor.samples(state.sampler, state.step, score, self.last_checkpoint)
         path = self.run_dir / "samples" / f"step-{state.step:08d}.png"
         with writing(path, self.last_checkpoint):
-            save_sample_figure(
-                path, fake, self.preview_real, self.dist, value_range(self.cfg),
-                title=f"step {state.step}{ema_note(self.cfg)}",
-            )  # fmt: skip
+            if self.preview_y is not None:
+                save_class_figure(
+                    path, fake, self.preview_y.cpu(), self.class_names, self.preview_real,
+                    f"step {state.step}: by the class asked for{ema_note(self.cfg)}",
+                    value_range(self.cfg),
+                )  # fmt: skip
+            else:
+                save_sample_figure(
+                    path, fake, self.preview_real, self.dist, value_range(self.cfg),
+                    title=f"step {state.step}{ema_note(self.cfg)}",
+                )  # fmt: skip
         if self.tensorboard is not None:  # the very figure samples/ holds
             from PIL import Image
 

@@ -148,6 +148,8 @@ def estimate_seconds(cfg: Config, x_shape: tuple[int, ...], probe_seconds: float
         return time.perf_counter() - start
 
     x = torch.rand(max(2 * cfg.m, 64), *x_shape)
+    if cfg.conditional_run:  # the labels' count barely changes the time: K or 10 classes
+        x = (x, torch.arange(len(x)) % (cfg.conditional.classes or 10))
     threads = torch.get_num_threads()
     configure_cpu(cfg.threads)  # as the run will: its threads, denormals flushed
     try:

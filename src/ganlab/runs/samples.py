@@ -6,12 +6,15 @@ import io
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ganlab.data import distribution_of
 from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
+from ganlab.report.class_figures import class_samples, save_class_figure
 from ganlab.report.figures import save_sample_figure
 from ganlab.runs.api import load_run
+from ganlab.runs.labels import label_index
 
 
 def write_samples(
@@ -22,7 +25,8 @@ def write_samples(
     step: int | None = None,
     seed: int | None = None,
     overwrite: bool = False,
-) -> tuple[int, ...]:
+    label: int | str | None = None,
+) -> tuple[tuple[int, ...], str]:
     """Write n samples x = G(z) of a run: a .npy array (n, *x_shape) in the data's range, written
     atomically, or a .png figure of them.
 
@@ -30,10 +34,13 @@ def write_samples(
         run_dir: the run.  out: the .npy or .png file.  n: number of samples.
         step: the checkpoint (default latest).  seed: seed of the noise (default the run's
         seed + EVAL_SEED, as Run.sample).  overwrite: replace `out` if it exists.
+        label: a conditional run's class (index or name) for all n; 'all': n of every class,
+            in class order (a .png: one row per class); None: classes drawn uniformly.
     Returns:
-        x_shape, the shape of one sample.
+        (x_shape, the shape of one sample; what was written, e.g. "64 samples of class 7").
     Raises:
-        ConfigError: an unknown file type, or n < 1.
+        ConfigError: an unknown file type, n < 1, or a label that the run has not (an
+            unconditional run, out of range, an unknown name).
         RunDirError: `out` exists (without overwrite), its folder does not, or it cannot be
         written; the run cannot be loaded.
     """
@@ -47,12 +54,26 @@ def write_samples(
             f"cannot write {out}: folder {out.parent} does not exist; create it first"
         )
     run = load_run(run_dir, step)
-    x = run.sample(n, seed)  # (n, *x_shape)
+    what, y = f"{n} samples", None
+    if label == "all":
+        label_index(0, run.class_names, f"run {run.path}")  # an unconditional run: its error
+        x, y = class_samples(run, n, seed)  # (K n, *x_shape), in class order
+        what = f"{n} samples of each of {len(run.class_names)} classes"
+    else:
+        x = run.sample(n, seed, label=label)  # (n, *x_shape)
+        if label is not None:
+            name = run.class_names[label_index(label, run.class_names)]
+            what = f"{n} samples of class {name}"
     try:
         if out.suffix == ".npy":
             buf = io.BytesIO()
             np.save(buf, x.numpy())
             atomic_write_bytes(out, buf.getvalue())
+        elif y is not None:
+            real = distribution_of(run.config.data)
+            real = real.sample(2500, torch.Generator().manual_seed(0)) if real else None
+            title = f"{n} samples of each class, step {run.step}"
+            save_class_figure(out, x, y, run.class_names, real, title)
         else:
             save_sample_figure(
                 out,
@@ -64,4 +85,4 @@ def write_samples(
             )
     except OSError as e:
         raise RunDirError(f"cannot write {out} ({e.strerror}); choose another --out") from None
-    return tuple(x.shape[1:])
+    return tuple(x.shape[1:]), what

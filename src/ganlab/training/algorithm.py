@@ -108,14 +108,15 @@ def discriminate(D: nn.Module, x: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]
     two separate passes with larger matrix products: the same function, faster. BatchNorm
     would mix the two batches' statistics, so such a D sees them separately.
     """
-    if _has_batchnorm(D):
+    if has_batchnorm(D):
         return D(x), D(fake)
     logits = D(torch.cat([x, fake]))  # (2m,), or (2m / n,) for a D that packs n examples
     half = len(logits) // 2  # x and fake have m rows each
     return logits[:half], logits[half:]
 
 
-def _has_batchnorm(module: nn.Module) -> bool:
+def has_batchnorm(module: nn.Module) -> bool:
+    """Whether a BatchNorm layer mixes the rows of a minibatch in `module`."""
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
@@ -216,6 +217,10 @@ def iteration_step(
         their forwards bound; logits (m,) of D's last update and the two scalar losses.
     """
     sync = sync or replicas(state.G, state.D)
+    if cfg.conditional_run:  # G(z, y) and D(x, y): the labelled updates (one process)
+        from ganlab.training.conditional import conditional_iteration
+
+        return conditional_iteration(cfg, state, reg, sync.autocast)
     if cfg.update == "simultaneous":
         forward = simultaneous_pass(loss_functions(cfg), cfg.compile, state.D, sync, reg)
         return functools.partial(

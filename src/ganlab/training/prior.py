@@ -22,9 +22,15 @@ class NoisePrior:
         seed: seed of the prior's own torch.Generator.
     """
 
-    def __init__(self, cfg: NoiseConfig, seed: int):
+    def __init__(
+        self, cfg: NoiseConfig, seed: int, classes: int | None = None, label_seed: int = 0
+    ):
         self.kind, self.dim, self.scale = cfg.kind, cfg.dim, cfg.scale
         self.generator = torch.Generator().manual_seed(seed)
+        # a conditional G's classes y ~ U{0..K-1}: a stream of their own, so that z is the
+        # same whether or not a run is conditional
+        self.classes = classes
+        self.label_generator = torch.Generator().manual_seed(label_seed) if classes else None
         self.shard = (0, 1)  # (rank, world size): which rows of each draw sample() returns
         self.device = torch.device("cpu")  # where samples go; the generator stays on the CPU
 
@@ -37,13 +43,24 @@ class NoisePrior:
             z = self.scale * (2.0 * u - 1.0)
         return z[shard_rows(m, self.shard)].to(self.device)
 
+    def sample_labels(self, m: int) -> Tensor:
+        """m classes y ~ U{0, ..., K-1} for a conditional G's samples, (m,) int64; this rank's
+        m / world of them in a sharded run."""
+        y = torch.randint(self.classes, (m,), generator=self.label_generator)  # (m,)
+        return y[shard_rows(m, self.shard)].to(self.device)
+
     def to(self, device: torch.device) -> NoisePrior:
         """Return samples on `device` (the generator stays on the CPU: the same numbers)."""
         self.device = torch.device(device)
         return self
 
     def state_dict(self) -> dict[str, Tensor]:
-        return {"generator": self.generator.get_state()}
+        state = {"generator": self.generator.get_state()}
+        if self.label_generator is not None:
+            state["labels"] = self.label_generator.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.generator.set_state(state["generator"])
+        if self.label_generator is not None:
+            self.label_generator.set_state(state["labels"])

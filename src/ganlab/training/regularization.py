@@ -72,12 +72,21 @@ class Regularization:
             fake = fake.detach().requires_grad_(True)
         return x, fake
 
-    def penalty(self, D: nn.Module, x: Tensor, fake: Tensor, d_real: Tensor, d_fake: Tensor):
+    def penalty(
+        self,
+        D: nn.Module,
+        x: Tensor,
+        fake: Tensor,
+        d_real: Tensor,
+        d_fake: Tensor,
+        labels: Tensor | None = None,
+    ):
         """The penalties added to D's loss (a scalar tensor, or 0.0 when only noise is on).
 
         Args:
             D: the discriminator itself (the interpolates' extra pass).
             x, fake: D's inputs from d_inputs.  d_real, d_fake: D's outputs on them, (m,) each.
+            labels: a conditional D's classes for the interpolates (those of x), (m,).
         """
         total = 0.0
         # a D around standardised data (data.standardize) is penalised in its own units
@@ -89,7 +98,8 @@ class Regularization:
         if self.gradient_penalty:
             real, gen = x.detach(), fake.detach()
             eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device)
-            gp = interpolate_gradient_penalty(D, real, gen, eps, scale)
+            critic = D if labels is None else (lambda t: D(t, labels))
+            gp = interpolate_gradient_penalty(critic, real, gen, eps, scale)
             total = total + self.gradient_penalty * gp
         return total
 
@@ -135,6 +145,11 @@ def check_world(cfg: Config, world_size: int) -> None:
     Raises:
         ConfigError: one line naming the fix.
     """
+    if world_size > 1 and cfg.conditional_run:
+        raise ConfigError(
+            f"conditional.kind '{cfg.conditional.kind}' trains in one process only (its "
+            "labelled updates are not wrapped for DistributedDataParallel): drop --nproc"
+        )
     if world_size > 1 and penalises_gradients(cfg):
         raise ConfigError(
             "regularizers r1, r2 and gradient_penalty run in one process only (their double "

@@ -28,7 +28,7 @@ from ganlab.training.prior import NoisePrior
 
 # Seeds of the run's independent random streams, offset from cfg.seed so that none shares
 # a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
-DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED = 1, 2, 3, 4
+DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED, LABEL_SEED = 1, 2, 3, 4, 5
 # Examples data.standardize measures mu and sigma on: all of a training set up to this size
 # (the standard error of sigma is then under 0.5% of it), a fixed draw of a stream's law.
 MOMENT_EXAMPLES = 100_000
@@ -85,30 +85,36 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     (train() does, inside an isolated RNG scope). On a rank r > 0 of several, the generator is
     then reseeded for r's own dropout masks, and the prior and data source return r's rows of
     every minibatch (ganlab.training.distributed).
+
+    A conditional config (conditional.kind not none) gets a labelled source (class_names: the
+    K classes), G(z, y) and D(x, y) of its kind, and a prior that also draws G's classes.
     """
-    source = build_data(cfg.data, cfg.seed + DATA_SEED, data)
+    source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=cfg.conditional_run)
     check_enough_examples(cfg, source)
     if cfg.regularizers.augment and len(source.x_shape) != 3:
         raise ConfigError(
             f"regularizers.augment transforms images, but the data's examples have shape "
             f"{tuple(source.x_shape)}; set regularizers.augment=[] for points"
         )
+    classes = class_count(cfg, source)  # K of a conditional run, else None
     if tanh_images(cfg, source.x_shape):
         # Images are stored in [0, 1]; a tanh G outputs [-1, 1]. Scale the data to G's range
         # here, the one place it happens (Run.sample maps samples back); a streamed source
         # maps each minibatch as it is read.
         source.scale_to(-1.0, 1.0)
     scaled = cfg.data.standardize
-    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape, scaled)
-    if cfg.generator.output_bias == "data_logit":
-        set_output_bias_(G, data_logit(source, cfg.data.kind))
-    D = build_discriminator(cfg.discriminator, source.x_shape, scaled)
+    cond = cfg.conditional
+    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape, scaled, cond, classes)
+    if cfg.generator.output_bias == "data_logit":  # (a conditional G's MLP is G.net)
+        set_output_bias_(G.net if classes else G, data_logit(source, cfg.data.kind))
+    D = build_discriminator(cfg.discriminator, source.x_shape, scaled, cond, classes)
     if scaled:
         moments = data_moments(source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED))
         G.set_moments_(*moments)
         D.set_moments_(*moments)
     G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
-    prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED).to(world.device)
+    prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED, classes, cfg.seed + LABEL_SEED)
+    prior.to(world.device)
     source.to(world.device)
     prior.shard = source.shard = (world.rank, world.size)
     if world.rank:
@@ -123,6 +129,27 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         data=source,
         ema=ema_copy(G) if cfg.ema.beta else None,
     )
+
+
+def class_count(cfg: Config, source) -> int | None:
+    """K, the classes of a conditional run: conditional.classes, else the data's; None for an
+    unconditional run. A K above the data's names the extra classes by their index.
+
+    Raises:
+        DataError: the data holds a label >= conditional.classes.
+    """
+    if not cfg.conditional_run:
+        return None
+    found, asked = source.classes, cfg.conditional.classes
+    if asked is None:
+        return found
+    if found > asked:
+        raise DataError(
+            f"the data holds {found} classes but conditional.classes is {asked}; set "
+            f"conditional.classes={found} or leave it unset (from the data)"
+        )
+    source.class_names = source.class_names + [str(i) for i in range(found, asked)]
+    return asked
 
 
 def data_logit(source, kind: str) -> torch.Tensor:

@@ -1,0 +1,64 @@
+"""The classes of a conditional run: which one a user asks for, by index or by name."""
+
+from __future__ import annotations
+
+import torch
+
+from ganlab.errors import ConfigError
+
+
+def label_index(label: int | str, class_names: list[str] | None, run: object = "the run") -> int:
+    """The class index of `label`: an index 0..K-1 (an int, or a string of digits that is no
+    class's name), or a class name (an image folder's sub-folder, Fashion-MNIST's 'Trouser').
+
+    Raises:
+        ConfigError: the run is not conditional, the index is out of range, or no class has
+            that name; one line naming the classes.
+    """
+    if class_names is None:
+        raise ConfigError(
+            f"{run} is unconditional (conditional.kind none): it has no classes to ask for; "
+            "drop --label, or train with --set conditional.kind=concat|projection|acgan"
+        )
+    k = len(class_names)
+    if isinstance(label, str) and label in class_names:
+        return class_names.index(label)
+    if isinstance(label, str) and label.lstrip("-").isdigit():
+        label = int(label)
+    if isinstance(label, int) and not isinstance(label, bool):
+        if 0 <= label < k:
+            return label
+        raise ConfigError(f"label {label} is out of range: {run} has classes 0..{k - 1}")
+    shown = ", ".join(class_names[:12]) + (", ..." if k > 12 else "")
+    raise ConfigError(
+        f"unknown class {label!r}: {run} has classes {shown}; pass a name or an index 0..{k - 1}"
+    )
+
+
+def class_labels(
+    n: int, label, class_names: list[str] | None, seed: int, run: object = "the run"
+) -> torch.Tensor | None:
+    """The (n,) classes G is asked for: None for an unconditional run without a label; each
+    drawn uniformly from `seed` when `label` is None; `label` (index or name) n times; or a
+    sequence/tensor of n indices as given.
+
+    Raises:
+        ConfigError: as label_index, or n labels that do not fit.
+    """
+    if label is None:
+        if class_names is None:
+            return None
+        return torch.randint(len(class_names), (n,), generator=torch.Generator().manual_seed(seed))
+    if not isinstance(label, (int, str)) and torch.as_tensor(label).ndim == 0:
+        label = int(label)  # a numpy or 0-dim torch integer: one class for all n
+    if isinstance(label, (int, str)):
+        return torch.full((n,), label_index(label, class_names, run), dtype=torch.int64)
+    y = torch.as_tensor(label, dtype=torch.int64).reshape(-1)
+    if len(y) != n:
+        raise ConfigError(f"{len(y)} labels for {n} samples; give one label per sample")
+    for value in y.unique().tolist():
+        label_index(int(value), class_names, run)
+    return y
+
+
+__all__ = ["class_labels", "label_index"]

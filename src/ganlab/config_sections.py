@@ -340,6 +340,12 @@ class ConditionalConfig(Strict):
     acgan_weight: float = Field(
         1.0, ge=0, description="acgan: weight of the auxiliary class cross-entropy in both losses"
     )
+    acgan_fake_term: bool = Field(
+        False,
+        description="acgan: D's class cross-entropy also on G's samples, as in Odena et al.; "
+        "default off: on data only, so D's class head stays a classifier of real data and G "
+        "cannot settle on swapped classes (benchmarks/README.md, cgan-mnist)",
+    )
 
 
 def check_conditional(cond: ConditionalConfig, data: DataConfig, update: str, pack: int) -> None:

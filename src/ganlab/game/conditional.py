@@ -29,14 +29,28 @@ def class_cross_entropy(class_logits: Tensor, y: Tensor) -> Tensor:
 
 
 def acgan_d_loss(
-    c_real: Tensor, y_real: Tensor, c_fake: Tensor, y_fake: Tensor, weight: float
+    c_real: Tensor,
+    y_real: Tensor,
+    c_fake: Tensor,
+    y_fake: Tensor,
+    weight: float,
+    fake_term: bool = True,
 ) -> Tensor:
     """D's auxiliary term, w [CE(c(x), y) + CE(c(G(z, y')), y')]: D minimises it.
 
+    Without the fake term (w CE(c(x), y) alone) D's class head learns real data only, so it
+    cannot agree with G on a mapping of classes to shapes that differs from the data's: with
+    the term, a G that draws 0s when asked for 7s and a head that reads those samples as 7s
+    are a fixed point of both losses.
+
     Args: c_real, c_fake: (m, K) class logits on data and samples.  y_real, y_fake: (m,)
         their classes (the data's labels, the classes G was asked for).  weight: w.
+        fake_term: include CE(c(G(z, y')), y') (Odena et al.).
     """
-    return weight * (class_cross_entropy(c_real, y_real) + class_cross_entropy(c_fake, y_fake))
+    loss = class_cross_entropy(c_real, y_real)
+    if fake_term:
+        loss = loss + class_cross_entropy(c_fake, y_fake)
+    return weight * loss
 
 
 def acgan_g_loss(c_fake: Tensor, y_fake: Tensor, weight: float) -> Tensor:

@@ -81,6 +81,7 @@ def conditional_discriminator_forward(
     y: Tensor,
     z: Tensor,
     y_fake: Tensor,
+    fake_term: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """D's logits on data (x, y) and samples G(z, y'), and D's loss on them: the objective's,
     plus AC-GAN's class term, plus the regularizers' penalties (on x's labels).
@@ -95,7 +96,7 @@ def conditional_discriminator_forward(
     d_real, d_fake, c_real, c_fake = discriminate_labelled(D, x, y, fake, y_fake, class_judge(D))
     loss = game.d_loss(d_real, d_fake)
     if c_real is not None:
-        loss = loss + acgan_d_loss(c_real, y, c_fake, y_fake, weight)
+        loss = loss + acgan_d_loss(c_real, y, c_fake, y_fake, weight, fake_term)
     if reg is not None:
         loss = loss + reg.penalty(D, x, fake, d_real, d_fake, labels=y)
     return d_real, d_fake, loss
@@ -144,7 +145,15 @@ def conditional_forwards(
     """The two forwards of cfg's objective on state's conditional G and D, compiled when
     cfg.compile asks."""
     game, weight = loss_functions(cfg), cfg.conditional.acgan_weight
-    d = functools.partial(conditional_discriminator_forward, state.G, state.D, game, weight, reg)
+    d = functools.partial(
+        conditional_discriminator_forward,
+        state.G,
+        state.D,
+        game,
+        weight,
+        reg,
+        fake_term=cfg.conditional.acgan_fake_term,
+    )
     g = functools.partial(conditional_generator_forward, state.G, state.D, game, weight, reg)
     return ConditionalForwards(
         maybe_compiled(d, cfg.compile), maybe_compiled(g, cfg.compile), game.g_needs_real, reg

@@ -101,6 +101,14 @@ def test_images_of_an_odd_or_mixed_size_are_resized_to_a_side_dcgan_builds(tmp_p
     assert plan_run(write_images(tmp_path / "fit", 3, size=(28, 28))).config.data.resize is None
 
 
+def test_images_above_32x32_get_the_narrower_g(tmp_path):
+    """The preset's 64-channel G up to 32x32; at 64x64 it costs ~2x per step, so 32."""
+    small = plan_run(write_images(tmp_path / "small", 3, size=(32, 32))).config.generator
+    large = plan_run(write_images(tmp_path / "large", 3, size=(64, 64))).config.generator
+    assert (small.channels, large.channels) == (64, 32)
+    assert small.dense == large.dense == 1024
+
+
 def test_dry_run_prints_the_choice_and_the_config_and_writes_nothing(far_points, capsys):
     path, _ = far_points
     before = sorted(p.name for p in path.parent.iterdir())

@@ -34,9 +34,13 @@ __all__ = ["Plan", "budget_steps", "estimate_seconds", "is_data_path", "plan_run
 # below it on one shape of three; more points or dimensions get more steps, as below.
 POINTS_STEPS, POINTS_REFERENCE = 12_000, 5000
 POINTS_DECAY = 20.0  # both learning rates fall 20x over a points run, whatever its length
-# Images: 6,000 steps for 10,000 28x28 images (MNIST: its k-NN scores were still rising there,
-# benchmarks/README.md); a set n times larger gets n^0.5 times more, a rule not yet measured.
-IMAGES_STEPS, IMAGES_REFERENCE = 6000, 10_000
+# Images: 5,000 steps for 10,000 28x28 images (MNIST: 83.6% of samples read confidently there,
+# 83.8% at 6,000, which would pass 10 minutes on 2 cores; benchmarks/README.md); a set n times
+# larger gets n^0.5 times more, a rule not yet measured.
+IMAGES_STEPS, IMAGES_REFERENCE = 5000, 10_000
+# G's 64 channels (the preset) up to 32x32; beyond, 32: at 64x64 a step of the 64-channel G
+# took 1.40 s against 0.78 s (1 busy thread, benchmarks/README.md, "The images recipe")
+WIDE_G_MAX_SIDE, NARROW_G_CHANNELS = 32, 32
 MIN_STEPS, MAX_STEPS = 2000, 50_000
 MIN_SIDE, MAX_SIDE = 16, 64  # image sides the images recipe trains at (DCGAN's range here)
 
@@ -54,7 +58,7 @@ class Plan:
 
 def budget_steps(summary: DataSummary) -> int:
     """Training steps for the data: points 12,000 for 5,000 2-D points, x (n / 5,000)^0.25 and
-    x sqrt(d / 2) beyond; images 6,000 for 10,000, x (n / 10,000)^0.5; in [2,000, 50,000],
+    x sqrt(d / 2) beyond; images 5,000 for 10,000, x (n / 10,000)^0.5; in [2,000, 50,000],
     rounded to 500."""
     if summary.kind == "points":
         size = (summary.count / POINTS_REFERENCE) ** 0.25
@@ -88,11 +92,14 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
         sets += [f"g_optimizer.lr_decay_factor={factor}", f"d_optimizer.lr_decay_factor={factor}"]
         return "points", sets
     channels, h, w = summary.shape
+    side = h
     if summary.loader == "images":
         sets.append(f"data.channels={channels}")
         side = image_side(summary)
         if (h, w) != (side, side) or len(summary.sizes) > 1:
             sets.append(f"data.resize=[{side},{side}]")
+    if side > WIDE_G_MAX_SIDE:
+        sets.append(f"generator.channels={NARROW_G_CHANNELS}")
     return "images", sets
 
 

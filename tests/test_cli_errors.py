@@ -458,10 +458,13 @@ def test_resume_with_another_optimizer_in_the_config(capsys, tiny_run, tmp_path)
     assert snapshot(tmp_path) == before
 
 
-def test_resume_to_fewer_steps_than_done(capsys, tiny_run, tmp_path):
+def test_resume_to_fewer_steps_than_done_is_nothing_to_do(capsys, tiny_run, tmp_path):
+    # not an error: the run has its 2 steps and more; one line says so, exit 0, nothing written
     before = snapshot(tmp_path)
-    assert_refused(cli(capsys, "resume", tiny_run, "--steps", "2"), "below the 4 steps",
-                   "--steps 4 or more")  # fmt: skip
+    code, out, err = cli(capsys, "resume", tiny_run, "--steps", "2")
+    assert (code, err) == (0, "")
+    assert out == (f"ganlab: run {tiny_run} is already at step 4 (steps: 2); nothing to do: "
+                   "pass --steps 5 or more to train on\n")  # fmt: skip
     assert snapshot(tmp_path) == before
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from ganlab.cli_parser import build_parser
-from ganlab.errors import ConfigError, GanlabError, Interrupted
+from ganlab.errors import AlreadyDone, ConfigError, GanlabError, Interrupted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,20 +99,39 @@ def _train(args) -> int:
     if args.dry_run:
         return _dry_run(args)
 
-    run = train(
-        args.config,
-        args.out,
-        overrides=args.overrides,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        quiet=args.quiet,
-        device=args.device,
-        bf16=args.bf16,
-        announce=True,
-    )
-    if env_rank() == 0:
+    with _said_if_done() as done:
+        run = train(
+            args.config,
+            args.out,
+            overrides=args.overrides,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+            device=args.device,
+            bf16=args.bf16,
+            announce=True,
+        )
+    if env_rank() == 0 and not done:
         print(f"run directory: {run.path}  (report: {run.path / 'index.html'})")
     return 0
+
+
+@contextmanager
+def _said_if_done():
+    """`ganlab resume` (or train --resume) of a run already at its steps: the library's
+    AlreadyDone warning becomes the command's one line (rank 0's), and the block ends there
+    with exit 0: nothing failed and nothing was written. Yields a list that is non-empty then."""
+    from ganlab.training.distributed import env_rank
+
+    done: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AlreadyDone)
+        try:
+            yield done
+        except AlreadyDone as e:
+            done.append(str(e))
+    if done and env_rank() == 0:
+        print(f"ganlab: {done[0]}")
 
 
 def _dry_run(args) -> int:
@@ -131,15 +151,16 @@ def _resume(args) -> int:
     from ganlab.runs.api import resume
     from ganlab.training.distributed import env_rank
 
-    run = resume(
-        args.run_dir,
-        args.steps,
-        quiet=args.quiet,
-        device=args.device,
-        bf16=args.bf16,
-        force=args.force,
-    )
-    if env_rank() == 0:
+    with _said_if_done() as done:
+        run = resume(
+            args.run_dir,
+            args.steps,
+            quiet=args.quiet,
+            device=args.device,
+            bf16=args.bf16,
+            force=args.force,
+        )
+    if env_rank() == 0 and not done:
         print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")
     return 0
 

@@ -61,9 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_placement(t)
 
-    r = sub.add_parser("resume", help="continue a run from its newest checkpoint")
+    r = sub.add_parser(
+        "resume",
+        help="continue a run from its newest checkpoint",
+        description="Continue a run from its newest checkpoint that verifies; newer ones that "
+        "fail their check move to RUN_DIR/checkpoints/corrupt/. A run already at --steps (or "
+        "its config's steps) is left untouched: one line says so and the exit status is 0, "
+        "as nothing failed. Errors exit with status 2.",
+    )
     r.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    r.add_argument("--steps", type=int, help="train until this many steps in total")
+    r.add_argument(
+        "--steps",
+        type=int,
+        help="train until this many steps in total (default: the run's config); at or below "
+        "the steps done, nothing is done (exit 0)",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.add_argument(
         "--force",

@@ -96,7 +96,9 @@ class Config(Strict):
     )
     sample_every: int = Field(1000, ge=1, description="steps between sample figures")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
-    keep_checkpoints: int = Field(3, ge=1, description="newest checkpoints kept on disk")
+    keep_checkpoints: int = Field(
+        3, ge=1, description="newest checkpoints kept on disk, counting only those that verify"
+    )
     tensorboard: bool = Field(
         False,
         description="also log metrics.csv's scalars and the sample figures to RUN_DIR/tensorboard "

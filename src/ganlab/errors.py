@@ -31,3 +31,8 @@ class Interrupted(GanlabError):
 
 class Diverged(GanlabError):
     """A loss or a parameter became NaN or infinite."""
+
+
+class AlreadyDone(UserWarning):
+    """A request already fulfilled (`ganlab resume` of a run at its steps): the library warns
+    and changes nothing; the CLI says so in one line and exits with status 0."""

@@ -10,7 +10,8 @@ A run directory holds:
     meta.json            seed, versions, git commit, times, command lines, example shape
     metrics.csv          one row per logged step
     samples/step-*.png   samples from a fixed batch of noise, at intervals
-    checkpoints/         step-*.safetensors and manifest.json (SHA-256 of each)
+    checkpoints/         step-*.safetensors and manifest.json (SHA-256 of each); corrupt/: the
+                         files set aside when a run went on from an older one (runs.checkpoints)
     samples.png, losses.png, discriminator.png, grad_norms.png, index.html   the report
 
 Under torchrun (WORLD_SIZE > 1) every rank calls train() or resume() with the same arguments and
@@ -36,6 +37,7 @@ from ganlab.config import (
 )
 from ganlab.data import distribution_of
 from ganlab.errors import (
+    AlreadyDone,
     CheckpointError,
     ConfigError,
     DataError,
@@ -54,12 +56,8 @@ from ganlab.runfiles import (
     writing,
 )
 from ganlab.runs import recipes
-from ganlab.runs.checkpoints import (
-    CheckpointStore,
-    restore_models,
-    restore_rank_rng,
-    restore_state,
-)
+from ganlab.runs.checkpoint_file import restore_models, restore_rank_rng, restore_state
+from ganlab.runs.checkpoints import CheckpointStore, Newest
 from ganlab.runs.directory import (
     absolute_data_path,
     claim_out,
@@ -257,6 +255,11 @@ def resume(
 ) -> Run:
     """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
 
+    Checkpoints newer than the one it goes on from (they failed their check) move to
+    checkpoints/corrupt/ and leave the manifest. A run already at `steps` or beyond (None: its
+    config's steps) is left as it is, every file untouched: an AlreadyDone warning says so and
+    the Run at its newest checkpoint comes back.
+
     Training continues exactly: the same seed, machine and number of processes give the same
     parameters as a run that was never stopped. Resuming on another number of processes
     restores G, D and both optimisers exactly, and the noise and data streams too (every rank
@@ -294,6 +297,14 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     path = Path(path)
     cfg = run_config(path)
     meta = read_meta(path)
+    store = CheckpointStore(path / "checkpoints")
+    ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
+    return _run_from(path, cfg, meta, ckpt, tensors, header)
+
+
+def _run_from(path: Path, cfg: Config, meta: dict, ckpt: Path, tensors, header) -> Run:
+    """The Run of a run directory with G and D (on the CPU, in eval mode) from a checkpoint's
+    tensors."""
     x_shape = tuple(meta["x_shape"])
     scaled = cfg.data.standardize  # mu and sigma come from the checkpoint
     names = meta.get("class_names") if cfg.conditional_run else None
@@ -305,8 +316,6 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     G = generator()
     D = build_discriminator(cfg.discriminator, x_shape, scaled, cfg.conditional, k)
     ema = generator() if cfg.ema.beta else None
-    store = CheckpointStore(path / "checkpoints")
-    ckpt, tensors, header = store.load_latest() if step is None else store.load(step)
     restore_models(G, D, tensors, ckpt, ema)
     for net in (G, D, ema):
         if net is not None:
@@ -340,7 +349,7 @@ def _resume(
 ) -> Run:
     # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
     # needs it (a shared filesystem is not required).
-    cfg = distributed.on_main(run_config, run_dir)
+    cfg = run_cfg = distributed.on_main(run_config, run_dir)
     if steps is not None:
         cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
     distributed.on_main(require_tensorboard, cfg)
@@ -358,8 +367,12 @@ def _resume(
             )
     distributed.local_batch(cfg.m, world.size, cfg.discriminator.pack)
     check_world(cfg, world.size)
+    store = CheckpointStore(run_dir / "checkpoints")
     with seeded_rng(cfg, world):  # the checkpoint's dropout streams in training, the caller's after
-        state, ckpt = restore_newest(run_dir, cfg, data, world)
+        # Only read until the run is known to go on: a finished run, a config the checkpoint
+        # does not fit or changed data leave every file as it was.
+        newest = distributed.on_main(store.newest_intact)
+        state = _restored_state(cfg, newest, data, world)
         expected = meta.get("data_fingerprint")
         if expected and not force and data_fingerprint(state.data) != expected:
             raise DataError(
@@ -367,19 +380,19 @@ def _resume(
                 "examples differs); put the original back, or pass --force to go on with the "
                 "new data"
             )
-        if cfg.steps < state.step:
-            raise ConfigError(
-                f"--steps {cfg.steps} is below the {state.step} steps the run has done; "
-                f"pass --steps {state.step} or more"
-            )
-        if cfg.steps == state.step:  # finished: nothing to train, nothing to rewrite
+        if cfg.steps <= state.step:  # nothing to train, nothing to rewrite
+            if world.is_main:
+                store.warn_passed_over(newest)
             warnings.warn(
-                f"run {run_dir} is already at step {state.step}, its steps; nothing done (pass "
-                f"--steps {state.step + 1} or more to train further)",
-                stacklevel=2,
+                f"run {run_dir} is already at step {state.step} (steps: {cfg.steps}); nothing "
+                f"to do: pass --steps {state.step + 1} or more to train on",
+                AlreadyDone,
+                stacklevel=3,
             )
-            return load_run(run_dir)
-        distributed.on_main(record_resume, run_dir, cfg, meta, state.step, ckpt, world)
+            return _run_from(run_dir, run_cfg, meta, newest.path, newest.tensors, newest.header)
+        # going on from here: files newer than the one used move aside (checkpoints/corrupt/)
+        distributed.on_main(store.go_on_from, newest)
+        distributed.on_main(record_resume, run_dir, cfg, meta, state.step, newest.path, world)
         run_loop(run_dir, cfg, state, quiet, world)
     return _finish(run_dir, cfg, state, report, world)
 
@@ -387,12 +400,14 @@ def _resume(
 def restore_newest(
     run_dir: Path, cfg: Config, data=None, world: World = LOCAL
 ) -> tuple[TrainState, Path]:
-    """The run's state at its newest checkpoint: built from cfg as training builds it (under
-    seeded_rng), then G, D, optimisers, noise and data streams and step restored into it.
+    """The run's state at its newest intact checkpoint: built from cfg as training builds it
+    (under seeded_rng), then G, D, optimisers, noise and data streams and step restored into it.
 
-    torch's generator is left at the checkpoint's dropout stream (this rank's, on several), so
-    the next iteration is the one the run would have made; enter seeded_rng(cfg) around the call
-    and the training to give the caller's stream back afterwards.
+    Only reads (a newer checkpoint that fails its check is warned about and left where it is):
+    a caller that goes on training in run_dir uses CheckpointStore.go_on_from first, as resume
+    does. torch's generator is left at the checkpoint's dropout stream (this rank's, on
+    several), so the next iteration is the one the run would have made; enter seeded_rng(cfg)
+    around the call and the training to give the caller's stream back afterwards.
     Args:
         run_dir: a run directory with a checkpoints/ folder; rank 0 reads it.
         cfg: the run's config, which the checkpoint must fit.
@@ -402,14 +417,20 @@ def restore_newest(
     Raises:
         CheckpointError: no checkpoint, or one that does not fit cfg.
     """
+    store = CheckpointStore(run_dir / "checkpoints")
+    newest = distributed.on_main(store.newest_intact)
+    if world.is_main:
+        store.warn_passed_over(newest)
+    return _restored_state(cfg, newest, data, world), newest.path
+
+
+def _restored_state(cfg: Config, newest: Newest, data, world: World) -> TrainState:
+    """A TrainState built from cfg (under seeded_rng) with a checkpoint restored into it."""
     with seeded_rng(cfg, world):
         state = build_state(cfg, data, world)
-    store = CheckpointStore(run_dir / "checkpoints")
-    # going on from here: files newer than the one used move aside (checkpoints/corrupt/)
-    ckpt, tensors, header = distributed.on_main(store.load_latest, True)
-    restore_state(state, tensors, header, ckpt)
-    restore_rank_rng(tensors, header, cfg, world, state.step)
-    return state, ckpt
+    restore_state(state, newest.tensors, newest.header, newest.path)
+    restore_rank_rng(newest.tensors, newest.header, cfg, world, state.step)
+    return state
 
 
 def _resolve_config(config, overrides, announce: bool = False) -> tuple[Config, str]:

@@ -1,10 +1,18 @@
-"""The whole training state in one safetensors file, written atomically, read without code.
+"""The checkpoints/ folder of a run: its files, their manifest, keep-last-K, and the files that
+fail their check, set aside and never deleted.
 
-A checkpoint holds G and D (parameters and buffers), both optimisers' state, every RNG that
-Algorithm 1 draws from (noise, data order, dropout), the data source's place in its epoch, and
-the step. safetensors stores only tensors and a str -> str header, so loading one can never run
-code, unlike a pickle; the few non-tensor values (optimiser hyperparameters) go in the header as
-JSON. `checkpoints/manifest.json` lists each file with its SHA-256.
+    checkpoints/step-00002000.safetensors   one TrainState (ganlab.runs.checkpoint_file)
+    checkpoints/manifest.json               {"checkpoints": [{"file", "step", "sha256"}, ...]},
+                                            oldest first
+    checkpoints/corrupt/                    files moved aside (step-N.safetensors, then
+                                            step-N-2.safetensors, ... for another of step N)
+
+A checkpoint *verifies* when its file reads back, matches the SHA-256 the manifest lists for it
+and parses (the parse alone when a manifest rebuilt from the file names lists no checksum).
+Issue 21: a run that goes on from a checkpoint (resume, rollback) moves every newer one aside -
+they failed their check, or a run stopped before listing them - so none of them counts as the
+newest or as one of the K again, and the later steps never write over them; keep-last-K counts
+only checkpoints that verify, and the one just written is always kept.
 """
 
 from __future__ import annotations
@@ -14,201 +22,34 @@ import json
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
-from torch import Tensor, nn
+from torch import Tensor
 
-from ganlab.config import Config
 from ganlab.errors import CheckpointError
 from ganlab.files import atomic_write_bytes
-from ganlab.training import distributed
-from ganlab.training.distributed import World
+from ganlab.runs.checkpoint_file import checkpoint_bytes, parse_checkpoint
 from ganlab.training.state import TrainState
 
-FORMAT = "ganlab-checkpoint/1"
 _NAME = re.compile(r"^step-(\d+)\.safetensors$")
 
 
-# ---------------------------------------------------------------------------------------------
-# State <-> (tensors, header)
+@dataclass
+class Newest:
+    """The newest checkpoint of a run that verifies, and the newer ones passed over to find it.
 
+    Attributes:
+        path: its file.  tensors, header: what it holds.  step: its step (the header's).
+        passed_over: (manifest entry, what is wrong with its file) of each newer checkpoint,
+            newest first.
+    """
 
-def state_to_tensors(state: TrainState) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Flatten a TrainState into safetensors' tensors and str -> str header."""
-    tensors: dict[str, Tensor] = {}
-    header = {
-        "format": FORMAT,
-        "step": str(state.step),
-        "lr_scale": repr(state.lr_scale),
-        "rollbacks": str(state.rollbacks),
-    }
-    modules = [("G", state.G), ("D", state.D)]
-    if state.ema is not None:  # the moving average of G's weights (cfg.ema)
-        modules.append(("G_ema", state.ema))
-    for name, module in modules:
-        for key, value in module.state_dict().items():
-            tensors[f"{name}.{key}"] = _host_copy(value)
-    for name, opt in (("opt_g", state.opt_g), ("opt_d", state.opt_d)):
-        sd = opt.state_dict()
-        scalars = {}
-        for index, param_state in sd["state"].items():
-            for key, value in param_state.items():
-                if torch.is_tensor(value):
-                    tensors[f"{name}.state.{index}.{key}"] = _host_copy(value)
-                elif value is not None:
-                    scalars[f"{index}.{key}"] = value
-        header[f"{name}.class"] = type(opt).__name__
-        header[f"{name}.param_groups"] = json.dumps(sd["param_groups"])
-        header[f"{name}.scalars"] = json.dumps(scalars)
-    tensors["rng.torch"] = torch.get_rng_state()
-    for name, part in (("prior", state.prior), ("data", state.data)):
-        for key, value in part.state_dict().items():
-            tensors[f"{name}.{key}"] = _host_copy(value)
-    return tensors, header
-
-
-def _host_copy(value: Tensor) -> Tensor:
-    """A CPU copy of a tensor that later training steps cannot change (safetensors saves it)."""
-    return value.detach().cpu().clone().contiguous()
-
-
-def _check_module(name: str, module: nn.Module, tensors: dict[str, Tensor], path: Path) -> None:
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    found = {
-        k[len(name) + 1 :]: tuple(v.shape) for k, v in tensors.items() if k.startswith(name + ".")
-    }
-    who = {"G": "generator", "D": "discriminator", "G_ema": "generator's average"}[name]
-    for key, shape in expected.items():
-        if key not in found:
-            raise CheckpointError(
-                f"checkpoint {path} has no tensor {name}.{key} that the config's {who} needs; "
-                "it was written by an incompatible config: restore the run's original config.yaml"
-            )
-        if found[key] != shape:
-            raise CheckpointError(
-                f"checkpoint {path} holds {name}.{key} of shape {list(found[key])} but the config "
-                f"builds {list(shape)}; it was written by an incompatible config: restore "
-                "the run's original config.yaml"
-            )
-    extra = sorted(set(found) - set(expected))
-    if extra:
-        raise CheckpointError(
-            f"checkpoint {path} holds {name}.{extra[0]} that the config's {who} lacks; it was "
-            "written by an incompatible config: restore the run's original config.yaml"
-        )
-
-
-def _restore_optimizer(name, opt, tensors, header, path) -> None:
-    saved_class = header.get(f"{name}.class")
-    if saved_class != type(opt).__name__:
-        raise CheckpointError(
-            f"checkpoint {path} holds {saved_class} state for {name} but the config asks for "
-            f"{type(opt).__name__}; restore the run's original config.yaml"
-        )
-    groups = json.loads(header[f"{name}.param_groups"])
-    for group in groups:
-        if "betas" in group:
-            group["betas"] = tuple(group["betas"])
-    state: dict[int, dict] = {}
-    prefix = f"{name}.state."
-    for key, value in tensors.items():
-        if key.startswith(prefix):
-            index, field = key[len(prefix) :].split(".", 1)
-            state.setdefault(int(index), {})[field] = value
-    for key, value in json.loads(header[f"{name}.scalars"]).items():
-        index, field = key.split(".", 1)
-        state.setdefault(int(index), {})[field] = value
-    try:
-        opt.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError) as e:
-        raise CheckpointError(
-            f"checkpoint {path}: optimizer state for {name} does not fit ({e}); "
-            "restore the run's original config.yaml"
-        ) from None
-
-
-def restore_models(
-    G: nn.Module, D: nn.Module, tensors: dict[str, Tensor], path, ema: nn.Module | None = None
-) -> None:
-    """Load G's and D's weights (and G's average's, when given) from a checkpoint's tensors,
-    checking names and shapes."""
-    for name, module in (("G", G), ("D", D), ("G_ema", ema)):
-        if module is None:
-            continue
-        if name == "G_ema" and not any(k.startswith("G_ema.") for k in tensors):
-            raise CheckpointError(
-                f"checkpoint {path} holds no average of G's weights, but the config sets ema.beta; "
-                "it was written with ema off: restore the run's original config.yaml"
-            )
-        _check_module(name, module, tensors, path)
-        prefix = f"{name}."
-        module.load_state_dict(
-            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        )
-
-
-def restore_state(state: TrainState, tensors: dict[str, Tensor], header: dict[str, str], path):
-    """Load a checkpoint's tensors into a freshly built TrainState, checking they fit."""
-    if header.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not a ganlab checkpoint (format {header.get('format')!r}); "
-            "pass a file from a run's checkpoints/ folder"
-        )
-    restore_models(state.G, state.D, tensors, path, state.ema)
-    _restore_optimizer("opt_g", state.opt_g, tensors, header, path)
-    _restore_optimizer("opt_d", state.opt_d, tensors, header, path)
-    try:
-        torch.set_rng_state(tensors["rng.torch"])
-        state.prior.load_state_dict(
-            {k[6:]: v for k, v in tensors.items() if k.startswith("prior.")}
-        )
-        state.data.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("data.")})
-    except (KeyError, RuntimeError) as e:
-        raise CheckpointError(
-            f"checkpoint {path} lacks or mangles RNG/data state ({e}); "
-            "it is not from this version of ganlab or was altered"
-        ) from None
-    try:
-        state.step = int(header["step"])
-        state.lr_scale = float(header.get("lr_scale", 1.0))  # absent: written before rollbacks
-        state.rollbacks = int(header.get("rollbacks", 0))
-    except ValueError as e:
-        raise CheckpointError(
-            f"checkpoint {path} has a malformed header ({e}); it was altered: use another one"
-        ) from None
-
-
-def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Tensors and header of a checkpoint file; CheckpointError if missing or unreadable."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist; check the path") from None
-    except OSError as e:
-        raise CheckpointError(f"cannot read checkpoint {path} ({e.strerror})") from None
-    return _parse(data, path)
-
-
-def _parse(data: bytes, path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    try:
-        tensors = st_load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + header_len]).get("__metadata__", {}) or {}
-    except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt or truncated ({str(e).splitlines()[0][:80]}); "
-            "use an earlier checkpoint or start a new run"
-        ) from None
-    return tensors, header
-
-
-# ---------------------------------------------------------------------------------------------
-# The checkpoints/ folder of a run
+    path: Path
+    tensors: dict[str, Tensor]
+    header: dict[str, str]
+    step: int
+    passed_over: list[tuple[dict, str]]
 
 
 class CheckpointStore:
@@ -216,12 +57,13 @@ class CheckpointStore:
 
     Args:
         folder: the run's checkpoints/ directory.
-        keep: how many of the newest checkpoints to keep on disk.
+        keep: how many checkpoints that verify to keep on disk, the newest.
     """
 
     def __init__(self, folder: Path, keep: int = 3):
         self.folder, self.keep = Path(folder), keep
         self.manifest_path = self.folder / "manifest.json"
+        self.corrupt = self.folder / "corrupt"
 
     def entries(self) -> list[dict]:
         """Manifest entries, oldest first; falls back to the file names if there is no manifest."""
@@ -229,17 +71,27 @@ class CheckpointStore:
             try:
                 rows = json.loads(self.manifest_path.read_text())["checkpoints"]
                 # Only step-N files inside this folder: a crafted manifest must not make us
-                # read, or (in save) delete, a file elsewhere.
+                # read, move or (in save) delete a file elsewhere.
                 if all(isinstance(r, dict) and _NAME.match(str(r["file"])) for r in rows):
                     return rows
             except (OSError, ValueError, KeyError, TypeError):
                 pass
             warnings.warn(f"{self.manifest_path} is unreadable; using file names", stacklevel=2)
-        files = [p for p in self.folder.glob("step-*.safetensors") if _NAME.match(p.name)]
-        rows = [
-            {"file": p.name, "step": int(_NAME.match(p.name)[1]), "sha256": None} for p in files
+        return sorted(
+            ({"file": p.name, "step": step, "sha256": None} for p, step in self._files()),
+            key=lambda r: r["step"],
+        )
+
+    def _files(self) -> list[tuple[Path, int]]:
+        """(path, step) of every step-N file in the folder, listed or not."""
+        return [
+            (p, int(m[1]))
+            for p in self.folder.glob("step-*.safetensors")
+            if (m := _NAME.match(p.name))
         ]
-        return sorted(rows, key=lambda r: r["step"])
+
+    # -----------------------------------------------------------------------------------------
+    # Writing
 
     def save(
         self,
@@ -247,29 +99,47 @@ class CheckpointStore:
         extra_tensors: dict[str, Tensor] | None = None,
         extra_header: dict[str, str] | None = None,
     ) -> Path:
-        """Write the state as a new checkpoint, then drop all but the newest `keep`.
+        """Write the state as a new checkpoint, then keep it and the newest `keep` - 1 older
+        checkpoints that verify.
 
+        An older one that fails its check moves to checkpoints/corrupt/ (a warning line each)
+        and an intact one beyond the K is deleted. A file already at the new one's name (a run
+        stopped between writing and listing it) moves aside first: nothing is written over.
         extra_tensors, extra_header: more entries beside the state's (other ranks' RNGs).
         """
-        tensors, header = state_to_tensors(state)
-        tensors.update(extra_tensors or {})
-        header.update(extra_header or {})
-        data = st_save(tensors, metadata=header)
+        data = checkpoint_bytes(state, extra_tensors, extra_header)
         path = self.folder / f"step-{state.step:08d}.safetensors"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for stale in self.folder.glob(".*.tmp"):  # left by a process killed mid-write
                 stale.unlink(missing_ok=True)
+            entries = self.entries()
+            if path.exists():
+                target = self._move_aside(path)
+                warnings.warn(
+                    f"checkpoint {path} was already there, written by a run that stopped or "
+                    f"went back before it; moved to {target} before writing step {state.step}",
+                    stacklevel=2,
+                )
             atomic_write_bytes(path, data)
-            older = [e for e in self.entries() if e["file"] != path.name]
-            new = {
-                "file": path.name,
-                "step": state.step,
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
+            older = [e for e in entries if int(e["step"]) < state.step]
             kept, dropped, bad = self._verified_newest(older, self.keep - 1)
-            kept.append(new)
-            self.set_aside(bad)
+            kept.append(
+                {"file": path.name, "step": state.step, "sha256": hashlib.sha256(data).hexdigest()}
+            )
+            bad += [
+                (
+                    e,
+                    f"checkpoint {self.folder / e['file']} is newer than step {state.step}, "
+                    "which the run goes on from",
+                )
+                for e in entries
+                if int(e["step"]) > state.step
+            ]
+            for entry, problem in bad:
+                target = self._move_aside(self.folder / entry["file"])
+                where = f"moved to {target}" if target else "left the manifest"
+                warnings.warn(f"{problem}; {where}, and not counted as kept", stacklevel=2)
             self._write_manifest(kept)
         except OSError as e:
             raise CheckpointError(
@@ -278,66 +148,103 @@ class CheckpointStore:
             ) from None
         for entry in dropped:
             (self.folder / entry["file"]).unlink(missing_ok=True)
-        # Files a killed process wrote but never listed, or listed and never deleted: any
-        # unlisted one older than the newest kept is stale (a newer one is rewritten on resume).
+        # Files a killed process listed and never deleted: an unlisted one older than the new
+        # one is beyond the K (newer ones were moved aside when the run went on).
         listed = {e["file"] for e in kept}
-        for p in self.folder.glob("step-*.safetensors"):
-            match = _NAME.match(p.name)
-            if match and p.name not in listed and int(match[1]) < kept[-1]["step"]:
+        for p, step in self._files():
+            if p.name not in listed and step < state.step:
                 p.unlink(missing_ok=True)
         return path
 
     def _verified_newest(self, entries: list[dict], n: int) -> tuple[list, list, list]:
-        """(the newest n entries whose files match their checksums, oldest first; the older
-        intact ones, to delete; the ones that fail their check, to set aside).
+        """(the newest n entries whose files verify, oldest first; the older ones that verify,
+        to delete; (entry, problem) of each that fails its check, to set aside).
 
         Keep-last-K counts only checkpoints that verify: a corrupt or missing one never takes
         the place of an intact older one, which is then kept instead of deleted.
         """
         kept: list[dict] = []
         dropped: list[dict] = []
-        bad: list[dict] = []
+        bad: list[tuple[dict, str]] = []
         for entry in reversed(entries):
-            if len(kept) >= n:
-                dropped.append(entry)
-            elif self._intact(entry):
+            problem = self._check(entry)
+            if problem is not None:
+                bad.append((entry, problem))
+            elif len(kept) < n:
                 kept.append(entry)
             else:
-                bad.append(entry)
+                dropped.append(entry)
         return kept[::-1], dropped, bad
 
-    def _intact(self, entry: dict) -> bool:
+    def _check(self, entry: dict) -> str | None:
+        """What is wrong with an entry's file, or None when it verifies. An entry listed without
+        a checksum (a manifest rebuilt from the file names) gets one once its file parses."""
+        path = self.folder / entry["file"]
         try:
-            data = (self.folder / entry["file"]).read_bytes()
+            data = path.read_bytes()
         except OSError:
-            return False
-        return not entry.get("sha256") or hashlib.sha256(data).hexdigest() == entry["sha256"]
+            return f"checkpoint {path} listed in the manifest is missing or unreadable"
+        digest = hashlib.sha256(data).hexdigest()
+        if entry.get("sha256"):
+            if digest == entry["sha256"]:
+                return None
+            return f"checkpoint {path} is corrupt (SHA-256 differs from the manifest)"
+        try:
+            parse_checkpoint(data, path)
+        except CheckpointError as e:
+            return str(e)
+        entry["sha256"] = digest
+        return None
 
     def _write_manifest(self, entries: list[dict]) -> None:
         atomic_write_bytes(
             self.manifest_path, json.dumps({"checkpoints": entries}, indent=1).encode()
         )
 
-    def set_aside(self, entries: list[dict]) -> list[Path]:
-        """Move these checkpoints' files into checkpoints/corrupt/ (never deleted: a user may
-        still want to look at them); the caller leaves them out of the manifest.
+    def _move_aside(self, source: Path) -> Path | None:
+        """Move a checkpoint file into checkpoints/corrupt/ under a name no file there has
+        (never deleted: a user may still want to look at it). Returns where it went, or None
+        when there was no file to move."""
+        if not source.exists():
+            return None
+        self.corrupt.mkdir(exist_ok=True)
+        target, i = self.corrupt / source.name, 2
+        while target.exists():  # a second file of the same step keeps the first
+            target, i = self.corrupt / f"{source.stem}-{i}{source.suffix}", i + 1
+        os.replace(source, target)
+        return target
+
+    def go_on_from(self, newest: Newest) -> list[Path]:
+        """A run goes on from `newest` (resume, rollback): every checkpoint newer than it - the
+        listed ones it passed over, and any unlisted file of a later step - moves to
+        checkpoints/corrupt/ and leaves the manifest, one warning line each.
 
         Returns:
             Where the files went.
         """
+        entries = self.entries()
+        names = [e["file"] for e in entries]
+        cut = names.index(newest.path.name) + 1 if newest.path.name in names else len(entries)
+        problems = {entry["file"]: problem for entry, problem in newest.passed_over}
+        newer = [(int(e["step"]), e["file"]) for e in entries[cut:]]
+        newer += [(s, p.name) for p, s in self._files() if s > newest.step and p.name not in names]
+        newer = [name for _, name in sorted(newer, reverse=True)]  # newest first, as warned
         moved = []
-        for entry in entries:
-            source = self.folder / entry["file"]
-            if not source.exists():
-                continue
-            corrupt = self.folder / "corrupt"
-            corrupt.mkdir(exist_ok=True)
-            target, i = corrupt / source.name, 2
-            while target.exists():  # a second bad file of the same step keeps the first
-                target, i = corrupt / f"{source.stem}-{i}{source.suffix}", i + 1
-            os.replace(source, target)
-            moved.append(target)
+        for name in newer:
+            target = self._move_aside(self.folder / name)
+            problem = problems.get(name) or (
+                f"checkpoint {self.folder / name} is newer than the one the run goes on from"
+                + ("" if name in names else " and not in the manifest (a run stopped saving it)")
+            )
+            where = f" (moved to {target})" if target else ""
+            warnings.warn(f"{problem}; using {newest.path.name} instead{where}", stacklevel=2)
+            moved += [target] if target else []
+        if cut < len(entries):
+            self._write_manifest(entries[:cut])
         return moved
+
+    # -----------------------------------------------------------------------------------------
+    # Reading
 
     def load(self, step: int) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
         """The checkpoint saved at `step`, checked against its manifest checksum.
@@ -363,19 +270,13 @@ class CheckpointStore:
                 f"checkpoint {path} is corrupt (SHA-256 differs from the manifest); pick "
                 "another step"
             )
-        return (path, *_parse(data, path))
+        return (path, *parse_checkpoint(data, path))
 
-    def load_latest(
-        self, set_aside: bool = False
-    ) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
-        """The newest checkpoint that reads back and matches its checksum.
+    def newest_intact(self) -> Newest:
+        """The newest checkpoint that verifies, read; nothing is moved or warned about.
 
-        A newer file that fails is skipped with a warning naming it. set_aside (a run that will
-        go on from here: resume, rollback): the skipped files - every one newer than the
-        checkpoint used - move to checkpoints/corrupt/ and leave the manifest, so that they
-        never count as the newest or as one of the kept ones again.
         Raises:
-            CheckpointError: there is no checkpoint, or none is intact.
+            CheckpointError: there is no checkpoint, or none verifies.
         """
         entries = self.entries()
         if not entries:
@@ -383,63 +284,53 @@ class CheckpointStore:
                 f"no checkpoint in {self.folder}; the run saved none yet: start it again with "
                 "`ganlab train ... --overwrite`"
             )
-        skipped: list[str] = []  # problems, newest first; warned about only on a fallback
+        passed_over: list[tuple[dict, str]] = []
         for entry in reversed(entries):
             path = self.folder / entry["file"]
             try:
                 data = path.read_bytes()
             except OSError:
-                skipped.append(f"checkpoint {path} listed in the manifest is missing")
+                passed_over.append((entry, f"checkpoint {path} listed in the manifest is missing"))
                 continue
             if entry.get("sha256") and hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                skipped.append(f"checkpoint {path} is corrupt (SHA-256 differs from the manifest)")
+                problem = f"checkpoint {path} is corrupt (SHA-256 differs from the manifest)"
+                passed_over.append((entry, problem))
                 continue
             try:
-                tensors, header = _parse(data, path)
+                tensors, header = parse_checkpoint(data, path)
+                step = int(header.get("step", entry["step"]))
             except CheckpointError as e:
-                skipped.append(str(e))
+                passed_over.append((entry, str(e)))
                 continue
-            newer = entries[entries.index(entry) + 1 :]
-            aside = ""
-            if set_aside and newer:
-                self.set_aside(newer)
-                self._write_manifest(entries[: entries.index(entry) + 1])
-                aside = f" (moved to {self.folder / 'corrupt'}/)"
-            for problem in skipped:
-                warnings.warn(f"{problem}; using {path.name} instead{aside}", stacklevel=2)
-            return path, tensors, header
+            except ValueError:
+                problem = f"checkpoint {path} has a malformed header (step {header['step']!r})"
+                passed_over.append((entry, problem))
+                continue
+            return Newest(path, tensors, header, step, passed_over)
         raise CheckpointError(
-            f"no intact checkpoint in {self.folder} (newest problem: {skipped[0]}); "
+            f"no intact checkpoint in {self.folder} (newest problem: {passed_over[0][1]}); "
             "start a new run with `ganlab train ... --overwrite`"
         )
 
+    def warn_passed_over(self, newest: Newest) -> None:
+        """One warning line for each newer checkpoint that `newest` was found past."""
+        for _, problem in newest.passed_over:
+            warnings.warn(f"{problem}; using {newest.path.name} instead", stacklevel=2)
 
-def rank_rng(world: World) -> dict[str, torch.Tensor]:
-    """This rank's dropout streams: torch's CPU generator, and the GPU's when on one."""
-    states = {"torch": torch.get_rng_state()}
-    if world.device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(world.device)
-    return states
+    def load_latest(
+        self, set_aside: bool = False
+    ) -> tuple[Path, dict[str, Tensor], dict[str, str]]:
+        """The newest checkpoint that verifies, with a warning line for each newer one that
+        fails.
 
-
-def restore_rank_rng(tensors, header: dict[str, str], cfg: Config, world: World, step: int):
-    """This rank's dropout streams from a checkpoint (restore_state set rank 0's CPU one).
-
-    On as many ranks as the checkpoint was written by, every rank gets its own saved streams
-    back: resuming is exact. On another number, rank 0 keeps its saved streams and rank r > 0
-    starts afresh from distributed.rank_seed(seed, r, step).
-    """
-    if world.rank and header.get("world_size", "1") != str(world.size):
-        torch.manual_seed(distributed.rank_seed(cfg.seed, world.rank, step))
-        return
-    prefix = f"rank{world.rank}.rng." if world.rank else "rng."
-    try:
-        if world.rank:
-            torch.set_rng_state(tensors[prefix + "torch"])
-        if world.device.type == "cuda" and prefix + "cuda" in tensors:
-            torch.cuda.set_rng_state(tensors[prefix + "cuda"], world.device)
-    except (KeyError, RuntimeError) as e:
-        raise CheckpointError(
-            f"checkpoint lacks or mangles rank {world.rank}'s RNG state ({e}); it was altered: "
-            "resume on another number of processes to start that rank's stream afresh"
-        ) from None
+        set_aside: the run goes on from here (a rollback): the newer files move to
+            checkpoints/corrupt/ and leave the manifest (go_on_from).
+        Raises:
+            CheckpointError: there is no checkpoint, or none verifies.
+        """
+        newest = self.newest_intact()
+        if set_aside:
+            self.go_on_from(newest)
+        else:
+            self.warn_passed_over(newest)
+        return newest.path, newest.tensors, newest.header

@@ -29,7 +29,8 @@ from ganlab.report.class_figures import MAX_ROWS, save_class_figure
 from ganlab.report.figures import save_sample_figure
 from ganlab.report.format import ema_note
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, append_row, read_metrics, writing
-from ganlab.runs.checkpoints import CheckpointStore, rank_rng, restore_rank_rng, restore_state
+from ganlab.runs.checkpoint_file import rank_rng, restore_rank_rng, restore_state
+from ganlab.runs.checkpoints import CheckpointStore
 from ganlab.runs.diagnosis import RunDoctor
 from ganlab.runs.directory import truncate_logs
 from ganlab.training import distributed

@@ -433,9 +433,16 @@ def test_classes_below_the_datas_is_refused():
         build_state(cfg)
 
 
-def test_the_lab_refuses_a_conditional_run_in_one_line(cring):
-    from ganlab.errors import RunDirError
-    from ganlab.lab.rundir import read_run
+def test_the_lab_opens_a_conditional_run_and_shows_each_class(cring):
+    """The trained conditional ring in `ganlab lab` (Load): class j picked, the points drawn are
+    G(z, j) and lie on mode j, as `ganlab sample --label j` (test above, same bound)."""
+    from ganlab.lab.session import LabSession
 
-    with pytest.raises(RunDirError, match="conditional run .* does not show yet"):
-        read_run(cring.path)
+    session = LabSession("ring")
+    session.control({"action": "load", "path": str(cring.path)})
+    assert session.dataset == "cring" and session.classes == [str(j) for j in range(8)]
+    centres = ganlab.data.ring(8).centres
+    for j in range(8):
+        session.control({"action": "pick", "label": j})
+        fake = torch.tensor(session.frame()["fake"]).double()  # (500, 2)
+        assert (torch.cdist(fake, centres).argmin(1) == j).double().mean() >= 0.95, j

@@ -240,6 +240,7 @@ def test_a_network_setting_rebuilds_from_the_seed(session):
         ('{"action": "play"', "malformed JSON"),
         ("[1, 2]", "must be a JSON object, got list"),
         ({"action": "save", "path": ""}, "invalid path"),
+        ({"action": "pick", "label": 0}, "this session is unconditional"),
     ],
 )
 def test_bad_input_gets_one_line_and_changes_nothing(session, message, expected):
@@ -282,6 +283,9 @@ def test_2d_frame(session):
     assert len(f["fake"]) == PREVIEW_POINTS and len(f["arrows"]) == frames.ARROWS
     assert len(f["manifold"]["points"]) == frames.MANIFOLD_LINES**2
     assert f["stats"]["modes"] == 8 and 0 <= f["stats"]["jsd"] <= math.log(2) + 1e-9
+    # an unconditional run: no classes, so no picker on the page (issue 17)
+    assert not {"classes", "picked", "real_y", "fake_y", "d_map"} & set(f)
+    assert f["settings"]["conditional.kind"] == "none" and "label_agreement" not in f["stats"]
 
 
 def test_packed_d_and_live_settings(session):

@@ -241,6 +241,7 @@ _OVERLAPS = """() => {
 _CLIPPED = """() => {
   const ctx = document.createElement('canvas').getContext('2d');
   const selects = Array.from(document.querySelectorAll('select')).filter(s => {
+    if (s.offsetWidth === 0) return false;  // hidden (the lab's class picker, unconditional)
     ctx.font = getComputedStyle(s).font;
     const need = Math.max(...Array.from(s.options).map(o => ctx.measureText(o.text).width));
     return s.getBoundingClientRect().width < need + 24;
@@ -317,20 +318,23 @@ def test_theory_page_reads_at_both_sizes(browser, theory_page, size):
     assert_readable(look(browser, theory_page.as_uri(), "theory", size), images=1)
 
 
-@pytest.fixture(scope="module")
-def lab_url():
+@pytest.fixture(scope="module", params=["ring", "cring"])
+def lab_url(request):
+    """The lab on the ring, and on the conditional ring (class picker and class legend shown)."""
     from ganlab.lab.session import LabSession
 
-    session = LabSession("ring")
+    session = LabSession(request.param)
     session.control({"action": "set", "values": {"generator.hidden": [16, 16],
                                                   "discriminator.hidden": [16, 16]}})  # fmt: skip
     with served_lab(session, start=True) as url:
-        yield url
+        yield url, request.param
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_lab_page_reads_at_both_sizes(browser, lab_url, size):
-    seen = look(browser, lab_url, "lab", size, ready="window.lab && window.lab.frames >= 2")
+    url, dataset = lab_url
+    name = "lab" if dataset == "ring" else f"lab-{dataset}"
+    seen = look(browser, url, name, size, ready="window.lab && window.lab.frames >= 2")
     assert_readable(seen, images=0)
 
 

@@ -298,7 +298,7 @@ def _lab(args) -> int:
             stacklevel=1,
         )
     try:
-        serve(args.host, args.port, open_browser=not args.no_browser)
+        serve(args.host, args.port, open_browser=not args.no_browser, dataset=args.dataset)
     except KeyboardInterrupt:
         pass
     return 0

@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1: this machine only)",
     )
     lb.add_argument("--no-browser", action="store_true", help="do not open the page")
+    lb.add_argument(
+        "--dataset",
+        default="ring",
+        help="the data the page starts on: line, mixture, ring (default), cring (the ring of 8 "
+        "with each mode a class: a conditional GAN), grid or drawn",
+    )
 
     rp = sub.add_parser(
         "report", help="write one self-contained HTML report of a run (images embedded)"

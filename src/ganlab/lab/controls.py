@@ -1,7 +1,8 @@
 """The page's controls in `ganlab lab`: the control messages, their validation, the datasets
 the lab shows and the mapping between the page's settings and ganlab's Config.
 
-Controls arrive as JSON messages (`parse_message`). Settings go through ganlab's own Config
+Controls arrive as JSON messages (`parse_message`); a conditional session's class picker is the
+`pick` message (`pick_class`). Settings go through ganlab's own Config
 (`settings_config`), so a learning rate of -1 or k = 0 is refused with ganlab's message, and the
 session keeps its last good state. LIVE_KEYS apply to the running session; REBUILD_KEYS make
 new G and D from the seed.
@@ -14,13 +15,22 @@ import re
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
 
 from ganlab.config import Config, config_from_dict, load_config
 from ganlab.errors import ConfigError, GanlabError
-from ganlab.lab.frames import View
+from ganlab.lab.densities import View
+from ganlab.runs.labels import label_index
 
-DATASETS = ("line", "mixture", "ring", "grid", "drawn")
+DATASETS = ("line", "mixture", "ring", "cring", "grid", "drawn")
 MAX_POINTS = 5000  # drawn points: more is no drawing, and each D step would not notice them
 DRAWN_STD = 0.06  # std of the Gaussian around each drawn point (the view is [-2, 2]^2)
 
@@ -36,6 +46,7 @@ VIEWS = {
     "line": View(1, -1.0, 7.0),
     "mixture": View(1, -5.0, 5.0),
     "ring": View(2, -1.6, 1.6),
+    "cring": View(2, -1.6, 1.6),
     "grid": View(2, -6.0, 6.0),
     "drawn": View(2, -2.0, 2.0),
 }
@@ -57,6 +68,12 @@ _RING = [
 DEFAULTS: dict[str, tuple[str, list[str]]] = {
     "ring": ("ring8", [*_RING, "data.std=0.05"]),
     "drawn": ("ring8", [*_RING, "data={kind: tensor}"]),
+    # the conditional ring (issue 17): cring8 as trained (projection D, Adam for both), with the
+    # ring's visible modes and no learning-rate decay (a lab session has no planned length)
+    "cring": (
+        "cring8",
+        ["data.std=0.05", "g_optimizer.lr_decay_factor=1.0", "d_optimizer.lr_decay_factor=1.0"],
+    ),
     "grid": ("grid25", []),
     "line": ("gauss1d", []),  # the paper's Figure 1
     "mixture": (
@@ -64,8 +81,9 @@ DEFAULTS: dict[str, tuple[str, list[str]]] = {
         ["generator.hidden=[32, 32]", "data={kind: mixture1d, means: [-2.0, 2.0], std: 0.5}"],
     ),
 }
-# data.kind of a loaded run -> the lab's dataset showing it
+# data.kind of a loaded run -> the lab's dataset showing it (a conditional ring: "cring")
 DATASET_OF_KIND = {"gauss1d": "line", "mixture1d": "mixture", "ring": "ring", "grid": "grid"}
+ALL_CLASSES = "all"  # the class picker's value for every class
 
 
 def lab_defaults(dataset: str) -> dict[str, Any]:
@@ -103,6 +121,7 @@ REBUILD_KEYS = (
     "discriminator.pack",
     "g_optimizer.name",
     "d_optimizer.name",
+    "conditional.kind",
 )
 SETTING_KEYS = ("dataset", *LIVE_KEYS, *REBUILD_KEYS)
 ALIASES = {"g_loss": "objective"}  # the page before issue 16 set the objective as its G loss
@@ -142,12 +161,21 @@ class RunPath(_Message):
     path: str = Field(min_length=1, max_length=4096)
 
 
-Message = Annotated[Simple | SetValues | Draw | RunPath, Field(discriminator="action")]
+class Pick(_Message):
+    """The class picker of a conditional session: a class index or name, or "all"."""
+
+    action: Literal["pick"]
+    label: StrictInt | StrictStr
+
+
+Message = Annotated[Simple | SetValues | Draw | RunPath | Pick, Field(discriminator="action")]
 _MESSAGE = TypeAdapter(Message)
-ACTIONS = ("play", "pause", "reset", "step", "step_d", "step_g", "set", "draw", "save", "load")
+ACTIONS = (
+    "play", "pause", "reset", "step", "step_d", "step_g", "set", "draw", "save", "load", "pick",
+)  # fmt: skip
 
 
-def parse_message(raw: str | bytes | dict) -> Simple | SetValues | Draw | RunPath:
+def parse_message(raw: str | bytes | dict) -> Simple | SetValues | Draw | RunPath | Pick:
     """A control message from the page, validated; LabError with one line if it is not one."""
     if isinstance(raw, str | bytes):
         try:
@@ -164,6 +192,11 @@ def parse_message(raw: str | bytes | dict) -> Simple | SetValues | Draw | RunPat
     action = raw.get("action")
     if action not in ACTIONS:
         raise LabError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    label = raw.get("label")
+    if action == "pick" and (isinstance(label, bool) or not isinstance(label, int | str)):
+        raise LabError(
+            f'a class pick takes "label": a class index, a class name or "all", got {label!r}'
+        )
     points = raw.get("points")
     if action == "draw" and isinstance(points, list) and len(points) > MAX_POINTS:
         raise LabError(
@@ -182,6 +215,24 @@ def _one_line(error: ValidationError) -> str:
     seen = repr(err.get("input"))
     seen = seen if len(seen) <= 60 else seen[:57] + "..."
     return f"invalid {where} in the control message: {err['msg']}, got {seen}"
+
+
+def pick_class(label: int | str, class_names: list[str] | None) -> int | None:
+    """The class picker's new value: None for "all", else the index of `label` (an index or a
+    class name).
+
+    Raises:
+        LabError: the session is unconditional.
+        ConfigError: no such class (runs.labels.label_index's one line).
+    """
+    if class_names is None:
+        raise LabError(
+            "this session is unconditional (conditional.kind none): it has no classes to pick; "
+            "set conditional.kind under Classes, or pick the dataset 'ring of 8, conditional'"
+        )
+    if label == ALL_CLASSES:
+        return None
+    return label_index(label, class_names, "this session")
 
 
 def settings_config(
@@ -271,6 +322,7 @@ def lab_settings(dataset: str, cfg: Config) -> dict[str, Any]:
 
 
 __all__ = [
+    "ALL_CLASSES",
     "DATASETS",
     "DATASET_OF_KIND",
     "DEFAULTS",
@@ -278,6 +330,7 @@ __all__ = [
     "DRAWN_STD",
     "LIVE_KEYS",
     "MAX_POINTS",
+    "Pick",
     "REBUILD_KEYS",
     "SETTING_KEYS",
     "VIEWS",
@@ -293,5 +346,6 @@ __all__ = [
     "lab_defaults",
     "lab_settings",
     "parse_message",
+    "pick_class",
     "settings_config",
 ]

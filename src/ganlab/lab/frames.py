@@ -15,10 +15,12 @@ for a critic objective the frame labels it so (`dstar_label`).
 
 D* is ganlab.game.divergences' optimal_discriminator_from_logs: no 0/0 where both densities
 underflow, and 1 where the kernel estimate of p_g is exactly 0 (no sample of G within the
-kernel's reach). p_g has no closed form: it is a Gaussian kernel estimate from samples of G,
-with bandwidth h. So that a perfect G scores 0, p_data is smoothed by the same kernel (for a
-mixture of Gaussians of std s this is exact: the same mixture with std sqrt(s^2 + h^2)), and JSD
-and KL are those of the two smoothed densities, by a sum over the grid's cells.
+kernel's reach). p_g is a kernel estimate from samples of G, p_data is smoothed by the same
+kernel, and JSD and KL are those of the two: ganlab.lab.densities.
+
+A conditional run's frame (issue 17) draws G(z, y) and D(x, y) for the class picked, or for all
+classes; every point carries its class (`real_y`, `fake_y`). What "all" means for D's map, D*
+and the statistics: ganlab.lab.classes.
 """
 
 from __future__ import annotations
@@ -28,12 +30,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.data.toy import GaussianMixture
 from ganlab.game.divergences import optimal_discriminator_from_logs
 from ganlab.game.objectives import Objective
+from ganlab.lab.classes import (
+    class_discriminator,
+    class_g_loss,
+    class_weights,
+    component,
+    d_map_label,
+    label_agreement,
+    pictured_labels,
+)
+from ganlab.lab.densities import (
+    View,
+    cell_centres,
+    divergences,
+    grid_points,
+    kernel_density,
+    smoothed,
+)
 from ganlab.metrics.coverage import mode_coverage
 
 HEATMAP_CELLS = 40  # per side of the D(x) and D*(x) heatmaps
@@ -43,29 +61,6 @@ MANIFOLD_LINES = 13  # noise values per axis of the generator-manifold grid
 ARROW_LENGTH = 0.08  # longest gradient arrow, as a share of the view's width
 ARROWS = 160  # generated points that get an arrow
 DSTAR_2014 = "optimal D*(x) = p_data / (p_data + p_g) (Proposition 1)"
-
-
-@dataclass(frozen=True)
-class View:
-    """The region of data space a dataset is shown in.
-
-    Attributes:
-        dim: 1 or 2, the dimension of x.
-        lo, hi: the view's bounds on each axis (the same on both axes in 2-D).
-    """
-
-    dim: int
-    lo: float
-    hi: float
-
-    @property
-    def span(self) -> float:
-        return self.hi - self.lo
-
-    @property
-    def bandwidth(self) -> float:
-        """h of the kernel estimate of p_g: 1/60 of the view in 2-D, 1/80 in 1-D."""
-        return self.span / (60 if self.dim == 2 else 80)
 
 
 @dataclass
@@ -84,19 +79,12 @@ class Snapshot:
     real: Tensor  # (n, d) points of p_data shown
     dist: GaussianMixture | None  # p_data when known
     modes: bool  # whether mode coverage of dist's components means something
-
-
-def cell_centres(view: View, cells: int) -> Tensor:
-    """(cells,) centres of `cells` equal cells covering [lo, hi]."""
-    width = view.span / cells
-    return view.lo + width * (torch.arange(cells, dtype=torch.float64) + 0.5)
-
-
-def grid_points(view: View, cells: int) -> Tensor:
-    """(cells^2, 2) cell centres, row by row from the top (y = hi) as a canvas draws them."""
-    c = cell_centres(view, cells)
-    ys, xs = torch.meshgrid(c.flip(0), c, indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+    # a conditional run (issue 17): its K classes' names, the picker (None: all classes), the
+    # class of each real point, (n,), and AC-GAN's weight of the class term in G's loss
+    classes: list[str] | None = None
+    picked: int | None = None
+    real_y: Tensor | None = None
+    acgan_weight: float = 1.0
 
 
 def discriminator_on(D: nn.Module, x: Tensor, pack: int, output: str = "probability") -> Tensor:
@@ -134,66 +122,6 @@ def dstar_label(game: Objective) -> str:
     )
 
 
-def kernel_density(samples: Tensor, view: View, cells: int, h: float) -> Tensor:
-    """Gaussian kernel estimate p(x) = 1/N sum_i N(x; x_i, h^2 I) at the view's cell centres.
-
-    Samples are binned into the cells, then the counts blurred by the kernel (separably), which
-    is the kernel estimate up to moving each sample to its cell's centre: O(N + cells^d) instead
-    of O(N cells^d). Samples outside the view are left out.
-
-    Returns:
-        (cells,) in 1-D; (cells^2,) in 2-D, in grid_points' order (rows from the top).
-    """
-    width = view.span / cells
-    idx = ((samples.double() - view.lo) / width).floor().long()  # (N, d)
-    idx = idx[((idx >= 0) & (idx < cells)).all(dim=1)]
-    sigma = h / width  # the kernel's std in cells
-    r = max(1, math.ceil(4 * sigma))
-    k = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float64) ** 2) / (2 * sigma**2))
-    k = k / k.sum()  # (2r + 1,)
-    if view.dim == 1:
-        counts = torch.bincount(idx[:, 0], minlength=cells).double()
-        blurred = F.conv1d(counts[None, None], k[None, None], padding=r)[0, 0]
-        return blurred / (len(samples) * width)
-    row = cells - 1 - idx[:, 1]  # y grows upwards, rows downwards
-    counts = torch.bincount(row * cells + idx[:, 0], minlength=cells * cells).double()
-    img = counts.reshape(1, 1, cells, cells)
-    img = F.conv2d(img, k.reshape(1, 1, -1, 1), padding=(r, 0))
-    img = F.conv2d(img, k.reshape(1, 1, 1, -1), padding=(0, r))
-    return img.reshape(-1) / (len(samples) * width * width)
-
-
-def smoothed(dist: GaussianMixture, h: float) -> GaussianMixture:
-    """p_data convolved with N(0, h^2 I): the same mixture with each std^2 raised by h^2."""
-    return GaussianMixture(dist.centres, torch.sqrt(dist.stds**2 + h * h), dist.weights)
-
-
-def divergences(p: Tensor, q: Tensor) -> dict[str, float]:
-    """JSD(p || q) and KL(p || q) of two distributions given by their masses on the same cells.
-
-        KL(p || q) = sum_c p_c log(p_c / q_c),  JSD = KL(p || m) / 2 + KL(q || m) / 2,  m = (p+q)/2
-
-    Mass missing from a sum below 1 (samples of G outside the view) is one more cell, "outside",
-    so G leaving the view raises JSD towards log 2 instead of vanishing from the sum. q is
-    floored at 1e-12 so that KL stays finite where G puts no sample.
-
-    Args:
-        p, q: (cells,) masses >= 0, each summing to at most ~1.
-    """
-    p = torch.cat([p, (1 - p.sum()).clamp_min(0)[None]])
-    q = torch.cat([q, (1 - q.sum()).clamp_min(0)[None]])
-    p = p / p.sum()
-    q = q / q.sum()
-    q = (q + 1e-12) / (1 + 1e-12 * len(q))
-    m = 0.5 * (p + q)
-
-    def kl(a: Tensor, b: Tensor) -> float:
-        nz = a > 0
-        return float((a[nz] * torch.log(a[nz] / b[nz])).sum())
-
-    return {"jsd": 0.5 * kl(p, m) + 0.5 * kl(q, m), "kl": kl(p, q)}
-
-
 def noise_axis(kind: str, scale: float, n: int) -> Tensor:
     """n evenly spaced values over the bulk of one noise coordinate: [-s, s] (uniform) or
     [-2s, 2s] (Gaussian), (n,)."""
@@ -202,7 +130,14 @@ def noise_axis(kind: str, scale: float, n: int) -> Tensor:
 
 
 def generator_gradient(
-    G_x: Tensor, D: nn.Module, game: Objective, pack: int, real: Tensor | None = None
+    G_x: Tensor,
+    D: nn.Module,
+    game: Objective,
+    pack: int,
+    real: Tensor | None = None,
+    y: Tensor | None = None,
+    real_y: Tensor | None = None,
+    acgan_weight: float = 1.0,
 ) -> Tensor:
     """-dL_G/dx for each generated point x = G(z): the way G's loss pushes it, (n, d).
 
@@ -216,17 +151,26 @@ def generator_gradient(
         pack: D's pack size (the first n // pack * pack points are used).
         real: (r, d) data points, cycled to pair one with each generated point when the G loss
             compares them (game.g_needs_real: relativistic); else unused.
+        y: a conditional G's class of each point, (n,): L_G is then G's loss on D(x, y) as
+            training computes it (classes.class_g_loss: AC-GAN's class term included);
+            real_y the classes of `real`. None for an unconditional run.
     """
     n = (len(G_x) // pack) * pack
     x = G_x[:n].detach().float().requires_grad_(True)
-    d_real = None
+    d_real = paired = paired_y = None
     if game.g_needs_real:
         assert real is not None, "a relativistic G loss pairs each sample with an example"
-        with torch.no_grad():
-            d_real = D(real[torch.arange(n) % len(real)].float())  # (n / pack,)
+        paired = real[torch.arange(n) % len(real)].float()  # (n, d)
+        paired_y = None if real_y is None else real_y[torch.arange(n) % len(real)]
+        if y is None:
+            with torch.no_grad():
+                d_real = D(paired)  # (n / pack,)
     with torch.enable_grad():
-        loss = game.g_loss(D(x), d_real) * (n // pack)  # mean over packs -> sum
-        (grad,) = torch.autograd.grad(loss, x)
+        if y is None:
+            loss = game.g_loss(D(x), d_real)
+        else:  # a conditional run's pack is 1
+            loss = class_g_loss(D, x, y[:n], game, acgan_weight, paired, paired_y)
+        (grad,) = torch.autograd.grad(loss * (n // pack), x)  # mean over packs -> sum
     return -grad
 
 
@@ -253,12 +197,55 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
         (row-major, HEATMAP_CELLS^2 values of D, in d_range) and "dstar" (in [0, 1]); the 1-D
         frame adds "x", "d", "dstar", "p_data", "p_g" curves. d_output is "probability"
         (D(x) = sigmoid(a), d_range [0, 1]) or "critic" (raw values, d_range their min and max).
+        A conditional run's frame adds "classes" (their names), "picked" (the class picked, or
+        None: all), "real_y" and "fake_y" (each point's class), "d_map" (what D's map shows)
+        and, in 2-D, the manifold's "y" (the class of each of its grids).
     """
     G, D, game = snap.G, snap.D, snap.game
     output = game.output
+    K = None if snap.classes is None else len(snap.classes)
+    # G's samples of every class (a conditional G without y: the balanced classes i mod K):
+    # the statistics and the charts read these, whatever the picker shows
     density_fake = G(snap.density_z).double()  # (N, d)
-    fake = density_fake[: snap.preview]  # (n, d)
-    grad = generator_gradient(fake[:ARROWS], D, game, snap.pack, snap.real)
+    if K is None:
+        shown, y = density_fake, None
+
+        def d_of(x: Tensor, cells: int) -> Tensor:
+            return discriminator_on(D, x, snap.pack, output)
+
+        def G_of(z: Tensor, classes: Tensor | None = None) -> Tensor:
+            return G(z).double()
+
+    else:
+        y = pictured_labels(len(snap.density_z), K, snap.picked)  # (N,)
+        shown = density_fake if snap.picked is None else G(snap.density_z, y).double()
+
+        def d_of(x: Tensor, cells: int) -> Tensor:
+            weights = None  # "all": weighted by the classes of the pairs at x (classes.py)
+            if snap.picked is None and snap.dist is not None:
+                weights = class_weights(view, x, cells, snap.dist, density_fake, K)
+            return class_discriminator(D, x, output, K, snap.picked, weights)
+
+        def G_of(z: Tensor, classes: Tensor | None = None) -> Tensor:
+            if classes is None:
+                classes = pictured_labels(len(z), K, snap.picked)
+            return G(z, classes).double()
+
+    # p_data of the picture: class k's component when one is picked
+    pictured = snap.dist
+    if K is not None and snap.picked is not None and snap.dist is not None:
+        pictured = component(snap.dist, snap.picked) if snap.picked < snap.dist.components else None
+    fake = shown[: snap.preview]  # (n, d)
+    grad = generator_gradient(
+        fake[:ARROWS],
+        D,
+        game,
+        snap.pack,
+        snap.real,
+        None if y is None else y[:ARROWS],
+        snap.real_y,
+        snap.acgan_weight,
+    )
     arrows, grad_x = _arrows(view, grad)
     frame = {
         "dim": view.dim,
@@ -273,61 +260,89 @@ def compute_frame(view: View, snap: Snapshot) -> dict:
         "dstar_label": dstar_label(game),
         "minimises": game.minimises,
     }
+    if K is not None:
+        frame.update(
+            classes=snap.classes,
+            picked=snap.picked,
+            real_y=snap.real_y.tolist(),
+            fake_y=y[: snap.preview].tolist(),
+            d_map=d_map_label(D, snap.picked, snap.classes, snap.dist is not None),
+        )
     z_dim = snap.density_z.shape[1]
-    stats = {}
     if view.dim == 2:
         cells = grid_points(view, HEATMAP_CELLS)
-        d_map = discriminator_on(D, cells, snap.pack, output)  # (HEATMAP_CELLS^2,)
+        d_map = d_of(cells, HEATMAP_CELLS)  # (HEATMAP_CELLS^2,)
         frame["heatmap"] = _rounded(d_map, 3)
         frame["d_range"] = value_range(d_map, output)
-        axis = noise_axis(snap.noise_kind, snap.noise_scale, MANIFOLD_LINES)
-        if z_dim >= 2:
-            z = torch.zeros(MANIFOLD_LINES**2, z_dim)
-            zz = torch.cartesian_prod(axis, axis)  # (L^2, 2), the first two noise coordinates
-            z[:, :2] = zz
-            frame["manifold"] = {"rows": MANIFOLD_LINES, "points": _rounded(G(z).double())}
-        else:
-            frame["manifold"] = {"rows": 1, "points": _rounded(G(axis[:, None]).double())}
-        if snap.dist is not None:
-            h = view.bandwidth
-            # D* on the heatmap's cells; JSD and KL on a finer grid
-            log_p_data = smoothed(snap.dist, h).log_prob(cells)
-            p_g = kernel_density(density_fake, view, HEATMAP_CELLS, h)
+        frame["manifold"] = _manifold_2d(snap, G_of, K, z_dim)
+        if pictured is not None:
+            # D* on the heatmap's cells
+            log_p_data = smoothed(pictured, view.bandwidth).log_prob(cells)
+            p_g = kernel_density(shown, view, HEATMAP_CELLS, view.bandwidth)
             frame["dstar"] = _rounded(optimal_discriminator_from_logs(log_p_data, p_g.log()), 3)
-            fine = grid_points(view, DENSITY_CELLS)
-            area = (view.span / DENSITY_CELLS) ** 2
-            p_fine = smoothed(snap.dist, h).log_prob(fine).exp() * area
-            stats.update(
-                divergences(p_fine, kernel_density(density_fake, view, DENSITY_CELLS, h) * area)
-            )
     else:
         x = cell_centres(view, CURVE_POINTS)[:, None]  # (k, 1)
         frame["x"] = _rounded(x[:, 0])
-        d_curve = discriminator_on(D, x, snap.pack, output)  # (CURVE_POINTS,)
+        d_curve = d_of(x, CURVE_POINTS)  # (CURVE_POINTS,)
         frame["d"] = _rounded(d_curve)
         frame["d_range"] = value_range(d_curve, output)
         axis = noise_axis(snap.noise_kind, snap.noise_scale, 2 * MANIFOLD_LINES)
         z = torch.zeros(len(axis), z_dim)
         z[:, 0] = axis
-        frame["manifold"] = {"z": _rounded(axis), "x": _rounded(G(z).double()[:, 0])}
+        frame["manifold"] = {"z": _rounded(axis), "x": _rounded(G_of(z)[:, 0])}
+        if K is not None:
+            frame["manifold"]["y"] = pictured_labels(len(z), K, snap.picked).tolist()
         frame["z_reach"] = float(axis[-1])
-        if snap.dist is not None:
-            h = view.bandwidth
-            log_p_data = smoothed(snap.dist, h).log_prob(x)
-            p_data = log_p_data.exp()
-            p_g = kernel_density(density_fake, view, CURVE_POINTS, h)
-            frame["p_data"] = _rounded(p_data)
+        if pictured is not None:
+            log_p_data = smoothed(pictured, view.bandwidth).log_prob(x)
+            p_g = kernel_density(shown, view, CURVE_POINTS, view.bandwidth)
+            frame["p_data"] = _rounded(log_p_data.exp())
             frame["p_g"] = _rounded(p_g)
             frame["dstar"] = _rounded(optimal_discriminator_from_logs(log_p_data, p_g.log()))
-            width = view.span / CURVE_POINTS
-            stats.update(divergences(p_data * width, p_g * width))
-    if snap.dist is not None and snap.modes:
-        cov = mode_coverage(density_fake, snap.dist.centres, float(snap.dist.stds[0]))
+    frame["stats"] = _stats(view, snap, density_fake, K)
+    return frame
+
+
+def _manifold_2d(snap: Snapshot, G_of, K: int | None, z_dim: int) -> dict:
+    """G on a grid of noise values (the first two coordinates; the others 0): {"rows": L,
+    "points"}; for a conditional G one grid per class shown ("all": every class), "y" their
+    classes, the grids' points one after another."""
+    axis = noise_axis(snap.noise_kind, snap.noise_scale, MANIFOLD_LINES)
+    if z_dim >= 2:
+        z = torch.zeros(MANIFOLD_LINES**2, z_dim)
+        z[:, :2] = torch.cartesian_prod(axis, axis)  # (L^2, 2), the first two noise coordinates
+        rows = MANIFOLD_LINES
+    else:
+        z, rows = axis[:, None], 1
+    if K is None:
+        return {"rows": rows, "points": _rounded(G_of(z))}
+    grids = list(range(K)) if snap.picked is None else [snap.picked]
+    y = torch.tensor(grids).repeat_interleave(len(z))  # (grids * L^2,)
+    points = G_of(z.repeat(len(grids), 1), y)
+    return {"rows": rows, "points": _rounded(points), "y": grids}
+
+
+def _stats(view: View, snap: Snapshot, density_fake: Tensor, K: int | None) -> dict:
+    """JSD and KL(p_data || p_g) of the kernel-smoothed densities, mode coverage and, for a
+    conditional run, label agreement: always of G's samples of every class (classes.py)."""
+    stats: dict[str, Any] = {}
+    dist, h = snap.dist, view.bandwidth
+    if dist is not None:
+        n = DENSITY_CELLS if view.dim == 2 else CURVE_POINTS  # 2-D: finer than the heatmap
+        cells = grid_points(view, n) if view.dim == 2 else cell_centres(view, n)[:, None]
+        volume = (view.span / n) ** view.dim  # of one cell
+        p_data = smoothed(dist, h).log_prob(cells).exp() * volume
+        p_g = kernel_density(density_fake, view, n, h) * volume
+        stats.update(divergences(p_data, p_g))
+    if dist is not None and snap.modes:
+        cov = mode_coverage(density_fake, dist.centres, float(dist.stds[0]))
         stats.update(
             modes_covered=cov["modes_covered"], modes=cov["modes"], high_quality=cov["high_quality"]
         )
-    frame["stats"] = stats
-    return frame
+        if K is not None and K == dist.components:  # a toy mixture's class is its mode
+            y = pictured_labels(len(density_fake), K, None)
+            stats["label_agreement"] = label_agreement(density_fake, y, dist.centres)
+    return stats
 
 
 def finite(value: Any) -> Any:

@@ -85,7 +85,8 @@ class LabRun:
 
 
 def read_run(path: str | Path) -> LabRun:
-    """A run directory's config and newest checkpoint, for the lab (1-D and 2-D toy data).
+    """A run directory's config and newest checkpoint, for the lab (1-D and 2-D toy data,
+    conditional or not).
 
     Raises:
         RunDirError: the path is no run directory, or its data is not one the lab shows.
@@ -103,12 +104,9 @@ def read_run(path: str | Path) -> LabRun:
         lab = json.loads((run / "meta.json").read_text()).get("lab", {})
     except (OSError, json.JSONDecodeError):
         lab = {}
-    if cfg.conditional_run:  # its D judges (x, y): the lab's D(x) maps have no y to draw
-        raise RunDirError(
-            f"{run} is a conditional run (conditional.kind '{cfg.conditional.kind}'), which the "
-            f"lab does not show yet; look at it with ganlab report or ganlab sample --label all"
-        )
     dataset = DATASET_OF_KIND.get(cfg.data.kind)
+    if dataset == "ring" and cfg.conditional_run:  # shown as the conditional ring (cring8's)
+        dataset = "cring"
     if dataset is None and "drawn" in lab:
         dataset = "drawn"
     if dataset is None:

@@ -160,17 +160,24 @@ def free_port(host: str, port: int) -> int:
         return s.getsockname()[1]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True) -> None:
-    """Run the lab's server until Ctrl-C; open the page in the default browser unless told not."""
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True, dataset: str = "ring"
+) -> None:
+    """Run the lab's server until Ctrl-C; open the page in the default browser unless told not.
+
+    Raises:
+        LabError: an unknown dataset.  ConfigError: the port cannot be bound.
+    """
     import uvicorn
 
+    session = LabSession(dataset)
     port = free_port(host, port)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     print(f"ganlab lab: {url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
-    uvicorn.Server(uvicorn_config(create_app(), host, port)).run()
+    uvicorn.Server(uvicorn_config(create_app(session), host, port)).run()
 
 
 def uvicorn_config(app: FastAPI, host: str, port: int):

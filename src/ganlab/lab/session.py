@@ -11,8 +11,10 @@ after the lock is let go (`charts.Charts`, under a lock of its own), so a frame'
 for training alone.
 
 Controls arrive as JSON messages, validated by `controls.parse_message`; settings go through
-ganlab's own Config, so the session keeps its last good state. The one-update buttons are
-`updates.d_update` and `updates.g_update`; save and load are `rundir.save_run` and `read_run`.
+ganlab's own Config, so the session keeps its last good state. A conditional run's class picker
+(`picked`: a class index, None for all) changes what frames draw, never training. The
+one-update buttons are `updates.d_update` and `updates.g_update`; save and load are
+`rundir.save_run` and `read_run`.
 Both, like algorithm1, resolve the objective, the regularizers (instance noise at the step's
 std) and G's moving average from the config at every call, so those settings apply live.
 """
@@ -46,6 +48,7 @@ from ganlab.lab.controls import (
     kept_penalty,
     lab_settings,
     parse_message,
+    pick_class,
     settings_config,
 )
 from ganlab.lab.findings import live_findings
@@ -95,6 +98,7 @@ class LabSession:
         self.settings_version = 0
         self.steps_per_s = 0.0
         self.drawn = default_drawing()
+        self.picked: int | None = None  # the class picker: a class index, or None for all
         self.charts = Charts()
         self._listeners: list[Callable[[str], None]] = []
         self._listeners_lock = threading.Lock()
@@ -102,6 +106,8 @@ class LabSession:
         self._copies: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
         self._closing = threading.Event()
         self._threads: list[threading.Thread] = []
+        if dataset not in DATASETS:
+            raise LabError(f"unknown dataset {dataset!r}; pick one of {', '.join(DATASETS)}")
         self._rebuild(dataset, settings_config(dataset, {}, seed))
 
     # --- state ---------------------------------------------------------------------------
@@ -117,11 +123,13 @@ class LabSession:
         self.charts.clear()  # the old G and D's queued stats go with them
         # fixed noise: the points drawn move only because G does
         self.density_z = NoisePrior(cfg.noise, cfg.seed + 3).sample(DENSITY_POINTS)
-        self.real = (
-            self.dist.sample(PREVIEW_POINTS, torch.Generator().manual_seed(cfg.seed))
-            if dataset != "drawn"
-            else self.drawn.float()
-        )
+        self.real, self.real_y = self.drawn.float(), None
+        if dataset != "drawn":  # the same points as `sample`, with each one's mode
+            gen = torch.Generator().manual_seed(cfg.seed)
+            self.real, self.real_y = self.dist.sample_labelled(PREVIEW_POINTS, gen)
+        self.classes = state.data.class_names if cfg.conditional_run else None
+        if self.classes is None or self.picked not in range(len(self.classes)):
+            self.picked = None  # a class the new session has
         self.settings_version += 1
 
     def _build_state(self, dataset: str, cfg: Config) -> TrainState:
@@ -197,6 +205,12 @@ class LabSession:
                 text = self._set(msg.values)
             elif action == "draw":
                 text = self._draw(msg.points)
+            elif action == "pick":
+                self.picked = pick_class(msg.label, self.classes)
+                text = "all classes: G(z, i mod K); D(x, y) weighted by the classes at x"
+                if self.picked is not None:
+                    k = self.classes[self.picked]
+                    text = f"class {k}: G(z, {k}) and D(x, {k})"
             elif action == "save":
                 text = self.save(msg.path)
             else:
@@ -319,6 +333,10 @@ class LabSession:
                 real=self.real,
                 dist=self.dist,
                 modes=self.dataset != "drawn",
+                classes=self.classes,
+                picked=self.picked,
+                real_y=self.real_y if self.classes else None,
+                acgan_weight=self.cfg.conditional.acgan_weight,
             )
             meta = {
                 "step": self.state.step,

@@ -5,6 +5,12 @@
 
 const REAL = [27, 158, 75];
 const FAKE = [142, 68, 173];
+// A conditional run's classes: a fixed categorical palette (Tableau's, its green and purple last:
+// those are D's colours), class k's data and samples alike; past 12 classes, hues by the golden angle.
+const PALETTE = [
+  [31, 119, 180], [255, 127, 14], [214, 39, 40], [140, 86, 75], [227, 119, 194], [188, 189, 34],
+  [23, 190, 207], [127, 127, 127], [57, 59, 121], [231, 186, 82], [44, 160, 44], [148, 103, 189],
+];
 const $ = (id) => document.getElementById(id);
 const lab = { frames: 0, frame: null, settingsVersion: -1, drawing: [], socket: null };
 window.lab = lab; // for the end-to-end tests and the curious
@@ -91,6 +97,10 @@ $("draw-mode").addEventListener("change", () => {
 for (const id of ["show-heatmap", "show-real", "show-fake", "show-manifold", "show-arrows"]) {
   $(id).addEventListener("change", render);
 }
+$("class-picker").addEventListener("change", () => {
+  const v = $("class-picker").value;
+  send({ action: "pick", label: v === "all" ? "all" : Number(v) });
+});
 
 // Drawing: points in the drawn dataset's view, [-2, 2]^2; sent when the mouse is released.
 const DRAW_VIEW = { lo: -2, hi: 2 };
@@ -125,6 +135,23 @@ window.addEventListener("mouseup", () => {
   pressed = false;
   if (lab.drawing.length) send({ action: "draw", points: lab.drawing });
 });
+
+function syncPicker(f) {
+  // The class picker: shown for a conditional run only, its options the run's class names.
+  $("picker-row").hidden = !f.classes;
+  if (!f.classes) return;
+  const picker = $("class-picker"), names = f.classes.join("\n");
+  if (picker.dataset.names !== names) {
+    picker.dataset.names = names;
+    picker.innerHTML = "<option value='all'>all classes</option>" +
+      f.classes.map((name, k) => `<option value='${k}'>class ${escapeHtml(name)}</option>`).join("");
+  }
+  if (picker !== document.activeElement) picker.value = f.picked === null ? "all" : String(f.picked);
+}
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
 function syncControls(f) {
   if (f.settings_version === lab.settingsVersion) return;
@@ -168,6 +195,7 @@ function receive(f) {
     if (f.notice) $("notice").textContent = f.notice;
   }
   syncControls(f);
+  syncPicker(f);
   const last = f.last, critic = f.d_output === "critic";
   const fmt = (v, d = 3) => (v === undefined || v === null ? "-" : Number(v).toPrecision(d));
   $("g-grad").textContent = fmt(last.g_grad);
@@ -182,6 +210,8 @@ function receive(f) {
   $("divs").textContent = `${fmt(f.stats.jsd)} / ${fmt(f.stats.kl)}`;
   $("hint").textContent = hint(f);
   $("modes").textContent = f.stats.modes !== undefined ? `${f.stats.modes_covered} of ${f.stats.modes}` : "-";
+  const agree = f.stats.label_agreement;
+  $("label-agreement").textContent = agree === undefined ? "-" : `${(100 * agree).toFixed(1)}%`;
   render();
 }
 
@@ -197,7 +227,7 @@ function render() {
   if (!f) return;
   if (f.dim === 2) draw2d(f); else draw1d(f);
   $("dstar-box").style.display = f.dim === 2 && f.dstar ? "" : "none";
-  if (f.dim === 2 && f.dstar) drawHeatmap($("dstar"), f.dstar, f.real, f);
+  if (f.dim === 2 && f.dstar) drawHeatmap($("dstar"), f.dstar, f);
   drawCharts(f);
 }
 
@@ -228,12 +258,14 @@ function heatmapImage(values, range) {
   return off;
 }
 
-function drawHeatmap(canvas, values, points, f) {
+function drawHeatmap(canvas, values, f) {
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(heatmapImage(values), 0, 0, canvas.width, canvas.height);
   const t = transform(canvas, f.lo, f.hi);
-  dots(ctx, points, t, REAL, 1.5);
+  if (!f.classes) dots(ctx, f.real, t, REAL, 1.5);
+  else if (f.picked === null) classDots(ctx, f.real, f.real_y, t, 1.5);
+  else classDots(ctx, f.real.filter((_, i) => f.real_y[i] === f.picked), [f.picked], t, 1.5);
 }
 
 function transform(canvas, lo, hi) {
@@ -248,6 +280,31 @@ function dots(ctx, points, t, rgb, radius) {
     ctx.arc(t.x(p[0]), t.y(p[1]), radius, 0, 2 * Math.PI);
     ctx.fill();
   }
+}
+
+function classColour(k, alpha = 1) {
+  // class k's colour as CSS, with opacity alpha
+  if (k < PALETTE.length) return `rgba(${PALETTE[k].join(",")},${alpha})`;
+  return `hsla(${(k * 137.508) % 360},65%,45%,${alpha})`;
+}
+
+function classDots(ctx, points, ys, t, radius, opts = {}) {
+  // points coloured by their class (ys[i], or ys[0] for all when ys has one entry); opts.alpha
+  // for each class (k -> alpha), opts.outline a dark ring around each dot (G's samples)
+  points.forEach((p, i) => {
+    const k = ys.length === 1 ? ys[0] : ys[i];
+    const alpha = opts.alpha ? opts.alpha(k) : 1;
+    if (alpha <= 0) return;
+    ctx.fillStyle = classColour(k, alpha);
+    ctx.beginPath();
+    ctx.arc(t.x(p[0]), t.y(p[1]), radius, 0, 2 * Math.PI);
+    ctx.fill();
+    if (opts.outline) {
+      ctx.strokeStyle = `rgba(30,30,30,${0.8 * alpha})`;
+      ctx.lineWidth = 0.8;
+      ctx.stroke();
+    }
+  });
 }
 
 function arrow(ctx, x0, y0, x1, y1) {
@@ -276,19 +333,31 @@ function draw2d(f) {
     ctx.drawImage(heatmapImage(f.heatmap, f.d_range), 0, 0, c.width, c.height);
   }
   if ($("show-manifold").checked && !drawing) {
-    const pts = f.manifold.points, rows = f.manifold.rows, cols = pts.length / rows;
-    ctx.strokeStyle = "rgba(90, 90, 90, 0.55)";
+    // one grid of G(z) per class shown (a conditional run), one after another in `points`
+    const grids = f.manifold.y || [null], rows = f.manifold.rows;
+    const size = f.manifold.points.length / grids.length, cols = size / rows;
     ctx.lineWidth = 1;
-    const line = (idx) => {
-      ctx.beginPath();
-      idx.forEach((i, j) => (j ? ctx.lineTo : ctx.moveTo).call(ctx, t.x(pts[i][0]), t.y(pts[i][1])));
-      ctx.stroke();
-    };
-    for (let r = 0; r < rows; r++) line([...Array(cols).keys()].map((j) => r * cols + j));
-    if (rows > 1) for (let j = 0; j < cols; j++) line([...Array(rows).keys()].map((r) => r * cols + j));
+    grids.forEach((k, g) => {
+      const pts = f.manifold.points.slice(g * size, (g + 1) * size);
+      ctx.strokeStyle = k === null ? "rgba(90, 90, 90, 0.55)" : classColour(k, 0.5);
+      const line = (idx) => {
+        ctx.beginPath();
+        idx.forEach((i, j) => (j ? ctx.lineTo : ctx.moveTo).call(ctx, t.x(pts[i][0]), t.y(pts[i][1])));
+        ctx.stroke();
+      };
+      for (let r = 0; r < rows; r++) line([...Array(cols).keys()].map((j) => r * cols + j));
+      if (rows > 1) for (let j = 0; j < cols; j++) line([...Array(rows).keys()].map((r) => r * cols + j));
+    });
   }
-  if ($("show-real").checked) dots(ctx, drawing ? lab.drawing : f.real, t, REAL, 2.2);
-  if ($("show-fake").checked && !drawing) dots(ctx, f.fake, t, FAKE, 2.2);
+  if (f.classes && !drawing) {
+    // data: faint discs, the picked class's only in colour; G's samples: outlined dots
+    const faint = (k) => (f.picked === null || k === f.picked ? 0.35 : 0.08);
+    if ($("show-real").checked) classDots(ctx, f.real, f.real_y, t, 3.2, { alpha: faint });
+    if ($("show-fake").checked) classDots(ctx, f.fake, f.fake_y, t, 2.4, { outline: true });
+  } else {
+    if ($("show-real").checked) dots(ctx, drawing ? lab.drawing : f.real, t, REAL, 2.2);
+    if ($("show-fake").checked && !drawing) dots(ctx, f.fake, t, FAKE, 2.2);
+  }
   if ($("show-arrows").checked && !drawing) {
     ctx.strokeStyle = "rgba(40, 40, 40, 0.8)";
     ctx.lineWidth = 1;
@@ -307,14 +376,30 @@ function generatedLabel(f) {
   return `generated by G's moving average (EMA, beta = ${f.settings["ema.beta"]})`;
 }
 
+function swatch(colour) {
+  // a legend's dot: an [r, g, b] or a CSS colour
+  const css = Array.isArray(colour) ? `rgb(${colour.join(",")})` : colour;
+  return `<span class='swatch' style='background:${css}'></span>`;
+}
+
 function legend2d(f) {
-  const swatch = (rgb) => `<span class='swatch' style='background:rgb(${rgb.join(",")})'></span>`;
   const [lo, hi] = f.d_range.map((v) => Number(v.toPrecision(3)));
+  const d = f.classes ? f.d_map : "D(x)";
   const background = f.d_output === "critic"
-    ? `background: critic value D(x), raw: purple ${lo} to green ${hi} (this frame)`
-    : "background: D(x), green = real, purple = fake";
-  return `<span>${swatch(REAL)}real x ~ p_data</span><span>${swatch(FAKE)}${generatedLabel(f)}</span>` +
-    `<span>${background}</span><span>arrows: -dL_G/dx</span>`;
+    ? `background: critic value ${d}, raw: purple ${lo} to green ${hi} (this frame)`
+    : `background: ${d}, green = real, purple = fake`;
+  const points = f.classes ? classLegend(f, "faint discs", "outlined dots")
+    : `<span>${swatch(REAL)}real x ~ p_data</span><span>${swatch(FAKE)}${generatedLabel(f)}</span>`;
+  return `${points}<span>${background}</span><span>arrows: -dL_G/dx</span>`;
+}
+
+function classLegend(f, real, fake) {
+  // a swatch per class shown, and how the real and generated points are drawn
+  const shown = f.picked === null ? f.classes.map((_, k) => k) : [f.picked];
+  const swatches = shown.map((k) => `<span>${swatch(classColour(k))}${escapeHtml(f.classes[k])}</span>`);
+  const asked = f.picked === null ? "y = i mod K" : `y = ${escapeHtml(f.classes[f.picked])}`;
+  return `<span>classes:</span>${swatches.join("")}<br><span>${real}: real (x, y) ~ p_data; ` +
+    `${fake}: ${generatedLabel(f)}, ${asked}</span><br>`;
 }
 
 function draw1d(f) {
@@ -353,14 +438,13 @@ function draw1d(f) {
     }
   }
   if (f.dstar) curve(f.dstar, Y1, "#d35400", 1.5, [2, 3]);
-  if ($("show-real").checked) {
-    ctx.fillStyle = "rgba(27,158,75,0.5)";
-    f.real.forEach((p) => ctx.fillRect(X(p[0]) - 0.5, base + 4, 1, 10));
-  }
-  if ($("show-fake").checked) {
-    ctx.fillStyle = "rgba(142,68,173,0.5)";
-    f.fake.forEach((p) => ctx.fillRect(X(p[0]) - 0.5, base + 16, 1, 10));
-  }
+  // ticks under the axis: real points, then generated ones (a conditional run's in class colours)
+  const ticks = (points, ys, rgb, y) => points.forEach((p, i) => {
+    ctx.fillStyle = ys ? classColour(ys[i], 0.5) : `rgba(${rgb.join(",")},0.5)`;
+    ctx.fillRect(X(p[0]) - 0.5, y, 1, 10);
+  });
+  if ($("show-real").checked) ticks(f.real, f.real_y, REAL, base + 4);
+  if ($("show-fake").checked) ticks(f.fake, f.fake_y, FAKE, base + 16);
   if ($("show-arrows").checked) {
     ctx.strokeStyle = "rgba(40,40,40,0.7)";
     f.arrows.slice(0, 80).forEach((v, i) => {
@@ -373,8 +457,11 @@ function draw1d(f) {
     const Z = (z) => W * (0.1 + (0.8 * (z + f.z_reach)) / (2 * f.z_reach));
     ctx.strokeStyle = "#999";
     ctx.beginPath(); ctx.moveTo(Z(-f.z_reach), zline); ctx.lineTo(Z(f.z_reach), zline); ctx.stroke();
-    ctx.strokeStyle = "rgba(142,68,173,0.6)";
-    f.manifold.z.forEach((z, i) => arrow(ctx, Z(z), zline, X(f.manifold.x[i]), base + 60));
+    f.manifold.z.forEach((z, i) => {
+      const y = f.manifold.y; // a conditional G: the class asked for with this z
+      ctx.strokeStyle = y ? classColour(y[i], 0.7) : "rgba(142,68,173,0.6)";
+      arrow(ctx, Z(z), zline, X(f.manifold.x[i]), base + 60);
+    });
     ctx.fillStyle = "#666";
     ctx.fillText("z", 6, zline + 4);
     ctx.fillText("x = G(z)", 6, base + 62);
@@ -382,11 +469,15 @@ function draw1d(f) {
   ctx.fillStyle = "#666";
   for (let k = Math.ceil(f.lo); k <= f.hi; k++) ctx.fillText(String(k), X(k) - 3, base + 52);
   const [lo, hi] = f.d_range.map((v) => Number(v.toPrecision(3)));
-  const d = critic ? `- - critic value D(x), raw, on its own scale ${lo} .. ${hi}` : "- - D(x)";
+  const dx = f.classes ? f.d_map : "D(x)";
+  const d = critic ? `- - critic value ${dx}, raw, on its own scale ${lo} .. ${hi}` : `- - ${dx}`;
   const dstar = critic ? "p_data / (p_data + p_g): the 2014 game's D*, not this critic's" : "D*(x)";
-  legend("<span><span class='swatch' style='background:rgb(27,158,75)'></span>p_data</span>" +
-    `<span><span class='swatch' style='background:rgb(142,68,173)'></span>p_g (${generatedLabel(f)})</span>` +
-    `<span style='color:#2d6cdf'>${d}</span><span style='color:#d35400'>&middot;&middot;&middot; ${dstar}</span>`);
+  // a picked class: the densities drawn are those of that class
+  const given = f.classes && f.picked !== null ? `(x | y = ${escapeHtml(f.classes[f.picked])})` : "";
+  legend(`<span>${swatch(REAL)}p_data${given}</span>` +
+    `<span>${swatch(FAKE)}p_g${given} (${generatedLabel(f)})</span>` +
+    `<span style='color:#2d6cdf'>${d}</span><span style='color:#d35400'>&middot;&middot;&middot; ${dstar}</span>` +
+    (f.classes ? `<br>${classLegend(f, "upper ticks", "lower ticks")}` : ""));
 }
 
 function legend(html) {

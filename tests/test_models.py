@@ -164,3 +164,28 @@ def test_dcgan_dense_layers_sit_between_z_and_the_map_and_between_the_map_and_th
     assert [(m.in_features, m.out_features) for m in d_linears] == [(16 * 7 * 7, 24), (24, 1)]
     plain_d = build_discriminator(d_cfg.model_copy(update={"dense": 0}), (1, 28, 28))
     assert list(plain_d.state_dict()) == list(DCGANDiscriminator((1, 28, 28), 8).state_dict())
+
+
+def test_minibatch_std_gives_d_the_spread_of_its_group():
+    """discriminator.minibatch_std (Karras et al. 2018): one extra map holding the mean std across
+    each group; a collapsed batch (every example the same) gets 0 there, a varied one does not,
+    so D's logits can tell them apart."""
+    from ganlab.models.dcgan import MinibatchStd
+
+    layer = MinibatchStd(group=4)
+    x = torch.randn(8, 3, 5, 5)
+    out = layer(x)
+    assert out.shape == (8, 4, 5, 5)
+    torch.testing.assert_close(out[:, :3], x)
+    for i in range(8):  # example i is in group {i mod 2, i mod 2 + 2, ...}
+        group = x[i % 2 :: 2]
+        expected = (group.var(0, unbiased=False) + 1e-8).sqrt().mean()
+        torch.testing.assert_close(out[i, 3], expected.expand(5, 5))
+    same = x[:1].expand(8, 3, 5, 5)
+    assert layer(same)[:, 3].abs().max() < 1e-3  # sqrt(1e-8) = 1e-4
+    assert layer(x[:3]).shape == (3, 4, 5, 5)  # 4 does not divide 3: one group of 3
+    cfg = DiscriminatorConfig(kind="dcgan", channels=8, dense=16, minibatch_std=4)
+    D = build_discriminator(cfg, (1, 28, 28))
+    assert D(torch.randn(6, 1, 28, 28)).shape == (6,)
+    d_linears = [m for m in D.net if isinstance(m, torch.nn.Linear)]
+    assert d_linears[0].in_features == (16 + 1) * 7 * 7

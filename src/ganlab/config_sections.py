@@ -216,6 +216,12 @@ class DiscriminatorConfig(Strict):
         description="dcgan: width of a fully connected layer (LeakyReLU) between the last feature "
         "map and the logit (InfoGAN's MNIST D: 1024); 0 for none",
     )
+    minibatch_std: int = Field(
+        0,
+        ge=0,
+        description="dcgan: group size of a minibatch-std feature map after the last convolution "
+        "(Karras et al. 2018: 4); 0 for none",
+    )
     pack: int = Field(
         1, ge=1, description="PacGAN: D judges packs of n examples, all real or all generated"
     )

@@ -109,7 +109,9 @@ def build_discriminator(
 def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "discriminator")
-        return DCGANDiscriminator(x_shape, cfg.channels, cfg.batchnorm, cfg.conv_dropout, cfg.dense)
+        return DCGANDiscriminator(
+            x_shape, cfg.channels, cfg.batchnorm, cfg.conv_dropout, cfg.dense, cfg.minibatch_std
+        )
     if cfg.kind == "maxout":
         D = MaxoutDiscriminator(x_shape, cfg.hidden, cfg.pieces, cfg.dropout, cfg.input_dropout)
     else:

@@ -10,6 +10,7 @@ s0 = 4 and n = 4 for 64x64, as in Radford et al.
 
 import itertools
 
+import torch
 from torch import Tensor, nn
 
 from ganlab.models.mlp import OUTPUTS
@@ -110,6 +111,29 @@ class DCGANGenerator(nn.Module):
         return self.net(h)  # (m, C, H, W)
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature map: the mean over features of the std across a group of examples.
+
+    Karras et al. (2018), "Progressive Growing of GANs", sec. 3: with
+    s = mean_{c,h,w} sqrt(Var_g[x_{g,c,h,w}] + 1e-8) over each group g of `group` examples,
+    every example of the group gets s as an extra constant map. D sees how varied its minibatch
+    is, so a G that puts every sample on a few modes is told apart from the data.
+
+    A batch that `group` does not divide is one group (a single example: s = 0).
+    """
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        g = self.group if n % self.group == 0 else n
+        y = x.reshape(g, n // g, *x.shape[1:])  # example i is in group i mod (n // g)
+        s = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
+        return torch.cat([x, s.repeat(g).reshape(n, 1, 1, 1).expand(n, 1, h, w)], dim=1)
+
+
 class DCGANDiscriminator(nn.Module):
     """D(x) logits for images of shape (C, H, H), H a side dcgan_layout accepts.
 
@@ -121,6 +145,7 @@ class DCGANDiscriminator(nn.Module):
         dropout: drop probability after each convolution's activation.
         dense: width of a fully connected layer (LeakyReLU) between the last feature map and
             the logit (InfoGAN's MNIST D, Chen et al. 2016: 1024); 0 for none.
+        minibatch_std: group size of a MinibatchStd map after the last convolution; 0 for none.
     Returns from forward:
         (m,) logits.
     """
@@ -132,6 +157,7 @@ class DCGANDiscriminator(nn.Module):
         batchnorm: bool = True,
         dropout: float = 0.0,
         dense: int = 0,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         c_in, side, _ = x_shape
@@ -147,6 +173,9 @@ class DCGANDiscriminator(nn.Module):
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width_in, width = width, width * 2
+        if minibatch_std:
+            layers.append(MinibatchStd(minibatch_std))
+            width_in += 1
         layers.append(nn.Flatten())
         if dense:
             layers += [nn.Linear(width_in * s0 * s0, dense), nn.LeakyReLU(0.2)]
@@ -170,6 +199,7 @@ def image_side(x_shape: tuple[int, ...]) -> int:
 __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "MinibatchStd",
     "dcgan_layout",
     "image_side",
     "init_dcgan_",

@@ -2,7 +2,8 @@
 against the CPU's own matmul peak, all measured in one run.
 
     python benchmarks/speed.py            # the full table (~10 minutes on 2 cores)
-    python benchmarks/speed.py --quick    # fewer steps and repeats (< 3 minutes)
+    python benchmarks/speed.py --quick    # fewer steps and repeats (a few minutes)
+    python benchmarks/speed.py --only contention [--quick]    # issue 21: the busy-process check
 
 Measures, each as the median of several repeats after a warm-up:
 - the peer loop (../shared/bench/peer_vanilla_gan.py, a subprocess) and ganlab's Algorithm 1 on
@@ -14,16 +15,25 @@ Measures, each as the median of several repeats after a warm-up:
 - the Parzen evaluation of the paper's protocol (10,000 samples, 10 sigmas on 1,000 validation
   points, 10,000 test points, 784-d) against a straightforward float64 implementation;
 - the classifier-feature FID, KID and precision/recall/density/coverage of `ganlab eval` on
-  10,000 against 10,000 images.
+  10,000 against 10,000 images;
+- contention (issue 21): steps/s of the demo (ring8) and the paper's MLPs (batch 32 and the
+  preset's 100) alone and beside one busy process (a pure-Python loop spinning on a core,
+  started and killed here), on ganlab's own thread choice (training.runtime.run_threads) and on
+  torch's default; and the paper MLPs by batch size and threads beside the busy process.
 ganlab is measured eager and with `compile: true` (torch.compile of the forward passes; the
 time of the first iteration, compiling included, is printed); the summary takes the faster.
+Sections 1-3 run on torch's default thread count, as they always have (their numbers stay
+comparable with benchmarks/README.md's); the contention section says what a run now uses.
 Ends with one line:
-    speedup_vs_peer=X.XX paper_mlp_peak_fraction=Y.YY parzen_speedup=Z.Z
+    speedup_vs_peer=X.XX paper_mlp_peak_fraction=Y.YY parzen_speedup=Z.Z contention=W.WW
+where contention is the worse busy/alone ratio of steps/s on ganlab's thread choice.
+`--only contention` runs that section alone (its last line: contention=W.WW).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
 import statistics
@@ -45,7 +55,7 @@ from ganlab.metrics.features import (
 )
 from ganlab.metrics.parzen import PAPER_SIGMAS, parzen_select_and_score
 from ganlab.training.algorithm import algorithm1
-from ganlab.training.runtime import configure_cpu
+from ganlab.training.runtime import configure_cpu, run_threads
 from ganlab.training.state import build_state, seeded_rng
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
@@ -97,7 +107,7 @@ class Loop:
     `first_s` is the first iteration's time: with cfg.compile, compiling included.
     """
 
-    def __init__(self, cfg, x: torch.Tensor, warmup: int = 20):
+    def __init__(self, cfg, x: torch.Tensor | None, warmup: int = 20):
         self.cfg = cfg
         with seeded_rng(cfg):
             self.state = build_state(cfg, x)
@@ -113,6 +123,18 @@ class Loop:
         t0 = time.perf_counter()
         self.run(steps)
         return steps / (time.perf_counter() - t0)
+
+    def rate_for(self, seconds: float) -> float:
+        """Steps/s over at least `seconds`: one step, then chunks sized from the rate so far,
+        so the time stays bounded when a busy machine makes one step take half a second."""
+        t0, done, n = time.perf_counter(), 0, 1
+        while True:
+            self.run(n)
+            done += n
+            took = time.perf_counter() - t0
+            if took >= seconds:
+                return done / took
+            n = max(1, math.ceil(done / took * (seconds - took)))
 
     def matmuls(self) -> list[tuple[int, int, int]]:
         """(M, K, N) of every matrix product one iteration runs, forward and backward."""
@@ -250,14 +272,97 @@ def feature_metrics_seconds(n: int = 10_000) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def busy_process():
+    """One other process keeping a core busy for the block (a pure-Python loop: no threads of
+    its own), killed after; a browser tab or another job does the same to a training run."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "while True:\n    pass"], stdin=subprocess.DEVNULL
+    )
+    time.sleep(0.3)  # spinning before the clock starts
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def contention(
+    configs: dict, default_threads: int, seconds: float, repeats: int, warmup: int = 5
+) -> dict[str, dict]:
+    """Steps/s of each (cfg, x) alone and beside `busy_process`, on ganlab's thread choice
+    (run_threads: what a run of that config sets here) and on `default_threads` (torch's
+    default: ganlab before issue 21). Medians of `repeats`, each alone then busy, each rate over
+    at least `seconds`. Returns, per config: reason, and per behaviour its threads, alone, busy
+    and ratio (busy / alone)."""
+    out = {}
+    for name, (cfg, x) in configs.items():
+        loop = Loop(cfg, x, warmup=warmup)
+        choice = run_threads(cfg, loop.state)
+        behaviours = {"ganlab": choice.threads, "torch default": default_threads}
+        rates = {(b, c): [] for b in behaviours for c in ("alone", "busy")}
+        for _ in range(repeats):
+            for cond in ("alone", "busy"):
+                with busy_process() if cond == "busy" else contextlib.nullcontext():
+                    for b, threads in behaviours.items():
+                        torch.set_num_threads(threads)
+                        loop.run(2)  # the thread pool resized before the clock starts
+                        rates[b, cond].append(loop.rate_for(seconds))
+        torch.set_num_threads(default_threads)
+        row = {"reason": choice.reason}
+        for b, threads in behaviours.items():
+            alone, busy = _median(rates[b, "alone"]), _median(rates[b, "busy"])
+            row[b] = {"threads": threads, "alone": alone, "busy": busy, "ratio": busy / alone}
+        out[name] = row
+    return out
+
+
+def contention_configs(paper) -> dict:
+    """The demo's config on its ring, and the paper's MLPs at batch 32 (issue 21's cliff) and
+    at the preset's 100, on random MNIST-shaped data."""
+    x_mnist = torch.rand(10_000, 1, 28, 28)
+    return {
+        "demo (ring8, m=256)": (load_config("ring8"), None),
+        "paper MLPs, batch 32": (paper.model_copy(update={"m": 32}), x_mnist),
+        "paper MLPs, batch 100": (paper, x_mnist),
+    }
+
+
+def print_contention(rows: dict[str, dict]) -> float:
+    """The table; returns contention: the worst busy/alone ratio on ganlab's choice."""
+    print("contention: steps/s alone and beside one busy process (a core spinning)")
+    print(f"  {'config':<24} {'threads':<20} {'alone':>7} {'busy':>7} {'busy/alone':>10}")
+    for name, row in rows.items():
+        for b in ("ganlab", "torch default"):
+            r = row[b]
+            label = f"{b} {r['threads']}"
+            print(
+                f"  {name if b == 'ganlab' else '':<24} {label:<20} {r['alone']:7.1f} "
+                f"{r['busy']:7.1f} {r['ratio']:10.2f}"
+            )
+        print(f"  {'':<24} ganlab's reason: {row['reason']}")
+    return min(row["ganlab"]["ratio"] for row in rows.values())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer steps and repeats (< 3 minutes)")
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a few minutes)")
+    p.add_argument("--only", choices=["contention"], help="run only this section")
+    p.add_argument(
+        "--seconds", type=float, help="seconds per contention rate (default 2 quick, 4 full)"
+    )
     args = p.parse_args()
     steps, repeats = (100, 3) if args.quick else (300, 7)
+    busy_seconds, busy_repeats = (2.0, 2) if args.quick else (4.0, 3)
+    busy_seconds = args.seconds or busy_seconds
     configure_cpu()
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, {'quick' if args.quick else 'full'}")
+    paper = load_config("paper-mnist", ["data.kind=tensor"])
+    if args.only == "contention":
+        rows = contention(contention_configs(paper), threads, busy_seconds, busy_repeats)
+        print(f"contention={print_contention(rows):.2f}")
+        return
     peaks = [gemm_peak()]
     print(f"fp32 gemm peak (peak_gemm.py), at the start: {peaks[0]:.1f} GFLOP/s")
 
@@ -293,7 +398,6 @@ def main() -> None:
     speedup = max(r["eager"], r["compiled"]) / peer
 
     # 2. The paper's MNIST MLPs at batch 100: GFLOP/s against the gemm peak.
-    paper = load_config("paper-mnist", ["data.kind=tensor"])
     x_mnist = torch.rand(10_000, 1, 28, 28)
     loops = {
         "alternating, eager": Loop(paper, x_mnist),
@@ -325,13 +429,23 @@ def main() -> None:
     print("paper MLPs, alternating, eager: steps/s by batch size and threads")
     batches = (32, 128, 512) if args.quick else (32, 64, 128, 256, 512, 1024)
     print("  batch " + " ".join(f"{b:>7}" for b in batches))
-    for t in (1, threads) if threads > 1 else (1,):
+    thread_counts = (1, threads) if threads > 1 else (1,)
+    for t in thread_counts:
         torch.set_num_threads(t)
         row = [
             Loop(paper.model_copy(update={"m": b}), x_mnist, warmup=5).rate(max(20, steps // 4))
             for b in batches
         ]
         print(f"  {t} thr " + " ".join(f"{v:7.1f}" for v in row))
+    print("  the same beside one busy process (THREADS_MIN_GFLOP's check):")
+    with busy_process():
+        for t in thread_counts:
+            torch.set_num_threads(t)
+            row = [
+                Loop(paper.model_copy(update={"m": b}), x_mnist, warmup=3).rate_for(busy_seconds)
+                for b in batches
+            ]
+            print(f"  {t} thr " + " ".join(f"{v:7.1f}" for v in row))
     torch.set_num_threads(threads)
 
     rss = peak_rss_mib(200 if args.quick else 1000)
@@ -350,9 +464,11 @@ def main() -> None:
         f"FID {fm['fid_s']:.2f} s, KID {fm['kid_s']:.2f} s, PRDC {fm['prdc_s']:.1f} s "
         f"(total {sum(fm.values()):.1f} s)"
     )
+    rows = contention(contention_configs(paper), threads, busy_seconds, busy_repeats)
+    worst = print_contention(rows)
     print(
         f"speedup_vs_peer={speedup:.2f} paper_mlp_peak_fraction={peak_fraction:.2f} "
-        f"parzen_speedup={parzen_speedup:.1f}"
+        f"parzen_speedup={parzen_speedup:.1f} contention={worst:.2f}"
     )
 
 

@@ -2,9 +2,11 @@
 from the data, the one-pass discriminator, and evaluating a chosen checkpoint."""
 
 import copy
+import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ import ganlab
 from ganlab.config import load_config
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.game.losses import d_loss, g_loss_nonsaturating
+from ganlab.metrics.parzen import parzen_log_likelihood, parzen_select_and_score
 from ganlab.runs.api import load_run
 from ganlab.training.algorithm import algorithm1, discriminate
 from ganlab.training.state import build_state, data_logit, seeded_rng
@@ -172,3 +175,47 @@ def test_sample_at_a_chosen_step(tmp_path):
     # (another test may have set 1 thread) and the CLI's: float32 rounding, ~1e-7 here.
     assert torch.allclose(at_10, load_run(tmp_path / "r", 10).sample(5), atol=1e-5)
     assert not torch.allclose(at_10, run.sample(5), atol=1e-3)  # step 20's G differs
+
+
+def _paper_bench():
+    """benchmarks/paper_mnist.py as a module."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_mnist.py"
+    spec = importlib.util.spec_from_file_location("paper_mnist_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_checkpoint_is_selected_on_validation_never_on_test():
+    bench = _paper_bench()
+    rows = [  # the test score prefers step 10, the validation score step 20
+        {"step": 10, "mean_ll": 190.0, "se": 2.0, "sigma": 0.2, "select_ll": 170.0},
+        {"step": 20, "mean_ll": 180.0, "se": 2.0, "sigma": 0.2, "select_ll": 175.0},
+    ]
+    assert bench.select_checkpoint(rows)["step"] == 20
+
+
+def test_curve_scores_test_and_selects_on_the_other_validation_images(tmp_path, monkeypatch):
+    bench = _paper_bench()
+    x = _images(64)
+    over = SMALL + ["steps=4", "checkpoint_every=2", "keep_checkpoints=10", "sample_every=100"]
+    ganlab.train("paper-mnist", tmp_path / "r", overrides=over, data=x, report=False)
+    g = torch.Generator().manual_seed(1)
+    valid, test = torch.rand(30, 36, generator=g), torch.rand(20, 36, generator=g)
+    splits = bench.Splits(x.reshape(64, -1), valid[:10], valid[10:], test)
+    monkeypatch.setattr(bench, "_splits", lambda dataset, path: splits)
+    bench.curve(tmp_path / "r", "mnist")
+    out = json.loads((tmp_path / "r" / "parzen_curve.json").read_text())
+    assert [r["step"] for r in out["rows"]] == [2, 4]
+    assert out["best"] == max(out["rows"], key=lambda r: r["select_ll"])
+    assert "never used to select" in out["selection"]
+    # each row: the paper's protocol on test (sigma from the first validation images), and the
+    # selecting score recomputed here from the other validation images at the same sigma
+    row = out["rows"][-1]
+    samples = load_run(tmp_path / "r", row["step"]).sample(10_000)
+    samples = samples.reshape(len(samples), -1)
+    paper = parzen_select_and_score(samples, splits.valid, splits.test)
+    assert (row["sigma"], row["se"]) == (paper.sigma, pytest.approx(paper.se))
+    assert row["mean_ll"] == pytest.approx(paper.mean)
+    selecting = parzen_log_likelihood(samples, splits.select, paper.sigma).mean()
+    assert row["select_ll"] == pytest.approx(float(selecting)) and row["select_n"] == 20

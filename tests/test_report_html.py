@@ -292,9 +292,21 @@ def test_report_shows_a_parzen_curve_file_as_its_results_not_as_one_empty_result
     metrics = page[page.index('id="metrics"') : page.index('id="run"')]
     assert "<h3>Parzen results: parzen_curve.json</h3>" in metrics
     assert "<th>step 2</th><td>-130.5 +- 2</td><td>0.2</td>" in metrics
-    assert "best: step 4, -120.2 +- 2 nats" in metrics
+    assert "best: step 4, -120.2 +- 2 nats (selected on test)" in metrics
     assert "parzen_other.json holds no Parzen result; skipped" in metrics
     assert "None / None / None" not in metrics and "n/a" not in metrics
+
+
+def test_report_says_a_parzen_curve_selected_its_checkpoint_on_validation(tiny_run, capsys):
+    import json
+
+    rows = [{"step": s, "mean_ll": ll, "se": 2.0, "sigma": 0.2, "select_ll": v, "select_se": 1.5}
+            for s, ll, v in ((2, -110.5, -131.0), (4, -120.25, -125.0))]  # fmt: skip
+    curve = {"dataset": "mnist", "rows": rows, "best": rows[1]}  # the validation's choice
+    (tiny_run / "parzen_curve.json").write_text(json.dumps(curve))
+    assert cli(capsys, "report", tiny_run)[0] == 0
+    page = (tiny_run / "report.html").read_text()
+    assert "selected on validation: step 4, validation -125 +- 1.5, test -120.2 +- 2 nats" in page
 
 
 def test_config_differences_lists_changed_added_and_nested_keys():

@@ -1,5 +1,9 @@
 """The fast paths compute what the plain ones do: fused optimisers, D's update without a graph
-through G, and compiled forward passes (with their eager fallback)."""
+through G, and compiled forward passes (with their eager fallback); and benchmarks/speed.py's
+contention section runs."""
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,3 +113,41 @@ def test_compile_failure_falls_back_to_eager():
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler here.*training eagerly"):
         assert torch.equal(forward(a, b), (a * b).sum())
     assert torch.equal(forward(b, b), (b * b).sum())  # eager from then on, no second warning
+
+
+def _speed_bench():
+    """benchmarks/speed.py as a module."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+    spec = importlib.util.spec_from_file_location("speed_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_contention_section_runs_both_choices_alone_and_busy(monkeypatch, capsys):
+    # The code path of `speed.py --only contention` at a size a test affords (not a timing:
+    # the rates of 0.05 s on a shared machine mean nothing, their bookkeeping does).
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    speed = _speed_bench()
+    cfg = load_config("ring8", ["m=16", "generator.hidden=[8]", "discriminator.hidden=[8]"])
+    threads = torch.get_num_threads()
+    rows = speed.contention({"tiny": (cfg, None)}, 2, seconds=0.05, repeats=1, warmup=1)
+    assert torch.get_num_threads() == 2  # the default it was given, set back
+    torch.set_num_threads(threads)
+    row = rows["tiny"]
+    assert row["reason"].startswith("auto: ")
+    assert (row["ganlab"]["threads"], row["torch default"]["threads"]) == (1, 2)
+    for behaviour in ("ganlab", "torch default"):
+        r = row[behaviour]
+        assert r["alone"] > 0 and r["busy"] > 0
+        assert r["ratio"] == pytest.approx(r["busy"] / r["alone"])
+    assert speed.print_contention(rows) == row["ganlab"]["ratio"]
+    assert "ganlab's reason: auto: " in capsys.readouterr().out
+
+
+def test_speed_busy_process_is_killed_after_the_block():
+    speed = _speed_bench()
+    with speed.busy_process() as proc:
+        assert proc.poll() is None  # spinning
+    assert proc.poll() is not None

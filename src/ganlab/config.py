@@ -109,7 +109,11 @@ class Config(Strict):
         description="watch the run for saturation, an overpowering D, mode collapse, "
         "oscillation, divergence and memorisation; warn once per finding (findings.json)",
     )
-    threads: int | None = Field(None, ge=1, description="torch CPU threads; default torch's")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads; default: 1 below 20 GFLOP per step, else torch's",
+    )
     compile: bool = Field(
         False,
         description="torch.compile the forward passes (and their backward) of D's and G's "

@@ -26,6 +26,10 @@ from ganlab.runs.checkpoints import CheckpointStore
 from ganlab.runs.directory import write_run_files
 from ganlab.training.state import TrainState
 
+# The lab trains on one thread whatever the nets (LabSession.start): its toy nets are far below
+# training.runtime.THREADS_MIN_GFLOP, and the page's frame thread needs the other core.
+LAB_THREADS = "lab: one thread, a core left for the page's frames"
+
 
 def save_run(
     path: str | Path,
@@ -63,7 +67,8 @@ def save_run(
             # a checkpoint whose data state fits what `ganlab resume` builds: epochs over x
             state = copy.copy(state)
             state.data = TensorSource(torch.from_numpy(x), cfg.seed + 1)
-        write_run_files(out, cfg, state, extra_meta={"lab": lab})
+        threads = {"threads": 1, "threads_reason": LAB_THREADS}  # LabSession.start's count
+        write_run_files(out, cfg, state, extra_meta={"lab": lab, **threads})
         CheckpointStore(out / "checkpoints", cfg.keep_checkpoints).save(state)
     except OSError as e:
         reason = e.strerror or e

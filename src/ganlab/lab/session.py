@@ -400,7 +400,7 @@ class LabSession:
 
     def start(self) -> None:
         """Start the training and frame threads (daemons; `close` stops them)."""
-        torch.set_num_threads(1)  # tiny nets: one thread is fastest, and leaves a core free
+        torch.set_num_threads(1)  # rundir.LAB_THREADS: why, in a saved run's meta.json
         for target in (self._train_loop, self._frame_loop):
             t = threading.Thread(target=target, name=f"ganlab-lab-{target.__name__}", daemon=True)
             t.start()

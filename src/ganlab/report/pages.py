@@ -394,12 +394,18 @@ def parzen_results_html(name: str, doc: dict) -> str | None:
         for label, r in found
     ]
     best = doc.get("best")
-    note = (
-        f"best: step {format_value(best['step'])}, {plus_minus(best['mean_ll'], best.get('se'))}"
-        " nats. "
-        if _scored(best)
-        else ""
-    )
+    note = ""
+    if _scored(best) and isinstance(best.get("select_ll"), int | float):
+        note = (  # selected on validation; its test score reported (issue 21 part 5)
+            f"selected on validation: step {format_value(best['step'])}, validation "
+            f"{plus_minus(best['select_ll'], best.get('select_se'))}, test "
+            f"{plus_minus(best['mean_ll'], best.get('se'))} nats. "
+        )
+    elif _scored(best):  # a file of before issue 21 part 5: selected on test
+        note = (
+            f"best: step {format_value(best['step'])}, "
+            f"{plus_minus(best['mean_ll'], best.get('se'))} nats (selected on test). "
+        )
     data = f" on {html.escape(str(doc['dataset']))}" if doc.get("dataset") else ""
     return table_html(["", "Parzen log-likelihood (nats, +- SE)", "sigma"], table) + (
         f'<p class="note">{note}{len(found)} results{data} in {html.escape(name)}, the '

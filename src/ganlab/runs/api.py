@@ -73,6 +73,7 @@ from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.prior import NoisePrior
 from ganlab.training.regularization import check_world
+from ganlab.training.runtime import run_threads
 from ganlab.training.state import (
     EVAL_SEED,
     LABEL_SEED,
@@ -392,7 +393,10 @@ def _resume(
             return _run_from(run_dir, run_cfg, meta, newest.path, newest.tensors, newest.header)
         # going on from here: files newer than the one used move aside (checkpoints/corrupt/)
         distributed.on_main(store.go_on_from, newest)
-        distributed.on_main(record_resume, run_dir, cfg, meta, state.step, newest.path, world)
+        threads = run_threads(cfg, state)
+        distributed.on_main(
+            record_resume, run_dir, cfg, meta, state.step, newest.path, world, threads
+        )
         run_loop(run_dir, cfg, state, quiet, world)
     return _finish(run_dir, cfg, state, report, world)
 

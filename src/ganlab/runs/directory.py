@@ -21,6 +21,7 @@ from ganlab.errors import RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, is_run_dir, truncate_log, writing
 from ganlab.training.distributed import LOCAL, World
+from ganlab.training.runtime import ThreadChoice, run_threads
 from ganlab.training.state import TrainState
 from ganlab.version import __version__
 
@@ -115,8 +116,19 @@ def write_run_files(
     atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
 
 
-def record_resume(run_dir: Path, cfg: Config, meta: dict, step: int, ckpt: Path, world: World):
-    """Rank 0: note the resume in meta.json, rewrite config.yaml, drop log rows past `step`."""
+def record_resume(
+    run_dir: Path,
+    cfg: Config,
+    meta: dict,
+    step: int,
+    ckpt: Path,
+    world: World,
+    threads: ThreadChoice,
+):
+    """Rank 0: note the resume in meta.json, rewrite config.yaml, drop log rows past `step`.
+
+    The resume's entry records its own thread count and why (another machine, another
+    environment), beside the run's first in meta.json's top level."""
     meta.setdefault("resumes", []).append(
         {
             "time": now(),
@@ -125,6 +137,8 @@ def record_resume(run_dir: Path, cfg: Config, meta: dict, step: int, ckpt: Path,
             "world_size": world.size,
             "device": str(world.device),
             "bf16": world.bf16,
+            "threads": threads.threads,
+            "threads_reason": threads.reason,
         }
     )
     truncate_logs(run_dir, step, ckpt)
@@ -205,6 +219,7 @@ def git_commit() -> str | None:
 
 
 def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict:
+    threads = run_threads(cfg, state)  # what run_loop will set, and why
     meta = {
         "seed": cfg.seed,
         "ganlab": __version__,
@@ -212,7 +227,8 @@ def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "threads": cfg.threads or torch.get_num_threads(),
+        "threads": threads.threads,
+        "threads_reason": threads.reason,
         "git_commit": git_commit(),
         "started": now(),
         "command": command_line(),

@@ -24,7 +24,7 @@ from ganlab.config import Config, load_config
 from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
 from ganlab.models.dcgan import supported_sides
 from ganlab.training.algorithm import algorithm1
-from ganlab.training.runtime import configure_cpu
+from ganlab.training.runtime import configure_cpu, run_threads
 from ganlab.training.state import build_state, seeded_rng
 
 __all__ = ["Plan", "budget_steps", "estimate_seconds", "is_data_path", "plan_run", "recipe_for"]
@@ -158,10 +158,10 @@ def estimate_seconds(cfg: Config, x_shape: tuple[int, ...], probe_seconds: float
     if cfg.conditional_run:  # the labels' count barely changes the time: K or 10 classes
         x = (x, torch.arange(len(x)) % (cfg.conditional.classes or 10))
     threads = torch.get_num_threads()
-    configure_cpu(cfg.threads)  # as the run will: its threads, denormals flushed
     try:
         with seeded_rng(cfg):
             state = build_state(cfg.model_copy(update={"steps": 2}), data=x)
+            configure_cpu(run_threads(cfg, state).threads)  # as the run will, denormals flushed
             steps(state, 2)  # warm-up: first calls allocate and pick kernels
             n, took = 3, steps(state, 3)
             if took < probe_seconds:

@@ -317,7 +317,8 @@ def launch(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
-    # torchrun would set this too, with a banner; cfg.threads still overrides it per worker.
+    # torchrun would set this too, with a banner. Each worker keeps it (runtime.run_threads:
+    # an environment setting wins over the automatic choice); cfg.threads still overrides.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args = parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "ganlab", *argv])
     quiet = [

@@ -3,6 +3,12 @@
 Measured on the 2-core reference machine (../shared/PERF_NOTES.md, benchmarks/README.md):
 glibc returning large freed buffers to the OS made every step fault them back in (20-30% of an
 eager MLP step), and denormal floats from saturated sigmoids slow matmuls by up to ~70x.
+
+The intra-op thread count is chosen from the work of one training iteration (`run_threads`):
+with one other busy process on the 2 cores, the paper's MLPs at batch 32 fell from 38 steps/s
+on 1 thread to 1.9 on torch's default 2 threads (PERF_NOTES.md), while alone the second thread
+gains only 1.0-1.3x up to batch 128 (benchmarks/README.md). Small nets therefore train on one
+thread; `threads:` in the config, or OMP_NUM_THREADS / MKL_NUM_THREADS in the environment, win.
 """
 
 from __future__ import annotations
@@ -10,8 +16,15 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
+from typing import NamedTuple
 
 import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ganlab.config import Config
+from ganlab.training.state import TrainState, eval_mode
 
 # glibc mallopt parameters (malloc.h): M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -48,3 +61,134 @@ def configure_cpu(threads: int | None = None) -> None:
         torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     keep_freed_memory()
+
+
+# Below this many GFLOP (matrix products, forward and backward) per training iteration, one
+# thread; at or above it, torch's default (one per core, at most the cores this process may
+# run on). Why 20, from ../shared/PERF_NOTES.md and benchmarks/README.md (2 cores, torch 2.13):
+# - alone, a second thread gains little on small steps: paper MLPs 1.02x at batch 32 (1.2
+#   GFLOP), 1.17x at 64, 1.28x at 128 (4.6 GFLOP); 1.5-1.7x only from batch 256 (9 GFLOP) up;
+# - beside one busy process, the second thread cost 20x at 1.2 GFLOP (38 -> 1.9 steps/s):
+#   each parallel region waits for a worker that the scheduler has put behind the other
+#   process, a time slice (milliseconds) per region whatever the region's size. The loss
+#   shrinks only once a typical matrix product runs for several slices on one thread: at 20
+#   GFLOP (batch ~500) the paper MLPs' 25 products average 0.8 GFLOP, 5-10 ms on one thread
+#   (about half the 150-290 GFLOP/s two-thread gemm peak PERF_NOTES.md quotes).
+# So below 20 GFLOP the second thread risks a 20x loss for a <= 1.5x gain. Only the batch-32
+# end of this is measured under load; benchmarks/speed.py (full run) prints steps/s by batch,
+# alone and beside a busy process, on 1 and 2 threads: the table that checks the threshold.
+# Presets: ring8 (the demo) 0.2 GFLOP, grid25 0.4, paper-mnist 4.0, images (DCGAN) 11.8: all 1.
+THREADS_MIN_GFLOP = 20.0
+
+# Environment variables that set torch's thread count when the process starts; a user who sets
+# one has chosen, and ganlab keeps the count torch took from it.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class ThreadChoice(NamedTuple):
+    """The intra-op thread count a run uses and why (meta.json's threads, threads_reason)."""
+
+    threads: int
+    reason: str
+
+
+def choose_threads(
+    gflop_per_step: float,
+    cores: int,
+    torch_default: int,
+    config_threads: int | None = None,
+    env: str | None = None,
+) -> ThreadChoice:
+    """The thread count for a training iteration of `gflop_per_step`, first rule that applies:
+
+    1. `threads:` in the config (`config_threads`): that count.
+    2. an environment setting (`env`, e.g. "OMP_NUM_THREADS=4"): torch's count, which
+       followed it when the process started (`torch_default`): nothing changed.
+    3. gflop_per_step < THREADS_MIN_GFLOP: 1 (changed from torch's default).
+    4. otherwise torch's default kept, capped at the `cores` this process may run on (a
+       container or taskset can allow fewer cores than torch counts).
+    Args:
+        gflop_per_step: matrix-product work of one iteration (`step_gflop`), in GFLOP.
+        cores: CPUs this process may run on (os.sched_getaffinity).
+        torch_default: torch's thread count before ganlab sets one.
+    Returns:
+        ThreadChoice(threads, reason): reason starts with config, env or auto.
+    """
+    if config_threads:
+        return ThreadChoice(config_threads, "config: threads")
+    if env:
+        return ThreadChoice(torch_default, f"env: {env}")
+    if gflop_per_step < THREADS_MIN_GFLOP:
+        return ThreadChoice(
+            1, f"auto: {gflop_per_step:.2g} GFLOP per step < {THREADS_MIN_GFLOP:g} GFLOP"
+        )
+    threads = max(1, min(cores, torch_default))
+    return ThreadChoice(
+        threads,
+        f"auto: {gflop_per_step:.3g} GFLOP per step >= {THREADS_MIN_GFLOP:g} GFLOP; "
+        f"torch's default {torch_default} on {cores} cores",
+    )
+
+
+def forward_flops(module: nn.Module, *inputs) -> float:
+    """FLOPs of the matrix products and convolutions of one forward pass (eval mode, no
+    gradient: batch statistics and dropout streams are left as they were)."""
+    with torch.no_grad(), eval_mode(module), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return float(counter.get_total_flops())
+
+
+def step_gflop(cfg: Config, state: TrainState) -> float:
+    """GFLOP of the matrix products of one iteration of Algorithm 1, estimated from one
+    forward pass of G and of D on a few rows (counted by torch's FlopCounterMode from the
+    layers' shapes, convolutions included; nothing trained, no random stream touched).
+
+    With F_G, F_D the forward FLOPs per row and a backward pass ~2 forwards:
+        k D updates:  G forward on m rows, D forward and backward on 2m:  k (F_G + 6 F_D) m
+        one G update: G forward and backward, D forward and its input gradient:  (3 F_G + 2 F_D) m
+    For the paper's MLPs at m = 100 this gives 3.97 GFLOP against the 3.57 speed.py records
+    product by product (its simultaneous update, 3.07, is lighter): the order of magnitude is
+    what the choice needs.
+    """
+    rows = 2 * cfg.discriminator.pack  # a packed D takes whole packs
+    G, D = state.G, state.D
+    device = next(G.parameters()).device
+    z = torch.zeros(rows, cfg.noise.dim, device=device)  # (rows, z_dim): no noise drawn
+    f_g = forward_flops(G, z)
+    with torch.no_grad(), eval_mode(G):
+        fake = G(z)  # (rows, *x_shape)
+    labels = (torch.zeros(rows, dtype=torch.long, device=device),) if cfg.conditional_run else ()
+    f_d = forward_flops(D, fake, *labels)
+    per_row_g, per_row_d = f_g / rows, f_d / rows
+    flops = cfg.m * (cfg.k * (per_row_g + 6 * per_row_d) + 3 * per_row_g + 2 * per_row_d)
+    return flops / 1e9
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (its affinity mask; os.cpu_count where there is none)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_env() -> str | None:
+    """'NAME=value' of the first thread variable the user set, or None."""
+    for name in THREAD_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return f"{name}={value}"
+    return None
+
+
+def run_threads(cfg: Config, state: TrainState) -> ThreadChoice:
+    """The thread count a run on `state` uses (choose_threads's rules, read off this process:
+    the config, the environment, the cores, torch's current count, the nets' work). On a GPU
+    the CPU does little of the work: torch's default is kept."""
+    default = torch.get_num_threads()
+    env = thread_env()
+    if cfg.threads or env:
+        return choose_threads(0.0, available_cores(), default, cfg.threads, env)
+    if next(state.G.parameters()).device.type != "cpu":
+        return ThreadChoice(default, "auto: training on a GPU, torch's default kept")
+    return choose_threads(step_gflop(cfg, state), available_cores(), default)

@@ -103,10 +103,7 @@ def sgd_step_(params, grads, state, lr: Tensor, momentum: Tensor, weight_decay: 
 
     With b = 0 before the first step this is torch's b = g then. state: momentum buffers.
     """
-    for theta, grad, b in zip(params, grads, state["momentum_buffer"], strict=True):
-        g = grad + weight_decay * theta if weight_decay else grad
-        b.copy_(momentum * b + g)
-        theta.copy_(theta - lr * b)
+    fused_sgd_(params, grads, state["momentum_buffer"], lr, momentum, weight_decay)
 
 
 def adam_step_(params, grads, state, lr: Tensor, betas, eps: float, weight_decay: float) -> None:
@@ -117,17 +114,54 @@ def adam_step_(params, grads, state, lr: Tensor, betas, eps: float, weight_decay
     theta <- theta - lr / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
     beta1, beta2 = betas
-    for theta, grad, m, v, t in zip(
-        params, grads, state["exp_avg"], state["exp_avg_sq"], state["step"], strict=True
-    ):
-        g = grad + weight_decay * theta if weight_decay else grad
-        t.copy_(t + 1)
-        m.copy_(torch.lerp(m, g, 1 - beta1))
-        v.copy_(beta2 * v + (1 - beta2) * g * g)
-        steps = t.double()  # the bias corrections in float64, as torch's Python scalars
-        step_size = (lr / (1 - beta1**steps)).float()
-        correction2 = torch.sqrt(1 - beta2**steps).float()
-        theta.copy_(theta - step_size * m / (torch.sqrt(v) / correction2 + eps))
+    state_tensors = (state["exp_avg"], state["exp_avg_sq"], state["step"])
+    fused_adam_(params, grads, *state_tensors, lr, beta1, beta2, eps, weight_decay)
+
+
+# The two rules run torch's own fused CPU kernels (the ones eager training's fused optimisers
+# call, so the numbers are eager's), wrapped as custom ops: inside the graph they are one
+# opaque in-place call that takes the learning rate and momentum as tensors, read when it runs,
+# so a new value never recompiles. Written as tensor arithmetic instead, inductor's kernels
+# took 3.7 ms for Adam over the peer G's 1.5M parameters against 1.0 ms fused (1 thread).
+@torch.library.custom_op("ganlab::fused_sgd_", mutates_args=("params", "momentum_buffers"))
+def fused_sgd_(
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffers: list[Tensor],
+    lr: Tensor,
+    momentum: Tensor,
+    weight_decay: float,
+) -> None:
+    """torch's fused SGD step with momentum, lr and momentum read from 0-dim tensors."""
+    torch._fused_sgd_(
+        params, grads, momentum_buffers, weight_decay=weight_decay,
+        momentum=float(momentum), lr=float(lr), dampening=0.0, nesterov=False, maximize=False,
+        is_first_step=False,
+    )  # fmt: skip
+
+
+@torch.library.custom_op(
+    "ganlab::fused_adam_", mutates_args=("params", "exp_avgs", "exp_avg_sqs", "steps")
+)
+def fused_adam_(
+    params: list[Tensor],
+    grads: list[Tensor],
+    exp_avgs: list[Tensor],
+    exp_avg_sqs: list[Tensor],
+    steps: list[Tensor],
+    lr: Tensor,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+) -> None:
+    """torch's fused Adam step (its step counts first advanced, as torch.optim.Adam does),
+    lr read from a 0-dim tensor."""
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(
+        params, grads, exp_avgs, exp_avg_sqs, [], steps, lr=float(lr), beta1=beta1,
+        beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False,
+    )  # fmt: skip
 
 
 def _sgd(opt: torch.optim.SGD) -> tuple[Callable, dict[str, Callable]]:

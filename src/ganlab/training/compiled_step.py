@@ -7,11 +7,12 @@
 
 with `torch.func.grad_and_value` over `torch.func.functional_call` of the very forwards the eager
 updates call (algorithm.forward_passes, simultaneous.simultaneous_pass), and torch's SGD
-(momentum, dampening 0, L2 weight decay) and Adam (bias-corrected, eps outside the square root)
-written as tensor arithmetic. `.backward()` and `optimizer.step()` break a compiled graph; a
-function of tensors does not, so the backward's and the optimiser's many small kernels fuse too
+(momentum, dampening 0, L2 weight decay) and Adam run inside the graph by torch's own fused
+kernels, wrapped as custom ops that read the learning rate and momentum from tensors.
+`.backward()` and `optimizer.step()` break a compiled graph; a function of tensors does not, so
+the forward's and the backward's small kernels fuse across the whole update
 (../shared/PERF_NOTES.md: 1.34x the eager step on the paper MLPs, where compiling the forwards
-alone was slower than eager).
+alone was slower than eager; benchmarks/README.md for what this module measured).
 
 The module's parameters and the optimiser's own state tensors (momentum_buffer; exp_avg,
 exp_avg_sq, step) stay the source of truth: the graph reads them and writes the new values into
@@ -19,9 +20,12 @@ them in place, so checkpoints, resume, G's moving average, the metrics' gradient
 parameter's .grad is set to the gradient the graph returns) and rollbacks see what eager
 training leaves. The learning rate and the momentum are 0-dim tensors filled from the
 optimiser's param_groups before each call (optim.apply_schedule sets those), so the paper's
-schedules never recompile the graph. Dropout draws from torch's own generator
-(inductor's fallback_random), in eager's order: a compiled run computes the eager run's numbers
-up to float32 rounding (tests/test_compiled_step.py).
+schedules never recompile the graph (one graph per update kind). Dropout draws from torch's own
+generator (inductor's fallback_random), in eager's order: a compiled run computes the eager
+run's numbers up to float32 rounding (tests/test_compiled_step.py). Adam turns that rounding
+into steps of +-lr where a gradient is zero but for rounding (a bias right before BatchNorm,
+D's output bias under a relativistic loss): such a parameter follows rounding noise in eager
+training too, and `compile: forwards` differs from eager there by as much.
 
 Supported: one process, unconditional G and D (MLP, maxout, DCGAN, PacGAN, standardised), every
 objective of game/objectives, alternating (any k) and simultaneous updates, SGD and Adam.
@@ -45,7 +49,7 @@ from ganlab.training.simultaneous import simultaneous_descend, simultaneous_pass
 from ganlab.training.state import TrainState
 
 if TYPE_CHECKING:
-    from ganlab.config import Config
+    from ganlab.config import Config, OptimizerConfig
     from ganlab.training.algorithm import Forwards
 
 
@@ -103,7 +107,7 @@ def sgd_step_(params, grads, state, lr: Tensor, momentum: Tensor, weight_decay: 
 
     With b = 0 before the first step this is torch's b = g then. state: momentum buffers.
     """
-    fused_sgd_(params, grads, state["momentum_buffer"], lr, momentum, weight_decay)
+    fused_sgd_(params, grads, state.get("momentum_buffer", []), lr, momentum, weight_decay)
 
 
 def adam_step_(params, grads, state, lr: Tensor, betas, eps: float, weight_decay: float) -> None:
@@ -164,13 +168,14 @@ def fused_adam_(
     )  # fmt: skip
 
 
-def _sgd(opt: torch.optim.SGD) -> tuple[Callable, dict[str, Callable]]:
+def _sgd(opt: torch.optim.SGD, momentum: bool) -> tuple[Callable, dict[str, Callable]]:
     group = opt.param_groups[0]
     rule = functools.partial(sgd_step_, weight_decay=group["weight_decay"])
-    return rule, {"momentum_buffer": torch.zeros_like}
+    # without momentum torch's SGD keeps no buffers: neither does this (checkpoints alike)
+    return rule, {"momentum_buffer": torch.zeros_like} if momentum else {}
 
 
-def _adam(opt: torch.optim.Adam) -> tuple[Callable, dict[str, Callable]]:
+def _adam(opt: torch.optim.Adam, momentum: bool = False) -> tuple[Callable, dict[str, Callable]]:
     group = opt.param_groups[0]
     betas, eps, weight_decay = tuple(group["betas"]), group["eps"], group["weight_decay"]
     rule = functools.partial(adam_step_, betas=betas, eps=eps, weight_decay=weight_decay)
@@ -189,14 +194,16 @@ UPDATE_RULES = {torch.optim.SGD: _sgd, torch.optim.Adam: _adam}
 class Stepper:
     """One optimiser's update rule and its state as the compiled graph takes them."""
 
-    def __init__(self, opt: torch.optim.Optimizer):
+    def __init__(self, opt: torch.optim.Optimizer, cfg: OptimizerConfig):
         self.opt = opt
-        self.rule, self.fresh = UPDATE_RULES[type(opt)](opt)
+        self.momentum = isinstance(opt, torch.optim.SGD)
+        buffers = self.momentum and bool(cfg.momentum or cfg.final_momentum)
+        self.rule, self.fresh = UPDATE_RULES[type(opt)](opt, buffers)
         self.params = _params(opt)
-        self.momentum = "momentum" in opt.param_groups[0] and isinstance(opt, torch.optim.SGD)
-        # 0-dim tensors, refilled before each call: the schedule never recompiles the graph
+        # 0-dim tensors, refilled before each call: the schedule never recompiles the graph;
+        # float64, as the Python floats eager training hands torch's kernels
         self.lr = torch.zeros((), dtype=torch.float64)
-        self.mu = torch.zeros((), dtype=torch.float32)
+        self.mu = torch.zeros((), dtype=torch.float64)
 
     def inputs(self) -> tuple[dict[str, list[Tensor]], dict[str, Tensor]]:
         """The optimiser's state tensors (made as torch would at its first step) and the
@@ -336,17 +343,20 @@ class CompiledIteration:
         state: G, D and their optimisers (read here once: the modules stay the same objects).
         forwards: the eager updates' forwards (algorithm.forward_passes), alternating; or
         simultaneous: the eager pass with both losses (simultaneous.simultaneous_pass).
-        k, m: D's updates per iteration and the minibatch size.
+        cfg: k, m and the optimisers' configs.
     """
 
-    def __init__(self, state: TrainState, forwards: Forwards | None, simultaneous, k: int, m):
+    def __init__(
+        self, state: TrainState, forwards: Forwards | None, simultaneous, cfg: Config
+    ) -> None:
         from ganlab.training.algorithm import descend, frozen
 
         G, D = state.G, state.D
-        self.k, self.m = k, m
+        self.k, self.m = cfg.k, cfg.m
+        g_cfg, d_cfg = cfg.g_optimizer, cfg.d_optimizer
         self.g_needs_real = forwards.g_needs_real if forwards is not None else False
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
-        self.steppers = (Stepper(state.opt_g), Stepper(state.opt_d))
+        self.steppers = (Stepper(state.opt_g, g_cfg), Stepper(state.opt_d, d_cfg))
         assert [id(p) for p in self.steppers[0].params] == [id(p) for p in self.g_params]
         assert [id(p) for p in self.steppers[1].params] == [id(p) for p in self.d_params]
         self.buffers = {
@@ -438,6 +448,6 @@ def compiled_iteration(cfg: Config, state: TrainState, sync, reg) -> Callable | 
     eager_cfg = cfg.model_copy(update={"compile": False})
     if cfg.update == "simultaneous":
         forward = simultaneous_pass(algorithm.loss_functions(cfg), False, state.D, sync)
-        return CompiledIteration(state, None, forward, cfg.k, cfg.m)
+        return CompiledIteration(state, None, forward, cfg)
     forwards = algorithm.forward_passes(eager_cfg, state, sync)
-    return CompiledIteration(state, forwards, None, cfg.k, cfg.m)
+    return CompiledIteration(state, forwards, None, cfg)

@@ -199,7 +199,7 @@ def test_compile_failure_falls_back_to_the_eager_update():
         calls.append("eager")
         return (a * b).sum()
 
-    update = CompiledUpdate(lambda a, b: (a * b).sum(), eager, backend=failing_backend)
+    update = CompiledUpdate(lambda a, b: (a * b).sum(), (), eager, backend=failing_backend)
     a, b = torch.randn(4), torch.randn(4)
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler here.*training eagerly"):
         assert torch.equal(update(a, b), (a * b).sum())

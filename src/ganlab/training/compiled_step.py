@@ -292,11 +292,15 @@ class CompiledUpdate:
     one warning line, and `eager`, the same update by .backward() and optimizer.step(), from
     then on."""
 
-    def __init__(self, update: Callable, eager: Callable, backend="inductor"):
+    def __init__(self, update: Callable, bound: tuple, eager: Callable, backend="inductor"):
         # imported here: compiling is opt-in, importing ganlab is not
         from torch._inductor import config as inductor_config
 
+        # the function itself, its fixed arguments passed at each call: a functools.partial
+        # would compile as dynamo's one shared wrapper frame, whose 8 cache entries every
+        # compiled partial of the process (compile: forwards too) would then share
         self.compiled = torch.compile(update, dynamic=False, backend=backend)
+        self.bound = bound
         self.eager = eager
         self.inductor_config = inductor_config
 
@@ -308,7 +312,7 @@ class CompiledUpdate:
             # that a recompile sees it too. no_grad: the graph's inputs need no autograd record
             # (torch.func's transforms inside ignore an outer no_grad).
             with self.inductor_config.patch(fallback_random=True), torch.no_grad():
-                return self.compiled(*args)
+                return self.compiled(*self.bound, *args)
         except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
             if not is_compile_error(e):
                 raise
@@ -387,12 +391,13 @@ class CompiledIteration:
             return d_real, d_fake, loss_d, loss_g, *grads
 
         if simultaneous is not None:
-            both = functools.partial(_update_both, _players(G, D, simultaneous), self.steppers)
-            self.both = CompiledUpdate(both, eager_both)
+            both = (_players(G, D, simultaneous), self.steppers)
+            self.both = CompiledUpdate(_update_both, both, eager_both)
         else:
-            d = functools.partial(_update_d, _players(G, D, forwards.d), self.steppers[1])
-            g = functools.partial(_update_g, _players(G, D, forwards.g), self.steppers[0])
-            self.d, self.g = CompiledUpdate(d, eager_d), CompiledUpdate(g, eager_g)
+            d = (_players(G, D, forwards.d), self.steppers[1])
+            g = (_players(G, D, forwards.g), self.steppers[0])
+            self.d = CompiledUpdate(_update_d, d, eager_d)
+            self.g = CompiledUpdate(_update_g, g, eager_g)
             self.both = None
 
     def __call__(self, state: TrainState) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -8,6 +8,7 @@ Each compiled run here compiles two small graphs (D's and G's update) or one (si
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import pytest
@@ -207,6 +208,26 @@ def test_compile_failure_falls_back_to_the_eager_update():
         warnings.simplefilter("error")  # eager from then on, no second line
         assert torch.equal(update(b, b), (b * b).sum())
     assert calls == ["eager", "eager"]
+
+
+def test_an_iteration_that_fails_to_compile_trains_eagerly_after_one_line(monkeypatch):
+    # Both updates fail to compile (a backend that raises, as where no C++ compiler is): one
+    # warning for the iteration, and from D's first update on the eager updates, whose numbers
+    # are eager training's own.
+    from ganlab.training import compiled_step
+
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    iteration = functools.partial(compiled_step.CompiledIteration, backend=failing_backend)
+    monkeypatch.setattr(compiled_step, "CompiledIteration", iteration)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallback = _tensors(_trained(["steps=4", "k=2", "compile=step"]))
+    lines = [str(w.message) for w in caught if "compile: step" in str(w.message)]
+    assert len(lines) == 1 and "no C++ compiler here" in lines[0], lines
+    eager = _tensors(_trained(["steps=4", "k=2"]))
+    assert all(torch.equal(fallback[k], eager[k]) for k in eager)
 
 
 def test_compile_config_values():

@@ -290,9 +290,17 @@ def _update_both(players, steppers, g_params, d_params, buffers, states, hypers,
 class CompiledUpdate:
     """An update compiled whole on its first call. If compiling fails (nothing has moved yet):
     one warning line, and `eager`, the same update by .backward() and optimizer.step(), from
-    then on."""
+    then on; `after_failure` is told (the iteration's other updates then go eager too, without
+    a second line)."""
 
-    def __init__(self, update: Callable, bound: tuple, eager: Callable, backend="inductor"):
+    def __init__(
+        self,
+        update: Callable,
+        bound: tuple,
+        eager: Callable,
+        backend="inductor",
+        after_failure: Callable[[], None] | None = None,
+    ):
         # imported here: compiling is opt-in, importing ganlab is not
         from torch._inductor import config as inductor_config
 
@@ -302,6 +310,7 @@ class CompiledUpdate:
         self.compiled = torch.compile(update, dynamic=False, backend=backend)
         self.bound = bound
         self.eager = eager
+        self.after_failure = after_failure
         self.inductor_config = inductor_config
 
     def __call__(self, *args):
@@ -323,6 +332,8 @@ class CompiledUpdate:
                 stacklevel=2,
             )
             self.compiled = None
+            if self.after_failure is not None:
+                self.after_failure()
             return self.eager(*args)
 
 
@@ -347,11 +358,16 @@ class CompiledIteration:
         state: G, D and their optimisers (read here once: the modules stay the same objects).
         forwards: the eager updates' forwards (algorithm.forward_passes), alternating; or
         simultaneous: the eager pass with both losses (simultaneous.simultaneous_pass).
-        cfg: k, m and the optimisers' configs.
+        cfg: k, m and the optimisers' configs.  backend: torch.compile's.
     """
 
     def __init__(
-        self, state: TrainState, forwards: Forwards | None, simultaneous, cfg: Config
+        self,
+        state: TrainState,
+        forwards: Forwards | None,
+        simultaneous,
+        cfg: Config,
+        backend="inductor",
     ) -> None:
         from ganlab.training.algorithm import descend, frozen
 
@@ -390,15 +406,22 @@ class CompiledIteration:
             grads = [p.grad for p in self.g_params], [p.grad for p in self.d_params]
             return d_real, d_fake, loss_d, loss_g, *grads
 
+        compiled = functools.partial(CompiledUpdate, backend=backend, after_failure=self._eager)
         if simultaneous is not None:
             both = (_players(G, D, simultaneous), self.steppers)
-            self.both = CompiledUpdate(_update_both, both, eager_both)
+            self.updates = [compiled(_update_both, both, eager_both)]
+            self.both = self.updates[0]
         else:
             d = (_players(G, D, forwards.d), self.steppers[1])
             g = (_players(G, D, forwards.g), self.steppers[0])
-            self.d = CompiledUpdate(_update_d, d, eager_d)
-            self.g = CompiledUpdate(_update_g, g, eager_g)
+            self.updates = [compiled(_update_d, d, eager_d), compiled(_update_g, g, eager_g)]
+            self.d, self.g = self.updates
             self.both = None
+
+    def _eager(self) -> None:
+        """Compiling one update failed: every update of the iteration trains eagerly."""
+        for update in self.updates:
+            update.compiled = None
 
     def __call__(self, state: TrainState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         m, buffers = self.m, self.buffers

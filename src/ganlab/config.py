@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -114,10 +115,12 @@ class Config(Strict):
         ge=1,
         description="torch CPU threads; default: 1 below 20 GFLOP per step, else torch's",
     )
-    compile: bool = Field(
+    compile: Literal[False, "forwards", "step"] = Field(
         False,
-        description="torch.compile the forward passes (and their backward) of D's and G's "
-        "updates; falls back to eager where compiling fails; the compile time is printed",
+        description="torch.compile: 'step' each update whole (forward, backward and optimiser "
+        "step as one graph; SGD/Adam, no regularizers, one process, else eager with a warning), "
+        "'forwards' the forward passes and their backward (true, as before); falls back to "
+        "eager where compiling fails; the compile time is printed",
     )
     on_nan: Literal["stop", "rollback"] = Field(
         "stop",
@@ -128,6 +131,12 @@ class Config(Strict):
         0.5, gt=0, lt=1, description="on_nan rollback: both learning rates times this per rollback"
     )
     max_rollbacks: int = Field(3, ge=1, description="on_nan rollback: stop after this many")
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_true_is_forwards(cls, value: Any) -> Any:
+        """`compile: true` (configs before `step`) compiled the forward passes."""
+        return "forwards" if value is True else value
 
     @model_validator(mode="before")
     @classmethod
@@ -176,10 +185,11 @@ class Config(Strict):
                 f"'{self.objective}' needs no clipping: set regularizers.weight_clip=0 (or "
                 "objective=wasserstein)"
             )
-        if self.compile and (reg.r1 or reg.r2 or reg.gradient_penalty):
+        if self.compile == "forwards" and (reg.r1 or reg.r2 or reg.gradient_penalty):
             raise ValueError(
                 "gradient penalties need a double backward, which torch.compile does not "
-                "support: set compile=false or the penalties to 0"
+                "support: set compile=false (or step: it trains such a run eagerly) or the "
+                "penalties to 0"
             )
         return self
 

@@ -96,7 +96,7 @@ def advice_overpowers(cfg: Config) -> str:
         "direction (D* of Proposition 1 is 1 on the data and 0 on the samples when they do not "
         "overlap; `ganlab theory --only optimal_discriminator`); "
     )
-    if cfg.compile:
+    if cfg.compile == "forwards":
         return why + f"slow D down: {steps}{slower}"
     return why + (
         f"smooth D with a zero-centred gradient penalty (R1, Mescheder et al. 2018): {steps}"

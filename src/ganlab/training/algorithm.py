@@ -205,7 +205,8 @@ def iteration_step(
     sync: Replicas | None = None,
     reg: Regularization | None = None,
 ) -> Iteration:
-    """One training iteration of cfg.update's kind, with its forwards compiled if cfg.compile.
+    """One training iteration of cfg.update's kind: eager, its forwards compiled (compile:
+    forwards) or each update compiled whole (compile: step, training.compiled_step).
 
     Args:
         cfg: the run's config: update, k, m, the losses, label smoothing and compile.
@@ -217,6 +218,12 @@ def iteration_step(
         their forwards bound; logits (m,) of D's last update and the two scalar losses.
     """
     sync = sync or replicas(state.G, state.D)
+    if cfg.compile == "step":  # each update one compiled graph, where it can be
+        from ganlab.training.compiled_step import compiled_iteration
+
+        iteration = compiled_iteration(cfg, state, sync, reg)
+        if iteration is not None:
+            return iteration
     if cfg.conditional_run:  # G(z, y) and D(x, y): the labelled updates (one process)
         from ganlab.training.conditional import conditional_iteration
 

@@ -13,9 +13,13 @@ from collections.abc import Callable
 import torch
 
 
-def maybe_compiled(forward: Callable, compile: bool) -> Callable:
-    """`forward` itself, or a CompiledForward of it when `compile` is set."""
-    return CompiledForward(forward) if compile else forward
+def maybe_compiled(forward: Callable, compile: bool | str) -> Callable:
+    """`forward` itself, or a CompiledForward of it when `compile` is "forwards" (or True).
+
+    `compile: step` compiles whole updates instead (training.compiled_step); where it cannot,
+    the forwards run eagerly.
+    """
+    return CompiledForward(forward) if compile in (True, "forwards") else forward
 
 
 class CompiledForward:
@@ -46,7 +50,7 @@ class CompiledForward:
             with self.inductor_config.patch(fallback_random=True):
                 return self.compiled(*args)
         except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
-            if not _is_compile_error(e):
+            if not is_compile_error(e):
                 raise
             # dynamo wraps the backend's own error
             inner = getattr(e, "inner_exception", None) or e.__cause__ or e
@@ -56,7 +60,7 @@ class CompiledForward:
             return self.forward(*args)
 
 
-def _is_compile_error(e: Exception) -> bool:
+def is_compile_error(e: Exception) -> bool:
     """Errors of dynamo/inductor themselves, not of the model's own code run eagerly."""
     import torch._dynamo.exc
 

@@ -112,6 +112,15 @@ def simultaneous_step(
     x = state.data.sample(m)  # (m, *x_shape)
     with autocast():
         d_real, d_fake, loss_d, loss_g = forward(x, z)
+    simultaneous_descend(state, loss_d, loss_g)
+    if reg is not None:
+        reg.after_d_step(state.D)  # WGAN's weight clipping
+    return d_real, d_fake, loss_d, loss_g
+
+
+def simultaneous_descend(state: TrainState, loss_d: Tensor, loss_g: Tensor) -> None:
+    """Both steps from one graph: D's by grad_d L_D, G's by grad_g L_G, both taken before
+    either network moves."""
     d_params = [p for p in state.D.parameters() if p.requires_grad]
     g_params = [p for p in state.G.parameters() if p.requires_grad]
     state.opt_d.zero_grad(set_to_none=True)
@@ -122,6 +131,3 @@ def simultaneous_step(
     loss_g.backward(inputs=g_params)
     state.opt_d.step()
     state.opt_g.step()
-    if reg is not None:
-        reg.after_d_step(state.D)  # WGAN's weight clipping
-    return d_real, d_fake, loss_d, loss_g

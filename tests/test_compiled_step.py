@@ -1,0 +1,238 @@
+"""`compile: step` (training.compiled_step): each update compiled whole computes the eager
+updates' numbers, its learning-rate and momentum schedules never recompile it, a run resumes
+from its checkpoint exactly, and what it does not cover trains eagerly after one warning line.
+
+Each compiled run here compiles two small graphs (D's and G's update) or one (simultaneous):
+~10-50 s on the 2-core machine with a cold inductor cache, seconds warm.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torch._dynamo.utils import counters
+
+import ganlab
+from ganlab.config import load_config
+from ganlab.errors import ConfigError
+from ganlab.training.algorithm import algorithm1
+from ganlab.training.compiled_step import CompiledUpdate, adam_step_, sgd_step_
+from ganlab.training.state import build_state, seeded_rng
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# The paper's MLPs, small: D with maxout pieces and dropout (input and hidden), G with ReLU and
+# a sigmoid output. lr_decay_factor 1.01 changes both learning rates by 1% a step, and epochs
+# of 64 examples (2 minibatches) with a momentum ramp saturating at epoch 3 change the momentum
+# within the 20 steps: a schedule baked into the graph as a constant would recompile each step.
+TINY_PAPER = [
+    "steps=20", "m=32", "data.kind=tensor", "epoch_size=64",
+    "generator.hidden=[64]", "discriminator.hidden=[32,32]", "discriminator.pieces=2",
+    "g_optimizer.lr_decay_factor=1.01", "d_optimizer.lr_decay_factor=1.01",
+    "g_optimizer.momentum_saturate_epochs=3", "d_optimizer.momentum_saturate_epochs=3",
+    "d_optimizer.weight_decay=0.001",
+]  # fmt: skip
+
+
+def _trained(overrides: list[str]):
+    cfg = load_config("paper-mnist", TINY_PAPER + overrides)
+    x = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with seeded_rng(cfg):
+        state = build_state(cfg, x)
+        algorithm1(cfg, state)
+    return state
+
+
+def _tensors(state) -> dict[str, torch.Tensor]:
+    """Every number training leaves: weights, buffers, gradients, optimiser state."""
+    out = {}
+    for net, module, opt in (("G", state.G, state.opt_g), ("D", state.D, state.opt_d)):
+        out |= {f"{net}.{k}": v for k, v in module.state_dict().items()}
+        out |= {f"{net}.{n}.grad": p.grad for n, p in module.named_parameters()}
+        for i, s in opt.state_dict()["state"].items():
+            out |= {f"{net}.opt.{i}.{k}": v for k, v in s.items()}
+    return out
+
+
+def _max_difference(a: dict, b: dict, skip=()) -> float:
+    assert a.keys() == b.keys()
+    return max(float((a[k].double() - b[k].double()).abs().max()) for k in a if k not in skip)
+
+
+@pytest.mark.filterwarnings("error:compile. step")  # an eager fallback would pass
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_compiled_step_computes_the_eager_numbers_and_compiles_once(update):
+    # 20 iterations (k=2 alternating) with D's dropout: compiled dropout draws eager's masks
+    # (fallback_random), so every weight, gradient and momentum buffer agrees to float32
+    # rounding: measured max difference 8.6e-9 alternating, 8.3e-9 simultaneous (weights ~0.2,
+    # an ulp 1.5e-8). D's weight decay left out differs by 4.7e-5, alternating instead of
+    # simultaneous by 2.0e-3: 1e-6 fails those and leaves two orders of margin for rounding.
+    k = ["k=2"] if update == "alternating" else ["update=simultaneous"]
+    graphs = counters["stats"]["unique_graphs"]
+    compiled = _tensors(_trained([*k, "compile=step"]))
+    # one graph per update kind: the schedules (20 learning rates, 3 momenta) never recompile
+    assert counters["stats"]["unique_graphs"] - graphs == (2 if update == "alternating" else 1)
+    eager = _tensors(_trained(k))
+    assert _max_difference(compiled, eager) < 1e-6
+
+
+def _bn_fed_biases(G: nn.Module) -> set[str]:
+    """G's Linear biases right before a BatchNorm, which subtracts them out again, and the
+    running means they shift."""
+    layers = list(G.net)
+    names = set()
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i + 1], nn.BatchNorm1d):
+            names |= {f"G.net.{i}.bias", f"G.net.{i}.bias.grad", f"G.net.{i + 1}.running_mean"}
+    return names
+
+
+@pytest.mark.filterwarnings("error:compile. step")
+def test_compiled_step_takes_adams_steps_through_batchnorm():
+    # Adam on both players, G with BatchNorm (the peer benchmark's architecture, small):
+    # running statistics are updated inside the compiled graph. A bias right before a
+    # BatchNorm has a gradient that is zero but for rounding (~1e-9), which Adam normalises to
+    # a step of +-lr: its value (and the running mean it shifts) follows rounding noise in eager
+    # training too, and changes no output; they are left out. The Adam step inside the graph is
+    # torch's fused kernel, eager's own: measured max difference 2.1e-7 over 10 steps (with the
+    # left-out ones too, on this seed), against steps of lr = 2e-4 per parameter.
+    adam = [
+        "g_optimizer.name=adam", "d_optimizer.name=adam", "g_optimizer.lr=0.0002",
+        "d_optimizer.lr=0.0002", "generator.batchnorm=true", "generator.hidden=[32,64]",
+        "steps=10",
+    ]  # fmt: skip
+    compiled = _trained([*adam, "compile=step"])
+    eager = _trained(adam)
+    skip = _bn_fed_biases(eager.G)
+    diff = _max_difference(_tensors(compiled), _tensors(eager), skip)
+    assert diff < 2e-6, diff
+    assert torch.equal(compiled.G.net[1].num_batches_tracked, eager.G.net[1].num_batches_tracked)
+
+
+def test_update_rules_are_torchs_sgd_and_adam():
+    # sgd_step_ and adam_step_ (torch's fused kernels) eagerly against torch's own per-tensor
+    # loops, weight decay on, a new learning rate each step. Float32 rounding of the same
+    # formulas: < 1e-6 after 20 steps of size ~1e-2 (test_speed_paths: the fused optimisers
+    # against the loops); a wrong momentum or bias correction differs by > 1e-3.
+    g = torch.Generator().manual_seed(0)
+    shapes = [(30, 20), (20,), (7, 3)]
+    start = [torch.randn(s, generator=g) for s in shapes]
+    grads = [[torch.randn(s, generator=g) for s in shapes] for _ in range(20)]
+    lrs = [0.01 * 0.9**t for t in range(20)]
+    for name in ("sgd", "plain sgd", "adam"):
+        ours = [w.clone() for w in start]
+        theirs = [nn.Parameter(w.clone()) for w in start]
+        mu = 0.5 if name == "sgd" else 0.0
+        if "sgd" in name:
+            opt = torch.optim.SGD(theirs, lr=1.0, momentum=mu, weight_decay=0.01, foreach=False)
+            # without momentum, no buffers: torch's SGD keeps none either
+            state = {"momentum_buffer": [torch.zeros_like(w) for w in ours]} if mu else {}
+        else:
+            opt = torch.optim.Adam(theirs, lr=1.0, betas=(0.5, 0.999), weight_decay=0.01)
+            state = {
+                "exp_avg": [torch.zeros_like(w) for w in ours],
+                "exp_avg_sq": [torch.zeros_like(w) for w in ours],
+                "step": [torch.zeros(()) for _ in ours],
+            }
+        for lr, step_grads in zip(lrs, grads, strict=True):
+            lr_t = torch.tensor(lr, dtype=torch.float64)
+            if "sgd" in name:
+                sgd_step_(ours, step_grads, state, lr_t, torch.tensor(mu), weight_decay=0.01)
+            else:
+                adam_step_(ours, step_grads, state, lr_t, (0.5, 0.999), 1e-8, weight_decay=0.01)
+            for p, grad in zip(theirs, step_grads, strict=True):
+                p.grad = grad.clone()
+            opt.param_groups[0]["lr"] = lr
+            opt.step()
+        for a, b in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
+
+
+GAUSS = ["generator.hidden=[8]", "discriminator.hidden=[8]", "m=16", "checkpoint_every=3",
+         "log_every=3", "sample_every=1000", "doctor=false", "compile=step"]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("error:compile. step")
+def test_compiled_step_resumes_from_a_checkpoint_exactly(tmp_path):
+    # 6 steps straight against 3, a checkpoint, and 3 more in a resume: the graph reads the
+    # optimiser's state tensors afresh each call (a resume loads new ones) and the streams
+    # come back from the checkpoint, so the two runs end on the same bits.
+    straight = ganlab.train("gauss1d", tmp_path / "a", overrides=[*GAUSS, "steps=6"], report=False)
+    ganlab.train("gauss1d", tmp_path / "b", overrides=[*GAUSS, "steps=3"], report=False)
+    resumed = ganlab.resume(tmp_path / "b", steps=6, report=False)
+    a = straight.generator.state_dict() | straight.discriminator.state_dict()
+    b = resumed.generator.state_dict() | resumed.discriminator.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_unsupported_config_trains_eagerly_after_one_line():
+    # RMSprop has no compiled rule: one warning naming it, then eager training's exact numbers
+    rms = ["steps=3", "d_optimizer.name=rmsprop"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallback = _tensors(_trained([*rms, "compile=step"]))
+    lines = [str(w.message) for w in caught if "compile: step" in str(w.message)]
+    assert lines == ["compile: step does not cover d_optimizer.name 'rmsprop' (SGD and Adam "
+                     "compile); training eagerly"]  # fmt: skip
+    eager = _tensors(_trained(rms))
+    assert all(torch.equal(fallback[k], eager[k]) for k in eager)
+
+
+def test_penalties_with_compile_step_train_eagerly():
+    # compile: forwards refuses gradient penalties (a double backward); step trains them eagerly
+    with pytest.raises(ConfigError, match="double backward"):
+        load_config("gauss1d", ["regularizers.r1=1", "compile=forwards"])
+    with pytest.warns(UserWarning, match="compile: step does not cover regularizers"):
+        _trained(["steps=2", "regularizers.r1=1", "compile=step"])
+
+
+def test_compile_failure_falls_back_to_the_eager_update():
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    calls = []
+
+    def eager(a, b):
+        calls.append("eager")
+        return (a * b).sum()
+
+    update = CompiledUpdate(lambda a, b: (a * b).sum(), (), eager, backend=failing_backend)
+    a, b = torch.randn(4), torch.randn(4)
+    with pytest.warns(UserWarning, match="no C\\+\\+ compiler here.*training eagerly"):
+        assert torch.equal(update(a, b), (a * b).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # eager from then on, no second line
+        assert torch.equal(update(b, b), (b * b).sum())
+    assert calls == ["eager", "eager"]
+
+
+def test_an_iteration_that_fails_to_compile_trains_eagerly_after_one_line(monkeypatch):
+    # Both updates fail to compile (a backend that raises, as where no C++ compiler is): one
+    # warning for the iteration, and from D's first update on the eager updates, whose numbers
+    # are eager training's own.
+    from ganlab.training import compiled_step
+
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    iteration = functools.partial(compiled_step.CompiledIteration, backend=failing_backend)
+    monkeypatch.setattr(compiled_step, "CompiledIteration", iteration)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallback = _tensors(_trained(["steps=4", "k=2", "compile=step"]))
+    lines = [str(w.message) for w in caught if "compile: step" in str(w.message)]
+    assert len(lines) == 1 and "no C++ compiler here" in lines[0], lines
+    eager = _tensors(_trained(["steps=4", "k=2"]))
+    assert all(torch.equal(fallback[k], eager[k]) for k in eager)
+
+
+def test_compile_config_values():
+    assert load_config("gauss1d", ["compile=true"]).compile == "forwards"  # configs before step
+    assert load_config("gauss1d", ["compile=step"]).compile == "step"
+    assert load_config("gauss1d", ["compile=false"]).compile is False
+    with pytest.raises(ConfigError, match="compile"):
+        load_config("gauss1d", ["compile=graph"])

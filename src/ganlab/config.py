@@ -113,7 +113,7 @@ class Config(Strict):
     threads: int | None = Field(
         None,
         ge=1,
-        description="torch CPU threads; default: 1 below 20 GFLOP per step, else torch's",
+        description="torch CPU threads; default: 1 below 8 GFLOP per step, else torch's",
     )
     compile: Literal[False, "forwards", "step"] = Field(
         False,

@@ -38,7 +38,7 @@ from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_fun
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.optim import learning_rate
 from ganlab.training.prior import NoisePrior
-from ganlab.training.runtime import configure_cpu, run_threads
+from ganlab.training.runtime import busy_warning, configure_cpu, run_threads
 from ganlab.training.state import PREVIEW_SEED, TrainState, eval_mode, value_range
 
 
@@ -397,7 +397,10 @@ def run_loop(
     run_dir: Path, cfg: Config, state: TrainState, quiet: bool, world: World = LOCAL
 ) -> None:
     threads = torch.get_num_threads()
-    configure_cpu(run_threads(cfg, state).threads)  # the count meta.json records, and why
+    choice = run_threads(cfg, state)
+    configure_cpu(choice.threads)  # the count meta.json records, and why
+    if choice.reason.startswith("auto") and (busy := busy_warning(choice.threads)):
+        warnings.warn(busy, stacklevel=2)
     monitor = RunMonitor(run_dir, cfg, state, quiet, world)
     sync = replicas(state.G, state.D, world)  # DistributedDataParallel on several ranks
     try:

@@ -63,22 +63,23 @@ def configure_cpu(threads: int | None = None) -> None:
     keep_freed_memory()
 
 
-# Below this many GFLOP (matrix products, forward and backward) per training iteration, one
-# thread; at or above it, torch's default (one per core, at most the cores this process may
-# run on). Why 20, from ../shared/PERF_NOTES.md and benchmarks/README.md (2 cores, torch 2.13):
-# - alone, a second thread gains little on small steps: paper MLPs 1.02x at batch 32 (1.2
-#   GFLOP), 1.17x at 64, 1.28x at 128 (4.6 GFLOP); 1.5-1.7x only from batch 256 (9 GFLOP) up;
-# - beside one busy process, the second thread cost 20x at 1.2 GFLOP (38 -> 1.9 steps/s):
-#   each parallel region waits for a worker that the scheduler has put behind the other
-#   process, a time slice (milliseconds) per region whatever the region's size. The loss
-#   shrinks only once a typical matrix product runs for several slices on one thread: at 20
-#   GFLOP (batch ~500) the paper MLPs' 25 products average 0.8 GFLOP, 5-10 ms on one thread
-#   (about half the 150-290 GFLOP/s two-thread gemm peak PERF_NOTES.md quotes).
-# So below 20 GFLOP the second thread risks a 20x loss for a <= 1.5x gain. Only the batch-32
-# end of this is measured under load; benchmarks/speed.py (full run) prints steps/s by batch,
-# alone and beside a busy process, on 1 and 2 threads: the table that checks the threshold.
-# Presets: ring8 (the demo) 0.2 GFLOP, grid25 0.4, paper-mnist 4.0, images (DCGAN) 11.8: all 1.
-THREADS_MIN_GFLOP = 20.0
+# Below this many GFLOP (matrix products and convolutions, forward and backward) per training
+# iteration, one thread; at or above it, torch's default (one per core, at most the cores this
+# process may run on). Measured with benchmarks/speed.py --quick, twice, and the images preset,
+# on a quiet 2-core machine, 2026-12-06 (benchmarks/README.md, "Contention"):
+# - beside one busy process a second thread is a cliff at every size measured: paper MLPs
+#   batch 32 (1.3 GFLOP) 6-12 steps/s against 47 on one thread, batch 512 (~20 GFLOP) 1.5-2.0
+#   against 5.2, the images preset's DCGAN (11.8 GFLOP) 1.3 against 5.6: each parallel region
+#   waits for a worker the scheduler has put behind the other process;
+# - alone, the second thread gains 1.6-1.8x at every size (paper MLPs 1.7x at batch 32, the
+#   DCGAN 1.8x), the demo's ring8 1.1x.
+# No size escapes the trade, so the line is drawn where the time at stake is: the toy and MLP
+# presets (ring8 0.2, grid25 0.4, cgan-mnist 2.8, paper-mnist 4.0) take one thread and never
+# fall off the cliff; the images recipe (11.8) keeps both threads, which is what brings its
+# 5,000 steps inside 10 minutes alone (9.8 against 5.5 steps/s), and warns when the machine is
+# busy (busy_warning). The choice depends on the config and the machine only, never on the
+# load: the thread count changes the float rounding, and a seed must give the same numbers.
+THREADS_MIN_GFLOP = 8.0
 
 # Environment variables that set torch's thread count when the process starts; a user who sets
 # one has chosen, and ganlab keeps the count torch took from it.
@@ -179,6 +180,29 @@ def thread_env() -> str | None:
         if value:
             return f"{name}={value}"
     return None
+
+
+def busy_warning(threads: int, cores: int | None = None, load: float | None = None) -> str | None:
+    """A line for a run about to use `threads` > 1 on a machine already busy, else None.
+
+    Busy: the 1-minute load average (os.getloadavg) is at least 0.7, about one other process
+    running, while the run's threads would take every core (THREADS_MIN_GFLOP: then each
+    parallel region waits behind the other process, 4-8x slower measured). Only a warning:
+    the thread count stays a function of the config and the machine, never of the load.
+    """
+    cores = available_cores() if cores is None else cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not Unix
+            return None
+    if threads < 2 or threads < cores or load < 0.7:
+        return None
+    return (
+        f"the machine is busy (load average {load:.1f} on {cores} cores): this run's {threads} "
+        f"torch threads can run 4-8x slower beside another process; --set threads=1 keeps it "
+        f"steady there"
+    )
 
 
 def run_threads(cfg: Config, state: TrainState) -> ThreadChoice:

@@ -8,6 +8,8 @@ uniform. Real test images score 97.6% (MNIST) on the first.
     python benchmarks/images_recipe.py run --folder /tmp/img/mnist --set steps=3000 \\
         --out /tmp/img/run1                                          # one run, scored
     python benchmarks/images_recipe.py real --folder /tmp/img/mnist  # real images, scored
+    python benchmarks/images_recipe.py score /tmp/img/run1 --step 1000 --step 2000 \\
+        [--psi 1,0.8] [--rank-by-d 2,4]                             # checkpoints, scored
 """
 
 import argparse
@@ -78,6 +80,91 @@ def run(args):
         f.write(json.dumps(row) + "\n")
 
 
+def score_run(args):
+    """Each checkpoint's 5,000 samples of G's average (z from seed + 123, the same z for every
+    checkpoint), scored; with --psi, z scaled by psi (truncation); with --rank-by-d, the
+    5,000 that D ranks most real of r x 5,000 draws. A conditional run's classes are drawn with
+    its class weights (a run whose classes are clusters: their sizes), or the frequencies of
+    the labels in --labels (an .npz with y), else uniformly."""
+    from ganlab.runs.api import load_run
+
+    name = "fashion_mnist" if "fashion" in args.run else "mnist"
+    model = classifier(name, args.data)
+    psis = [float(p) for p in args.psi.split(",")]
+    ranks = [int(r) for r in args.rank_by_d.split(",")] if args.rank_by_d else []
+    for step in args.step or [None]:
+        run = load_run(args.run, step)
+        G, D = run.sampler.eval(), run.discriminator.eval()
+        seed = torch.Generator().manual_seed(run.config.seed + 123)
+        y = None
+        if run.class_names is not None:
+            freq = torch.tensor(run.class_weights or [1.0] * len(run.class_names))
+            if args.labels:
+                freq = torch.bincount(torch.from_numpy(np.load(args.labels)["y"]).long())
+            y = torch.multinomial(freq.double(), 5000 * max([1, *ranks]), True, generator=seed)
+        z = torch.randn(5000 * max([1, *ranks]), run.config.noise.dim, generator=seed)
+        with torch.no_grad():
+            for psi in psis:
+                x = in_chunks(G, z[:5000] * psi, None if y is None else y[:5000])
+                row = {"run": args.run, "step": run.step, "psi": psi}
+                print(json.dumps({**row, **score(model, (x + 1) / 2)}), flush=True)
+            if args.spread:
+                ratio = spread_ratio(run, args.labels)
+                print(json.dumps({"run": args.run, "step": run.step, **ratio}), flush=True)
+            for r in ranks:
+                yr = None if y is None else y[: 5000 * r]
+                x = in_chunks(G, z[: 5000 * r], yr)
+                keep = in_chunks(D, x, yr).argsort(descending=True)[:5000]
+                row = {"run": args.run, "step": run.step, "rank_by_d": r}
+                print(json.dumps({**row, **score(model, (x[keep] + 1) / 2)}), flush=True)
+
+
+def spread(x):
+    """Mean L2 distance between two different examples of x (pixels in [0, 1])."""
+    flat = x.reshape(len(x), -1).double()
+    return float(torch.cdist(flat, flat).sum() / (len(x) * (len(x) - 1)))
+
+
+def spread_ratio(run, labels=None, per_class=50, seed=11):
+    """How varied G's samples are beside the data: mean pairwise distance of samples over that
+    of training images (1: as varied; a collapsed G: near 0). A conditional run: within each
+    class (its clusters, recomputed as training computed them, or the labels of --labels),
+    averaged with the classes' sizes; the lowest class's ratio beside it."""
+    from ganlab.data import build_data
+    from ganlab.data.clusters import cluster_labels
+    from ganlab.training.state import CLUSTER_SEED, DATA_SEED
+
+    cfg, G = run.config, run.sampler.eval()
+    gen = torch.Generator().manual_seed(seed)
+    source = build_data(cfg.data, cfg.seed + DATA_SEED)
+    x = source.rows(torch.arange(source.size)).float()  # [0, 1]: nothing scaled it yet
+    z = torch.randn(1000, cfg.noise.dim, generator=gen)
+    if run.class_names is None:
+        real = x[torch.randperm(len(x), generator=gen)[:1000]]
+        return {"spread": round(spread((in_chunks(G, z) + 1) / 2) / spread(real), 3)}
+    if labels:
+        y = torch.from_numpy(np.load(labels)["y"]).long()
+    else:
+        y = cluster_labels(source, cfg.conditional.clusters, cfg.seed + CLUSTER_SEED)
+    ratios, sizes = [], []
+    for c in range(len(run.class_names)):
+        real = x[y == c][torch.randperm(int((y == c).sum()), generator=gen)[:100]]
+        if len(real) < 5:
+            continue
+        fake = (G(z[:per_class], torch.full((per_class,), c)) + 1) / 2
+        ratios.append(spread(fake) / spread(real))
+        sizes.append(int((y == c).sum()))
+    mean = sum(r * s for r, s in zip(ratios, sizes, strict=True)) / sum(sizes)
+    return {"spread_within_class": round(mean, 3), "lowest_class": round(min(ratios), 3)}
+
+
+def in_chunks(net, inputs, y=None, size=1000):
+    """net(inputs) (or net(inputs, y) for a conditional net), 1,000 rows at a time."""
+    if y is None:
+        return torch.cat([net(c) for c in inputs.split(size)])
+    return torch.cat([net(c, yc) for c, yc in zip(inputs.split(size), y.split(size), strict=True)])
+
+
 def real(args):
     """The classifiers' reading of real images: each set's test images and a PNG folder."""
     from ganlab.data import load_image_folder, load_split
@@ -104,10 +191,17 @@ def main():
     r.add_argument("--log", default="images_search.jsonl")
     b = sub.add_parser("real")
     b.add_argument("--folder", default=None, help="also score this folder's first 5,000 images")
-    for p in (m, r, b):
+    c = sub.add_parser("score")
+    c.add_argument("run")
+    c.add_argument("--step", type=int, action="append", help="default: the newest checkpoint")
+    c.add_argument("--psi", default="1", help="comma-separated truncation factors for z")
+    c.add_argument("--rank-by-d", default="", help="comma-separated r: keep D's best of r x")
+    c.add_argument("--labels", default=None, help="conditional runs: class frequencies (.npz y)")
+    c.add_argument("--spread", action="store_true", help="also how varied samples are (1: as data)")
+    for p in (m, r, b, c):
         p.add_argument("--data", default=None, help="where MNIST is (default $GANLAB_DATA)")
     args = ap.parse_args()
-    {"make": make, "run": run, "real": real}[args.cmd](args)
+    {"make": make, "run": run, "real": real, "score": score_run}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -44,3 +44,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """MNIST's train and test splits as (images, labels) (skips where mnist.pkl.gz is absent)."""
+    from datafiles import MNIST_PICKLE, mnist_pickle
+
+    from ganlab.data import load_mnist
+
+    mnist_pickle()
+    return {split: load_mnist(split, MNIST_PICKLE) for split in ("train", "test")}
+
+
+@pytest.fixture(scope="module")
+def reference(mnist):
+    """The reference classifier from this machine's cache (trained into it on a first run)."""
+    from ganlab.metrics import classifier as clf
+
+    return clf.reference_classifier(data=(*mnist["train"], *mnist["test"]))

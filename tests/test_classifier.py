@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 from datafiles import MNIST_PICKLE as PICKLE
-from datafiles import mnist_pickle, needs_mnist
+from datafiles import needs_mnist
 from safetensors.torch import safe_open
 
 from ganlab.cli import main
@@ -91,14 +91,6 @@ def test_the_key_changes_with_the_data_seed_and_version():
 
 # ---------------------------------------------------------------------------------------------
 # Real MNIST
-
-
-@pytest.fixture(scope="session")
-def mnist():
-    mnist_pickle()
-    from ganlab.data import load_mnist
-
-    return {split: load_mnist(split, PICKLE) for split in ("train", "test")}
 
 
 @pytest.fixture(scope="session")

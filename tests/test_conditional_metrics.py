@@ -14,8 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from datafiles import MNIST_PICKLE as PICKLE
-from datafiles import mnist_pickle, needs_mnist
+from datafiles import needs_mnist
 from torch import nn
 
 from ganlab.metrics import classifier as clf
@@ -119,20 +118,6 @@ def test_cas_floor_depends_on_the_label_counts_not_their_order(monkeypatch):
 
 # ---------------------------------------------------------------------------------------------
 # Real MNIST and the reference classifier
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    mnist_pickle()
-    from ganlab.data import load_mnist
-
-    return {split: load_mnist(split, PICKLE) for split in ("train", "test")}
-
-
-@pytest.fixture(scope="module")
-def reference(mnist):
-    """The reference classifier from this machine's cache (trained into it on a first run)."""
-    return clf.reference_classifier(data=(*mnist["train"], *mnist["test"]))
 
 
 @needs_mnist

@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 from datafiles import MNIST_PICKLE as PICKLE
-from datafiles import mnist_pickle, needs_mnist
+from datafiles import needs_mnist
 
 from ganlab.cli import main
 from ganlab.config import load_config
@@ -65,20 +65,6 @@ def test_histogram_scores_of_known_triple_sets():
 
 # ---------------------------------------------------------------------------------------------
 # Real MNIST and the reference classifier
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    mnist_pickle()
-    from ganlab.data import load_mnist
-
-    return {split: load_mnist(split, PICKLE) for split in ("train", "test")}
-
-
-@pytest.fixture(scope="module")
-def reference(mnist):
-    """The reference classifier from this machine's cache (trained into it on a first run)."""
-    return clf.reference_classifier(data=(*mnist["train"], *mnist["test"]))
 
 
 @needs_mnist

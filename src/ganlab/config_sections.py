@@ -337,6 +337,13 @@ class ConditionalConfig(Strict):
     classes: int | None = Field(
         None, ge=2, description="number of classes K; default: from the data's labels"
     )
+    clusters: int = Field(
+        0,
+        ge=0,
+        description="K >= 2: the classes are the data's own k-means clusters, for data without "
+        "labels (the self-conditioned GAN, Liu et al. 2020; G's classes drawn with the clusters' "
+        "sizes); 0: the data's labels",
+    )
     embed_dim: int = Field(
         10,
         ge=1,
@@ -362,8 +369,27 @@ def check_conditional(cond: ConditionalConfig, data: DataConfig, update: str, pa
         ValueError: one line naming the fix (Config turns it into a ConfigError).
     """
     kind = cond.kind
+    if cond.clusters and kind == "none":
+        raise ValueError(
+            f"conditional.clusters={cond.clusters} makes the clusters G's classes, but "
+            "conditional.kind is none; set conditional.kind=projection (or concat, acgan), or "
+            "conditional.clusters=0 for an unconditional GAN"
+        )
+    if cond.clusters == 1 or (cond.clusters and cond.classes not in (None, cond.clusters)):
+        raise ValueError(
+            f"conditional.clusters={cond.clusters} must be 0 or at least 2 (and equal "
+            f"conditional.classes={cond.classes} when that is set); set conditional.clusters=K"
+        )
     if kind == "none":
         return
+    if update == "simultaneous" or pack > 1:
+        what = "update 'simultaneous'" if update == "simultaneous" else "PacGAN's packs"
+        raise ValueError(
+            f"conditional.kind '{kind}' trains with Algorithm 1's alternating updates, one "
+            f"example per logit, not {what}; set update=alternating and discriminator.pack=1"
+        )
+    if cond.clusters:
+        return  # any data with a fixed set of examples (checked when it is loaded)
     if data.kind not in LABELLED_KINDS:
         raise ValueError(
             f"conditional.kind '{kind}' needs labelled data, but data.kind '{data.kind}' has no "
@@ -383,10 +409,4 @@ def check_conditional(cond: ConditionalConfig, data: DataConfig, update: str, pa
         raise ValueError(
             f"conditional.kind '{kind}' on a CSV needs data.label_column, the header of the "
             "column holding each point's class; set data.label_column=NAME"
-        )
-    if update == "simultaneous" or pack > 1:
-        what = "update 'simultaneous'" if update == "simultaneous" else "PacGAN's packs"
-        raise ValueError(
-            f"conditional.kind '{kind}' trains with Algorithm 1's alternating updates, one "
-            f"example per logit, not {what}; set update=alternating and discriminator.pack=1"
         )

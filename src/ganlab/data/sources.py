@@ -101,20 +101,25 @@ class EpochSource:
         self.shard = (0, 1)  # (rank, world size): the rows of each minibatch sample() returns
         self.labels: Tensor | None = None  # (N,) int64 class of each example (conditional runs)
         self.class_names: list[str] | None = None  # the K classes' names, index order
+        self.class_weights: Tensor | None = None  # (K,) p(y) G's classes follow; None: uniform
 
     @property
     def classes(self) -> int | None:
         """K, the number of classes of a labelled source (None: unlabelled)."""
         return None if self.class_names is None else len(self.class_names)
 
-    def set_labels(self, labels: Tensor, class_names: list[str]) -> None:
-        """Give example i the class labels[i] in 0..K-1, K = len(class_names)."""
+    def set_labels(
+        self, labels: Tensor, class_names: list[str], weights: Tensor | None = None
+    ) -> None:
+        """Give example i the class labels[i] in 0..K-1, K = len(class_names); `weights`, (K,),
+        the class frequencies G's classes are drawn with (None: uniform)."""
         labels = torch.as_tensor(labels, dtype=torch.int64)
         if labels.shape != (self.size,):
             raise DataError(
                 f"{len(labels)} labels for {self.size} examples; give one label per example"
             )
         self.labels, self.class_names = labels, list(class_names)
+        self.class_weights = weights
 
     def rows(self, idx: Tensor) -> Tensor:
         """The examples at indices idx, in that order: (len(idx), *x_shape)."""

@@ -96,6 +96,8 @@ class Run:
         ema: the moving average of G's weights (config.ema.beta > 0), else None; sample(),
             and so every figure and metric, draws from it when there is one.
         class_names: a conditional run's K classes in index order (meta.json), else None.
+        class_weights: p(y) of a run whose classes are the data's clusters (meta.json): the
+            frequencies sample() draws classes with; None: uniform.
     """
 
     def __init__(
@@ -108,11 +110,13 @@ class Run:
         x_shape: tuple[int, ...],
         ema=None,
         class_names: list[str] | None = None,
+        class_weights: list[float] | None = None,
     ):
         self.path, self.config = Path(path), config
         self.generator, self.discriminator, self.ema = G, D, ema
         self.step, self.x_shape = step, tuple(x_shape)
         self.class_names = list(class_names) if class_names is not None else None
+        self.class_weights = class_weights
 
     @property
     def classes(self) -> list[str] | None:
@@ -134,14 +138,16 @@ class Run:
         G is the average of G's weights when the run keeps one (config.ema). Images come back
         in the data's [0, 1] range whatever G's output nonlinearity.
         label: a conditional run's class for all n (an index or a class name) or n indices;
-            default classes drawn uniformly (from the seed). An unconditional run takes none.
+            default classes drawn from the seed, uniformly (with the clusters' sizes for a run
+            whose classes are the data's clusters). An unconditional run takes none.
         Raises:
             ConfigError: n < 1; a label for an unconditional run, out of range or unknown.
         """
         if n < 1:
             raise ConfigError(f"number of samples must be >= 1, got {n}; pass -n 1 or more")
         seed = self.config.seed + EVAL_SEED if seed is None else seed
-        y = class_labels(n, label, self.class_names, seed + LABEL_SEED, f"run {self.path}")
+        where = f"run {self.path}"
+        y = class_labels(n, label, self.class_names, seed + LABEL_SEED, where, self.class_weights)
         device = next(self.sampler.parameters()).device
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
         with eval_mode(self.sampler) as G:
@@ -321,7 +327,8 @@ def _run_from(path: Path, cfg: Config, meta: dict, ckpt: Path, tensors, header) 
     for net in (G, D, ema):
         if net is not None:
             net.eval()
-    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape, ema, names)
+    weights = meta.get("class_weights") if cfg.conditional_run else None
+    return Run(path, cfg, G, D, int(header.get("step", 0)), x_shape, ema, names, weights)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +339,10 @@ def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: Worl
     """The trained Run, its G and D on the CPU, and (rank 0) its report."""
     ema = state.ema.cpu() if state.ema is not None else None
     names = getattr(state.data, "class_names", None)
-    run = Run(out, cfg, state.G.cpu(), state.D.cpu(), state.step, state.data.x_shape, ema, names)
+    weights = getattr(state.data, "class_weights", None)
+    weights = None if weights is None else [float(w) for w in weights]
+    G, D = state.G.cpu(), state.D.cpu()
+    run = Run(out, cfg, G, D, state.step, state.data.x_shape, ema, names, weights)
     if report and world.is_main:
         with writing(out / "index.html", "training finished"):
             write_report(run)

@@ -241,6 +241,9 @@ def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict
     names = getattr(state.data, "class_names", None)
     if names is not None:  # a conditional run: K and the classes' names, in index order
         meta["classes"], meta["class_names"] = len(names), names
+        weights = getattr(state.data, "class_weights", None)
+        if weights is not None:  # clusters as classes: G's classes follow their sizes
+            meta["class_weights"] = [float(w) for w in weights]
     if data is not None:
         meta["data_sha256"] = fingerprint(data)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ganlab.errors import ConfigError
+from ganlab.training.prior import draw_classes
 
 
 def label_index(label: int | str, class_names: list[str] | None, run: object = "the run") -> int:
@@ -36,11 +37,17 @@ def label_index(label: int | str, class_names: list[str] | None, run: object = "
 
 
 def class_labels(
-    n: int, label, class_names: list[str] | None, seed: int, run: object = "the run"
+    n: int,
+    label,
+    class_names: list[str] | None,
+    seed: int,
+    run: object = "the run",
+    weights: list[float] | None = None,
 ) -> torch.Tensor | None:
     """The (n,) classes G is asked for: None for an unconditional run without a label; each
-    drawn uniformly from `seed` when `label` is None; `label` (index or name) n times; or a
-    sequence/tensor of n indices as given.
+    drawn from `seed` when `label` is None (uniformly, or with the class frequencies `weights`
+    of a run whose classes are clusters); `label` (index or name) n times; or a sequence/tensor
+    of n indices as given.
 
     Raises:
         ConfigError: as label_index, or n labels that do not fit.
@@ -48,7 +55,9 @@ def class_labels(
     if label is None:
         if class_names is None:
             return None
-        return torch.randint(len(class_names), (n,), generator=torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed)
+        w = None if weights is None else torch.tensor(weights, dtype=torch.float64)
+        return draw_classes(n, len(class_names), w, gen)
     if not isinstance(label, (int, str)) and torch.as_tensor(label).ndim == 0:
         label = int(label)  # a numpy or 0-dim torch integer: one class for all n
     if isinstance(label, (int, str)):

@@ -23,13 +23,18 @@ class NoisePrior:
     """
 
     def __init__(
-        self, cfg: NoiseConfig, seed: int, classes: int | None = None, label_seed: int = 0
+        self,
+        cfg: NoiseConfig,
+        seed: int,
+        classes: int | None = None,
+        label_seed: int = 0,
+        class_weights: Tensor | None = None,
     ):
         self.kind, self.dim, self.scale = cfg.kind, cfg.dim, cfg.scale
         self.generator = torch.Generator().manual_seed(seed)
-        # a conditional G's classes y ~ U{0..K-1}: a stream of their own, so that z is the
-        # same whether or not a run is conditional
-        self.classes = classes
+        # a conditional G's classes y ~ U{0..K-1} (or p(y) = class_weights: a self-conditioned
+        # run's cluster sizes): a stream of their own, so z is the same either way
+        self.classes, self.class_weights = classes, class_weights
         self.label_generator = torch.Generator().manual_seed(label_seed) if classes else None
         self.shard = (0, 1)  # (rank, world size): which rows of each draw sample() returns
         self.device = torch.device("cpu")  # where samples go; the generator stays on the CPU
@@ -44,9 +49,9 @@ class NoisePrior:
         return z[shard_rows(m, self.shard)].to(self.device)
 
     def sample_labels(self, m: int) -> Tensor:
-        """m classes y ~ U{0, ..., K-1} for a conditional G's samples, (m,) int64; this rank's
-        m / world of them in a sharded run."""
-        y = torch.randint(self.classes, (m,), generator=self.label_generator)  # (m,)
+        """m classes y ~ U{0, ..., K-1} (y ~ class_weights when given) for a conditional G's
+        samples, (m,) int64; this rank's m / world of them in a sharded run."""
+        y = draw_classes(m, self.classes, self.class_weights, self.label_generator)  # (m,)
         return y[shard_rows(m, self.shard)].to(self.device)
 
     def to(self, device: torch.device) -> NoisePrior:
@@ -64,3 +69,13 @@ class NoisePrior:
         self.generator.set_state(state["generator"])
         if self.label_generator is not None:
             self.label_generator.set_state(state["labels"])
+
+
+def draw_classes(
+    n: int, classes: int, weights: Tensor | None, generator: torch.Generator
+) -> Tensor:
+    """n classes, (n,) int64: y ~ U{0..K-1}, or y ~ weights (K,) when given."""
+    if weights is None:
+        return torch.randint(classes, (n,), generator=generator)
+    p = torch.as_tensor(weights, dtype=torch.float64)
+    return torch.multinomial(p, n, replacement=True, generator=generator)

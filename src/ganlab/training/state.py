@@ -15,6 +15,7 @@ from torch import nn
 
 from ganlab.config import Config
 from ganlab.data import build_data
+from ganlab.data.clusters import label_by_clusters
 from ganlab.data.sources import DistributionSource, TensorSource
 from ganlab.data.streaming import StreamingSource
 from ganlab.errors import ConfigError, DataError
@@ -28,7 +29,7 @@ from ganlab.training.prior import NoisePrior
 
 # Seeds of the run's independent random streams, offset from cfg.seed so that none shares
 # a sequence with another (model init and dropout use torch's global generator, seeded cfg.seed).
-DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED, LABEL_SEED = 1, 2, 3, 4, 5
+DATA_SEED, NOISE_SEED, PREVIEW_SEED, EVAL_SEED, LABEL_SEED, CLUSTER_SEED = 1, 2, 3, 4, 5, 6
 # Examples data.standardize measures mu and sigma on: all of a training set up to this size
 # (the standard error of sigma is then under 0.5% of it), a fixed draw of a stream's law.
 MOMENT_EXAMPLES = 100_000
@@ -48,6 +49,7 @@ class TrainState:
     lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
     rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
     ema: nn.Module | None = None  # the moving average of G's weights (cfg.ema), or None
+    gflop: float | None = None  # work of one iteration (runtime.step_gflop), counted once
 
     @property
     def sampler(self) -> nn.Module:
@@ -78,6 +80,21 @@ def check_enough_examples(cfg: Config, source) -> None:
     )
 
 
+def require_examples(source, cfg: Config):
+    """`source` itself when it holds a fixed set of examples (what k-means can cluster).
+
+    Raises:
+        DataError: a source that draws fresh points from a distribution every step.
+    """
+    if isinstance(source, DistributionSource):
+        raise DataError(
+            f"conditional.clusters clusters a fixed set of examples, but data.kind "
+            f"'{cfg.data.kind}' draws fresh points every step; set data.n=N (a training set of "
+            "N points) or conditional.clusters=0"
+        )
+    return source
+
+
 def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     """Fresh G, D, optimisers, noise prior and data source for a config, on world's device.
 
@@ -89,7 +106,11 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     A conditional config (conditional.kind not none) gets a labelled source (class_names: the
     K classes), G(z, y) and D(x, y) of its kind, and a prior that also draws G's classes.
     """
-    source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=cfg.conditional_run)
+    clusters = cfg.conditional.clusters  # classes from the data's own k-means clusters
+    labelled = cfg.conditional_run and not clusters
+    source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=labelled)
+    if clusters:
+        label_by_clusters(require_examples(source, cfg), clusters, cfg.seed + CLUSTER_SEED)
     check_enough_examples(cfg, source)
     if cfg.regularizers.augment and len(source.x_shape) != 3:
         raise ConfigError(
@@ -113,7 +134,8 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         G.set_moments_(*moments)
         D.set_moments_(*moments)
     G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
-    prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED, classes, cfg.seed + LABEL_SEED)
+    weights = getattr(source, "class_weights", None)
+    prior = NoisePrior(cfg.noise, cfg.seed + NOISE_SEED, classes, cfg.seed + LABEL_SEED, weights)
     prior.to(world.device)
     source.to(world.device)
     prior.shard = source.shard = (world.rank, world.size)

@@ -88,7 +88,8 @@ def score_run(args):
     the labels in --labels (an .npz with y), else uniformly."""
     from ganlab.runs.api import load_run
 
-    name = "fashion_mnist" if "fashion" in args.run else "mnist"
+    first = load_run(args.run, args.step[0] if args.step else None)
+    name = "fashion_mnist" if "fashion" in str(first.config.data.path) else "mnist"  # its folder
     model = classifier(name, args.data)
     psis = [float(p) for p in args.psi.split(",")]
     ranks = [int(r) for r in args.rank_by_d.split(",")] if args.rank_by_d else []

@@ -151,3 +151,24 @@ def test_the_images_recipe_conditions_on_clusters_that_grow_with_the_data(tmp_pa
     assert few.config.conditional.kind == "projection"
     assert few.config.conditional.clusters == 2
     assert "clusters" in few.line
+    # images with labels (a sub-folder per class) stay unconditional unless asked, on the labels
+    for name in ("cat", "dog"):
+        write_images(tmp_path / "pets" / name, 20, size=(28, 28))
+    pets = plan_run(tmp_path / "pets")
+    assert pets.config.conditional.kind == "none" and not pets.config.conditional.clusters
+    asked = plan_run(tmp_path / "pets", ["conditional.kind=projection"])
+    assert asked.config.conditional.clusters == 0
+
+
+def test_image_class_figures_put_real_images_beside_the_generated_rows(tmp_path):
+    from PIL import Image
+
+    from ganlab.report.class_figures import save_class_figure
+
+    x, y = torch.rand(3 * 8, 1, 16, 16), torch.arange(3).repeat_interleave(8)
+    names = ["cluster 0", "cluster 1", "cluster 2"]
+    alone = save_class_figure(tmp_path / "a.png", x, y, names)
+    beside = save_class_figure(tmp_path / "b.png", x, y, names, torch.rand(24, 1, 16, 16))
+    with Image.open(alone) as a, Image.open(beside) as b:
+        assert b.width > 1.5 * a.width  # a second grid as wide as the first
+        assert abs(b.height - a.height) < 0.25 * a.height  # the same rows (titles differ)

@@ -5,8 +5,9 @@ train a conditional GAN p_g(x | c) on the cluster c of each example, and sample 
 clusters' frequencies, so that p_g(x) = sum_c p(c) p_g(x | c). One G that maps a single
 Gaussian z onto every mode of the data must spend samples on the paths between modes (blends of
 a 3, a 5 and an 8); given the cluster, each conditional is nearer to one mode.
-(benchmarks/README.md, "The images recipe": on MNIST PNGs it raised the share of samples a
-classifier reads confidently from 84% to over 90%.)
+(benchmarks/README.md, "The images recipe": on 10,000 MNIST PNGs, 20 clusters raised the share
+of samples a classifier reads confidently from 84% to 95-96%; with 200 clusters of 50 images
+G drew nearly one image per cluster.)
 
 Liu et al. cluster D's features; here the clusters come once from the data itself, before
 training (k-means on its first principal components), so that they are fixed for the run and
@@ -22,9 +23,9 @@ from torch import Tensor
 from ganlab.data.sources import EpochSource
 from ganlab.errors import DataError
 
-FEATURES = 50  # principal components the k-means runs in (more add noise, not structure)
+FEATURES = 50  # principal components k-means runs in (20, 50, 100: clusters alike pure on MNIST)
 FIT_BYTES = 256 * 2**20  # float32 rows the PCA and k-means are fitted on: a seeded subsample
-FIT_ROWS = 20_000  # ... and at most this many rows (k-means of 50 clusters fits in seconds)
+FIT_ROWS = 20_000  # ... and at most this many rows (k-means of 20 clusters: seconds)
 CHUNK_ROWS = 4096  # rows assigned to their nearest centroid at a time
 
 

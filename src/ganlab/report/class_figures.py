@@ -36,22 +36,29 @@ def save_class_figure(
 ) -> Path:
     """x: samples (images in value_range) or points, y: (n,) the class each was asked for, in class
     order with an equal count per class for images. Images: one row per class (the first
-    MAX_ROWS classes); points: a scatter coloured by class (2-D, or the data's principal plane)."""
+    MAX_ROWS classes), with `real` images (any classes) in a grid of the same size beside them;
+    points: a scatter coloured by class (2-D, or the data's principal plane)."""
     plt = pyplot()
     if x.ndim == 4:
         k = min(len(class_names), MAX_ROWS)
         per_class = int((y == 0).sum())
-        rows = x[: k * per_class]
-        grid = image_grid(rows, value_range, cols=per_class)  # (k*(H+1)+1, pc*(W+1)+1, C)
-        fig, ax = plt.subplots(figsize=(0.5 * per_class + 1.5, 0.5 * k + 0.8))
-        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        grids = [image_grid(x[: k * per_class], value_range, cols=per_class)]  # (k(H+1)+1, ...)
+        if real is not None and len(real):
+            grids.append(image_grid(real[: k * per_class], value_range, cols=per_class))
+        width = 0.5 * per_class * len(grids) + 1.5
+        fig, axes = plt.subplots(1, len(grids), figsize=(width, 0.5 * k + 0.8), squeeze=False)
         h = x.shape[2] + 1
-        ax.set_yticks([1 + h * i + h / 2 for i in range(k)], class_names[:k])
-        ax.set_xticks([])
-        ax.set_ylabel("class asked for")
-        for side in ("top", "right", "bottom", "left"):
-            ax.spines[side].set_visible(False)
-        ax.set_title(title or "generated, one row per class")
+        names = [title or "generated, one row per class", "data (examples of every class)"]
+        for ax, grid, name in zip(axes[0], grids, names, strict=False):
+            ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0,
+                      vmax=1)  # fmt: skip
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ("top", "right", "bottom", "left"):
+                ax.spines[side].set_visible(False)
+            ax.set_title(name, fontsize=9 if len(grids) > 1 else None)
+        axes[0, 0].set_yticks([1 + h * i + h / 2 for i in range(k)], class_names[:k])
+        axes[0, 0].set_ylabel("class asked for")
         return save_figure(fig, path)
     fake = x.float()
     names = ("x1 (data coordinate)", "x2 (data coordinate)")

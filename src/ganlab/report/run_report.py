@@ -20,7 +20,7 @@ from ganlab.data import build_data, distribution_of
 from ganlab.errors import GanlabError
 from ganlab.files import atomic_write_bytes
 from ganlab.game.divergences import optimal_discriminator_from_logs
-from ganlab.report.class_figures import class_samples, save_class_figure
+from ganlab.report.class_figures import MAX_ROWS, class_samples, save_class_figure
 from ganlab.report.figures import (
     CURVE_PANELS,
     save_coverage_figure,
@@ -135,6 +135,8 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
     if getattr(run, "class_names", None) is not None:
         per_class = 8 if fake.ndim == 4 else max(1, _FIGURE_POINTS // len(run.class_names))
         x, y = class_samples(run, per_class)
+        if fake.ndim == 4 and dist is None:  # a real grid as large as the generated one
+            real = data_examples(run.config, min(len(run.class_names), MAX_ROWS) * per_class)
         title = f"step {run.step}: generated, by the class asked for{ema_note(run.config)}"
         return save_class_figure(path, x, y, run.class_names, real, title)
     data = " and data (black)" if real is not None else ""

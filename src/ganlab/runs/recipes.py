@@ -114,7 +114,9 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
             sets.append(f"data.resize=[{side},{side}]")
     if side > WIDE_G_MAX_SIDE:
         sets.append(f"generator.channels={NARROW_G_CHANNELS}")
-    sets += ["conditional.kind=projection", f"conditional.clusters={image_clusters(summary.count)}"]
+    if not summary.classes:  # labelled images stay yours to condition on (conditional.kind)
+        clusters = image_clusters(summary.count)
+        sets += ["conditional.kind=projection", f"conditional.clusters={clusters}"]
     return "images", sets
 
 

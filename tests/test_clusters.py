@@ -172,3 +172,13 @@ def test_image_class_figures_put_real_images_beside_the_generated_rows(tmp_path)
     with Image.open(alone) as a, Image.open(beside) as b:
         assert b.width > 1.5 * a.width  # a second grid as wide as the first
         assert abs(b.height - a.height) < 0.25 * a.height  # the same rows (titles differ)
+
+
+def test_eval_does_not_read_clusters_as_digits():
+    from types import SimpleNamespace
+
+    from ganlab.metrics.conditional_run import skip_reason
+
+    cfg = load_config("images", ["conditional.kind=projection", "conditional.clusters=10"])
+    run = SimpleNamespace(config=cfg, classes=[f"cluster {c}" for c in range(10)], sample=None)
+    assert "k-means clusters" in skip_reason(run)

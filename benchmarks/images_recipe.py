@@ -86,11 +86,11 @@ def score_run(args):
     5,000 that D ranks most real of r x 5,000 draws. A conditional run's classes are drawn with
     its class weights (a run whose classes are clusters: their sizes), or the frequencies of
     the labels in --labels (an .npz with y), else uniformly."""
+    from ganlab.runfiles import run_config
     from ganlab.runs.api import load_run
 
-    first = load_run(args.run, args.step[0] if args.step else None)
-    name = "fashion_mnist" if "fashion" in str(first.config.data.path) else "mnist"  # its folder
-    model = classifier(name, args.data)
+    data_path = str(run_config(Path(args.run)).data.path)  # the folder it trained on
+    model = classifier("fashion_mnist" if "fashion" in data_path else "mnist", args.data)
     psis = [float(p) for p in args.psi.split(",")]
     ranks = [int(r) for r in args.rank_by_d.split(",")] if args.rank_by_d else []
     for step in args.step or [None]:

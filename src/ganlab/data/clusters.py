@@ -23,7 +23,7 @@ from torch import Tensor
 from ganlab.data.sources import EpochSource
 from ganlab.errors import DataError
 
-FEATURES = 50  # principal components k-means runs in (20, 50, 100: clusters alike pure on MNIST)
+FEATURES = 50  # principal components k-means runs in
 FIT_BYTES = 256 * 2**20  # float32 rows the PCA and k-means are fitted on: a seeded subsample
 FIT_ROWS = 20_000  # ... and at most this many rows (k-means of 20 clusters: seconds)
 CHUNK_ROWS = 4096  # rows assigned to their nearest centroid at a time

@@ -24,6 +24,7 @@ from ganlab.lab.controls import DATASET_OF_KIND, DRAWN_STD
 from ganlab.runs.api import restore_newest
 from ganlab.runs.checkpoints import CheckpointStore
 from ganlab.runs.directory import write_run_files
+from ganlab.training.runtime import ThreadChoice
 from ganlab.training.state import TrainState
 
 # The lab trains on one thread whatever the nets (LabSession.start): its toy nets are far below
@@ -67,8 +68,8 @@ def save_run(
             # a checkpoint whose data state fits what `ganlab resume` builds: epochs over x
             state = copy.copy(state)
             state.data = TensorSource(torch.from_numpy(x), cfg.seed + 1)
-        threads = {"threads": 1, "threads_reason": LAB_THREADS}  # LabSession.start's count
-        write_run_files(out, cfg, state, extra_meta={"lab": lab, **threads})
+        threads = ThreadChoice(1, LAB_THREADS)  # LabSession.start's count
+        write_run_files(out, cfg, state, threads, extra_meta={"lab": lab})
         CheckpointStore(out / "checkpoints", cfg.keep_checkpoints).save(state)
     except OSError as e:
         reason = e.strerror or e

@@ -244,8 +244,9 @@ def train(
             return _resume(out, cfg.steps, data, quiet, report, world)
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
-            distributed.on_main(create_run_dir, out, cfg, state, data, world, typed_path)
-            run_loop(out, cfg, state, quiet, world)
+            threads = run_threads(cfg, state)  # meta.json records the count run_loop sets
+            distributed.on_main(create_run_dir, out, cfg, state, threads, data, world, typed_path)
+            run_loop(out, cfg, state, threads, quiet, world)
         return _finish(out, cfg, state, report, world)
 
 
@@ -407,7 +408,7 @@ def _resume(
         distributed.on_main(
             record_resume, run_dir, cfg, meta, state.step, newest.path, world, threads
         )
-        run_loop(run_dir, cfg, state, quiet, world)
+        run_loop(run_dir, cfg, state, threads, quiet, world)
     return _finish(run_dir, cfg, state, report, world)
 
 

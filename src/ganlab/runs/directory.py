@@ -21,7 +21,7 @@ from ganlab.errors import RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, is_run_dir, truncate_log, writing
 from ganlab.training.distributed import LOCAL, World
-from ganlab.training.runtime import ThreadChoice, run_threads
+from ganlab.training.runtime import ThreadChoice
 from ganlab.training.state import TrainState
 from ganlab.version import __version__
 
@@ -46,9 +46,16 @@ def claim_out(out: str | Path | None, name: str, resume: bool, overwrite: bool):
 
 
 def create_run_dir(
-    out: Path, cfg: Config, state: TrainState, data, world: World, typed_path: str | None = None
+    out: Path,
+    cfg: Config,
+    state: TrainState,
+    threads: ThreadChoice,
+    data,
+    world: World,
+    typed_path: str | None = None,
 ) -> None:
-    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run).
+    """Rank 0: a fresh run directory with config.yaml and meta.json (replacing an old run);
+    `threads`: the count run_loop sets (runtime.run_threads), recorded with its reason.
 
     typed_path: data.path as the user wrote it, kept in meta.json for the record (config.yaml
     holds the absolute path, absolute_data_path).
@@ -58,7 +65,7 @@ def create_run_dir(
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        write_run_files(out, cfg, state, data, extra, world=world)
+        write_run_files(out, cfg, state, threads, data, extra, world=world)
 
 
 def absolute_data_path(cfg: Config) -> tuple[Config, str | None]:
@@ -96,6 +103,7 @@ def write_run_files(
     out: Path,
     cfg: Config,
     state: TrainState,
+    threads: ThreadChoice,
     data=None,
     extra_meta: dict | None = None,
     world: World = LOCAL,
@@ -105,6 +113,7 @@ def write_run_files(
     config.yaml is the resolved config; meta.json the seed, versions, git commit, command, the
     data's shape and the world trained on (STYLE.md section 6).
     Args:
+        threads: the thread count training runs with, and why.
         data: the in-memory data trained on, whose SHA-256 a resume checks; None for data the
             config names.
         extra_meta: more meta.json entries (the lab's counters under "lab").
@@ -112,7 +121,7 @@ def write_run_files(
         OSError: the files cannot be written (callers turn it into a RunDirError).
     """
     atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
-    meta = {**run_meta(cfg, state, data, world), **(extra_meta or {})}
+    meta = {**run_meta(cfg, state, threads, data, world), **(extra_meta or {})}
     atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
 
 
@@ -218,8 +227,9 @@ def git_commit() -> str | None:
         return None
 
 
-def run_meta(cfg: Config, state: TrainState, data, world: World = LOCAL) -> dict:
-    threads = run_threads(cfg, state)  # what run_loop will set, and why
+def run_meta(
+    cfg: Config, state: TrainState, threads: ThreadChoice, data, world: World = LOCAL
+) -> dict:
     meta = {
         "seed": cfg.seed,
         "ganlab": __version__,

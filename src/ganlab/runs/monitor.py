@@ -38,7 +38,7 @@ from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_fun
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.optim import learning_rate
 from ganlab.training.prior import NoisePrior
-from ganlab.training.runtime import busy_warning, configure_cpu, run_threads
+from ganlab.training.runtime import ThreadChoice, busy_warning, configure_cpu
 from ganlab.training.state import PREVIEW_SEED, TrainState, eval_mode, value_range
 
 
@@ -394,11 +394,15 @@ def over_ranks(stats: StepStats) -> StepStats:
 
 
 def run_loop(
-    run_dir: Path, cfg: Config, state: TrainState, quiet: bool, world: World = LOCAL
+    run_dir: Path,
+    cfg: Config,
+    state: TrainState,
+    choice: ThreadChoice,
+    quiet: bool,
+    world: World = LOCAL,
 ) -> None:
     threads = torch.get_num_threads()
-    choice = run_threads(cfg, state)
-    configure_cpu(choice.threads)  # the count meta.json records, and why
+    configure_cpu(choice.threads)  # the count meta.json records (runtime.run_threads), and why
     if choice.reason.startswith("auto") and (busy := busy_warning(choice.threads)):
         warnings.warn(busy, stacklevel=2)
     monitor = RunMonitor(run_dir, cfg, state, quiet, world)

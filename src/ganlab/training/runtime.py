@@ -215,6 +215,4 @@ def run_threads(cfg: Config, state: TrainState) -> ThreadChoice:
         return choose_threads(0.0, available_cores(), default, cfg.threads, env)
     if next(state.G.parameters()).device.type != "cpu":
         return ThreadChoice(default, "auto: training on a GPU, torch's default kept")
-    if state.gflop is None:  # meta.json's choice and run_loop's: one FLOP count between them
-        state.gflop = step_gflop(cfg, state)
-    return choose_threads(state.gflop, available_cores(), default)
+    return choose_threads(step_gflop(cfg, state), available_cores(), default)

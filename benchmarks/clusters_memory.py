@@ -1,8 +1,9 @@
-"""Time and peak RSS of `conditional.clusters` (k-means of the data, ganlab.data.clusters) on data
-streamed from disk: a .npy of N uint8 colour images, 64x64 (made once, random pixels: k-means
-costs the same whatever they show).
+"""Time and peak RSS of `conditional.clusters` (ganlab.data.clusters) on data streamed from disk:
+a .npy of N uint8 colour images, 64x64 (made once; random pixels: the clustering does the same
+work whatever they show).
 
-    python benchmarks/clusters_memory.py --n 200000 --k 20 --path /tmp/big200k.npy
+    python benchmarks/clusters_memory.py --n 200000 --k 20 --path /tmp/big200k.npy \\
+        [--method spectral|kmeans]
 
 Run it twice: the first run also writes the file, whose pages count in its RSS.
 """
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--path", default="/tmp/big200k.npy")
+    ap.add_argument("--method", default="spectral", choices=("spectral", "kmeans"))
     args = ap.parse_args()
     path = Path(args.path)
     if not path.exists():
@@ -42,10 +44,11 @@ def main() -> None:
     cfg = load_config("images", ["data.kind=array", f"data.path={path}", "data.stream=always"])
     source = build_data(cfg.data, 1)
     start = time.perf_counter()
-    y = cluster_labels(source, args.k, 6)
+    y = cluster_labels(source, args.k, 6, args.method)
     sizes = torch.bincount(y, minlength=args.k)
     print(
-        f"{type(source).__name__} of {source.size} {tuple(source.x_shape)}: {args.k} clusters in "
+        f"{type(source).__name__} of {source.size} {tuple(source.x_shape)}: {args.k} {args.method} "
+        f"clusters in "
         f"{time.perf_counter() - start:.1f} s, sizes {int(sizes.min())}-{int(sizes.max())}, "
         f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB"
     )

@@ -10,6 +10,7 @@ uniform. Real test images score 97.6% (MNIST) on the first.
     python benchmarks/images_recipe.py real --folder /tmp/img/mnist  # real images, scored
     python benchmarks/images_recipe.py score /tmp/img/run1 --step 1000 --step 2000 \\
         [--psi 1,0.8] [--rank-by-d 2,4]                             # checkpoints, scored
+    python benchmarks/images_recipe.py clusters --k 20,30           # clusterings against labels
 """
 
 import argparse
@@ -131,22 +132,17 @@ def spread_ratio(run, labels=None, per_class=50, seed=11):
     of training images (1: as varied; a collapsed G: near 0). A conditional run: within each
     class (its clusters, recomputed as training computed them, or the labels of --labels),
     averaged with the classes' sizes; the lowest class's ratio beside it."""
-    from ganlab.data import build_data
-    from ganlab.data.clusters import cluster_labels
-    from ganlab.training.state import CLUSTER_SEED, DATA_SEED
+    from ganlab.training.state import labelled_source
 
     cfg, G = run.config, run.sampler.eval()
     gen = torch.Generator().manual_seed(seed)
-    source = build_data(cfg.data, cfg.seed + DATA_SEED)
+    source = labelled_source(cfg)  # the clusters of a cluster run, as training computed them
     x = source.rows(torch.arange(source.size)).float()  # [0, 1]: nothing scaled it yet
     z = torch.randn(1000, cfg.noise.dim, generator=gen)
     if run.class_names is None:
         real = x[torch.randperm(len(x), generator=gen)[:1000]]
         return {"spread": round(spread((in_chunks(G, z) + 1) / 2) / spread(real), 3)}
-    if labels:
-        y = torch.from_numpy(np.load(labels)["y"]).long()
-    else:
-        y = cluster_labels(source, cfg.conditional.clusters, cfg.seed + CLUSTER_SEED)
+    y = torch.from_numpy(np.load(labels)["y"]).long() if labels else source.labels
     ratios, sizes = [], []
     for c in range(len(run.class_names)):
         real = x[y == c][torch.randperm(int((y == c).sum()), generator=gen)[:100]]
@@ -164,6 +160,32 @@ def in_chunks(net, inputs, y=None, size=1000):
     if y is None:
         return torch.cat([net(c) for c in inputs.split(size)])
     return torch.cat([net(c, yc) for c, yc in zip(inputs.split(size), y.split(size), strict=True)])
+
+
+def clusters(args):
+    """How well each clustering of conditional.clusters finds a set's classes (its first n
+    training images, the labels hidden from it): purity, the share of images whose cluster's
+    most common class is their own; and `led`, each class's share of the images in clusters it
+    leads (what G draws if it draws each cluster as its most common class), its lowest beside."""
+    from ganlab.data import load_split
+    from ganlab.data.clusters import cluster_labels
+    from ganlab.data.sources import TensorSource
+
+    for name in SETS:
+        x, y = load_split(name, "train", args.data)[:2]
+        source, y = TensorSource(x[: args.n], 0), y[: args.n]
+        for k in [int(k) for k in args.k.split(",")]:
+            for method in args.method.split(","):
+                start = time.perf_counter()
+                labels = cluster_labels(source, k, seed=args.seed, method=method)
+                seconds = time.perf_counter() - start
+                counts = torch.zeros(k, 10).index_put_((labels, y), torch.ones(len(y)), True)
+                led = torch.zeros(10).index_add_(0, counts.argmax(1), counts.sum(1)) / len(y)
+                row = {"set": name, "k": k, "method": method, "seconds": round(seconds, 1)}
+                row["purity"] = round(float(counts.max(1).values.sum() / len(y)), 3)
+                row["lowest_led"] = round(float(led.min()), 3)
+                row["led"] = [round(float(v), 3) for v in led]
+                print(json.dumps(row), flush=True)
 
 
 def real(args):
@@ -192,6 +214,11 @@ def main():
     r.add_argument("--log", default="images_search.jsonl")
     b = sub.add_parser("real")
     b.add_argument("--folder", default=None, help="also score this folder's first 5,000 images")
+    k = sub.add_parser("clusters")
+    k.add_argument("--n", type=int, default=10_000)
+    k.add_argument("--k", default="20,30", help="comma-separated cluster counts")
+    k.add_argument("--method", default="kmeans,spectral")
+    k.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("score")
     c.add_argument("run")
     c.add_argument("--step", type=int, action="append", help="default: the newest checkpoint")
@@ -199,10 +226,11 @@ def main():
     c.add_argument("--rank-by-d", default="", help="comma-separated r: keep D's best of r x")
     c.add_argument("--labels", default=None, help="conditional runs: class frequencies (.npz y)")
     c.add_argument("--spread", action="store_true", help="also how varied samples are (1: as data)")
-    for p in (m, r, b, c):
+    for p in (m, r, b, k, c):
         p.add_argument("--data", default=None, help="where MNIST is (default $GANLAB_DATA)")
     args = ap.parse_args()
-    {"make": make, "run": run, "real": real, "score": score_run}[args.cmd](args)
+    commands = {"make": make, "run": run, "real": real, "clusters": clusters, "score": score_run}
+    commands[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Data without labels, conditioned on its own k-means clusters (conditional.clusters)."""
+"""Data without labels, conditioned on its own clusters (conditional.clusters)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,43 @@ def test_clusters_find_the_kinds_of_examples_and_are_the_same_every_time():
     assert torch.equal(labels, cluster_labels(TensorSource(x, 0), 3, seed=7))
 
 
+def two_moons(n=600, noise=0.06, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two interleaved half circles (the two-moons shape), n points and each one's moon: no
+    ball around a centre holds one moon without a piece of the other."""
+    from sklearn.datasets import make_moons
+
+    x, moon = make_moons(n, noise=noise, random_state=seed)
+    return torch.from_numpy(x).float(), torch.from_numpy(moon).long()
+
+
+def test_spectral_clusters_follow_the_shape_of_the_data_where_k_means_cuts_across_it():
+    x, moon = two_moons()
+    spectral = cluster_labels(TensorSource(x, 0), 2, seed=0)
+    kmeans = cluster_labels(TensorSource(x, 0), 2, seed=0, method="kmeans")
+
+    def agreement(labels):  # the share of points in their cluster's majority moon
+        return max((labels == moon).double().mean(), (labels != moon).double().mean())
+
+    assert agreement(spectral) == 1.0  # moons 0.06 apart per point: the graph never joins them
+    assert agreement(kmeans) < 0.9  # k-means cuts both moons: 0.75-0.76 on seeds 0-3 of it
+
+
+def test_examples_beyond_the_fitted_subsample_join_their_neighbours_cluster(monkeypatch):
+    import ganlab.data.clusters as clusters
+
+    x, moon = two_moons(2000)
+    for method in clusters.METHODS:
+        monkeypatch.setitem(clusters.FIT_ROWS, method, 500)  # 1,500 assigned, not fitted
+        labels = cluster_labels(TensorSource(x, 0), 2, seed=0, method=method)
+        assert labels.shape == (2000,) and set(labels.tolist()) == {0, 1}
+        if method == "spectral":  # the assigned points follow the moons as the fitted ones do
+            assert same_partition(labels, moon)
+
+
 def test_large_examples_are_fitted_on_a_subsample_that_fits_in_memory():
     assert fit_rows(500, 784) == 500
     assert fit_rows(200_000, 784) == 20_000
+    assert fit_rows(200_000, 784, "spectral") == 10_000  # its eigenvectors: ~9 s on 10,000
     assert fit_rows(200_000, 3 * 64 * 64) * 3 * 64 * 64 * 4 <= 256 * 2**20
 
 
@@ -181,4 +215,4 @@ def test_eval_does_not_read_clusters_as_digits():
 
     cfg = load_config("images", ["conditional.kind=projection", "conditional.clusters=10"])
     run = SimpleNamespace(config=cfg, classes=[f"cluster {c}" for c in range(10)], sample=None)
-    assert "k-means clusters" in skip_reason(run)
+    assert "own clusters" in skip_reason(run)

@@ -46,7 +46,7 @@ def skip_reason(run: LoadedRun, classes: int = clf.CLASSES) -> str | None:
     """
     names = getattr(run, "classes", None)
     if getattr(getattr(run.config, "conditional", None), "clusters", 0):
-        return "the run's classes are its data's k-means clusters, not the digits"
+        return "the run's classes are its data's own clusters, not the digits"
     if not isinstance(names, list | tuple) or not names:
         return "the run has no class names (run.classes)"
     if len(names) != classes:

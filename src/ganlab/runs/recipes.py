@@ -49,11 +49,12 @@ IMAGES_STEPS, IMAGES_REFERENCE = 5000, 10_000
 # G's 64 channels (the preset) up to 32x32; beyond, 32: at 64x64 a step of the 64-channel G
 # took 1.40 s against 0.78 s (1 busy thread, benchmarks/README.md, "The images recipe")
 WIDE_G_MAX_SIDE, NARROW_G_CHANNELS = 32, 32
-# Images are conditioned on their own k-means clusters (conditional.clusters: the self-
-# conditioned GAN), one cluster per 500 images, 2 to 20: on 10,000 MNIST PNGs 20 clusters took
-# the confident share from 84% to 96%. More clusters of fewer images each collapse G within a
-# cluster (50 and 200 clusters: samples of one cluster spread 0.71x and 0.11x as much as its
-# images; 20: 0.83x), (benchmarks/README.md, "The images recipe")
+# Images are conditioned on their own clusters (conditional.clusters: the self-conditioned GAN;
+# spectral clustering, the config's default), one cluster per 500 images, 2 to 20: on 10,000
+# MNIST PNGs 20 clusters took the confident share from 84% to 96% (k-means) and 98% (spectral).
+# More clusters of fewer images each collapse G within a cluster (50 and 200 k-means clusters:
+# samples of one cluster spread 0.71x and 0.11x as much as its images; 20: 0.83x),
+# (benchmarks/README.md, "The images recipe")
 IMAGES_PER_CLUSTER, MAX_CLUSTERS = 500, 20
 MIN_STEPS, MAX_STEPS = 2000, 50_000
 MIN_SIDE, MAX_SIDE = 16, 64  # image sides the images recipe trains at (DCGAN's range here)
@@ -121,7 +122,7 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
 
 
 def image_clusters(count: int) -> int:
-    """k-means clusters an image set of `count` images is conditioned on: one per 500, 2 to 20."""
+    """Clusters an image set of `count` images is conditioned on: one per 500, 2 to 20."""
     return min(MAX_CLUSTERS, max(2, count // IMAGES_PER_CLUSTER))
 
 
@@ -159,7 +160,7 @@ def model_text(cfg: Config) -> str:
 
     text = f"G {net(cfg.generator)} / D {net(cfg.discriminator)}"
     if cfg.conditional.clusters:
-        text += f" on the data's {cfg.conditional.clusters} k-means clusters"
+        text += f" on the data's {cfg.conditional.clusters} {cfg.conditional.clustering} clusters"
     if cfg.data.standardize:
         text += " on standardised data"
     return f"{text}, {cfg.objective}, {cfg.g_optimizer.name}, {cfg.steps:,} steps of m={cfg.m}"
@@ -182,7 +183,7 @@ def estimate_seconds(cfg: Config, x_shape: tuple[int, ...], probe_seconds: float
     if cfg.conditional_run:  # the labels' count barely changes the time: K or 10 classes
         cond = cfg.conditional
         x = (x, torch.arange(len(x)) % (cond.clusters or cond.classes or 10))
-        # the probe's labels stand in for the clusters (k-means of random pixels: no time)
+        # the probe's labels stand in for the clusters (clusters of random pixels: no time)
         cfg = cfg.model_copy(update={"conditional": cond.model_copy(update={"clusters": 0})})
     threads = torch.get_num_threads()
     try:

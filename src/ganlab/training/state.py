@@ -49,7 +49,6 @@ class TrainState:
     lr_scale: float = 1.0  # both learning rates times this, on top of the schedule (rollbacks)
     rollbacks: int = 0  # times on_nan: rollback reloaded a checkpoint in this run
     ema: nn.Module | None = None  # the moving average of G's weights (cfg.ema), or None
-    gflop: float | None = None  # work of one iteration (runtime.step_gflop), counted once
 
     @property
     def sampler(self) -> nn.Module:
@@ -81,7 +80,7 @@ def check_enough_examples(cfg: Config, source) -> None:
 
 
 def require_examples(source, cfg: Config):
-    """`source` itself when it holds a fixed set of examples (what k-means can cluster).
+    """`source` itself when it holds a fixed set of examples (what clusters can be found in).
 
     Raises:
         DataError: a source that draws fresh points from a distribution every step.
@@ -92,6 +91,19 @@ def require_examples(source, cfg: Config):
             f"'{cfg.data.kind}' draws fresh points every step; set data.n=N (a training set of "
             "N points) or conditional.clusters=0"
         )
+    return source
+
+
+def labelled_source(cfg: Config, data=None):
+    """The run's training data (ganlab.data.build_data), with the labels a conditional run
+    trains on: the data's own, or its clusters (conditional.clusters), computed the same way
+    every time (a resume's, an evaluation's)."""
+    clusters = cfg.conditional.clusters  # classes from the data's own clusters
+    labelled = cfg.conditional_run and not clusters
+    source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=labelled)
+    if clusters:
+        seed, method = cfg.seed + CLUSTER_SEED, cfg.conditional.clustering
+        label_by_clusters(require_examples(source, cfg), clusters, seed, method)
     return source
 
 
@@ -106,11 +118,7 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     A conditional config (conditional.kind not none) gets a labelled source (class_names: the
     K classes), G(z, y) and D(x, y) of its kind, and a prior that also draws G's classes.
     """
-    clusters = cfg.conditional.clusters  # classes from the data's own k-means clusters
-    labelled = cfg.conditional_run and not clusters
-    source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=labelled)
-    if clusters:
-        label_by_clusters(require_examples(source, cfg), clusters, cfg.seed + CLUSTER_SEED)
+    source = labelled_source(cfg, data)
     check_enough_examples(cfg, source)
     if cfg.regularizers.augment and len(source.x_shape) != 3:
         raise ConfigError(

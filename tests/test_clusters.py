@@ -184,12 +184,14 @@ def test_the_images_recipe_conditions_on_clusters_that_grow_with_the_data(tmp_pa
     few = plan_run(write_images(tmp_path / "few", 40, size=(28, 28)))
     assert few.config.conditional.kind == "projection"
     assert few.config.conditional.clusters == 2
+    assert few.config.regularizers.mode_seeking == 1.0  # G spreads its samples within a cluster
     assert "clusters" in few.line
     # images with labels (a sub-folder per class) stay unconditional unless asked, on the labels
     for name in ("cat", "dog"):
         write_images(tmp_path / "pets" / name, 20, size=(28, 28))
     pets = plan_run(tmp_path / "pets")
     assert pets.config.conditional.kind == "none" and not pets.config.conditional.clusters
+    assert pets.config.regularizers.mode_seeking == 0
     asked = plan_run(tmp_path / "pets", ["conditional.kind=projection"])
     assert asked.config.conditional.clusters == 0
 

@@ -195,6 +195,12 @@ class Config(Strict):
 
     @model_validator(mode="after")
     def _check_update(self) -> Config:
+        if self.regularizers.mode_seeking and self.update == "simultaneous":
+            raise ValueError(
+                "regularizers.mode_seeking adds a term to G's own update, which update "
+                "'simultaneous' shares with D's; set update=alternating or "
+                "regularizers.mode_seeking=0"
+            )
         if self.m % self.discriminator.pack:
             raise ValueError(
                 f"discriminator.pack={self.discriminator.pack} must divide the minibatch "

@@ -279,7 +279,8 @@ class LeastSquaresConfig(Strict):
 
 
 class RegularizersConfig(Strict):
-    """Penalties on D and noise on its inputs, added to D's update (0: off)."""
+    """Penalties on D and noise on its inputs, added to D's update, and MSGAN's term on G's
+    (0: off)."""
 
     r1: float = Field(
         0.0, ge=0, description="gamma of R1: gamma/2 E_x ||grad_x D(x)||^2 (Mescheder et al. 2018)"
@@ -306,6 +307,13 @@ class RegularizersConfig(Strict):
         [],
         description="images: DiffAugment (Zhao et al. 2020), random transformations of "
         "everything D sees, data and samples alike, in D's and G's updates",
+    )
+    mode_seeking: float = Field(
+        0.0,
+        ge=0,
+        description="lambda of MSGAN's term on G's loss (Mao et al. 2019): lambda / (E "
+        "mean|G(z1) - G(z2)| / mean|z1 - z2| + 1e-5) over pairs of G's minibatch, one class "
+        "per pair in a conditional run; alternating updates only",
     )
 
 

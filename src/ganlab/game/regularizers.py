@@ -4,6 +4,8 @@
     WGAN-GP         lambda E[(||grad D(x_hat)||_2 - 1)^2]       (Gulrajani et al. 2017, Alg. 1)
     instance noise  sigma_t = sigma max(0, 1 - t / T)           (Sonderby et al. 2017)
     weight clip     theta_d <- clip(theta_d, -c, c)             (Arjovsky et al. 2017, Alg. 1)
+    mode seeking    L_G += lambda / (E_pairs d(G(z1), G(z2)) / d(z1, z2) + eps)   on G, not D
+                                                                (Mao et al. 2019, MSGAN, eq. 3)
 
 The penalties keep the graph of their gradients (create_graph=True), so D's optimiser can
 descend them: they are functions of theta_d through grad_x D(x; theta_d).
@@ -78,6 +80,39 @@ def interpolate_gradient_penalty(
         grad = grad * scale
     norm = torch.linalg.vector_norm(grad.reshape(d_out.numel(), -1), dim=1)  # (m,)
     return (norm - 1.0).square().mean()
+
+
+def mode_seeking_term(z: Tensor, fake: Tensor, eps: float = 1e-5) -> Tensor:
+    """MSGAN's term on G's loss, before its weight lambda (Mao et al. 2019, eq. 3):
+
+        1 / (E_i [ mean|G(z_i) - G(z'_i)| / mean|z_i - z'_i| ] + eps)
+
+    over the pairs (z_i, z'_i) = (row i, row h + i) of the minibatch, h = m // 2 (a conditional
+    run asks both rows of a pair for the same class: `pair_rows`). Two noises that G maps to
+    nearly the same sample make the ratio small and the term large, so descending it spreads
+    G's samples apart where G has collapsed a region of z onto one mode. (Mao et al.'s code
+    divides the means over the whole minibatch; here each pair's ratio is averaged, the
+    variant the images recipe was measured with, benchmarks/README.md.)
+
+    Args:
+        z: (m, ...) G's noise.  fake: (m, ...) G(z), with its graph to G.
+    Returns:
+        A scalar tensor, differentiable in G's parameters.
+    """
+    h = len(z) // 2
+    dz = (z[:h] - z[h : 2 * h]).abs().flatten(1).mean(1)  # (h,) mean |z_i - z'_i|
+    dx = (fake[:h] - fake[h : 2 * h]).abs().flatten(1).mean(1)  # (h,)
+    return 1.0 / ((dx / dz).mean() + eps)
+
+
+def pair_rows(y: Tensor) -> Tensor:
+    """y with row h + i replaced by row i, h = len(y) // 2: the classes of mode_seeking_term's
+    pairs made equal, so that it compares two samples of one class (an odd last row keeps its
+    own)."""
+    h = len(y) // 2
+    paired = y.clone()
+    paired[h : 2 * h] = y[:h]
+    return paired
 
 
 def instance_noise_std(sigma: float, step: int, decay_steps: int) -> float:

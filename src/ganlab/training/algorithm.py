@@ -399,10 +399,12 @@ def generator_forward(
     """G's loss on D(G(z)) (D frozen by the caller), the scalar G's update descends.
 
     x: examples paired with the samples, for a G loss that compares them (relativistic).
-    reg: instance noise on what D sees, as in D's update.
+    reg: instance noise on what D sees, as in D's update; MSGAN's term on G's loss.
     """
     fake = G(z)  # (m, *x_shape)
-    if reg is not None:
-        fake = reg.noisy(fake)
-        x = reg.noisy(x) if x is not None else None
-    return g_loss_fn(D(fake), D(x) if x is not None else None)
+    if reg is None:
+        return g_loss_fn(D(fake), D(x) if x is not None else None)
+    spread = reg.g_penalty(z, fake)  # 0.0 unless mode seeking
+    fake = reg.noisy(fake)
+    x = reg.noisy(x) if x is not None else None
+    return g_loss_fn(D(fake), D(x) if x is not None else None) + spread

@@ -113,21 +113,26 @@ def conditional_generator_forward(
     x: Tensor | None = None,
     y: Tensor | None = None,
 ) -> Tensor:
-    """G's loss on D(G(z, y'), y') (D frozen by the caller), plus AC-GAN's CE on y'.
+    """G's loss on D(G(z, y'), y') (D frozen by the caller), plus AC-GAN's CE on y' and
+    MSGAN's term (reg.mode_seeking: the pairs it compares are asked for one class).
 
     x, y: examples and their classes paired with the samples, for a G loss that compares them
     (relativistic); else None.
     """
+    spread = 0.0
+    if reg is not None:
+        y_fake = reg.paired(y_fake)
     fake = G(z, y_fake)  # (m, *x_shape)
     if reg is not None:
+        spread = reg.g_penalty(z, fake)  # 0.0 unless mode seeking
         fake = reg.noisy(fake)
         x = reg.noisy(x) if x is not None else None
     d_real = D(x, y) if x is not None else None
     judge = class_judge(D)
     if judge is None:
-        return game.g_loss(D(fake, y_fake), d_real)
+        return game.g_loss(D(fake, y_fake), d_real) + spread
     d_fake, c_fake = judge(fake)
-    return game.g_loss(d_fake, d_real) + acgan_g_loss(c_fake, y_fake, weight)
+    return game.g_loss(d_fake, d_real) + acgan_g_loss(c_fake, y_fake, weight) + spread
 
 
 class ConditionalForwards(NamedTuple):

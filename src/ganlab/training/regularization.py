@@ -8,6 +8,8 @@
     x -> T(x), G(z) -> T(G(z))                            DiffAugment (Zhao et al. 2020), the
                                                           same: T drawn per example and pass
     theta_d <- clip(theta_d, -c, c) after D's step        WGAN's weight clipping (Arjovsky 2017)
+    L_G += lambda / (E d(G(z1), G(z2)) / d(z1, z2) + eps) MSGAN's mode seeking (Mao et al. 2019),
+                                                          on G's update, pairs of one class
 
 The math is ganlab.game.regularizers'; this module binds it to a config. A config with none of
 them resolves to None, and the updates then run exactly the code (and numbers) they ran before
@@ -29,6 +31,8 @@ from ganlab.game.regularizers import (
     clip_weights_,
     instance_noise_std,
     interpolate_gradient_penalty,
+    mode_seeking_term,
+    pair_rows,
     zero_centred_gradient_penalty,
 )
 from ganlab.models.standardized import StandardizedDiscriminator
@@ -50,6 +54,7 @@ class Regularization:
     decay_steps: int
     noise_std: Tensor
     augment: tuple[str, ...] = ()  # DiffAugment's policy, applied before the noise
+    mode_seeking: float = 0.0  # lambda of MSGAN's term on G's loss
 
     def at_step(self, step: int) -> None:
         """Set the instance noise's std for iteration `step` (0-based)."""
@@ -103,6 +108,20 @@ class Regularization:
             total = total + self.gradient_penalty * gp
         return total
 
+    def g_penalty(self, z: Tensor, fake: Tensor):
+        """What G's loss adds (a scalar tensor, or 0.0 when off): lambda times MSGAN's term.
+
+        Args:
+            z: (m, ...) G's noise.  fake: (m, ...) G(z) before noise, with its graph.
+        """
+        if not self.mode_seeking:
+            return 0.0
+        return self.mode_seeking * mode_seeking_term(z, fake)
+
+    def paired(self, y: Tensor) -> Tensor:
+        """G's classes y, each pair made one class when mode seeking compares pairs."""
+        return pair_rows(y) if self.mode_seeking else y
+
     def after_d_step(self, D: nn.Module) -> None:
         """WGAN's weight clipping, after each step of D's optimiser."""
         if self.weight_clip:
@@ -119,6 +138,7 @@ def regularization(cfg: Config) -> Regularization | None:
         or reg.weight_clip
         or reg.instance_noise
         or reg.augment
+        or reg.mode_seeking
     ):
         return None
     return Regularization(
@@ -130,6 +150,7 @@ def regularization(cfg: Config) -> Regularization | None:
         decay_steps=reg.instance_noise_decay_steps,
         noise_std=torch.tensor(float(reg.instance_noise)),
         augment=tuple(reg.augment),
+        mode_seeking=reg.mode_seeking,
     )
 
 

@@ -188,6 +188,8 @@ def test_penalties_with_compile_step_train_eagerly():
         load_config("gauss1d", ["regularizers.r1=1", "compile=forwards"])
     with pytest.warns(UserWarning, match="compile: step does not cover regularizers"):
         _trained(["steps=2", "regularizers.r1=1", "compile=step"])
+    with pytest.warns(UserWarning, match="or mode seeking"):
+        _trained(["steps=2", "regularizers.mode_seeking=1", "compile=step"])
 
 
 def test_compile_failure_falls_back_to_the_eager_update():

@@ -29,9 +29,9 @@ training too, and `compile: forwards` differs from eager there by as much.
 
 Supported: one process, unconditional G and D (MLP, maxout, DCGAN, PacGAN, standardised), every
 objective of game/objectives, alternating (any k) and simultaneous updates, SGD and Adam.
-Anything else (regularizers, augmentation, conditional runs, several processes, RMSprop, a
-momentum ramp that starts at 0) trains eagerly with one warning line saying why; so does a
-run where compiling fails.
+Anything else (regularizers, augmentation, mode seeking, conditional runs, several processes,
+RMSprop, a momentum ramp that starts at 0) trains eagerly with one warning line saying why; so
+does a run where compiling fails.
 """
 
 from __future__ import annotations
@@ -59,14 +59,15 @@ def unsupported(cfg: Config, state: TrainState, local: bool, regularized: bool) 
     Args:
         cfg: the run's config.  state: its G, D and optimisers.
         local: one process, G and D unwrapped, no autocast.  regularized: the config has
-            penalties, clipping, instance noise or augmentation (training.regularization).
+            penalties, clipping, instance noise, augmentation or mode seeking
+            (training.regularization).
     """
     from ganlab.training.algorithm import has_batchnorm
 
     if cfg.conditional_run:
         return f"conditional.kind '{cfg.conditional.kind}'"
     if regularized:
-        return "regularizers (penalties, clipping, instance noise or augmentation)"
+        return "regularizers (penalties, clipping, instance noise, augmentation or mode seeking)"
     if not local:
         return "several processes or mixed precision"
     if cfg.update == "simultaneous" and any(has_batchnorm(net) for net in (state.G, state.D)):

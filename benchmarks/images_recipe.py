@@ -89,6 +89,7 @@ def score_run(args):
     the labels in --labels (an .npz with y), else uniformly."""
     from ganlab.runfiles import run_config
     from ganlab.runs.api import load_run
+    from ganlab.training.prior import draw_classes
 
     data_path = str(run_config(Path(args.run)).data.path)  # the folder it trained on
     model = classifier("fashion_mnist" if "fashion" in data_path else "mnist", args.data)
@@ -100,10 +101,11 @@ def score_run(args):
         seed = torch.Generator().manual_seed(run.config.seed + 123)
         y = None
         if run.class_names is not None:
-            freq = torch.tensor(run.class_weights or [1.0] * len(run.class_names))
+            freq = run.class_weights  # None: uniform
             if args.labels:
                 freq = torch.bincount(torch.from_numpy(np.load(args.labels)["y"]).long())
-            y = torch.multinomial(freq.double(), 5000 * max([1, *ranks]), True, generator=seed)
+            n, k = 5000 * max([1, *ranks]), len(run.class_names)
+            y = draw_classes(n, k, freq, seed)
         z = torch.randn(5000 * max([1, *ranks]), run.config.noise.dim, generator=seed)
         with torch.no_grad():
             for psi in psis:

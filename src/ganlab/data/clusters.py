@@ -19,7 +19,7 @@ either
   cluster follows the data's manifold rather than being a ball around a centre. On 10,000 MNIST
   images, 20 clusters: 87% of images share their cluster's commonest digit, against 71% for
   k-means (`benchmarks/images_recipe.py clusters`); or
-- k-means (k-means++ starts, best of 4): a second on 20,000 examples, the clusters balls.
+- k-means (k-means++ starts, best of 4): a few times faster, the clusters balls.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from ganlab.errors import DataError
 METHODS = ("spectral", "kmeans")
 FEATURES = 50  # principal components the clustering runs in
 FIT_BYTES = 256 * 2**20  # float32 rows the PCA and clustering are fitted on: a seeded subsample
-# ... and at most this many rows: k-means of 20 clusters takes a second on 20,000; spectral
-# clustering's eigenvectors 9 s on 10,000 and 47 s on 20,000 (one thread, MNIST)
+# ... and at most this many rows: 20 clusters of 10,000 MNIST images take 1.6 s by k-means and
+# 6.4 s by spectral clustering (one thread, `benchmarks/images_recipe.py clusters`), whose
+# eigenvectors grow faster than linearly with the rows
 FIT_ROWS = {"kmeans": 20_000, "spectral": 10_000}
 NEIGHBOURS = 10  # spectral: each example's edges in the graph (scikit-learn's default)
 CHUNK_ROWS = 4096  # rows assigned to a cluster at a time

@@ -56,8 +56,7 @@ def class_labels(
         if class_names is None:
             return None
         gen = torch.Generator().manual_seed(seed)
-        w = None if weights is None else torch.tensor(weights, dtype=torch.float64)
-        return draw_classes(n, len(class_names), w, gen)
+        return draw_classes(n, len(class_names), weights, gen)
     if not isinstance(label, (int, str)) and torch.as_tensor(label).ndim == 0:
         label = int(label)  # a numpy or 0-dim torch integer: one class for all n
     if isinstance(label, (int, str)):

@@ -72,9 +72,9 @@ class NoisePrior:
 
 
 def draw_classes(
-    n: int, classes: int, weights: Tensor | None, generator: torch.Generator
+    n: int, classes: int, weights: Tensor | list[float] | None, generator: torch.Generator
 ) -> Tensor:
-    """n classes, (n,) int64: y ~ U{0..K-1}, or y ~ weights (K,) when given."""
+    """n classes, (n,) int64: y ~ U{0..K-1}, or y ~ weights (K, any scale) when given."""
     if weights is None:
         return torch.randint(classes, (n,), generator=generator)
     p = torch.as_tensor(weights, dtype=torch.float64)

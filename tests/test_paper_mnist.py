@@ -195,6 +195,18 @@ def test_checkpoint_is_selected_on_validation_never_on_test():
     assert bench.select_checkpoint(rows)["step"] == 20
 
 
+def test_training_stops_when_the_validation_best_is_a_patience_old():
+    bench = _paper_bench()
+    rising = [{"epoch": 5 * i, "select_ll": float(i), "mean_ll": 0.0} for i in range(1, 40)]
+    assert not bench.stopping(rising, patience=100)["stopped"]  # the newest is the best
+    # a plateau after epoch 150: the best at 150, then 100 epochs below it
+    flat = rising[:30] + [{"epoch": 150 + 5 * i, "select_ll": 29.0, "mean_ll": 0.0} for i in
+                          range(1, 21)]  # fmt: skip
+    stop = bench.stopping(flat, patience=100)
+    assert stop == {"patience_epochs": 100, "best_epoch": 150, "last_epoch": 250, "stopped": True}
+    assert not bench.stopping(flat[:-1], patience=100)["stopped"]  # 95 epochs: not yet
+
+
 def test_curve_scores_test_and_selects_on_the_other_validation_images(tmp_path, monkeypatch):
     bench = _paper_bench()
     x = _images(64)
@@ -209,6 +221,7 @@ def test_curve_scores_test_and_selects_on_the_other_validation_images(tmp_path, 
     assert [r["step"] for r in out["rows"]] == [2, 4]
     assert out["best"] == max(out["rows"], key=lambda r: r["select_ll"])
     assert "never used to select" in out["selection"]
+    assert out["stopping"]["best_epoch"] == out["best"]["epoch"]
     # each row: the paper's protocol on test (sigma from the first validation images), and the
     # selecting score recomputed here from the other validation images at the same sigma
     row = out["rows"][-1]

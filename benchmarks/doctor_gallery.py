@@ -32,7 +32,7 @@ CASES = [
     (
         "g_saturation",
         "paper-mnist",
-        ["objective=minimax", "steps=1000", "log_every=20", "sample_every=500"],
+        ["objective=minimax", "steps=1000", "log_every=20", "sample_every=500", "compile=false"],
         ["objective=nonsaturating"],
         (0,),
     ),
@@ -129,7 +129,8 @@ CASES = [
 HEALTHY = [
     ("ring8", [], range(10)),  # `ganlab demo`'s run
     ("grid25", [], range(5)),
-    ("paper-mnist", ["steps=1500", "log_every=50"], range(3)),
+    # eager, as measured before the preset compiled its updates (the same numbers to rounding)
+    ("paper-mnist", ["steps=1500", "log_every=50", "compile=false"], range(3)),
     ("gauss1d", [], range(5)),
 ]
 

@@ -360,7 +360,8 @@ def main() -> None:
     configure_cpu()
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, {threads} threads, {'quick' if args.quick else 'full'}")
-    paper = load_config("paper-mnist", ["data.kind=tensor"])
+    # eager: the preset's compile: step is one of the loops below
+    paper = load_config("paper-mnist", ["data.kind=tensor", "compile=false"])
     if args.only == "contention":
         rows = contention(contention_configs(paper), threads, busy_seconds, busy_repeats)
         print(f"contention={print_contention(rows):.2f}")

@@ -35,6 +35,7 @@ TINY_PAPER = [
     "g_optimizer.lr_decay_factor=1.01", "d_optimizer.lr_decay_factor=1.01",
     "g_optimizer.momentum_saturate_epochs=3", "d_optimizer.momentum_saturate_epochs=3",
     "d_optimizer.weight_decay=0.001",
+    "compile=false",  # the eager reference (the preset compiles its updates); tests set step
 ]  # fmt: skip
 
 

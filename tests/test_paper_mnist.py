@@ -56,6 +56,8 @@ def test_preset_has_the_papers_values():
     # The code's D cost is half of ganlab's L_D, so its lr 0.1 is 0.05 here; G's is the same.
     assert cfg.g_optimizer.lr == 0.1 and cfg.d_optimizer.lr == 0.05
     assert cfg.data.kind == "mnist" and cfg.data.split == "train"
+    # an hour of training: each update compiled whole (the eager numbers to float32 rounding)
+    assert cfg.compile == "step"
 
 
 def test_output_bias_is_the_logit_of_the_mean_pixel():

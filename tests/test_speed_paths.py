@@ -72,6 +72,7 @@ TINY_PAPER = [
     "generator.hidden=[64]",
     "discriminator.hidden=[32,32]",
     "discriminator.pieces=2",
+    "compile=false",  # the eager reference (the preset compiles each update whole)
 ]
 
 

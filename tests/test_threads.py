@@ -82,6 +82,7 @@ TINY_PAPER = [
     "generator.hidden=[64,48]",
     "discriminator.hidden=[32,16]",
     "discriminator.pieces=3",
+    "compile=false",  # the eager products (the preset compiles each update whole)
 ]
 
 

@@ -120,7 +120,8 @@ class Config(Strict):
         description="torch.compile: 'step' each update whole (forward, backward and optimiser "
         "step as one graph; SGD/Adam, no regularizers, one process, else eager with a warning), "
         "'forwards' the forward passes and their backward (true, as before); falls back to "
-        "eager where compiling fails; the compile time is printed",
+        "eager where compiling fails; the compile time is printed. Default false; the "
+        "paper-mnist preset sets step",
     )
     on_nan: Literal["stop", "rollback"] = Field(
         "stop",

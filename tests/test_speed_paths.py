@@ -2,6 +2,7 @@
 through G, and compiled forward passes (with their eager fallback); and benchmarks/speed.py's
 contention section runs."""
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -114,6 +115,28 @@ def test_compile_failure_falls_back_to_eager():
     with pytest.warns(UserWarning, match="no C\\+\\+ compiler here.*training eagerly"):
         assert torch.equal(forward(a, b), (a * b).sum())
     assert torch.equal(forward(b, b), (b * b).sum())  # eager from then on, no second warning
+
+
+def test_compiled_partials_do_not_share_one_cache():
+    # Each compiled forward is a functools.partial. Compiled as such, they all traced dynamo's
+    # one wrapper frame and shared its 8 cache entries: a process's 9th forward (here: 5 losses
+    # in one place, 5 in another) ran eagerly. Their own functions keep 8 entries each.
+    from torch._dynamo.utils import counters
+
+    def weighted(x, w, loss):
+        return loss(x * w)
+
+    def shifted(x, b, loss):
+        return loss(x + b)
+
+    losses = [torch.sum, torch.mean, torch.amax, torch.amin, torch.norm]
+    x = torch.randn(4)
+    graphs = counters["stats"]["unique_graphs"]
+    for outer, bound in ((weighted, 2.0), (shifted, 1.0)):
+        for loss in losses:
+            forward = CompiledForward(functools.partial(outer, loss=loss), backend="eager")
+            assert torch.equal(forward(x, bound), outer(x, bound, loss))
+    assert counters["stats"]["unique_graphs"] - graphs == 10  # every one compiled
 
 
 def _speed_bench():

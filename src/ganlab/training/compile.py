@@ -7,6 +7,7 @@ updates (algorithm.forward_passes), simultaneous G's forward and D's pass with b
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 
@@ -39,6 +40,13 @@ class CompiledForward:
         from torch._inductor import config as inductor_config
 
         self.forward = forward
+        # A partial's function compiled, its bound arguments passed at each call: torch.compile
+        # of a functools.partial traces dynamo's one wrapper frame, whose cache (8 entries)
+        # every compiled partial of the process would share, falling back to eager past it.
+        self.bound: tuple = ()
+        self.keywords: dict = {}
+        if isinstance(forward, functools.partial):  # nested partials are flattened already
+            forward, self.bound, self.keywords = forward.func, forward.args, forward.keywords
         self.compiled = torch.compile(forward, dynamic=False, backend=backend)
         self.inductor_config = inductor_config
 
@@ -48,7 +56,7 @@ class CompiledForward:
         try:
             # per call: a recompile (a guard that fails later) must see the setting too
             with self.inductor_config.patch(fallback_random=True):
-                return self.compiled(*args)
+                return self.compiled(*self.bound, *args, **self.keywords)
         except Exception as e:  # noqa: BLE001 - any compiler failure: train eagerly instead
             if not is_compile_error(e):
                 raise

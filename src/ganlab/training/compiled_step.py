@@ -307,7 +307,7 @@ class CompiledUpdate:
 
         # the function itself, its fixed arguments passed at each call: a functools.partial
         # would compile as dynamo's one shared wrapper frame, whose 8 cache entries every
-        # compiled partial of the process (compile: forwards too) would then share
+        # compiled partial of the process would then share (training.compile does the same)
         self.compiled = torch.compile(update, dynamic=False, backend=backend)
         self.bound = bound
         self.eager = eager

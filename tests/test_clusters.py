@@ -210,6 +210,52 @@ def test_image_class_figures_put_real_images_beside_the_generated_rows(tmp_path)
         assert abs(b.height - a.height) < 0.25 * a.height  # the same rows (titles differ)
 
 
+def _corner(images: torch.Tensor) -> list[int]:
+    """The kind of each blob image: the quadrant of its bright square (blob_images)."""
+    h = images.shape[-1] // 2
+    quadrants = [images[:, 0, r * h : (r + 1) * h, c * h : (c + 1) * h] for r in (0, 1)
+                 for c in (0, 1)]  # fmt: skip
+    return torch.stack([q.mean((1, 2)) for q in quadrants], 1).argmax(1).tolist()
+
+
+def test_class_figures_draw_the_data_of_each_class_beside_its_generated_row(tmp_path, monkeypatch):
+    from ganlab.report import run_report
+    from ganlab.report.class_figures import rows_by_class
+    from ganlab.runs import monitor
+
+    # row j: class j's examples in their order, `fill` where the class has fewer than a row
+    x = torch.arange(5.0).reshape(5, 1, 1, 1)
+    rows = rows_by_class(x, torch.tensor([1, 0, 1, 1, 0]), k=3, per_class=2, fill=9.0)
+    assert rows.flatten().tolist() == [1.0, 4.0, 0.0, 2.0, 9.0, 9.0]
+
+    drawn = {}  # figure -> (the real images beside G's rows, their classes)
+
+    def recorder(module, name):
+        real_figure = module.save_class_figure
+
+        def record(path, x, y, class_names, real=None, title="", value_range=(0, 1), real_y=None):
+            drawn[name] = (real, real_y)
+            return real_figure(path, x, y, class_names, real, title, value_range, real_y)
+
+        monkeypatch.setattr(module, "save_class_figure", record)
+
+    recorder(run_report, "report")
+    recorder(monitor, "preview")
+    images, kind = blob_images(sizes=(40, 40, 40))  # three kinds, 40 images each
+    over = [*SMALL, "steps=2", "sample_every=2", "conditional.kind=concat",
+            "conditional.clusters=3", "data.kind=tensor", "generator.output_bias=zero",
+            "compile=false"]  # fmt: skip
+    run = ganlab.train("paper-mnist", tmp_path / "r", overrides=over, data=images)
+    cluster_kind = {}  # the clusters are the three kinds, under numbers of their own
+    for name in ("preview", "report"):
+        real, real_y = drawn[name]
+        assert real_y.tolist() == [0] * 8 + [1] * 8 + [2] * 8  # 8 of each class, in order
+        for cluster, image_kind in zip(real_y.tolist(), _corner(real), strict=True):
+            assert cluster_kind.setdefault(cluster, image_kind) == image_kind
+    assert sorted(cluster_kind.values()) == [0, 1, 2]
+    assert (run.path / "samples.png").exists()
+
+
 def test_eval_does_not_read_clusters_as_digits():
     from types import SimpleNamespace
 

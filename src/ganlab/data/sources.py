@@ -160,6 +160,15 @@ class EpochSource:
         idx = torch.randperm(self.size, generator=g)[: min(n, self.size)]
         return self.rows(idx).cpu()
 
+    def class_reference(self, per_class: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """per_class examples of each class, in class order (all of a class with fewer), and
+        their labels: the data beside a conditional G's rows. Only these rows are read."""
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(self.size, generator=g)
+        labels = self.labels[order]
+        idx = torch.cat([order[labels == j][:per_class] for j in range(self.classes)])
+        return self.rows(idx).cpu(), self.labels[idx]
+
     def state_dict(self) -> dict[str, Tensor]:
         return {
             "generator": self.generator.get_state(),

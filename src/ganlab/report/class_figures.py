@@ -25,6 +25,16 @@ def class_samples(run, per_class: int, seed: int | None = None) -> tuple[Tensor,
     return run.sample(len(y), seed, label=y), y
 
 
+def rows_by_class(x: Tensor, y: Tensor, k: int, per_class: int, fill: float) -> Tensor:
+    """Examples x, (n, *shape), of classes y, (n,), as k rows of per_class: row j holds the
+    first per_class examples of class j, and `fill` where class j has fewer."""
+    out = torch.full((k * per_class, *x.shape[1:]), fill, dtype=x.dtype)
+    for j in range(k):
+        mine = x[y == j][:per_class]
+        out[j * per_class : j * per_class + len(mine)] = mine
+    return out
+
+
 def save_class_figure(
     path: Path,
     x: Tensor,
@@ -33,22 +43,28 @@ def save_class_figure(
     real: Tensor | None = None,
     title: str = "",
     value_range: tuple[float, float] = (0.0, 1.0),
+    real_y: Tensor | None = None,
 ) -> Path:
     """x: samples (images in value_range) or points, y: (n,) the class each was asked for, in class
     order with an equal count per class for images. Images: one row per class (the first
-    MAX_ROWS classes), with `real` images (any classes) in a grid of the same size beside them;
-    points: a scatter coloured by class (2-D, or the data's principal plane)."""
+    MAX_ROWS classes), with `real` images in a grid of the same size beside them: with their
+    classes `real_y`, row j shows data of class j (blank cells where it has fewer), else
+    examples of any class; points: a scatter coloured by class (2-D, or the data's principal
+    plane)."""
     plt = pyplot()
     if x.ndim == 4:
         k = min(len(class_names), MAX_ROWS)
         per_class = int((y == 0).sum())
         grids = [image_grid(x[: k * per_class], value_range, cols=per_class)]  # (k(H+1)+1, ...)
         if real is not None and len(real):
+            if real_y is not None:  # white cells: a class with fewer examples than a row
+                real = rows_by_class(real, real_y, k, per_class, value_range[1])
             grids.append(image_grid(real[: k * per_class], value_range, cols=per_class))
         width = 0.5 * per_class * len(grids) + 1.5
         fig, axes = plt.subplots(1, len(grids), figsize=(width, 0.5 * k + 0.8), squeeze=False)
         h = x.shape[2] + 1
-        names = [title or "generated, one row per class", "data (examples of every class)"]
+        data = "data of the same class" if real_y is not None else "data (examples of every class)"
+        names = [title or "generated, one row per class", data]
         for ax, grid, name in zip(axes[0], grids, names, strict=False):
             ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0,
                       vmax=1)  # fmt: skip
@@ -91,4 +107,4 @@ def save_class_figure(
     return save_figure(fig, path)
 
 
-__all__ = ["MAX_ROWS", "class_samples", "save_class_figure"]
+__all__ = ["MAX_ROWS", "class_samples", "rows_by_class", "save_class_figure"]

@@ -54,11 +54,15 @@ from ganlab.runfiles import (
 from ganlab.training.state import DATA_SEED, eval_mode
 
 
-def write_report(run) -> Path:
-    """Final samples, curves, scores and index.html of a run; returns the page's path."""
+def write_report(run, by_class: tuple[torch.Tensor, torch.Tensor] | None = None) -> Path:
+    """Final samples, curves, scores and index.html of a run; returns the page's path.
+
+    by_class: a conditional image run's data (images in [0, 1], their classes), drawn row by
+        row beside G's rows of the same class; None draws examples of any class.
+    """
     dist = distribution_of(run.config.data)
     fake = report_samples(run, dist)
-    save_final_samples(run, dist, fake, run.path / "samples.png")
+    save_final_samples(run, dist, fake, run.path / "samples.png", by_class)
     rows = read_metrics(run.path)
     if rows:
         save_curves(run.path, rows)
@@ -125,9 +129,10 @@ def toy_scores(run, dist, fake: torch.Tensor) -> dict[str, Any]:
     return {k: v for k, v in scores.items() if k != "counts"}
 
 
-def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
+def save_final_samples(run, dist, fake: torch.Tensor, path: Path, by_class=None) -> Path:
     """The final generator's samples (2,500 points or 64 images) drawn over the data; a
-    conditional run's class by class (one row of 8 images per class, or points by colour)."""
+    conditional run's class by class (one row of 8 images per class, or points by colour),
+    beside `by_class`'s (images, classes) row by row where given (write_report)."""
     fake = fake[: _FIGURE_POINTS if fake.ndim == 2 else _FIGURE_IMAGES]
     real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist is not None else None
     if real is None:
@@ -135,10 +140,13 @@ def save_final_samples(run, dist, fake: torch.Tensor, path: Path) -> Path:
     if getattr(run, "class_names", None) is not None:
         per_class = 8 if fake.ndim == 4 else max(1, _FIGURE_POINTS // len(run.class_names))
         x, y = class_samples(run, per_class)
-        if fake.ndim == 4 and dist is None:  # a real grid as large as the generated one
+        real_y = None
+        if fake.ndim == 4 and by_class is not None:
+            real, real_y = by_class
+        elif fake.ndim == 4 and dist is None:  # a real grid as large as the generated one
             real = data_examples(run.config, min(len(run.class_names), MAX_ROWS) * per_class)
         title = f"step {run.step}: generated, by the class asked for{ema_note(run.config)}"
-        return save_class_figure(path, x, y, run.class_names, real, title)
+        return save_class_figure(path, x, y, run.class_names, real, title, real_y=real_y)
     data = " and data (black)" if real is not None else ""
     return save_sample_figure(
         path,

@@ -66,7 +66,7 @@ from ganlab.runs.directory import (
     fingerprint,
     record_resume,
 )
-from ganlab.runs.labels import class_labels
+from ganlab.runs.labels import class_labels, examples_by_class
 from ganlab.runs.monitor import require_tensorboard, run_loop
 from ganlab.runs.recipes import is_data_path, plan_run
 from ganlab.training import distributed
@@ -346,7 +346,7 @@ def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: Worl
     run = Run(out, cfg, G, D, state.step, state.data.x_shape, ema, names, weights)
     if report and world.is_main:
         with writing(out / "index.html", "training finished"):
-            write_report(run)
+            write_report(run, examples_by_class(cfg, state.data))
     return run
 
 

@@ -6,6 +6,7 @@ import torch
 
 from ganlab.errors import ConfigError
 from ganlab.training.prior import draw_classes
+from ganlab.training.state import value_range
 
 
 def label_index(label: int | str, class_names: list[str] | None, run: object = "the run") -> int:
@@ -69,4 +70,14 @@ def class_labels(
     return y
 
 
-__all__ = ["class_labels", "label_index"]
+def examples_by_class(cfg, data, per_class: int = 8) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A conditional image run's training data, per_class examples of each class in class
+    order (images in [0, 1], their classes), to draw beside G's rows; None for other runs."""
+    if getattr(data, "class_names", None) is None or len(data.x_shape) != 3:
+        return None
+    x, y = data.class_reference(per_class)
+    lo, hi = value_range(cfg)  # the source holds images in G's output range
+    return (x - lo) / (hi - lo), y
+
+
+__all__ = ["class_labels", "examples_by_class", "label_index"]

@@ -78,6 +78,9 @@ class RunMonitor:
             self.preview_y = labels.sort().values.to(world.device)
         self.preview_z = preview_prior.sample(n_preview)
         self.preview_real = state.data.reference(n_preview)  # drawn beside G's samples
+        self.preview_real_y = None  # their classes: a conditional image run's rows side by side
+        if self.preview_y is not None and images:  # image data come from an EpochSource
+            self.preview_real, self.preview_real_y = state.data.class_reference(8)
         self.bar = tqdm(
             total=cfg.steps,
             initial=state.step,
@@ -295,7 +298,7 @@ class RunMonitor:
                 save_class_figure(
                     path, fake, self.preview_y.cpu(), self.class_names, self.preview_real,
                     f"step {state.step}: by the class asked for{ema_note(self.cfg)}",
-                    value_range(self.cfg),
+                    value_range(self.cfg), self.preview_real_y,
                 )  # fmt: skip
             else:
                 save_sample_figure(

@@ -76,6 +76,28 @@ def test_what_is_data_and_what_is_a_config(tmp_path, monkeypatch):
         inspect_path(run)
 
 
+def test_data_a_gan_cannot_learn_from_is_one_line_naming_the_fix(tmp_path, capsys):
+    write_images(tmp_path / "one", 1, size=(28, 28))
+    np.save(tmp_path / "inf.npy", np.array([[1.0, np.inf], [2.0, 3.0]]))
+    image = tmp_path / "one" / "000.png"
+    assert image.exists() and is_data_path(image)  # data, not a config file to parse as YAML
+    cases = [
+        (["train", str(image)], f"{image} is one image and a GAN learns from many; give the "
+         f"folder of images: `ganlab train {image.parent}`"),
+        # the check a minibatch needs, before the recipe's clusters (whose limit is not the fix)
+        (["train", str(tmp_path / "one")], "holds 1 example; a GAN learns a distribution from "
+         "many: add examples"),
+        # found by inspection, before the plan line, not after it at loading
+        (["train", str(tmp_path / "inf.npy"), "--dry-run"], "inf.npy contains NaN or Inf values"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("ganlab: error:"), err
+        assert message in err, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_budget_grows_with_the_data_not_one_fixed_number(far_points, tmp_path):
     path, _ = far_points
     s = inspect_path(path)

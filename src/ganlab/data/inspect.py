@@ -78,7 +78,8 @@ def is_data_path(source) -> bool:
         return False  # a config, even if a folder by mistake (the config loader says so)
     if path.is_dir():
         return not is_run_dir(path)
-    return path.suffix.lower() in DATA_SUFFIXES
+    # an image file too: inspect_path then says to give its folder
+    return path.suffix.lower() in (*DATA_SUFFIXES, *IMAGE_SUFFIXES)
 
 
 def is_run_dir(path: Path) -> bool:
@@ -111,6 +112,11 @@ def inspect_path(path: str | Path) -> DataSummary:
         x = load_array(path).numpy()
         kind = "points" if x.ndim == 2 else "images"
         return DataSummary(path, kind, "array", len(x), x.shape[1:], *_range(x), _npz_classes(path))
+    if suffix in IMAGE_SUFFIXES:
+        raise DataError(
+            f"{path} is one image and a GAN learns from many; give the folder of images: "
+            f"`ganlab train {path.parent}`"
+        )
     raise DataError(
         f"{path} is not data ganlab reads; give a CSV of points, a .npy/.npz array or a folder "
         "of PNG/JPEG images"
@@ -124,6 +130,8 @@ def _inspect_npy(path: Path) -> DataSummary:
     n, row = rows.shape[0], rows.shape[1:]
     idx = np.unique(np.linspace(0, n - 1, min(n, PROBE_ROWS)).astype(np.int64))
     probe = rows.read(idx).astype(np.float64)
+    if not np.isfinite(probe).all():  # found early here; load_array checks every row
+        raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
     images = len(row) >= 2
     if images and rows.dtype == np.uint8:
         probe /= 255.0  # 8-bit pixels, as load_array reads them

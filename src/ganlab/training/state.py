@@ -101,6 +101,7 @@ def labelled_source(cfg: Config, data=None):
     clusters = cfg.conditional.clusters  # classes from the data's own clusters
     labelled = cfg.conditional_run and not clusters
     source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=labelled)
+    check_enough_examples(cfg, source)  # before clustering: its limits are not the data's fix
     if clusters:
         seed, method = cfg.seed + CLUSTER_SEED, cfg.conditional.clustering
         label_by_clusters(require_examples(source, cfg), clusters, seed, method)
@@ -118,8 +119,7 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
     A conditional config (conditional.kind not none) gets a labelled source (class_names: the
     K classes), G(z, y) and D(x, y) of its kind, and a prior that also draws G's classes.
     """
-    source = labelled_source(cfg, data)
-    check_enough_examples(cfg, source)
+    source = labelled_source(cfg, data)  # checked: enough examples for a minibatch
     if cfg.regularizers.augment and len(source.x_shape) != 3:
         raise ConfigError(
             f"regularizers.augment transforms images, but the data's examples have shape "

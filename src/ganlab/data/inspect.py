@@ -177,8 +177,12 @@ def _inspect_folder(path: Path) -> DataSummary:
         colour = colour or bool((spread > 8).mean() > 0.01)
         low, high = min(low, rgb.min() / 255.0), max(high, rgb.max() / 255.0)
     (h, w), _ = sizes.most_common(1)[0]
-    parents = {f.parent for f in files}
-    classes = len(parents) if len(parents) > 1 else 0  # a subfolder per class, as ImageFolder
+    # labels as user.folder_labels reads them: a class per top sub-folder (as ImageFolder),
+    # only where every image lies in one; loose images beside them make the folder unlabelled
+    parts = [f.relative_to(path).parts for f in files]
+    tops = {p[0] for p in parts if len(p) > 1}
+    loose = any(len(p) == 1 for p in parts)
+    classes = len(tops) if len(tops) > 1 and not loose else 0
     order = tuple(size for size, _ in sizes.most_common())
     return DataSummary(
         path, "images", "images", len(files), (3 if colour else 1, h, w), low, high, classes, order

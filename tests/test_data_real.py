@@ -348,6 +348,23 @@ def test_image_folder(tmp_path):
     assert x.shape == (3, 3, 8, 8) and 0 <= float(x.min()) and float(x.max()) <= 1
 
 
+def test_sixteen_bit_grey_images_keep_their_levels(tmp_path):
+    # PIL's own convert("L") clips 16-bit pixels at 255: this folder read as 99.6% white
+    from ganlab.data.inspect import inspect_path
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 65536, (3, 6, 5), dtype=np.uint16)
+    for i, image in enumerate(pixels):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")  # mode I;16
+    x = load_image_folder(tmp_path)
+    # 8-bit levels of the 16-bit ones: within half an 8-bit step
+    torch.testing.assert_close(x[:, 0], torch.from_numpy(pixels / 65535.0).float(), rtol=0,
+                               atol=0.5 / 255 + 1e-6)  # fmt: skip
+    summary = inspect_path(tmp_path)
+    assert summary.shape == (1, 6, 5)
+    assert summary.low < 0.05 and summary.high > 0.95  # the range, not all white
+
+
 def test_image_folder_errors(tmp_path):
     with pytest.raises(DataError, match=f"image folder {tmp_path / 'no'} does not exist"):
         load_image_folder(tmp_path / "no")

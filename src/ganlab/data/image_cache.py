@@ -26,7 +26,7 @@ from ganlab.data.user import IMAGE_SUFFIXES, decode_images, image_files
 from ganlab.errors import DataError
 from ganlab.files import atomic_write_bytes, atomic_writer
 
-CACHE_VERSION = 1  # bump when the layout of the .u8 file or the decoding changes
+CACHE_VERSION = 2  # bump when the layout of the .u8 file or the decoding changes (2: 16-bit grey)
 CHUNK = 1024  # images decoded per write: ~12 MiB of 64x64 RGB pixels
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from ganlab.data.streaming import npy_rows
-from ganlab.data.user import IMAGE_SUFFIXES, LABEL_KEYS, image_files, load_array, load_csv
+from ganlab.data.user import (
+    IMAGE_SUFFIXES,
+    LABEL_KEYS,
+    eight_bit,
+    image_files,
+    load_array,
+    load_csv,
+)
 from ganlab.errors import DataError
 
 DATA_SUFFIXES = (".csv", ".npy", ".npz")
@@ -167,7 +174,7 @@ def _inspect_folder(path: Path) -> DataSummary:
         try:
             with Image.open(file) as im:
                 sizes[(im.height, im.width)] += 1
-                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)  # (H, W, 3)
+                rgb = np.asarray(eight_bit(im).convert("RGB"), dtype=np.uint8)  # (H, W, 3)
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise DataError(
                 f"cannot read {file} as an image ({type(e).__name__}); remove or replace it"

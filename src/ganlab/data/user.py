@@ -167,6 +167,21 @@ def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str
     return x, y, names
 
 
+# PIL's modes of 16-bit grey (PNG) images, 0-65535 per pixel
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def eight_bit(im):
+    """A PIL image with 8-bit pixels: 16-bit grey scaled by 255/65535. (PIL's own convert("L")
+    clips such pixels at 255: an image of 0-65535 became nearly all white.)"""
+    from PIL import Image
+
+    if im.mode not in SIXTEEN_BIT_MODES:
+        return im
+    pixels = np.asarray(im).astype(np.float64) * (255.0 / 65535.0)
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "L")
+
+
 def decode_images(
     path: Path, files: list[Path], resize: tuple[int, int] | None, channels: int
 ) -> Iterator[np.ndarray]:
@@ -189,7 +204,7 @@ def decode_images(
             )
         try:
             with Image.open(file) as im:
-                im = im.convert(mode)
+                im = eight_bit(im).convert(mode)
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise DataError(
                 f"cannot read {file} as an image ({type(e).__name__}); remove or replace it"

@@ -102,6 +102,19 @@ def test_data_a_gan_cannot_learn_from_is_one_line_naming_the_fix(tmp_path, capsy
     assert not (tmp_path / "run").exists()
 
 
+def test_inspecting_a_npy_file_leaves_no_file_open(tmp_path):
+    # an unclosed file warns when collected: `ganlab train x.npy` printed that warning
+    import gc
+    import warnings
+
+    np.save(tmp_path / "p.npy", np.zeros((10, 2), np.float32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inspect_path(tmp_path / "p.npy")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 def test_the_budget_grows_with_the_data_not_one_fixed_number(far_points, tmp_path):
     path, _ = far_points
     s = inspect_path(path)
@@ -192,6 +205,36 @@ def test_train_folder_of_colour_images_of_another_size(tmp_path, capsys):
     x = ganlab.load_run(out).sample(3)
     assert x.shape == (3, 3, 24, 24) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert torch.isfinite(x).all()
+
+
+def test_an_array_of_images_of_a_side_dcgan_cannot_build_is_resized(tmp_path, capsys):
+    # 8x8 images (scikit-learn's digits saved with np.save): DCGAN builds 16, 20, 24, ...; the
+    # recipe resizes as for a folder, and data.resize now applies to arrays (it was ignored)
+    from ganlab.config import DataConfig
+    from ganlab.data import build_data
+
+    pixels = np.random.default_rng(0).integers(0, 256, (80, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "digits.npy", pixels)
+    plan = plan_run(tmp_path / "digits.npy")
+    assert plan.config.data.resize == (16, 16)
+    x = build_data(plan.config.data, 0).x  # (N, 1, 16, 16), a weighted mean of the pixels
+    assert x.shape == (80, 1, 16, 16)
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    # each image's mean survives the resize within rounding of the filter's edge weights
+    torch.testing.assert_close(x.mean((1, 2, 3)), torch.from_numpy(pixels / 255.0).float().mean(
+        (1, 2)), rtol=0, atol=0.02)  # fmt: skip
+    run = tmp_path / "run"
+    sets = ["--set", "steps=2", "--set", "m=16", "--set", "generator.channels=8"]
+    assert main(["train", str(tmp_path / "digits.npy"), "--out", str(run), "--quiet", *sets]) == 0
+    assert ganlab.load_run(run).sample(3).shape == (3, 1, 16, 16)
+    np.save(tmp_path / "p.npy", np.zeros((20, 3), np.float32))  # points: resize is an error
+    points = DataConfig(kind="array", path=str(tmp_path / "p.npy"), resize=(16, 16))
+    with pytest.raises(DataError, match="data.resize resizes images.*remove data.resize"):
+        build_data(points, 0)
+    streamed = DataConfig(kind="array", path=str(tmp_path / "digits.npy"), resize=(16, 16),
+                          stream="always")  # fmt: skip
+    with pytest.raises(DataError, match="resizes arrays in memory.*streams from disk"):
+        build_data(streamed, 0)
 
 
 def test_a_npy_file_is_inspected_from_its_header_and_probed_rows(tmp_path):

@@ -73,7 +73,9 @@ class DataConfig(Strict):
         "60,000), valid (last 10,000) or test (the official 10,000), as in the paper",
     )
     resize: tuple[PositiveInt, PositiveInt] | None = Field(
-        None, description="images: resize every image to [H, W]; default: all must be one size"
+        None,
+        description="images: resize every image to [H, W] (a folder's as decoded, Lanczos; "
+        "arrays and data sets antialiased bilinear, in memory); default: all must be one size",
     )
     channels: Literal[1, 3] = Field(1, description="images: 1 (converted to grayscale) or 3 (RGB)")
     standardize: bool = Field(

@@ -137,19 +137,39 @@ def build_data(
 def load_data(cfg: DataConfig) -> torch.Tensor:
     """The examples of a file or real-data config: (N, C, H, W) images or (N, d) points."""
     if cfg.kind in ("mnist", "fashion_mnist"):
-        return load_split(cfg.kind, cfg.split, cfg.path)[0]
+        return resized(load_split(cfg.kind, cfg.split, cfg.path)[0], cfg)
     if cfg.kind == "stacked_mnist":
-        return load_stacked_mnist(cfg.split, cfg.n or STACKED_TRAIN_IMAGES, path=cfg.path)[0]
+        x = load_stacked_mnist(cfg.split, cfg.n or STACKED_TRAIN_IMAGES, path=cfg.path)[0]
+        return resized(x, cfg)
     if cfg.kind == "digits":
-        return load_digits()[0]
-    if cfg.kind == "images":
+        return resized(load_digits()[0], cfg)
+    if cfg.kind == "images":  # resized as each file is decoded
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels)
     if cfg.kind == "csv":
-        return load_csv(Path(cfg.path))
+        return resized(load_csv(Path(cfg.path)), cfg)
     if cfg.kind == "array":
-        return load_array(Path(cfg.path))
+        return resized(load_array(Path(cfg.path)), cfg)
     raise DataError(
         f"data.kind '{cfg.kind}' needs its examples passed in (ganlab.train(..., data=x))"
+    )
+
+
+def resized(x: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """Images (N, C, H, W) at data.resize's [H, W] (antialiased bilinear: each new pixel a
+    weighted mean of old ones, so the value range stays); x itself without data.resize.
+
+    Raises:
+        DataError: data.resize on data that is not images.
+    """
+    if cfg.resize is None:
+        return x
+    if x.ndim != 4:
+        raise DataError(
+            f"data.resize resizes images, but data.kind '{cfg.kind}' holds examples of shape "
+            f"{tuple(x.shape[1:])}; remove data.resize"
+        )
+    return torch.nn.functional.interpolate(
+        x, size=tuple(cfg.resize), mode="bilinear", antialias=True, align_corners=False
     )
 
 
@@ -164,17 +184,19 @@ def load_labelled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, list[str
     """
     if cfg.kind in ("mnist", "fashion_mnist"):
         x, y = load_split(cfg.kind, cfg.split, cfg.path)
-        return x, y, DIGIT_NAMES if cfg.kind == "mnist" else FASHION_NAMES
+        return resized(x, cfg), y, DIGIT_NAMES if cfg.kind == "mnist" else FASHION_NAMES
     if cfg.kind == "digits":
-        return (*load_digits(), DIGIT_NAMES)
+        x, y = load_digits()
+        return resized(x, cfg), y, DIGIT_NAMES
     if cfg.kind == "images":
         y, names = folder_labels(Path(cfg.path), image_files(Path(cfg.path), cfg.channels))
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels), y, names
     if cfg.kind == "csv":
-        return load_csv_labelled(Path(cfg.path), cfg.label_column)
+        x, y, names = load_csv_labelled(Path(cfg.path), cfg.label_column)
+        return resized(x, cfg), y, names
     if cfg.kind == "array":
         x, y = load_array(Path(cfg.path), labels=True)
-        return (x, *class_indices(y.numpy(), str(cfg.path)))
+        return (resized(x, cfg), *class_indices(y.numpy(), str(cfg.path)))
     raise DataError(
         f"data.kind '{cfg.kind}' holds no labels for a conditional run; use labelled data "
         "(mnist, an image folder of class sub-folders, an .npz with y) or conditional.kind=none"

@@ -133,10 +133,10 @@ def inspect_path(path: str | Path) -> DataSummary:
 def _inspect_npy(path: Path) -> DataSummary:
     """A .npy file from its header (streaming.npy_rows checks it as training will) and up to
     PROBE_ROWS evenly spaced rows for the value range; shapes as load_array makes them."""
-    rows = npy_rows(path)
-    n, row = rows.shape[0], rows.shape[1:]
-    idx = np.unique(np.linspace(0, n - 1, min(n, PROBE_ROWS)).astype(np.int64))
-    probe = rows.read(idx).astype(np.float64)
+    with npy_rows(path) as rows:
+        n, row = rows.shape[0], rows.shape[1:]
+        idx = np.unique(np.linspace(0, n - 1, min(n, PROBE_ROWS)).astype(np.int64))
+        probe = rows.read(idx).astype(np.float64)
     if not np.isfinite(probe).all():  # found early here; load_array checks every row
         raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
     images = len(row) >= 2

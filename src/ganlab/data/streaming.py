@@ -72,6 +72,21 @@ class RowFile:
             raise DataError(f"{self.path} ended early; delete it so that it is made again")
         return out
 
+    def close(self) -> None:
+        """Close the file (a later read opens it again)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> RowFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):  # an open handle left to the collector warns (ResourceWarning)
+        self.close()
+
     def __getstate__(self):
         return {**self.__dict__, "_file": None}
 
@@ -198,6 +213,11 @@ def streamed_source(cfg, seed: int) -> StreamingSource | None:
     rows = npy_rows(path)
     if not stream_decision(cfg.stream, int(np.prod(rows.shape)) * 4):
         return None
+    if cfg.resize is not None:
+        raise DataError(
+            f"data.resize resizes arrays in memory, and {path} streams from disk (too large to "
+            "load, or data.stream=always); save the images at the size to train at"
+        )
     # as load_array: uint8 images are pixel values; other arrays are kept as they are
     source = StreamingSource(rows, seed, pixels=rows.dtype == np.uint8 and len(rows.shape) >= 3)
     check_finite(source)

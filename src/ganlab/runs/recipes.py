@@ -112,12 +112,11 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
         sets += [f"g_optimizer.lr_decay_factor={factor}", f"d_optimizer.lr_decay_factor={factor}"]
         return "points", sets
     channels, h, w = summary.shape
-    side = h
     if summary.loader == "images":
         sets.append(f"data.channels={channels}")
-        side = image_side(summary)
-        if (h, w) != (side, side) or len(summary.sizes) > 1:
-            sets.append(f"data.resize=[{side},{side}]")
+    side = image_side(summary)  # a folder's or an array's images alike
+    if (h, w) != (side, side) or len(summary.sizes) > 1:
+        sets.append(f"data.resize=[{side},{side}]")
     if side > WIDE_G_MAX_SIDE:
         sets.append(f"generator.channels={NARROW_G_CHANNELS}")
     if not summary.classes:  # labelled images stay yours to condition on (conditional.kind)

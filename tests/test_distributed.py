@@ -305,7 +305,9 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_nproc_1_runs_in_this_process(tmp_path, monkeypatch):
-    monkeypatch.setattr("ganlab.runs.api.write_report", lambda run: None)  # seconds saved
+    monkeypatch.setattr(
+        "ganlab.runs.api.write_report", lambda run, by_class=None: None
+    )  # seconds saved
     sets = [arg for v in [*TINY, "steps=2"] for arg in ("--set", v)]
     out = tmp_path / "r"
     assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--nproc", "1", *sets]) == 0

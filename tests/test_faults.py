@@ -266,14 +266,14 @@ def test_sigkill_at_random_moments_keeps_the_run_resumable_and_exact(tmp_path):
         assert steps_seen == sorted(steps_seen), "a resume went backwards"
         argv = ["resume", str(run), "--quiet"]
 
-    # A kill between a checkpoint's rename and the manifest's update leaves a whole file the
-    # manifest does not list; the resume moves it aside with one warning line, and warns of
-    # nothing else.
-    listed = {e["file"] for e in CheckpointStore(run / "checkpoints").entries()}
-    unlisted = sorted(
-        (p.name for p in (run / "checkpoints").glob("step-*.safetensors") if p.name not in listed),
-        reverse=True,
-    )
+    # A kill between a checkpoint's rename and the manifest's update leaves a whole file newer
+    # than every listed one; the resume moves it aside with one warning line, and warns of
+    # nothing else. (An unlisted older file, left by a kill before the oldest one's deletion,
+    # is deleted by the next save without a word.)
+    entries = CheckpointStore(run / "checkpoints").entries()
+    listed, newest = {e["file"] for e in entries}, max(int(e["step"]) for e in entries)
+    files = [p.name for p in (run / "checkpoints").glob("step-*.safetensors")]
+    unlisted = sorted((f for f in files if f not in listed and int(f[5:13]) > newest), reverse=True)
     target = steps_seen[-1] + 10
     done = ganlab("resume", run, "--steps", target, "--quiet")
     assert done.returncode == 0, done.stderr

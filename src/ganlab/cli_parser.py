@@ -156,8 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated: fid,kid,prdc,digits (MNIST runs; writes metrics.json), "
         "coverage (2-D mixture runs), stacked (stacked_mnist runs), "
         "inception_fid,inception_score (MNIST runs; needs the Inception weights file locally, "
-        "never downloaded). Neither --metrics nor --parzen: what fits the run (coverage for "
-        "2-D mixtures, fid,kid,prdc,digits for MNIST, stacked, else --parzen)",
+        "never downloaded), knn (any run: k-NN precision, recall, density and coverage "
+        "against its training data, in the data's own space). Neither --metrics nor "
+        "--parzen: what fits the run (coverage for 2-D mixtures, fid,kid,prdc,digits for "
+        "MNIST, stacked, --parzen for other data sets, knn for your own data)",
     )
     ev.add_argument(
         "--samples",

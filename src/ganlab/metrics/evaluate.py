@@ -28,6 +28,7 @@ from ganlab.errors import ConfigError, DataError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.metrics import inception
 from ganlab.metrics.conditional_run import add_conditional_metrics
+from ganlab.metrics.data_space import KNN_METRICS, knn_metrics
 from ganlab.metrics.inception import INCEPTION_METRICS
 from ganlab.report.format import metric_texts
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 IMAGE_METRICS = ("fid", "kid", "prdc", "digits")
 TOY_METRICS = ("coverage",)
 STACKED_METRICS = ("stacked",)
-METRICS = IMAGE_METRICS + TOY_METRICS + STACKED_METRICS + INCEPTION_METRICS
+METRICS = IMAGE_METRICS + TOY_METRICS + STACKED_METRICS + INCEPTION_METRICS + KNN_METRICS
 MNIST_METRICS = IMAGE_METRICS + STACKED_METRICS + INCEPTION_METRICS  # scored against MNIST
 
 DEFINITIONS = {
@@ -143,11 +144,12 @@ def eval_request(
     for flag, n in (("--samples", n_fake), ("--valid", valid), ("--test", test)):
         if n < 1:
             raise ConfigError(f"{flag} must be >= 1, got {n}; pass a positive count")
-    if "prdc" in names and min(n_fake, test) <= 5:
-        raise ConfigError(
-            f"--metrics prdc needs more than 5 samples and test points (k = 5 neighbours), got "
-            f"--samples {n_fake} --test {test}; pass 6 or more"
-        )
+    for name in ("prdc", "knn"):
+        if name in names and min(n_fake, test) <= 5:
+            raise ConfigError(
+                f"--metrics {name} needs more than 5 samples and test points (k = 5 "
+                f"neighbours), got --samples {n_fake} --test {test}; pass 6 or more"
+            )
     return EvalRequest(parzen, names, n_fake, parzen_samples, valid, test)
 
 
@@ -166,11 +168,11 @@ def fitting_metrics(
     2-D mixtures: mode coverage. MNIST: FID, KID, PRDC and digits, from the reference
     classifier trained here (the Inception metrics need a weights file, so they are asked for
     by name). Stacked MNIST: its modes. Other toy densities and Fashion-MNIST: the Parzen
-    window, on fresh draws or the held-out split.
+    window, on fresh draws or the held-out split. Anything else (your own points and images):
+    k-NN precision, recall, density and coverage against the training data in its own space
+    (metrics.data_space).
     Returns:
         (metric names, parzen, a line saying what was chosen and why).
-    Raises:
-        ConfigError: nothing fits (data without a known density or a held-out split).
     """
     from ganlab.metrics.parzen_run import PARZEN_DATASETS  # parzen_run imports this module
 
@@ -184,11 +186,8 @@ def fitting_metrics(
         names, what = ["stacked"], "Stacked MNIST modes"
     elif toy_dim is not None or data_kind in PARZEN_DATASETS:
         names, what = [], "the Parzen window"
-    else:
-        raise ConfigError(
-            f"no metric fits a run on {data} (no known density, no held-out split); pass "
-            "--parzen --dataset mnist or fashion_mnist if the run's images are of that shape"
-        )
+    else:  # your own data: no known density, classifier or held-out split
+        names, what = ["knn"], "k-NN precision, recall, density and coverage in the data's space"
     flag = f"--metrics {','.join(names)}" if names else "--parzen"
     line = f"evaluating {what} ({flag}): what fits a run on {data}; name others to choose"
     return names, not names, line
@@ -277,6 +276,10 @@ def evaluate_run(
         result.update(_toy_coverage(run, fake, seed))
     if "stacked" in names:
         result.update(_stacked_modes(run, fake, mnist, seed, progress))
+    if "knn" in names:  # against the training data, in its own space
+        part = knn_metrics(run, fake, n_real, seed, progress)
+        result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
+        result = {**part, **result}  # another family's data provenance, when there, stays
     if any(n in INCEPTION_METRICS for n in names):
         part = _inception_metrics(fake, mnist, names, n_real)
         result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
@@ -296,7 +299,11 @@ def write_metrics(path: Path, result: dict) -> Path:
 
 
 # The console's name of a metric, where not its metrics.json key.
-_CONSOLE_NAMES = {"mode_coverage": "mode coverage", "stacked_modes": "stacked MNIST"}
+_CONSOLE_NAMES = {
+    "mode_coverage": "mode coverage",
+    "stacked_modes": "stacked MNIST",
+    **{f"knn_{k}": f"k-NN {k}" for k in ("precision", "recall", "density", "coverage")},
+}
 
 
 def summary_lines(result: dict) -> list[str]:

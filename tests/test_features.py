@@ -341,6 +341,12 @@ def test_knn_metrics_read_quality_and_diversity_in_the_datas_own_space(tmp_path)
     assert collapsed["coverage"][0] < 0.05
     # G off the data by 3 of its standard deviations: nothing is precise
     assert scores(_moons(3000, 3, shift=3.0))["precision"][0] < 0.05
+    # data handed to the Python API: nothing on disk to compare with, one line saying so
+    from ganlab.errors import DataError
+
+    api = SimpleNamespace(path="runs/api", config=SimpleNamespace(data=DataConfig(kind="tensor")))
+    with pytest.raises(DataError, match="handed to the Python API.*np.save"):
+        knn_metrics(api, _moons(10, 0), n_real=10, seed=0)
     # images: principal components of the examples, at most FEATURES and a tenth of them
     fit = torch.rand(200, 1, 16, 16)
     (f,) = data_features(fit, torch.rand(7, 1, 16, 16))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ganlab.errors import DataError
+
 FEATURES = 64  # principal components kept for examples of more coordinates than this
 DATA_SEED_OFFSET = 7  # the subsets' own seed, apart from G's noise seed
 
@@ -76,6 +78,12 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
     from ganlab.data import build_data
     from ganlab.metrics.features import precision_recall_density_coverage
 
+    if run.config.data.kind == "tensor":
+        raise DataError(
+            f"{run.path}: its examples were handed to the Python API (data.kind tensor), so "
+            "there is nothing on disk to compare with; save them with np.save and train on "
+            "the file to evaluate with --metrics knn"
+        )
     source = build_data(run.config.data, seed + DATA_SEED_OFFSET)
     examples = source.reference(2 * n_real, seed + DATA_SEED_OFFSET)  # (<= 2 n, *x_shape)
     n = min(n_real, len(examples) // 2)

@@ -18,6 +18,8 @@ from torch import Tensor
 from ganlab.errors import DataError
 
 FEATURES = 64  # principal components kept for examples of more coordinates than this
+PCA_ROWS = 5_000  # examples the principal directions are fitted on
+CHUNK = 2_048  # rows projected at a time
 DATA_SEED_OFFSET = 7  # the subsets' own seed, apart from G's noise seed
 
 KNN_METRICS = ("knn",)
@@ -43,25 +45,32 @@ def data_features(fit: Tensor, *sets: Tensor) -> list[Tensor]:
 
         d <= FEATURES:  f(x) = (x - mean) / std           (per coordinate, over fit)
         d >  FEATURES:  f(x) = V^T (x - mean), V fit's top q principal directions
-                        (torch.pca_lowrank, seeded), q = min(FEATURES, len(fit) // 10)
+                        (torch.pca_lowrank, seeded, on at most PCA_ROWS of fit's rows),
+                        q = min(FEATURES, len(fit) // 10)
 
     `fit` holds the real set and the floor alike: fitted on one of them, the map would spread
     that one and squeeze any other set towards its centre. q stays well below the number of
     examples, whose own last directions are noise. A coordinate constant over `fit` keeps a
-    unit scale instead of dividing by zero.
+    unit scale instead of dividing by zero. Images stay float32 until projected (10,000 64x64
+    colour images are 0.5 GB so), in chunks of CHUNK rows; the features are float64.
     """
-    flat = [x.reshape(len(x), -1).double() for x in (fit, *sets)]
-    fit, sets = flat[0], flat[1:]
-    mean = fit.mean(0)
+    fit = fit.reshape(len(fit), -1)
     if fit.shape[1] <= FEATURES:
-        std = fit.std(0)
+        fit = fit.double()
+        mean, std = fit.mean(0), fit.std(0)
         std = torch.where(std > 0, std, torch.ones_like(std))
-        return [(x - mean) / std for x in sets]
+        return [(x.reshape(len(x), -1).double() - mean) / std for x in sets]
     q = max(1, min(FEATURES, len(fit) // 10))
+    fit = fit[:PCA_ROWS].float()
+    mean = fit.mean(0)
     with torch.random.fork_rng():
         torch.manual_seed(0)  # pca_lowrank's random projections: the same features every time
-        _, _, v = torch.pca_lowrank(fit, q=q, center=True, niter=4)  # (d, q)
-    return [(x - mean) @ v for x in sets]
+        _, _, v = torch.pca_lowrank(fit - mean, q=q, center=False, niter=4)  # (d, q)
+    out = []
+    for x in sets:
+        x = x.reshape(len(x), -1)
+        out.append(torch.cat([((c.float() - mean) @ v).double() for c in x.split(CHUNK)]))
+    return out
 
 
 def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = False) -> dict:
@@ -111,4 +120,4 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
     }
 
 
-__all__ = ["DEFINITIONS", "FEATURES", "KNN_METRICS", "data_features", "knn_metrics"]
+__all__ = ["DEFINITIONS", "FEATURES", "KNN_METRICS", "PCA_ROWS", "data_features", "knn_metrics"]

@@ -23,6 +23,7 @@ CHUNK = 2_048  # rows projected at a time
 DATA_SEED_OFFSET = 7  # the subsets' own seed, apart from G's noise seed
 
 KNN_METRICS = ("knn",)
+KNN_NAMES = {f"knn_{k}": f"k-NN {k}" for k in ("precision", "recall", "density", "coverage")}
 _SPACE = (
     "in the data's coordinates standardised over the real set and the floor (more than 64 "
     "coordinates, such as images: their first principal components, at most 64 and a tenth "
@@ -120,4 +121,12 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
     }
 
 
-__all__ = ["DEFINITIONS", "FEATURES", "KNN_METRICS", "PCA_ROWS", "data_features", "knn_metrics"]
+__all__ = [
+    "DEFINITIONS",
+    "FEATURES",
+    "KNN_METRICS",
+    "KNN_NAMES",
+    "PCA_ROWS",
+    "data_features",
+    "knn_metrics",
+]

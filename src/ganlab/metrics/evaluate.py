@@ -28,7 +28,7 @@ from ganlab.errors import ConfigError, DataError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.metrics import inception
 from ganlab.metrics.conditional_run import add_conditional_metrics
-from ganlab.metrics.data_space import KNN_METRICS, knn_metrics
+from ganlab.metrics.data_space import KNN_METRICS, KNN_NAMES, knn_metrics
 from ganlab.metrics.inception import INCEPTION_METRICS
 from ganlab.report.format import metric_texts
 
@@ -168,9 +168,7 @@ def fitting_metrics(
     2-D mixtures: mode coverage. MNIST: FID, KID, PRDC and digits, from the reference
     classifier trained here (the Inception metrics need a weights file, so they are asked for
     by name). Stacked MNIST: its modes. Other toy densities and Fashion-MNIST: the Parzen
-    window, on fresh draws or the held-out split. Anything else (your own points and images):
-    k-NN precision, recall, density and coverage against the training data in its own space
-    (metrics.data_space).
+    window, on fresh draws or the held-out split. Your own data: metrics.data_space's k-NN.
     Returns:
         (metric names, parzen, a line saying what was chosen and why).
     """
@@ -276,14 +274,14 @@ def evaluate_run(
         result.update(_toy_coverage(run, fake, seed))
     if "stacked" in names:
         result.update(_stacked_modes(run, fake, mnist, seed, progress))
+    parts = []  # families added beside others: their metrics join, the first provenance stays
     if "knn" in names:  # against the training data, in its own space
-        part = knn_metrics(run, fake, n_real, seed, progress)
-        result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
-        result = {**part, **result}  # another family's data provenance, when there, stays
+        parts.append(knn_metrics(run, fake, n_real, seed, progress))
     if any(n in INCEPTION_METRICS for n in names):
-        part = _inception_metrics(fake, mnist, names, n_real)
+        parts.append(_inception_metrics(fake, mnist, names, n_real))
+    for part in parts:
         result["metrics"] = {**result.get("metrics", {}), **part.pop("metrics")}
-        result = {**part, **result}  # the classifier's provenance, when there, stays
+        result = {**part, **result}
     return result
 
 
@@ -299,11 +297,7 @@ def write_metrics(path: Path, result: dict) -> Path:
 
 
 # The console's name of a metric, where not its metrics.json key.
-_CONSOLE_NAMES = {
-    "mode_coverage": "mode coverage",
-    "stacked_modes": "stacked MNIST",
-    **{f"knn_{k}": f"k-NN {k}" for k in ("precision", "recall", "density", "coverage")},
-}
+_CONSOLE_NAMES = {"mode_coverage": "mode coverage", "stacked_modes": "stacked MNIST", **KNN_NAMES}
 
 
 def summary_lines(result: dict) -> list[str]:

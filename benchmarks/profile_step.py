@@ -1,23 +1,37 @@
-"""Where an Algorithm 1 iteration spends its time: torch.profiler's table of operators, and the
-optimiser step fused against torch's per-tensor loop (the numbers behind benchmarks/README.md's
-"what was tried").
+"""Where an Algorithm 1 iteration spends its time: torch.profiler's table of operators, the
+same time summed by kind (matrix products, optimiser, random numbers, the rest), the limit set
+by the products and the optimiser alone, and the optimiser step fused against torch's
+per-tensor loop (the numbers behind benchmarks/README.md's "what was tried").
 
-    python benchmarks/profile_step.py peer     # the peer's configuration (speed.py), batch 64
-    python benchmarks/profile_step.py paper    # the paper's MNIST MLPs, batch 100
+    python benchmarks/profile_step.py peer                  # the peer's configuration, batch 64
+    python benchmarks/profile_step.py paper                 # the paper's MNIST MLPs, batch 100
+    python benchmarks/profile_step.py peer --compile step --threads 1 --peer
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
-from speed import PEER_CONFIG, Loop
+from speed import BENCH, PEER_CONFIG, Loop, matmul_ceiling
 from torch.profiler import ProfilerActivity, profile
 
 from ganlab.config import config_from_dict, load_config
 from ganlab.training.runtime import configure_cpu
+
+# Operator names by kind; whatever matches none is "the rest" (elementwise kernels - eager
+# aten ops or inductor's fused ones -, dynamo's guards, autograd's and the step's Python).
+KINDS = {
+    "matrix products": re.compile(r"^aten::(mm|addmm|bmm|matmul|linear)$"),
+    "optimiser": re.compile(r"^(aten|ganlab)::_?fused_(adam|adamw|sgd)_?$|^Optimizer\.step"),
+    "random numbers": re.compile(r"^aten::(bernoulli_?|normal_|uniform_|randn|rand)$"),
+}
 
 
 def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> float:
@@ -30,23 +44,70 @@ def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> fl
     return 1e3 * statistics.median(times)
 
 
+def by_kind(events, steps: int) -> dict[str, float]:
+    """Milliseconds per iteration of each kind of operator (self CPU time, so nothing counted
+    twice: a product inside a compiled graph counts as a product, the graph's own wrapper as
+    the rest)."""
+    out = {k: 0.0 for k in (*KINDS, "the rest")}
+    for e in events:
+        kind = next((k for k, pat in KINDS.items() if pat.search(e.key)), "the rest")
+        out[kind] += e.self_cpu_time_total / 1e3 / steps
+    return out
+
+
+def peer_rate(threads: int, steps: int = 300) -> float:
+    """The peer script's steps/s on `threads` threads (its batch 64)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "peer_vanilla_gan.py"), str(steps), "64"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    return float(re.search(r"steps_per_s ([\d.]+)", out.stdout)[1])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("config", choices=["peer", "paper"])
     p.add_argument("--steps", type=int, default=50, help="iterations profiled (50)")
+    p.add_argument("--compile", choices=["false", "forwards", "step"], default="false")
+    p.add_argument("--update", choices=["alternating", "simultaneous"], default="alternating")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--peer", action="store_true", help="also time the peer script, same threads")
     args = p.parse_args()
-    configure_cpu()
+    configure_cpu(args.threads)
+    threads = torch.get_num_threads()
+    compile_ = False if args.compile == "false" else args.compile
     if args.config == "peer":
         cfg, x = config_from_dict(PEER_CONFIG), torch.rand(10_000, 784) * 2 - 1
     else:
-        paper = ["data.kind=tensor", "compile=false"]  # the eager iteration
-        cfg, x = load_config("paper-mnist", paper), torch.rand(10_000, 1, 28, 28)
+        cfg, x = load_config("paper-mnist", ["data.kind=tensor"]), torch.rand(10_000, 1, 28, 28)
+    cfg = cfg.model_copy(update={"compile": compile_, "update": args.update})
     loop = Loop(cfg, x)
-    print(f"{loop.rate(200):.1f} steps/s over 200 iterations")
+    rate = statistics.median(loop.rate(100) for _ in range(3))
+    print(
+        f"{args.config}, {args.update}, compile={args.compile}, {threads} thread(s): "
+        f"{rate:.1f} steps/s (median of 3 x 100 iterations; first {loop.first_s:.1f} s)"
+    )
+    if args.peer:
+        peer = peer_rate(threads)
+        print(f"peer script on {threads} thread(s): {peer:.1f} steps/s; ratio {rate / peer:.2f}")
+
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         loop.run(args.steps)
+    events = prof.key_averages()
     print(f"operators over {args.steps} iterations (self CPU time):")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=15))
+    kinds = by_kind(events, args.steps)
+    print("per iteration, by kind (under the profiler, which adds to the rest):")
+    for k, ms in kinds.items():
+        print(f"  {k:<16} {ms:6.2f} ms")
+    products = 1e3 / matmul_ceiling(loop.matmuls(), repeats=3)
+    floor = products + kinds["optimiser"]
+    print(
+        f"the products alone, back to back: {products:.2f} ms; with the optimiser "
+        f"{floor:.2f} ms: at most {1e3 / floor:.1f} iterations/s "
+        f"({1e3 / rate:.2f} ms measured)"
+    )
 
     # One optimiser step on the last gradients, fused (ganlab) and as torch's per-tensor loop
     # with the same hyperparameters (state copied, so both take the same step).

@@ -135,20 +135,25 @@ def build_data(
 
 
 def load_data(cfg: DataConfig) -> torch.Tensor:
-    """The examples of a file or real-data config: (N, C, H, W) images or (N, d) points."""
+    """The examples of a file or real-data config: (N, C, H, W) images or (N, d) points, at
+    data.resize's size where it is set."""
+    x = _examples(cfg)
+    return x if cfg.kind == "images" else resized(x, cfg)  # a folder resizes as it decodes
+
+
+def _examples(cfg: DataConfig) -> torch.Tensor:
     if cfg.kind in ("mnist", "fashion_mnist"):
-        return resized(load_split(cfg.kind, cfg.split, cfg.path)[0], cfg)
+        return load_split(cfg.kind, cfg.split, cfg.path)[0]
     if cfg.kind == "stacked_mnist":
-        x = load_stacked_mnist(cfg.split, cfg.n or STACKED_TRAIN_IMAGES, path=cfg.path)[0]
-        return resized(x, cfg)
+        return load_stacked_mnist(cfg.split, cfg.n or STACKED_TRAIN_IMAGES, path=cfg.path)[0]
     if cfg.kind == "digits":
-        return resized(load_digits()[0], cfg)
-    if cfg.kind == "images":  # resized as each file is decoded
+        return load_digits()[0]
+    if cfg.kind == "images":
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels)
     if cfg.kind == "csv":
-        return resized(load_csv(Path(cfg.path)), cfg)
+        return load_csv(Path(cfg.path))
     if cfg.kind == "array":
-        return resized(load_array(Path(cfg.path)), cfg)
+        return load_array(Path(cfg.path))
     raise DataError(
         f"data.kind '{cfg.kind}' needs its examples passed in (ganlab.train(..., data=x))"
     )
@@ -175,28 +180,31 @@ def resized(x: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
 
 def load_labelled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """A file or real-data config's examples with their classes: (x, y, class names), y (N,)
-    int64 in 0..K-1. MNIST and digits: the digit; Fashion-MNIST: its 10 classes; an image
-    folder: the sub-folder of each image (names sorted); a CSV: data.label_column; an .npz:
-    its 'y' array.
+    int64 in 0..K-1, x at data.resize's size where it is set. MNIST and digits: the digit;
+    Fashion-MNIST: its 10 classes; an image folder: the sub-folder of each image (names
+    sorted); a CSV: data.label_column; an .npz: its 'y' array.
 
     Raises:
         DataError: the data holds no labels, or a single class.
     """
+    x, y, names = _labelled_examples(cfg)
+    return (x if cfg.kind == "images" else resized(x, cfg)), y, names
+
+
+def _labelled_examples(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     if cfg.kind in ("mnist", "fashion_mnist"):
         x, y = load_split(cfg.kind, cfg.split, cfg.path)
-        return resized(x, cfg), y, DIGIT_NAMES if cfg.kind == "mnist" else FASHION_NAMES
+        return x, y, DIGIT_NAMES if cfg.kind == "mnist" else FASHION_NAMES
     if cfg.kind == "digits":
-        x, y = load_digits()
-        return resized(x, cfg), y, DIGIT_NAMES
+        return (*load_digits(), DIGIT_NAMES)
     if cfg.kind == "images":
         y, names = folder_labels(Path(cfg.path), image_files(Path(cfg.path), cfg.channels))
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels), y, names
     if cfg.kind == "csv":
-        x, y, names = load_csv_labelled(Path(cfg.path), cfg.label_column)
-        return resized(x, cfg), y, names
+        return load_csv_labelled(Path(cfg.path), cfg.label_column)
     if cfg.kind == "array":
         x, y = load_array(Path(cfg.path), labels=True)
-        return (resized(x, cfg), *class_indices(y.numpy(), str(cfg.path)))
+        return (x, *class_indices(y.numpy(), str(cfg.path)))
     raise DataError(
         f"data.kind '{cfg.kind}' holds no labels for a conditional run; use labelled data "
         "(mnist, an image folder of class sub-folders, an .npz with y) or conditional.kind=none"

@@ -255,6 +255,19 @@ def test_class_figures_draw_the_data_of_each_class_beside_its_generated_row(tmp_
     assert sorted(cluster_kind.values()) == [0, 1, 2]
     assert (run.path / "samples.png").exists()
 
+    # Later, without the data: `ganlab report` and `ganlab sample --label all` draw the same
+    # classes' examples (kept in the run directory at training's end, not clustered again).
+    from ganlab.runs import samples, write_html_report
+
+    recorder(samples, "sample")
+    drawn.clear()
+    write_html_report(run.path)
+    samples.write_samples(run.path, tmp_path / "all.png", 4, label="all")
+    for name in ("report", "sample"):
+        real, real_y = drawn[name]
+        assert real_y.tolist() == [0] * 8 + [1] * 8 + [2] * 8
+        assert [cluster_kind[c] for c in real_y.tolist()] == _corner(real)
+
 
 def test_eval_does_not_read_clusters_as_digits():
     from types import SimpleNamespace

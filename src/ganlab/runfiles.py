@@ -1,5 +1,5 @@
 """A run directory's files: their names, and plain readers and writers of config.yaml,
-meta.json, metrics.csv, coverage.csv and findings.json.
+meta.json, metrics.csv, coverage.csv, findings.json and class_examples.safetensors.
 
 Below every layer that reads a run (report pages, runs, the lab), beside config: the files are a
 format, and nothing here trains or draws.
@@ -11,6 +11,8 @@ import csv
 import json
 from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from ganlab.config import Config, load_config
 from ganlab.errors import RunDirError
@@ -25,6 +27,11 @@ METRIC_FIELDS = [
 COVERAGE_FIELDS = ["step", "modes_covered", "modes", "high_quality", "kl"]
 
 FINDINGS_FILE = "findings.json"  # the doctor's findings: {"findings": [{kind, step, ...}]}
+
+# A conditional image run's training examples, a few of each class in class order (uint8 "x",
+# (n, C, H, W); int64 "y", (n,)): what the figures draw beside G's row for class j, kept so that
+# `ganlab report` and `ganlab sample --label all` draw them without the data (or its clustering).
+CLASS_EXAMPLES_FILE = "class_examples.safetensors"
 
 
 def read_json(path: Path) -> dict | None:
@@ -96,6 +103,29 @@ def write_findings(run_dir: Path, findings: list[dict]) -> None:
     """findings.json, atomically (a reader never sees half a file)."""
     doc = json.dumps({"findings": findings}, indent=1, allow_nan=False)
     atomic_write_bytes(Path(run_dir) / FINDINGS_FILE, (doc + "\n").encode())
+
+
+def write_class_examples(run_dir: Path, x: torch.Tensor, y: torch.Tensor) -> None:
+    """x: images in [0, 1], y: their classes; stored at 8 bits (within half a level of x),
+    atomically."""
+    from safetensors.torch import save
+
+    pixels = (x.clamp(0, 1) * 255).round().to(torch.uint8).contiguous()
+    blob = save({"x": pixels, "y": y.to(torch.int64).contiguous()})
+    atomic_write_bytes(Path(run_dir) / CLASS_EXAMPLES_FILE, blob)
+
+
+def read_class_examples(run_dir: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(images in [0, 1], classes) of write_class_examples; None where the run has none (not a
+    conditional image run, made before the file existed) or the file is unreadable."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        found = load_file(Path(run_dir) / CLASS_EXAMPLES_FILE)
+        return found["x"].float() / 255, found["y"]
+    except (OSError, KeyError, SafetensorError):
+        return None
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -43,6 +43,7 @@ from ganlab.report.pages import (
     write_index,
 )
 from ganlab.runfiles import (
+    read_class_examples,
     read_csv,
     read_findings,
     read_json,
@@ -243,7 +244,8 @@ def _summary(rows: list[dict], run) -> str:
 def _final_samples_html(run, dist, fake, tmp: Path, missing: str) -> str:
     if run is None:
         return f'<p class="note">{html.escape(missing)}</p>'
-    figure = save_final_samples(run, dist, fake, tmp / "samples.png")
+    by_class = read_class_examples(run.path)  # the data of each class, kept at training's end
+    figure = save_final_samples(run, dist, fake, tmp / "samples.png", by_class)
     return '<div class="figs">' + img_html(figure, f"samples at step {run.step}") + "</div>"
 
 

@@ -53,6 +53,7 @@ from ganlab.runfiles import (
     read_meta,
     read_metrics,
     run_config,
+    write_class_examples,
     writing,
 )
 from ganlab.runs import recipes
@@ -66,7 +67,7 @@ from ganlab.runs.directory import (
     fingerprint,
     record_resume,
 )
-from ganlab.runs.labels import class_labels, examples_by_class
+from ganlab.runs.labels import class_labels, examples_by_class, source_classes
 from ganlab.runs.monitor import require_tensorboard, run_loop
 from ganlab.runs.recipes import is_data_path, plan_run
 from ganlab.training import distributed
@@ -81,7 +82,7 @@ from ganlab.training.state import (
     build_state,
     eval_mode,
     seeded_rng,
-    tanh_images,
+    unit_images,
 )
 
 
@@ -152,7 +153,7 @@ class Run:
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
         with eval_mode(self.sampler) as G:
             x = (G(z) if y is None else G(z, y.to(device))).cpu()
-        return (x + 1.0) / 2.0 if tanh_images(self.config, self.x_shape) else x
+        return unit_images(x, self.config, self.x_shape)
 
     def metrics(self) -> list[dict[str, float]]:
         """The rows of metrics.csv as dicts of floats."""
@@ -339,14 +340,15 @@ def _run_from(path: Path, cfg: Config, meta: dict, ckpt: Path, tensors, header) 
 def _finish(out: Path, cfg: Config, state: TrainState, report: bool, world: World) -> Run:
     """The trained Run, its G and D on the CPU, and (rank 0) its report."""
     ema = state.ema.cpu() if state.ema is not None else None
-    names = getattr(state.data, "class_names", None)
-    weights = getattr(state.data, "class_weights", None)
-    weights = None if weights is None else [float(w) for w in weights]
+    names, weights = source_classes(state.data)
     G, D = state.G.cpu(), state.D.cpu()
     run = Run(out, cfg, G, D, state.step, state.data.x_shape, ema, names, weights)
     if report and world.is_main:
+        by_class = examples_by_class(cfg, state.data)
         with writing(out / "index.html", "training finished"):
-            write_report(run, examples_by_class(cfg, state.data))
+            if by_class is not None:  # kept for `ganlab report` and `ganlab sample` to draw
+                write_class_examples(out, *by_class)
+            write_report(run, by_class)
     return run
 
 

@@ -20,6 +20,7 @@ from ganlab.config import Config, dump_config
 from ganlab.errors import RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, is_run_dir, truncate_log, writing
+from ganlab.runs.labels import source_classes
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.runtime import ThreadChoice
 from ganlab.training.state import TrainState
@@ -248,12 +249,11 @@ def run_meta(
         "device": str(world.device),
         "bf16": world.bf16,
     }
-    names = getattr(state.data, "class_names", None)
+    names, weights = source_classes(state.data)
     if names is not None:  # a conditional run: K and the classes' names, in index order
         meta["classes"], meta["class_names"] = len(names), names
-        weights = getattr(state.data, "class_weights", None)
         if weights is not None:  # clusters as classes: G's classes follow their sizes
-            meta["class_weights"] = [float(w) for w in weights]
+            meta["class_weights"] = weights
     if data is not None:
         meta["data_sha256"] = fingerprint(data)
     else:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from ganlab.errors import ConfigError
+from ganlab.report.class_figures import MAX_ROWS
 from ganlab.training.prior import draw_classes
-from ganlab.training.state import value_range
+from ganlab.training.state import unit_images
 
 
 def label_index(label: int | str, class_names: list[str] | None, run: object = "the run") -> int:
@@ -75,9 +76,19 @@ def examples_by_class(cfg, data, per_class: int = 8) -> tuple[torch.Tensor, torc
     order (images in [0, 1], their classes), to draw beside G's rows; None for other runs."""
     if getattr(data, "class_names", None) is None or len(data.x_shape) != 3:
         return None
-    x, y = data.class_reference(per_class)
-    lo, hi = value_range(cfg)  # the source holds images in G's output range
-    return (x - lo) / (hi - lo), y
+    x, y = data.class_reference(per_class)  # in G's output range, as the source holds them
+    drawn = y < MAX_ROWS  # the classes a figure has rows for
+    return unit_images(x[drawn], cfg, data.x_shape), y[drawn]
 
 
-__all__ = ["class_labels", "examples_by_class", "label_index"]
+def source_classes(data) -> tuple[list[str] | None, list[float] | None]:
+    """A training source's class names (None: an unconditional run) and, where its classes
+    are its clusters, the weights p(y) G's classes follow (None: uniform), as meta.json and Run
+    hold them."""
+    weights = getattr(data, "class_weights", None)
+    return getattr(data, "class_names", None), (
+        None if weights is None else [float(w) for w in weights]
+    )
+
+
+__all__ = ["class_labels", "examples_by_class", "label_index", "source_classes"]

@@ -13,6 +13,7 @@ from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.report.class_figures import class_samples, save_class_figure
 from ganlab.report.figures import save_sample_figure
+from ganlab.runfiles import read_class_examples
 from ganlab.runs.api import load_run
 from ganlab.runs.labels import label_index
 
@@ -70,10 +71,12 @@ def write_samples(
             np.save(buf, x.numpy())
             atomic_write_bytes(out, buf.getvalue())
         elif y is not None:
-            real = distribution_of(run.config.data)
-            real = real.sample(2500, torch.Generator().manual_seed(0)) if real else None
+            dist, real_y = distribution_of(run.config.data), None
+            real = dist.sample(2500, torch.Generator().manual_seed(0)) if dist else None
+            if x.ndim == 4:  # images: the data of class j beside G's row j, where the run kept it
+                real, real_y = read_class_examples(run.path) or (None, None)
             title = f"{n} samples of each class, step {run.step}"
-            save_class_figure(out, x, y, run.class_names, real, title)
+            save_class_figure(out, x, y, run.class_names, real, title, real_y=real_y)
         else:
             save_sample_figure(
                 out,

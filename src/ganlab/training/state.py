@@ -220,6 +220,15 @@ def value_range(cfg: Config) -> tuple[float, float]:
     return (-1.0, 1.0) if cfg.generator.output == "tanh" else (0.0, 1.0)
 
 
+def unit_images(x: torch.Tensor, cfg: Config, x_shape: tuple[int, ...]) -> torch.Tensor:
+    """Images from G's output range to [0, 1], the range they are stored and drawn in (the
+    inverse of the data's scaling in build_state); points as they are."""
+    if len(x_shape) != 3:
+        return x
+    lo, hi = value_range(cfg)
+    return (x - lo) / (hi - lo)
+
+
 @contextmanager
 def eval_mode(module: torch.nn.Module):
     """`module` in eval mode (dropout off, as in Run.sample) inside the block; its own mode

@@ -411,10 +411,11 @@ def test_csv_of_points(tmp_path):
     [
         ("", "holds no rows; write one point per line"),
         ("x,y\n", "holds a header but no rows"),
-        ("1,2\n3,abc\n", "cannot read .* as a CSV of numbers .*could not convert string 'abc'"),
-        ("1,2\n3,4,5\n", "cannot read .* as a CSV of numbers .*number of columns changed"),
-        ("1,2\n3,nan\n", "contains NaN or Inf values \\(first in data row 2\\)"),
-        ("1,inf\n", "contains NaN or Inf values"),
+        ("1,2\n3,abc\n", "data row 2, column 'column 2': 'abc' is not a number; fix the cell"),
+        ("1,2\n3,4,5\n", "data row 2 has 3 cells, the first row 2; give every row the same"),
+        ("1,inf\n", "data row 1, column 'column 2': 'inf' is infinite"),
+        ("x,y\n1,\nnan,2\n", "every one of its 2 rows has a missing value; fill them in"),
+        ("name\nann\nbob\n", "has no column of numbers to learn"),
     ],
 )
 def test_bad_csv(tmp_path, text, message):

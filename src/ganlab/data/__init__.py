@@ -8,6 +8,7 @@ idx.py           the IDX file format
 mnist_pickle.py  the mnist.pkl.gz format, read without running its code
 stacked.py       Stacked MNIST: three digits as the three channels of one image
 user.py          your own data: a folder of images, a .npy/.npz array, a CSV of points
+table.py         CSV tables: delimiter, header, missing cells, text columns and classes
 sources.py       minibatch sources: a stream from a distribution, or epochs over a tensor
 image_cache.py   an image folder decoded once into a uint8 file in the cache
 streaming.py     epochs over examples read from disk a minibatch at a time (data.stream)
@@ -151,7 +152,7 @@ def _examples(cfg: DataConfig) -> torch.Tensor:
     if cfg.kind == "images":
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels)
     if cfg.kind == "csv":
-        return load_csv(Path(cfg.path))
+        return load_csv(Path(cfg.path), cfg.label_column)
     if cfg.kind == "array":
         return load_array(Path(cfg.path))
     raise DataError(

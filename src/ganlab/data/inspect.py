@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ganlab.data.streaming import npy_rows
+from ganlab.data.table import read_table
 from ganlab.data.user import (
     IMAGE_SUFFIXES,
     LABEL_KEYS,
     eight_bit,
     image_files,
     load_array,
-    load_csv,
 )
 from ganlab.errors import DataError
 
@@ -42,8 +42,11 @@ class DataSummary:
             size, C = 3 when any probed image has colour).
         low, high: the smallest and largest value (a folder: of the probed images, in [0, 1];
             a .npy: of up to PROBE_ROWS probed rows).
-        classes: number of distinct labels (an .npz 'y' array, or a folder's subfolders), or 0.
+        classes: number of distinct labels (an .npz 'y' array, a folder's subfolders, a CSV's
+            column of classes), or 0.
         sizes: a folder's distinct (H, W) among the probed images, commonest first.
+        label_column: a CSV's column of classes (data.table.Table.class_column), not learned.
+        notes: what reading leaves out of a CSV (text columns, rows with missing values).
     """
 
     path: Path
@@ -55,12 +58,15 @@ class DataSummary:
     high: float
     classes: int = 0
     sizes: tuple[tuple[int, int], ...] = field(default_factory=tuple)
+    label_column: str | None = None
+    notes: tuple[str, ...] = ()
 
-    def describe(self) -> str:
+    def describe(self, conditioned: bool = False) -> str:
         """A few words: '5,000 points in 2-D, values in [-1.2, 2.0]' or '10,000 grey 28x28
-        images in 10 subfolders'."""
+        images in 10 subfolders'. conditioned: the run conditions on a CSV's label column."""
         if self.kind == "points":
-            text = f"{self.count:,} points in {self.shape[0]}-D, values in "
+            points = "point" if self.count == 1 else "points"
+            text = f"{self.count:,} {points} in {self.shape[0]}-D, values in "
             text += f"[{self.low:.3g}, {self.high:.3g}]"
         else:
             colour = "colour" if self.shape[0] == 3 else "grey"
@@ -68,9 +74,12 @@ class DataSummary:
             text = f"{self.count:,} {colour} {h}x{w} images"
             if len(self.sizes) > 1:
                 text += f" ({len(self.sizes)} sizes among those probed)"
-        if self.classes:
+        if self.label_column:
+            use = "conditioned on" if conditioned else "set aside"
+            text += f", {self.classes} classes in column '{self.label_column}' {use}"
+        elif self.classes:
             text += f", {self.classes} labels"
-        return text
+        return ", ".join([text, *self.notes])
 
 
 def is_data_path(source) -> bool:
@@ -111,8 +120,7 @@ def inspect_path(path: str | Path) -> DataSummary:
         return _inspect_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        x = load_csv(path).numpy()
-        return DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x))
+        return _inspect_csv(path)
     if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
         return _inspect_npy(path)
     if suffix == ".npz":  # compressed: read whole, as training reads it
@@ -145,6 +153,18 @@ def _inspect_npy(path: Path) -> DataSummary:
     shape = (1, *row) if len(row) == 2 else (row or (1,))
     return DataSummary(path, "images" if images else "points", "array", n, tuple(shape),
                        *_range(probe))  # fmt: skip
+
+
+def _inspect_csv(path: Path) -> DataSummary:
+    """The columns of numbers as the points; a text column of classes set aside as labels
+    (conditional.kind conditions on it), other text columns and rows with gaps left out."""
+    table = read_table(path)
+    label = table.class_column()
+    x = table.points(leave_out=label)
+    classes = len(set(table.text[table.column(label)])) if label else 0
+    notes = tuple(table.notes(label))
+    return DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
+                       label_column=label, notes=notes)  # fmt: skip
 
 
 def _range(x: np.ndarray) -> tuple[float, float]:

@@ -6,7 +6,6 @@ Every loader returns float32 examples, ``(N, C, H, W)`` images with values in [0
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganlab.data.table import read_table
 from ganlab.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -124,47 +124,23 @@ def class_indices(values: np.ndarray, where: str) -> tuple[Tensor, list[str]]:
 
 def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str]]:
     """Points and their classes from a CSV with a header: the column named `column` is the
-    class (integers 0..K-1 or names), the other columns the point's coordinates.
+    class (integers 0..K-1 or names), the other columns of numbers the point's coordinates
+    (read as load_csv reads them).
 
     Returns:
         (x, y, names): (N, d) float32, (N,) int64 class indices, the K class names.
     Raises:
         DataError: as load_csv, or no header, no such column, or a single class.
     """
-    import csv
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; check data.path")
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
-    if len(rows) < 2:
-        raise DataError(f"CSV file {path} needs a header and one point per line")
-    header = [h.strip() for h in rows[0]]
-    if column not in header:
-        raise DataError(
-            f"{path} has no column '{column}' (header: {', '.join(header)}); set "
-            "data.label_column to one of them"
-        )
-    j = header.index(column)
-    labels = [r[j].strip() for r in rows[1:]]
-    try:
-        points = [[float(v) for i, v in enumerate(r) if i != j] for r in rows[1:]]
-        x = torch.tensor(points, dtype=torch.float32)  # (N, d)
-    except ValueError as e:
-        raise DataError(
-            f"cannot read {path}'s coordinates as numbers ({e}); keep only numbers beside "
-            f"the '{column}' column"
-        ) from None
+    table = read_table(path)
+    j = table.column(column)
+    labels = table.text.get(j) or [f"{v:g}" for v in table.numbers[:, j]]
     try:
         values = np.array([int(v) for v in labels])
     except ValueError:
         values = np.array(labels)
     y, names = class_indices(values, f"{path} column '{column}'")
-    return x, y, names
+    return torch.from_numpy(table.points(leave_out=column)), y, names
 
 
 # PIL's modes of 16-bit grey (PNG) images, 0-65535 per pixel
@@ -224,55 +200,17 @@ def decode_images(
         yield pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
-def load_csv(path: Path) -> Tensor:
-    """Points from a CSV file: one example per row, one coordinate per column, as (N, d).
-
-    A first row that is not all numbers is taken as a header; lines starting with '#' are
-    comments.
+def load_csv(path: Path, label_column: str | None = None) -> Tensor:
+    """Points from a CSV file: one example per row, one coordinate per column of numbers, as
+    (N, d) (data.table.read_table: comma, semicolon or tab; a header where the first row has
+    names; '#' comment lines). Rows with a missing cell and columns of text are left out, and
+    so is `label_column`, a column of classes.
 
     Raises:
-        DataError: the file is missing or empty, a value is not a number, rows differ in length,
-            or a value is NaN or Inf.
+        DataError: the file is missing or empty, a cell of a column of numbers is not a finite
+            number, rows differ in length, or no column holds numbers.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; check data.path")
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = next((line for line in f if line.strip() and not line.startswith("#")), "")
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
-    if not first:
-        raise DataError(f"CSV file {path} holds no rows; write one point per line")
-    header = 0 if _all_numbers(first) else 1
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below instead
-            arr = np.loadtxt(
-                path, delimiter=",", skiprows=header, ndmin=2, dtype=np.float64, encoding="utf-8"
-            )
-    except ValueError as e:
-        raise DataError(
-            f"cannot read {path} as a CSV of numbers ({e}); write one point per line, "
-            "numbers separated by commas"
-        ) from None
-    if arr.size == 0:
-        raise DataError(f"CSV file {path} holds a header but no rows; write one point per line")
-    if not np.isfinite(arr).all():
-        row = int(np.argwhere(~np.isfinite(arr))[0, 0])
-        raise DataError(
-            f"{path} contains NaN or Inf values (first in data row {row + 1}); remove or "
-            "replace them"
-        )
-    return torch.from_numpy(arr.astype(np.float32))  # (N, d)
-
-
-def _all_numbers(line: str) -> bool:
-    try:
-        [float(cell) for cell in line.split(",")]
-    except ValueError:
-        return False
-    return True
+    return torch.from_numpy(read_table(path).points(leave_out=label_column))
 
 
 def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:

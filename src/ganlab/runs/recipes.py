@@ -110,6 +110,8 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
     if summary.kind == "points":
         factor = POINTS_DECAY ** (1.0 / steps)  # the same total decay over any budget
         sets += [f"g_optimizer.lr_decay_factor={factor}", f"d_optimizer.lr_decay_factor={factor}"]
+        if summary.label_column:  # left out of the points; conditional.kind conditions on it
+            sets.append(f"data.label_column={json.dumps(summary.label_column)}")
         return "points", sets
     channels, h, w = summary.shape
     if summary.loader == "images":
@@ -124,6 +126,15 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
         sets += ["conditional.kind=projection", f"conditional.clusters={clusters}"]
         sets.append(f"regularizers.mode_seeking={MODE_SEEKING}")
     return "images", sets
+
+
+def small_data_minibatch(count: int, m: int) -> int:
+    """The recipe's minibatch m, or for data of fewer than 2m examples the largest power of two
+    within count / 2 (at least 2): every epoch then holds two minibatches or more (the iris
+    set's 150 rows train at m = 64 where the points recipe's m = 256 could not start)."""
+    if 2 * m <= count:
+        return m
+    return max(2, 1 << (max(1, count // 2).bit_length() - 1))
 
 
 def image_clusters(count: int) -> int:
@@ -145,7 +156,11 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     summary = inspect_path(source)
     preset, sets = recipe_for(summary, str(source))
     cfg = load_config(preset, sets + list(overrides))
-    line = f"{summary.path.name}: {summary.describe()} -> recipe {preset}: {model_text(cfg)}"
+    fit = small_data_minibatch(summary.count, cfg.m)
+    if fit != cfg.m and not any(o.split("=")[0].strip() == "m" for o in overrides):
+        cfg = load_config(preset, [*sets, f"m={fit}", *overrides])
+    what = summary.describe(conditioned=cfg.conditional_run)
+    line = f"{summary.path.name}: {what} -> recipe {preset}: {model_text(cfg)}"
     if cfg.data.resize:
         line += f", images resized to {cfg.data.resize[0]}x{cfg.data.resize[1]}"
     return Plan(cfg, summary.path.stem, line, summary)

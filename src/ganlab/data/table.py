@@ -1,0 +1,203 @@
+"""CSV files as people write them: comma, semicolon or tab between cells (a decimal comma where
+cells are split by semicolons or tabs), a header row or none, '#' comment lines, missing cells,
+and columns of text (a class, a date, a name) beside the columns of numbers.
+
+Read with Python's csv module rather than numpy.loadtxt: loadtxt stops at the first cell that is
+not a number, and a table with a text column or an empty cell is the common case, not an error.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganlab.errors import DataError
+
+# Cells read as missing values (compared lower-cased, stripped): what spreadsheets, R and pandas
+# write for "no value". A row with one is left out, and the plan line says how many.
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+# A text column with at most this many distinct values, each shared by two rows on average,
+# reads as classes (species, a category); more (dates, names, ids) as text that is left out.
+MAX_CLASSES = 50
+# tried in this order: a comma inside cells split by semicolons is a decimal comma, so a
+# semicolon that splits every line goes first
+DELIMITERS = ("\t", ";", ",")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV's rows that have no missing cell, column by column.
+
+    Attributes:
+        names: each column's header, or "column j" (1-based) without a header.
+        numbers: (N, C) float64, the kept rows' values; NaN in text columns.
+        text: a text column's index -> its kept rows' cells.
+        skipped: rows left out for a missing cell.
+    """
+
+    path: Path
+    names: list[str]
+    numbers: np.ndarray
+    text: dict[int, list[str]]
+    skipped: int
+
+    def column(self, name: str) -> int:
+        if name not in self.names:
+            raise DataError(
+                f"{self.path} has no column '{name}' (columns: {', '.join(self.names)}); set "
+                "data.label_column to one of them"
+            )
+        return self.names.index(name)
+
+    def points(self, leave_out: str | None = None) -> np.ndarray:
+        """(N, d) float32: the columns of numbers, but `leave_out` (a label column)."""
+        skip = set(self.text) | ({self.column(leave_out)} if leave_out else set())
+        keep = [j for j in range(len(self.names)) if j not in skip]
+        if not keep:
+            raise DataError(
+                f"{self.path} has no column of numbers to learn (columns: "
+                f"{', '.join(self.names)}); a GAN here learns points of numbers"
+            )
+        return self.numbers[:, keep].astype(np.float32)
+
+    def class_column(self) -> str | None:
+        """The one text column that reads as classes (MAX_CLASSES), else None."""
+        found = [
+            self.names[j]
+            for j, cells in self.text.items()
+            if 2 <= len(set(cells)) <= min(MAX_CLASSES, len(cells) / 2)
+        ]
+        return found[0] if len(found) == 1 else None
+
+    def notes(self, label_column: str | None = None) -> list[str]:
+        """What the points leave out, in a few words each, for the plan line."""
+        out = []
+        for j in sorted(self.text):
+            if self.names[j] != label_column:
+                out.append(f"text column '{self.names[j]}' left out")
+        if self.skipped:
+            rows = "row" if self.skipped == 1 else "rows"
+            out.append(f"{self.skipped:,} {rows} with missing values left out")
+        return out
+
+
+def read_table(path: Path) -> Table:
+    """The CSV at `path` as a Table.
+
+    Raises:
+        DataError: the file is missing, not UTF-8 or empty; rows differ in length; a cell of a
+            column of numbers is not a number or is infinite; every row has a missing cell.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"CSV file {path} does not exist; check data.path")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save the CSV as UTF-8") from None
+    lines = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise DataError(f"CSV file {path} holds no rows; write one point per line")
+    delimiter = _delimiter(lines[:20])
+    rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
+    decimal_comma = delimiter != ","
+    header = _is_header(rows, decimal_comma)
+    names = rows[0] if header else [f"column {j + 1}" for j in range(len(rows[0]))]
+    body = rows[1:] if header else rows
+    if not body:
+        raise DataError(f"CSV file {path} holds a header but no rows; write one point per line")
+    for r, row in enumerate(body):
+        if len(row) != len(names):
+            raise DataError(
+                f"{path}: data row {r + 1} has {len(row)} cells, the "
+                f"{'header' if header else 'first row'} {len(names)}; give every row the same "
+                "columns"
+            )
+    kept = [row for row in body if not any(_missing(c) for c in row)]
+    if not kept:
+        raise DataError(
+            f"{path}: every one of its {len(body):,} rows has a missing value; fill them in"
+        )
+    # a column is text where its first kept cell is not a number; a later word in a column of
+    # numbers is a broken cell, not a class
+    text_cols = [j for j, c in enumerate(kept[0]) if _number(c, decimal_comma) is None]
+    num_cols = [j for j in range(len(names)) if j not in text_cols]
+    numbers = np.full((len(kept), len(names)), np.nan)
+    cells = np.array([[row[j] for j in num_cols] for row in kept], dtype=str)
+    if decimal_comma:
+        cells = np.char.replace(cells, ",", ".")
+    try:
+        values = cells.astype(np.float64).reshape(len(kept), len(num_cols))
+    except ValueError:
+        values = None
+    if values is None or not np.isfinite(values).all():
+        i, k = _first_bad(cells, values)
+        r, cell = body.index(kept[i]) + 1, kept[i][num_cols[k]]
+        what = "is infinite" if _number(cell, decimal_comma) is not None else "is not a number"
+        raise DataError(
+            f"{path}: data row {r}, column '{names[num_cols[k]]}': '{cell}' {what}; fix the "
+            "cell or leave it empty (rows with missing values are left out)"
+        )
+    numbers[:, num_cols] = values
+    text = {j: [row[j] for row in kept] for j in text_cols}
+    return Table(path, names, numbers, text, len(body) - len(kept))
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The first of DELIMITERS that splits every sampled line into the same number (> 1) of
+    cells; a comma where none does (one column)."""
+    for d in DELIMITERS:
+        counts = {len(row) for row in csv.reader(lines, delimiter=d)}
+        if len(counts) == 1 and counts.pop() > 1:
+            return d
+    return ","
+
+
+def _is_header(rows: list[list[str]], decimal_comma: bool) -> bool:
+    """A first row with a word where the rows below have numbers (a header of names over a
+    text column of classes is told apart from a first row of data by the columns beside it);
+    a lone row of words too."""
+
+    def word(cell: str) -> bool:
+        return _number(cell, decimal_comma) is None and not _missing(cell)
+
+    below = rows[1:6]
+    if not below:
+        return any(word(c) for c in rows[0])
+    return any(
+        word(cell) and any(j < len(r) and not word(r[j]) and not _missing(r[j]) for r in below)
+        for j, cell in enumerate(rows[0])
+    )
+
+
+def _first_bad(cells: np.ndarray, values: np.ndarray | None) -> tuple[int, int]:
+    """(row, column) of the first cell that is not a finite number."""
+    if values is not None:
+        i, k = np.argwhere(~np.isfinite(values))[0]
+        return int(i), int(k)
+    for i, row in enumerate(cells):
+        for k, cell in enumerate(row):
+            try:
+                float(cell)
+            except ValueError:
+                return i, k
+    raise AssertionError("a cell failed to parse")
+
+
+def _missing(cell: str) -> bool:
+    return cell.lower() in MISSING
+
+
+def _number(cell: str, decimal_comma: bool) -> float | None:
+    if decimal_comma and "," in cell and "." not in cell:
+        cell = cell.replace(",", ".")
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+__all__ = ["MAX_CLASSES", "MISSING", "Table", "read_table"]

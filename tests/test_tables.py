@@ -1,0 +1,99 @@
+"""CSV files as people write them (data.table): delimiters, decimal commas, headers, missing
+cells, a text column of classes; and what `ganlab train FILE.csv` makes of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.data import load_csv
+from ganlab.data.inspect import inspect_path
+from ganlab.data.table import read_table
+from ganlab.data.user import load_csv_labelled
+from ganlab.runs.recipes import plan_run
+
+IRIS_LIKE = [
+    (5.1, 3.5, "setosa"), (4.9, 3.0, "setosa"), (7.0, 3.2, "versicolor"),
+    (6.4, 3.2, "versicolor"), (6.3, 3.3, "virginica"), (5.8, 2.7, "virginica"),
+]  # fmt: skip
+
+
+def _write(path, header, rows, sep=","):
+    lines = ([sep.join(header)] if header else []) + [sep.join(map(str, r)) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_delimiters_and_a_text_column_of_classes(tmp_path, sep):
+    path = _write(tmp_path / "t.csv", ["a", "b", "species"], IRIS_LIKE, sep)
+    table = read_table(path)
+    assert table.names == ["a", "b", "species"] and table.class_column() == "species"
+    x = load_csv(path)  # the columns of numbers; the classes are not coordinates
+    torch.testing.assert_close(x, torch.tensor([r[:2] for r in IRIS_LIKE], dtype=torch.float32))
+    _, y, names = load_csv_labelled(path, "species")
+    assert names == ["setosa", "versicolor", "virginica"] and y.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_decimal_commas_where_semicolons_split_the_cells(tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("l\u00e4nge;breite\n5,1;3,5\n4,9;3\n")
+    torch.testing.assert_close(load_csv(path), torch.tensor([[5.1, 3.5], [4.9, 3.0]]))
+    path.write_text("5,1;3,5\n4,9;3,0\n")  # no header: still semicolons, not commas
+    torch.testing.assert_close(load_csv(path), torch.tensor([[5.1, 3.5], [4.9, 3.0]]))
+
+
+def test_a_first_row_of_data_with_a_text_column_is_not_a_header(tmp_path):
+    path = _write(tmp_path / "t.csv", None, IRIS_LIKE)
+    table = read_table(path)
+    assert table.names == ["column 1", "column 2", "column 3"] and len(table.numbers) == 6
+    assert table.class_column() == "column 3"
+
+
+def test_rows_with_missing_cells_are_left_out_and_said(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b\n1,2\n3,\nNA,4\n5,6\n7,nan\n")
+    torch.testing.assert_close(load_csv(path), torch.tensor([[1.0, 2.0], [5.0, 6.0]]))
+    summary = inspect_path(path)
+    assert summary.count == 2 and "3 rows with missing values left out" in summary.describe()
+
+
+def test_text_columns_that_are_not_classes_are_left_out_and_said(tmp_path):
+    rows = [(f"2020-01-{i + 1:02d}", float(i), float(i * i)) for i in range(20)]
+    path = _write(tmp_path / "dated.csv", ["date", "u", "v"], rows)
+    summary = inspect_path(path)
+    assert summary.shape == (2,) and summary.label_column is None  # 20 dates: no classes
+    assert "text column 'date' left out" in summary.describe()
+
+
+def test_the_recipe_sets_the_classes_aside_and_conditions_on_them_when_asked(tmp_path):
+    rows = [(*r[:2], r[2]) for r in IRIS_LIKE * 25]  # 150 rows, 3 classes
+    path = _write(tmp_path / "iris.csv", ["a", "b", "species"], rows)
+    plan = plan_run(path)
+    assert plan.config.data.label_column == "species" and not plan.config.conditional_run
+    assert "3 classes in column 'species' set aside" in plan.line
+    # 150 rows: the points recipe's m = 256 could not start; the largest power of two <= 75
+    assert plan.config.m == 64 and "m=64" in plan.line
+    assert plan_run(path, ["m=32"]).config.m == 32  # the user's m wins
+    asked = plan_run(path, ["conditional.kind=concat"])
+    assert asked.config.conditional_run and "classes in column 'species' conditioned on" in (
+        asked.line
+    )
+
+
+def test_a_small_csv_trains_with_its_classes_end_to_end(tmp_path):
+    import ganlab
+
+    gen = np.random.default_rng(0)
+    centres = {"a": (0.0, 0.0), "b": (5.0, 5.0)}
+    rows = [(*(np.array(centres[c]) + gen.normal(0, 0.3, 2)).round(4), c)
+            for c in ("a", "b") for _ in range(50)]  # fmt: skip
+    path = _write(tmp_path / "two.csv", ["u", "v", "group"], rows)
+    over = ["steps=300", "conditional.kind=concat", "compile=false"]
+    run = ganlab.train(path, tmp_path / "run", overrides=over)
+    assert run.class_names == ["a", "b"]
+    for label, centre in centres.items():
+        mean = run.sample(200, label=label).mean(0)
+        # 300 steps place each class's samples near its centre (5 apart): within 1.5 of it
+        assert torch.dist(mean, torch.tensor(centre)) < 1.5, (label, mean)

@@ -97,3 +97,20 @@ def test_a_small_csv_trains_with_its_classes_end_to_end(tmp_path):
         mean = run.sample(200, label=label).mean(0)
         # 300 steps place each class's samples near its centre (5 apart): within 1.5 of it
         assert torch.dist(mean, torch.tensor(centre)) < 1.5, (label, mean)
+
+
+def test_excel_byte_order_mark_and_quoted_cells(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeff5.1,3.5\r\n4.9,3.0\r\n".encode())  # Excel's UTF-8: a BOM, CRLF
+    assert read_table(path).names == ["column 1", "column 2"]  # the BOM is not a header
+    torch.testing.assert_close(load_csv(path), torch.tensor([[5.1, 3.5], [4.9, 3.0]]))
+    path.write_text('city,x\n"Paris, FR",1\n"Rome, IT",2\n"Paris, FR",3\n"Rome, IT",4\n')
+    table = read_table(path)  # a comma inside quotes splits no cell
+    assert table.class_column() == "city" and table.points().tolist() == [[1], [2], [3], [4]]
+
+
+def test_a_table_of_numbers_reads_as_numpy_reads_it(tmp_path):
+    x = np.random.default_rng(0).normal(size=(500, 7))
+    path = tmp_path / "n.csv"
+    np.savetxt(path, x, delimiter=",", header="a,b,c,d,e,f,g", comments="")
+    np.testing.assert_array_equal(load_csv(path).numpy(), x.astype(np.float32))

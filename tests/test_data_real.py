@@ -379,14 +379,8 @@ def test_image_folder_errors(tmp_path):
         f"images in {tmp_path} differ in size: a.png is 6x5 (HxW), b.png is 7x5; set "
         "data.resize: [H, W] to resize them all"
     )
-    (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataError) as e:
-        load_image_folder(tmp_path, resize=(6, 5))
-    assert str(e.value) == (
-        f"{tmp_path / 'notes.txt'} is not a PNG or JPEG image; remove it from {tmp_path} "
-        "(or convert it)"
-    )
-    (tmp_path / "notes.txt").unlink()
+    (tmp_path / "notes.txt").write_text("hello")  # not an image: skipped
+    assert load_image_folder(tmp_path, resize=(6, 5)).shape == (2, 1, 6, 5)
     (tmp_path / "c.png").write_bytes(b"not really a png")
     with pytest.raises(DataError) as e:
         load_image_folder(tmp_path, resize=(6, 5))
@@ -517,7 +511,7 @@ def test_cli_info_digits_and_own_data(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"source: user (csv) {tmp_path / 'p.csv'}" in out and "all 3; each of shape (2,)" in out
     assert main(["data", "info", "images", "--path", str(tmp_path)]) == 2
-    assert "is not a PNG or JPEG image" in capsys.readouterr().err
+    assert "holds no images" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -533,3 +527,20 @@ def test_cli_info_errors(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ganlab: error: {message}") and err.count("\n") == 1
+
+
+def test_image_folders_of_other_formats_and_stray_files(tmp_path):
+    from PIL import Image
+
+    from ganlab.data.inspect import inspect_path
+
+    a = (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8)
+    for ext, kw in [("png", {}), ("bmp", {}), ("gif", {}), ("webp", {"lossless": True}),
+                    ("tif", {})]:  # fmt: skip
+        Image.fromarray(a).save(tmp_path / f"im.{ext}", **kw)
+    (tmp_path / "README.txt").write_text("where these came from")
+    x = load_image_folder(tmp_path)
+    assert x.shape == (5, 1, 8, 8)
+    for image in x:  # lossless formats: the same pixels
+        np.testing.assert_array_equal((image[0] * 255).round().numpy().astype(np.uint8), a)
+    assert "1 other file skipped (.txt)" in inspect_path(tmp_path).describe()

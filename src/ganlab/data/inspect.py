@@ -21,6 +21,7 @@ from ganlab.data.user import (
     eight_bit,
     image_files,
     load_array,
+    other_files,
 )
 from ganlab.errors import DataError
 
@@ -185,9 +186,12 @@ def _inspect_folder(path: Path) -> DataSummary:
     from PIL import Image, UnidentifiedImageError
 
     files = image_files(path, channels=1)  # channels: checked, not used, by the listing
-    bad = next((f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES), None)
-    if bad is not None:
-        raise DataError(f"{bad} is not a PNG or JPEG image; remove it from {path} (or convert it)")
+    others = other_files(path)
+    notes = ()
+    if others:
+        kinds = ", ".join(sorted({f.suffix.lower() or f.name for f in others})[:4])
+        files_ = "file" if len(others) == 1 else "files"
+        notes = (f"{len(others):,} other {files_} skipped ({kinds})",)
     step = max(1, len(files) // PROBE_IMAGES)
     sizes, colour, low, high = Counter(), False, 1.0, 0.0
     for file in files[::step][:PROBE_IMAGES]:
@@ -212,8 +216,9 @@ def _inspect_folder(path: Path) -> DataSummary:
     classes = len(tops) if len(tops) > 1 and not loose else 0
     order = tuple(size for size, _ in sizes.most_common())
     return DataSummary(
-        path, "images", "images", len(files), (3 if colour else 1, h, w), low, high, classes, order
-    )
+        path, "images", "images", len(files), (3 if colour else 1, h, w), low, high, classes, order,
+        notes=notes,
+    )  # fmt: skip
 
 
 __all__ = ["DATA_SUFFIXES", "DataSummary", "inspect_path", "is_data_path"]

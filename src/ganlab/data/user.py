@@ -16,7 +16,8 @@ from torch import Tensor
 from ganlab.data.table import read_table
 from ganlab.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# The formats Pillow decodes that image sets come in (a GIF's first frame, a TIFF's first page)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 LABEL_KEYS = ("y", "labels")
 
 
@@ -45,7 +46,8 @@ def load_image_folder(
 
 
 def image_files(path: Path, channels: int) -> list[Path]:
-    """The image files of a folder in the order they are loaded (sorted; hidden ones skipped).
+    """The image files of a folder in the order they are loaded (sorted); hidden ones and files
+    of other kinds (a README, a labels file, Thumbs.db: other_files) skipped.
 
     Raises:
         DataError: the folder is missing, not a folder or empty, or channels is not 1 or 3.
@@ -59,14 +61,23 @@ def image_files(path: Path, channels: int) -> list[Path]:
         )
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, got {channels}; set data.channels to 1 or 3")
-    files = sorted(
+    files = [p for p in _visible_files(path) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
+    return files
+
+
+def other_files(path: Path) -> list[Path]:
+    """The files of an image folder that image_files skips for their kind (hidden ones aside)."""
+    return [p for p in _visible_files(path) if p.suffix.lower() not in IMAGE_SUFFIXES]
+
+
+def _visible_files(path: Path) -> list[Path]:
+    return sorted(
         p
         for p in path.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
     )
-    if not files:
-        raise DataError(f"image folder {path} holds no images; put PNG or JPEG files in it")
-    return files
 
 
 def folder_labels(path: Path, files: list[Path]) -> tuple[Tensor, list[str]]:

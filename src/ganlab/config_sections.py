@@ -88,6 +88,18 @@ class DataConfig(Strict):
         description="csv: the header name of the column holding each point's class (a "
         "conditional run's labels); the other columns are the point",
     )
+    log_columns: list[int] = Field(
+        default_factory=list,
+        description="points: coordinates (0-based) G and D see as log x before standardising "
+        "(positive, right-skewed columns: incomes, prices); samples come back in the data's "
+        "units. Needs data.standardize",
+    )
+    integer_columns: list[int] = Field(
+        default_factory=list,
+        description="points: coordinates (0-based) that hold whole numbers in the data (ages, "
+        "counts); samples are rounded there (Run.sample, ganlab sample and eval, the final "
+        "figures) while G and D play on the continuous values",
+    )
     stream: Literal["auto", "always", "never"] = Field(
         "auto",
         description="images/array: read minibatches from disk instead of loading the data into "
@@ -103,6 +115,15 @@ class DataConfig(Strict):
         if self.kind in ("images", "csv") and not self.path:
             what = "folder of PNG/JPEG images" if self.kind == "images" else "CSV file of points"
             raise ValueError(f"data.kind '{self.kind}' needs data.path, the {what} to train on")
+        if self.log_columns and not self.standardize:
+            raise ValueError(
+                "data.log_columns are taken in the standardising wrappers of G and D; set "
+                "data.standardize=true (or data.log_columns=[])"
+            )
+        for key in ("log_columns", "integer_columns"):
+            cols = getattr(self, key)
+            if len(set(cols)) != len(cols) or min(cols, default=0) < 0:
+                raise ValueError(f"data.{key} {cols}: give distinct 0-based column numbers")
         if self.stream == "always" and self.kind not in ("images", "array"):
             raise ValueError(
                 f"data.stream 'always' streams an image folder or a .npy file from disk, not "

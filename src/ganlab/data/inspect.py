@@ -8,7 +8,7 @@ labels, without decoding a whole folder of images.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from ganlab.errors import DataError
 DATA_SUFFIXES = (".csv", ".npy", ".npz")
 PROBE_IMAGES = 64  # images of a folder opened to learn sizes and colour (evenly spread)
 PROBE_ROWS = 10_000  # rows of a .npy file read for its value range (evenly spread)
+SKEWED = 2.0  # a positive column's skewness from which it is learned on a log scale
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ class DataSummary:
             column of classes), or 0.
         sizes: a folder's distinct (H, W) among the probed images, commonest first.
         label_column: a CSV's column of classes (data.table.Table.class_column), not learned.
-        notes: what reading leaves out of a CSV (text columns, rows with missing values).
+        notes: what reading leaves out of a CSV (text columns, rows with missing values), and
+            which columns are learned on a log scale.
+        log_columns: points' columns that are positive and right-skewed (skewed_columns).
+        integer_columns: points' columns of whole numbers (ages, counts).
     """
 
     path: Path
@@ -61,6 +65,8 @@ class DataSummary:
     sizes: tuple[tuple[int, int], ...] = field(default_factory=tuple)
     label_column: str | None = None
     notes: tuple[str, ...] = ()
+    log_columns: tuple[int, ...] = ()
+    integer_columns: tuple[int, ...] = ()
 
     def describe(self, conditioned: bool = False) -> str:
         """A few words: '5,000 points in 2-D, values in [-1.2, 2.0]' or '10,000 grey 28x28
@@ -127,7 +133,10 @@ def inspect_path(path: str | Path) -> DataSummary:
     if suffix == ".npz":  # compressed: read whole, as training reads it
         x = load_array(path).numpy()
         kind = "points" if x.ndim == 2 else "images"
-        return DataSummary(path, kind, "array", len(x), x.shape[1:], *_range(x), _npz_classes(path))
+        summary = DataSummary(
+            path, kind, "array", len(x), x.shape[1:], *_range(x), _npz_classes(path)
+        )
+        return _with_columns(summary, x) if kind == "points" else summary
     if suffix in IMAGE_SUFFIXES:
         raise DataError(
             f"{path} is one image and a GAN learns from many; give the folder of images: "
@@ -152,8 +161,9 @@ def _inspect_npy(path: Path) -> DataSummary:
     if images and rows.dtype == np.uint8:
         probe /= 255.0  # 8-bit pixels, as load_array reads them
     shape = (1, *row) if len(row) == 2 else (row or (1,))
-    return DataSummary(path, "images" if images else "points", "array", n, tuple(shape),
-                       *_range(probe))  # fmt: skip
+    summary = DataSummary(path, "images" if images else "points", "array", n, tuple(shape),
+                          *_range(probe))  # fmt: skip
+    return summary if images else _with_columns(summary, probe.reshape(len(probe), -1))
 
 
 def _inspect_csv(path: Path) -> DataSummary:
@@ -164,8 +174,45 @@ def _inspect_csv(path: Path) -> DataSummary:
     x = table.points(leave_out=label)
     classes = len(set(table.text[table.column(label)])) if label else 0
     notes = tuple(table.notes(label))
-    return DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
-                       label_column=label, notes=notes)  # fmt: skip
+    summary = DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
+                          label_column=label, notes=notes)  # fmt: skip
+    names = [n for j, n in enumerate(table.names) if j not in table.text and n != label]
+    return _with_columns(summary, x, names)
+
+
+def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
+    """The columns of (N, d) points that are positive and right-skewed, which a GAN learns
+    better as log x: skewness >= SKEWED, and under half of it left after the log. Incomes or
+    prices (log-normal, skewness 6 for sigma = 1, ~0 after the log) qualify; an exponential
+    column (skewness 2, -1.1 after the log), ages or anything that reaches 0 do not."""
+    from scipy.stats import skew
+
+    found = []
+    for j in range(x.shape[1]):
+        col = x[:, j].astype(np.float64)
+        if len(col) < 20 or col.min() <= 0:
+            continue
+        before = float(skew(col))
+        if before >= SKEWED and abs(float(skew(np.log(col)))) < before / 2:
+            found.append(j)
+    return tuple(found)
+
+
+def _with_columns(summary: DataSummary, x: np.ndarray, names=None) -> DataSummary:
+    """summary with the points' skewed columns and columns of whole numbers, and a note
+    naming each kind."""
+    logs = skewed_columns(x)
+    whole = tuple(int(j) for j in np.flatnonzero((x == np.round(x)).all(axis=0)))
+    names = names or [f"column {j + 1}" for j in range(x.shape[1])]
+
+    def listed(cols: tuple[int, ...]) -> str:
+        more = f" and {len(cols) - 3} more" if len(cols) > 3 else ""
+        return ", ".join(f"'{names[j]}'" for j in cols[:3]) + more
+
+    notes = [f"{listed(logs)} on a log scale"] if logs else []
+    notes += [f"{listed(whole)} in whole numbers"] if whole else []
+    notes = (*summary.notes, *notes)
+    return replace(summary, log_columns=logs, integer_columns=whole, notes=notes)
 
 
 def _range(x: np.ndarray) -> tuple[float, float]:

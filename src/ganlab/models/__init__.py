@@ -66,14 +66,16 @@ def build_generator(
     standardize: bool = False,
     cond: ConditionalConfig | None = None,
     classes: int | None = None,
+    log_coords: tuple[int, ...] = (),
 ) -> nn.Module:
     """G for examples of shape x_shape from noise of dimension z_dim, initialised; with
-    `standardize` a StandardizedGenerator (its moments to be set from the data); with a
-    conditional `cond` (kind not none) and K = `classes`, G(z, y), a ConditionalGenerator."""
+    `standardize` a StandardizedGenerator (its moments to be set from the data, exp on
+    `log_coords`); with a conditional `cond` (kind not none) and K = `classes`, G(z, y), a
+    ConditionalGenerator."""
     if cond is not None and cond.kind != "none":
         net = build_generator(cfg, z_dim + cond.embed_dim, x_shape)
         G = ConditionalGenerator(net, classes, cond.embed_dim)
-        return StandardizedGenerator(G, tuple(x_shape)) if standardize else G
+        return StandardizedGenerator(G, tuple(x_shape), log_coords) if standardize else G
     if cfg.kind == "dcgan":
         _dcgan_side(x_shape, "generator")
         G = DCGANGenerator(z_dim, x_shape, cfg.channels, cfg.output, cfg.refine, cfg.dense)
@@ -81,7 +83,7 @@ def build_generator(
         G = MLPGenerator(z_dim, x_shape, cfg.hidden, cfg.activation, cfg.output, cfg.batchnorm)
         if cfg.init_range is not None:
             init_uniform_(G, cfg.init_range)
-    return StandardizedGenerator(G, tuple(x_shape)) if standardize else G
+    return StandardizedGenerator(G, tuple(x_shape), log_coords) if standardize else G
 
 
 def build_discriminator(
@@ -90,20 +92,21 @@ def build_discriminator(
     standardize: bool = False,
     cond: ConditionalConfig | None = None,
     classes: int | None = None,
+    log_coords: tuple[int, ...] = (),
 ) -> nn.Module:
     """D for examples of shape x_shape, returning (m,) logits, initialised; with
     cfg.pack = n > 1 a PackedDiscriminator returning one logit per n examples; with
-    `standardize` a StandardizedDiscriminator around it; with a conditional `cond` and K =
-    `classes`, D(x, y) of cond.kind (ganlab.models.conditional)."""
+    `standardize` a StandardizedDiscriminator around it (log on `log_coords`); with a
+    conditional `cond` and K = `classes`, D(x, y) of cond.kind (ganlab.models.conditional)."""
     if cond is not None and cond.kind != "none":
         D = _conditional_discriminator(cfg, tuple(x_shape), cond, classes)
-        return StandardizedDiscriminator(D, tuple(x_shape)) if standardize else D
+        return StandardizedDiscriminator(D, tuple(x_shape), log_coords) if standardize else D
     if cfg.pack > 1:
         inner = _build_discriminator(cfg, packed_shape(tuple(x_shape), cfg.pack))
         D = PackedDiscriminator(inner, cfg.pack)
     else:
         D = _build_discriminator(cfg, x_shape)
-    return StandardizedDiscriminator(D, tuple(x_shape)) if standardize else D
+    return StandardizedDiscriminator(D, tuple(x_shape), log_coords) if standardize else D
 
 
 def _build_discriminator(cfg: DiscriminatorConfig, x_shape: tuple[int, ...]) -> nn.Module:

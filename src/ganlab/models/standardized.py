@@ -1,8 +1,11 @@
 """G and D around data standardised to mean 0 and std 1 per coordinate.
 
-    G_data(z) = mu + sigma * G(z)          D_data(x) = D((x - mu) / sigma)
+    G_data(z) = T^-1(mu + sigma * G(z))          D_data(x) = D((T(x) - mu) / sigma)
 
-with mu, sigma the data's per-coordinate mean and standard deviation. Training G_data against
+with T the identity, or log on the coordinates of data.log_columns (positive, right-skewed
+data: incomes, prices; a generator on linear scale spends its samples on the bulk and misses the
+tail, or puts mass below zero), and mu, sigma the per-coordinate mean and standard deviation of
+T(x). Training G_data against
 D_data on the data plays exactly the game of G against D on the standardised data, so the nets
 see unit-scale inputs and outputs whatever the units of the user's file; and since G_data's
 samples are already in the data's units, every sample, figure and metric downstream needs no
@@ -10,8 +13,8 @@ mapping back. mu and sigma are buffers: a checkpoint holds them, and a run loads
 re-reading its data.
 
 Gradient penalties (R1, R2, WGAN-GP) are taken with respect to the standardised input u, as
-the game on standardised data has them: grad_u D = sigma grad_x D_data
-(ganlab.training.regularization passes sigma to the penalties).
+the game on standardised data has them: grad_u D = sigma T'(x)^-1 grad_x D_data, that is sigma,
+times x on a log coordinate (ganlab.training.regularization takes `input_scale`).
 """
 
 from __future__ import annotations
@@ -31,11 +34,42 @@ def data_moments(x: Tensor) -> tuple[Tensor, Tensor]:
     return mu.float(), sigma.float()
 
 
+# exp() above this overflows float32 (e^88.7): a G output that far out is clamped there
+MAX_LOG = 80.0
+# log() below this: a sample exp() underflowed to 0 stays finite
+MIN_POSITIVE = 1e-30
+
+
+def to_log_scale(x: Tensor, log_coords: tuple[int, ...]) -> Tensor:
+    """T(x): log on the coordinates log_coords of (N, d) points, the others as they are."""
+    if not log_coords:
+        return x
+    mask = _mask(x, log_coords)
+    return torch.where(mask, torch.log(x.clamp_min(MIN_POSITIVE)), x)
+
+
+def from_log_scale(v: Tensor, log_coords: tuple[int, ...]) -> Tensor:
+    """T^-1(v): exp on the coordinates log_coords, the others as they are."""
+    if not log_coords:
+        return v
+    return torch.where(_mask(v, log_coords), torch.exp(v.clamp(max=MAX_LOG)), v)
+
+
+def _mask(x: Tensor, log_coords: tuple[int, ...]) -> Tensor:
+    mask = torch.zeros(x.shape[-1], dtype=torch.bool, device=x.device)
+    mask[list(log_coords)] = True
+    return mask
+
+
 class _Moments(nn.Module):
-    def __init__(self, x_shape: tuple[int, ...]):
+    def __init__(self, x_shape: tuple[int, ...], log_coords: tuple[int, ...] = ()):
         super().__init__()
         self.register_buffer("mu", torch.zeros(x_shape))
         self.register_buffer("sigma", torch.ones(x_shape))
+        # from the config, not the checkpoint: a run saved before data.log_columns loads as is
+        self.log_coords = tuple(log_coords)
+        if self.log_coords and (len(x_shape) != 1 or max(self.log_coords) >= x_shape[0]):
+            raise ValueError(f"log coordinates {self.log_coords} of points of shape {x_shape}")
 
     def set_moments_(self, mu: Tensor, sigma: Tensor) -> None:
         """Take mu and sigma (flat or of x_shape) as the data's moments."""
@@ -44,26 +78,41 @@ class _Moments(nn.Module):
 
 
 class StandardizedGenerator(_Moments):
-    """G_data(z) = mu + sigma * G(z): `net` generates standardised examples."""
+    """G_data(z) = T^-1(mu + sigma * G(z)): `net` generates standardised examples."""
 
-    def __init__(self, net: nn.Module, x_shape: tuple[int, ...]):
-        super().__init__(x_shape)
+    def __init__(self, net: nn.Module, x_shape: tuple[int, ...], log_coords=()):
+        super().__init__(x_shape, log_coords)
         self.net = net
 
     def forward(self, z: Tensor, *y: Tensor) -> Tensor:
         """y: a conditional net's class labels, passed on (ganlab.models.conditional)."""
-        return self.mu + self.sigma * self.net(z, *y)  # (m, *x_shape), in the data's units
+        v = self.mu + self.sigma * self.net(z, *y)
+        return from_log_scale(v, self.log_coords)  # (m, *x_shape), in the data's units
 
 
 class StandardizedDiscriminator(_Moments):
-    """D_data(x) = D((x - mu) / sigma): `net` judges standardised examples."""
+    """D_data(x) = D((T(x) - mu) / sigma): `net` judges standardised examples."""
 
-    def __init__(self, net: nn.Module, x_shape: tuple[int, ...]):
-        super().__init__(x_shape)
+    def __init__(self, net: nn.Module, x_shape: tuple[int, ...], log_coords=()):
+        super().__init__(x_shape, log_coords)
         self.net = net
 
+    def standardise(self, x: Tensor) -> Tensor:
+        """u = (T(x) - mu) / sigma, what `net` sees."""
+        return (to_log_scale(x, self.log_coords) - self.mu) / self.sigma
+
+    def input_scale(self, x: Tensor) -> Tensor:
+        """du/dx's inverse at x, so that grad_u = input_scale(x) * grad_x: sigma, times x on
+        the log coordinates (dx/du = sigma dx/dT = sigma x there)."""
+        if not self.log_coords:
+            return self.sigma
+        return self.sigma * torch.where(_mask(x, self.log_coords), x.detach(), torch.ones_like(x))
+
     def forward(self, x: Tensor, *y: Tensor) -> Tensor:
-        return self.net((x - self.mu) / self.sigma, *y)  # (m,) logits
+        return self.net(self.standardise(x), *y)  # (m,) logits
 
 
-__all__ = ["StandardizedDiscriminator", "StandardizedGenerator", "data_moments"]
+__all__ = [
+    "StandardizedDiscriminator", "StandardizedGenerator", "data_moments", "from_log_scale",
+    "to_log_scale",
+]  # fmt: skip

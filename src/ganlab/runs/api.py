@@ -43,7 +43,6 @@ from ganlab.errors import (
     DataError,
 )
 from ganlab.metrics.coverage import mode_coverage
-from ganlab.models import build_discriminator, build_generator
 from ganlab.report.pages import (
     check_page_out,
 )
@@ -80,7 +79,10 @@ from ganlab.training.state import (
     LABEL_SEED,
     TrainState,
     build_state,
+    discriminator_of,
     eval_mode,
+    generator_of,
+    round_columns,
     seeded_rng,
     unit_images,
 )
@@ -137,7 +139,8 @@ class Run:
         """n samples x = G(z), (n, *x_shape), G in eval mode, from noise of its own seed.
 
         G is the average of G's weights when the run keeps one (config.ema). Images come back
-        in the data's [0, 1] range whatever G's output nonlinearity.
+        in the data's [0, 1] range whatever G's output nonlinearity; points rounded on the
+        coordinates of data.integer_columns.
         label: a conditional run's class for all n (an index or a class name) or n indices;
             default classes drawn from the seed, uniformly (with the clusters' sizes for a run
             whose classes are the data's clusters). An unconditional run takes none.
@@ -153,7 +156,8 @@ class Run:
         z = NoisePrior(self.config.noise, seed).to(device).sample(n)  # (n, z_dim)
         with eval_mode(self.sampler) as G:
             x = (G(z) if y is None else G(z, y.to(device))).cpu()
-        return unit_images(x, self.config, self.x_shape)
+        x = unit_images(x, self.config, self.x_shape)
+        return round_columns(x, self.config.data.integer_columns)
 
     def metrics(self) -> list[dict[str, float]]:
         """The rows of metrics.csv as dicts of floats."""
@@ -315,16 +319,11 @@ def _run_from(path: Path, cfg: Config, meta: dict, ckpt: Path, tensors, header) 
     """The Run of a run directory with G and D (on the CPU, in eval mode) from a checkpoint's
     tensors."""
     x_shape = tuple(meta["x_shape"])
-    scaled = cfg.data.standardize  # mu and sigma come from the checkpoint
     names = meta.get("class_names") if cfg.conditional_run else None
     k = len(names) if names is not None else None
-
-    def generator():
-        return build_generator(cfg.generator, cfg.noise.dim, x_shape, scaled, cfg.conditional, k)
-
-    G = generator()
-    D = build_discriminator(cfg.discriminator, x_shape, scaled, cfg.conditional, k)
-    ema = generator() if cfg.ema.beta else None
+    # (a standardised run's mu and sigma come from the checkpoint)
+    G, D = generator_of(cfg, x_shape, k), discriminator_of(cfg, x_shape, k)
+    ema = generator_of(cfg, x_shape, k) if cfg.ema.beta else None
     restore_models(G, D, tensors, ckpt, ema)
     for net in (G, D, ema):
         if net is not None:

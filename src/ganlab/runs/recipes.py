@@ -112,6 +112,10 @@ def recipe_for(summary: DataSummary, typed: str | None = None) -> tuple[str, lis
         sets += [f"g_optimizer.lr_decay_factor={factor}", f"d_optimizer.lr_decay_factor={factor}"]
         if summary.label_column:  # left out of the points; conditional.kind conditions on it
             sets.append(f"data.label_column={json.dumps(summary.label_column)}")
+        if summary.log_columns:  # positive, right-skewed columns: G and D play on log x
+            sets.append(f"data.log_columns={list(summary.log_columns)}")
+        if summary.integer_columns:  # whole numbers in the data: samples rounded there
+            sets.append(f"data.integer_columns={list(summary.integer_columns)}")
         return "points", sets
     channels, h, w = summary.shape
     if summary.loader == "images":

@@ -45,7 +45,7 @@ def class_judge(D: nn.Module) -> Judge | None:
     """An AC-GAN D's two heads as one call, x -> (logits, class logits); None for a D without
     a class head (concat, projection)."""
     if isinstance(D, StandardizedDiscriminator) and isinstance(D.net, ACGANDiscriminator):
-        return lambda x: D.net.judge((x - D.mu) / D.sigma)
+        return lambda x: D.net.judge(D.standardise(x))
     return D.judge if isinstance(D, ACGANDiscriminator) else None
 
 

@@ -94,17 +94,23 @@ class Regularization:
             labels: a conditional D's classes for the interpolates (those of x), (m,).
         """
         total = 0.0
-        # a D around standardised data (data.standardize) is penalised in its own units
-        scale = D.sigma if isinstance(D, StandardizedDiscriminator) else None
+        # a D around standardised data (data.standardize) is penalised in its own units, u
+        standardised = isinstance(D, StandardizedDiscriminator)
+
+        def scale(at: Tensor) -> Tensor | None:
+            return D.input_scale(at) if standardised else None
+
         if self.r1:
-            total = total + 0.5 * self.r1 * zero_centred_gradient_penalty(d_real, x, scale)
+            total = total + 0.5 * self.r1 * zero_centred_gradient_penalty(d_real, x, scale(x))
         if self.r2:
-            total = total + 0.5 * self.r2 * zero_centred_gradient_penalty(d_fake, fake, scale)
+            r2 = zero_centred_gradient_penalty(d_fake, fake, scale(fake))
+            total = total + 0.5 * self.r2 * r2
         if self.gradient_penalty:
             real, gen = x.detach(), fake.detach()
             eps = torch.rand((len(real),) + (1,) * (real.ndim - 1), device=real.device)
             critic = D if labels is None else (lambda t: D(t, labels))
-            gp = interpolate_gradient_penalty(critic, real, gen, eps, scale)
+            at = eps * real + (1.0 - eps) * gen  # the interpolates the penalty takes
+            gp = interpolate_gradient_penalty(critic, real, gen, eps, scale(at))
             total = total + self.gradient_penalty * gp
         return total
 

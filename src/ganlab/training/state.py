@@ -21,6 +21,7 @@ from ganlab.data.streaming import StreamingSource
 from ganlab.errors import ConfigError, DataError
 from ganlab.models import build_discriminator, build_generator, data_moments
 from ganlab.models.mlp import set_output_bias_
+from ganlab.models.standardized import to_log_scale
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.ema import ema_copy
@@ -132,13 +133,15 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         # maps each minibatch as it is read.
         source.scale_to(-1.0, 1.0)
     scaled = cfg.data.standardize
-    cond = cfg.conditional
-    G = build_generator(cfg.generator, cfg.noise.dim, source.x_shape, scaled, cond, classes)
+    G = generator_of(cfg, source.x_shape, classes)
     if cfg.generator.output_bias == "data_logit":  # (a conditional G's MLP is G.net)
         set_output_bias_(G.net if classes else G, data_logit(source, cfg.data.kind))
-    D = build_discriminator(cfg.discriminator, source.x_shape, scaled, cond, classes)
+    D = discriminator_of(cfg, source.x_shape, classes)
+    if scaled or cfg.data.integer_columns:
+        reference = source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED)
+        check_columns(reference, cfg.data)
     if scaled:
-        moments = data_moments(source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED))
+        moments = data_moments(to_log_scale(reference, tuple(cfg.data.log_columns)))
         G.set_moments_(*moments)
         D.set_moments_(*moments)
     G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))
@@ -159,6 +162,54 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         data=source,
         ema=ema_copy(G) if cfg.ema.beta else None,
     )
+
+
+def generator_of(cfg: Config, x_shape: tuple[int, ...], classes: int | None) -> torch.nn.Module:
+    """The run's G for examples of x_shape (K = classes of a conditional run), initialised."""
+    return build_generator(
+        cfg.generator, cfg.noise.dim, x_shape, cfg.data.standardize, cfg.conditional, classes,
+        tuple(cfg.data.log_columns),
+    )  # fmt: skip
+
+
+def discriminator_of(cfg: Config, x_shape: tuple[int, ...], classes: int | None) -> torch.nn.Module:
+    """The run's D for examples of x_shape (K = classes of a conditional run), initialised."""
+    return build_discriminator(
+        cfg.discriminator, x_shape, cfg.data.standardize, cfg.conditional, classes,
+        tuple(cfg.data.log_columns),
+    )  # fmt: skip
+
+
+def check_columns(x: torch.Tensor, data) -> None:
+    """Refuse data.log_columns or data.integer_columns that the points do not have, and log
+    columns that hold a value <= 0.
+
+    Raises:
+        DataError: one line, naming the column and the fix.
+    """
+    for key in ("log_columns", "integer_columns"):
+        for j in getattr(data, key):
+            if x.ndim != 2 or j >= x.shape[1]:
+                raise DataError(
+                    f"data.{key} names column {j}, but the examples have shape "
+                    f"{tuple(x.shape[1:])}; give 0-based columns of points"
+                )
+    for j in data.log_columns:
+        low = float(x[:, j].min())
+        if low <= 0:
+            raise DataError(
+                f"data.log_columns: column {j} holds {low:g}, and log needs values > 0; remove "
+                f"{j} from data.log_columns"
+            )
+
+
+def round_columns(x: torch.Tensor, columns: list[int]) -> torch.Tensor:
+    """x with the coordinates `columns` of (N, d) points rounded to whole numbers."""
+    if not columns:
+        return x
+    x = x.clone()
+    x[:, columns] = x[:, columns].round()
+    return x
 
 
 def class_count(cfg: Config, source) -> int | None:

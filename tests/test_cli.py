@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ganlab.cli import main
+from ganlab.config import load_config
 from ganlab.data import ring
 from ganlab.metrics import mode_coverage
 from ganlab.runfiles import read_metrics
@@ -275,3 +276,22 @@ def test_the_package_api_loads_on_first_use_and_lists_itself():
     assert ganlab.train is ganlab.runs.train
     assert getattr(ganlab, "__main__", None) is None  # probing never runs the CLI
     assert not hasattr(ganlab, "no_such_module")
+
+
+def test_resume_changes_how_a_run_goes_on_but_not_what_it_trains(tiny_run, capsys):
+    # a week-long run moved to a busier machine: one thread, fewer checkpoints
+    before = (tiny_run / "config.yaml").read_text()
+    refused = ["resume", str(tiny_run), "--steps", "8", "--set", "m=2"]
+    assert main(refused) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganlab: error: --set m: a resume trains what the run trained")
+    assert "threads, compile" in err and "\n" not in err
+    assert (tiny_run / "config.yaml").read_text() == before  # nothing changed
+    argv = ["resume", str(tiny_run), "--steps", "8", "--set", "threads=1",
+            "--set", "checkpoint_every=3", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    cfg, ran = load_config(tiny_run / "config.yaml"), load_config("gauss1d")
+    assert (cfg.steps, cfg.threads, cfg.checkpoint_every, cfg.m) == (8, 1, 3, ran.m)
+    kept = sorted(int(p.stem[5:]) for p in (tiny_run / "checkpoints").glob("step-*.safetensors"))
+    assert 6 in kept and 8 in kept  # every 3 steps after the resume, and the last
+    assert json.loads((tiny_run / "meta.json").read_text())["resumes"][-1]["threads"] == 1

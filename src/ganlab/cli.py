@@ -159,6 +159,7 @@ def _resume(args) -> int:
             device=args.device,
             bf16=args.bf16,
             force=args.force,
+            overrides=args.overrides,
         )
     if env_rank() == 0 and not done:
         print(f"run directory: {run.path}  (step {run.step}, report: {run.path / 'index.html'})")

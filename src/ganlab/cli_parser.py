@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on although the data file changed since the run started",
     )
+    r.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change how the run goes on: threads, compile, log_every, sample_every, "
+        "checkpoint_every, keep_checkpoints, tensorboard, doctor, on_nan (what it trains stays)",
+    )
     _add_placement(r, resume=True)
 
     s = sub.add_parser("sample", help="write samples of a trained generator")

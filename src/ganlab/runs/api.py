@@ -20,7 +20,6 @@ they train together (ganlab.training.distributed); rank 0 alone writes the run d
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -48,7 +47,6 @@ from ganlab.report.pages import (
 )
 from ganlab.report.run_report import write_report, write_run_page
 from ganlab.runfiles import (
-    read_json,
     read_meta,
     read_metrics,
     run_config,
@@ -65,6 +63,8 @@ from ganlab.runs.directory import (
     data_fingerprint,
     fingerprint,
     record_resume,
+    resume_config,
+    with_run_precision,
 )
 from ganlab.runs.labels import class_labels, examples_by_class, source_classes
 from ganlab.runs.monitor import require_tensorboard, run_loop
@@ -245,7 +245,7 @@ def train(
         out, existing = distributed.on_main(claim_out, out, name, resume, overwrite)
         if existing:
             if bf16 is None:
-                world = _with_run_precision(out, world)
+                world = with_run_precision(out, world)
             return _resume(out, cfg.steps, data, quiet, report, world)
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
@@ -265,6 +265,7 @@ def resume(
     device: str = "auto",
     bf16: bool | None = None,
     force: bool = False,
+    overrides: list[str] = (),
 ) -> Run:
     """Continue a run from its newest intact checkpoint, up to `steps` iterations in total.
 
@@ -280,28 +281,13 @@ def resume(
     (seed, rank, step), ganlab.training.distributed. device as for train; bf16 None keeps the
     run's own choice where the run continues on a GPU (in float32 elsewhere, with a warning).
     force: go on although the data file's examples differ from those the run started on.
+    overrides: "KEY=VALUE" of how the run goes on (runs.directory.RUNTIME_KEYS: threads,
+        compile, checkpoint_every, ...); what it trains stays.
     """
     with distributed.session(device, bool(bf16)) as world:
         if bf16 is None:
-            world = _with_run_precision(Path(run_dir), world)
-        return _resume(Path(run_dir), steps, data, quiet, report, world, force)
-
-
-def _with_run_precision(run_dir: Path, world: World) -> World:
-    """world with the bf16 autocast the run last trained with (meta.json: its newest resume,
-    else its start), where it can have it."""
-    meta = distributed.on_main(read_json, run_dir / "meta.json") or {}
-    last = (meta.get("resumes") or [meta])[-1]
-    if not last.get("bf16"):
-        return world
-    if not distributed.has_bf16_autocast(world):
-        warnings.warn(
-            f"the run trained with --bf16, which needs CUDA; on {world.device} it continues in "
-            "float32",
-            stacklevel=3,
-        )
-        return world
-    return dataclasses.replace(world, bf16=True)
+            world = with_run_precision(Path(run_dir), world)
+        return _resume(Path(run_dir), steps, data, quiet, report, world, force, overrides)
 
 
 def load_run(path: str | Path, step: int | None = None) -> Run:
@@ -359,12 +345,12 @@ def _resume(
     report: bool,
     world: World = LOCAL,
     force: bool = False,
+    overrides=(),
 ) -> Run:
     # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
     # needs it (a shared filesystem is not required).
-    cfg = run_cfg = distributed.on_main(run_config, run_dir)
-    if steps is not None:
-        cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
+    run_cfg = distributed.on_main(run_config, run_dir)
+    cfg = distributed.on_main(resume_config, run_dir, run_cfg, steps, overrides)
     distributed.on_main(require_tensorboard, cfg)
     meta = distributed.on_main(read_meta, run_dir)
     if cfg.data.kind == "tensor":

@@ -3,6 +3,7 @@ record of a run in meta.json (seed, versions, git commit, command, resumes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -11,16 +12,25 @@ import platform
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ganlab.config import Config, dump_config
-from ganlab.errors import RunDirError
+from ganlab.config import Config, config_from_dict, dump_config, load_config
+from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
-from ganlab.runfiles import COVERAGE_FIELDS, METRIC_FIELDS, is_run_dir, truncate_log, writing
+from ganlab.runfiles import (
+    COVERAGE_FIELDS,
+    METRIC_FIELDS,
+    is_run_dir,
+    read_json,
+    truncate_log,
+    writing,
+)
 from ganlab.runs.labels import source_classes
+from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.runtime import ThreadChoice
 from ganlab.training.state import TrainState
@@ -124,6 +134,36 @@ def write_run_files(
     atomic_write_bytes(out / "config.yaml", dump_config(cfg).encode())
     meta = {**run_meta(cfg, state, threads, data, world), **(extra_meta or {})}
     atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
+
+
+# Config keys that say how a run is carried out, not what it trains: `ganlab resume --set`
+# may change them (a week-long run moved to a busier machine, or kept with fewer checkpoints);
+# the thread count and compiling change the float rounding, not the algorithm.
+RUNTIME_KEYS = (
+    "threads", "compile", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+    "tensorboard", "doctor", "on_nan",
+)  # fmt: skip
+
+
+def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -> Config:
+    """The config a resume trains with: the run's `cfg`, with --steps and the RUNTIME_KEYS of
+    --set (record_resume then writes it to config.yaml).
+
+    Raises:
+        ConfigError: --set of a key outside RUNTIME_KEYS, or a bad value.
+    """
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.split(".")[0] not in RUNTIME_KEYS:
+            raise ConfigError(
+                f"--set {key}: a resume trains what the run trained; it can change "
+                f"{', '.join(RUNTIME_KEYS)} and --steps. Start a new run to change {key}"
+            )
+    if overrides:
+        cfg = load_config(Path(run_dir) / "config.yaml", list(overrides))
+    if steps is not None:
+        cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
+    return cfg
 
 
 def record_resume(
@@ -261,3 +301,20 @@ def run_meta(
         if found is not None:
             meta["data_fingerprint"] = found
     return meta
+
+
+def with_run_precision(run_dir: Path, world: World) -> World:
+    """world with the bf16 autocast the run last trained with (meta.json: its newest resume,
+    else its start), where it can have it."""
+    meta = distributed.on_main(read_json, run_dir / "meta.json") or {}
+    last = (meta.get("resumes") or [meta])[-1]
+    if not last.get("bf16"):
+        return world
+    if not distributed.has_bf16_autocast(world):
+        warnings.warn(
+            f"the run trained with --bf16, which needs CUDA; on {world.device} it continues in "
+            "float32",
+            stacklevel=3,
+        )
+        return world
+    return dataclasses.replace(world, bf16=True)

@@ -88,3 +88,16 @@ def test_a_skewed_table_trains_to_positive_values_and_whole_ages(tmp_path):
     assert (x[:, 0] > 0).all() and torch.equal(x[:, 1], x[:, 1].round())
     # the samples' median income within a factor 2 of the data's (~22,000) after 300 steps
     assert 11_000 < float(x[:, 0].median()) < 44_000
+
+
+def test_a_label_column_the_user_names_is_left_out_before_columns_are_counted(tmp_path):
+    # the class in the middle, in whole numbers: naming it must not shift the other columns
+    x = _table(300)
+    kind = np.arange(300) % 3
+    path = tmp_path / "k.csv"
+    np.savetxt(path, np.c_[x[:, 0], kind, x[:, 1]], delimiter=",", header="income,kind,age",
+               comments="")  # fmt: skip
+    plan = plan_run(path, ["data.label_column=kind", "conditional.kind=concat"])
+    data = plan.config.data
+    assert (data.label_column, data.log_columns, data.integer_columns) == ("kind", [0], [1])
+    assert "3 classes in column 'kind' conditioned on" in plan.line

@@ -110,8 +110,10 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.yaml").is_file() and (path / "meta.json").is_file()
 
 
-def inspect_path(path: str | Path) -> DataSummary:
+def inspect_path(path: str | Path, label_column: str | None = None) -> DataSummary:
     """A summary of the data at `path`: a CSV or .npy/.npz file, or a folder of images.
+    label_column: a CSV's column of classes as data.label_column names it (default: the one
+    text column of classes, if any), left out of the points as load_csv leaves it.
 
     Raises:
         DataError: the path does not exist or is not data ganlab reads; one line, with the fix.
@@ -127,7 +129,7 @@ def inspect_path(path: str | Path) -> DataSummary:
         return _inspect_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return _inspect_csv(path)
+        return _inspect_csv(path, label_column)
     if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
         return _inspect_npy(path)
     if suffix == ".npz":  # compressed: read whole, as training reads it
@@ -166,13 +168,15 @@ def _inspect_npy(path: Path) -> DataSummary:
     return summary if images else _with_columns(summary, probe.reshape(len(probe), -1))
 
 
-def _inspect_csv(path: Path) -> DataSummary:
+def _inspect_csv(path: Path, label: str | None = None) -> DataSummary:
     """The columns of numbers as the points; a text column of classes set aside as labels
     (conditional.kind conditions on it), other text columns and rows with gaps left out."""
     table = read_table(path)
-    label = table.class_column()
-    x = table.points(leave_out=label)
-    classes = len(set(table.text[table.column(label)])) if label else 0
+    label = label or table.class_column()
+    x = table.points(leave_out=label)  # (a label column the CSV lacks: one line from here)
+    j = table.column(label) if label else None
+    cells = table.text.get(j) or (table.numbers[:, j].tolist() if label else [])
+    classes = len(set(cells))
     notes = tuple(table.notes(label))
     summary = DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
                           label_column=label, notes=notes)  # fmt: skip

@@ -1,5 +1,5 @@
 """CSV files as people write them: comma, semicolon or tab between cells (a decimal comma where
-cells are split by semicolons or tabs), a header row or none, '#' comment lines, missing cells,
+cells are split by semicolons), a header row or none, '#' comment lines, missing cells,
 and columns of text (a class, a date, a name) beside the columns of numbers.
 
 Read with Python's csv module rather than numpy.loadtxt: loadtxt stops at the first cell that is
@@ -103,7 +103,7 @@ def read_table(path: Path) -> Table:
     if not lines:
         raise DataError(f"CSV file {path} holds no rows; write one point per line")
     delimiter = _delimiter(lines[:20])
-    decimal_comma = delimiter != ","
+    decimal_comma = delimiter == ";"  # the European convention; a tab file's "1,234" is ambiguous
     first = [[cell.strip() for cell in row] for row in csv.reader(lines[:6], delimiter=delimiter)]
     header = _is_header(first, decimal_comma)
     names = first[0] if header else [f"column {j + 1}" for j in range(len(first[0]))]
@@ -175,7 +175,7 @@ def _delimiter(lines: list[str]) -> str:
 def _all_numbers(lines: list[str], delimiter: str) -> np.ndarray | None:
     """The common case, a table of numbers alone, parsed by numpy's C reader (several times
     faster than cell by cell); None where any cell is not a number ('nan' is: missing)."""
-    if delimiter != ",":  # decimal commas
+    if delimiter == ";":  # decimal commas
         lines = [line.replace(",", ".") for line in lines]
     try:
         with warnings.catch_warnings():

@@ -671,3 +671,19 @@ def test_too_little_data_names_the_file_and_the_fix(tmp_path, capsys):
                  "--set", "data.kind=images", "--set", f"data.path={one}")  # fmt: skip
     assert_refused(result, str(one), "holds 1 example")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written
+
+
+def test_library_deprecation_notes_are_not_shown_but_warnings_are(monkeypatch, capsys):
+    import warnings
+
+    from ganlab import cli
+
+    def command(args):
+        warnings.warn("`torch.jit.script_method` is deprecated.", DeprecationWarning, stacklevel=1)
+        warnings.warn("the machine is busy", UserWarning, stacklevel=1)
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "demo", command)
+    assert cli.main(["demo"]) == 0
+    err = capsys.readouterr().err
+    assert "deprecated" not in err and "ganlab: warning: the machine is busy" in err

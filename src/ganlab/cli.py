@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         speaks = env_rank() == 0
         with warnings.catch_warnings():
             warnings.simplefilter("default" if speaks else "ignore")
+            # the libraries' notes to their developers (torch's compiler imports deprecated
+            # torch.jit pieces) are not the user's to act on
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.showwarning = _one_line_warning
             if getattr(args, "nproc", None) is not None:
                 return _launch(args, argv)

@@ -2,8 +2,9 @@
 cells are split by semicolons), a header row or none, '#' comment lines, missing cells,
 and columns of text (a class, a date, a name) beside the columns of numbers.
 
-Read with Python's csv module rather than numpy.loadtxt: loadtxt stops at the first cell that is
-not a number, and a table with a text column or an empty cell is the common case, not an error.
+A table of numbers alone is parsed by numpy's C reader (loadtxt); any other goes through
+Python's csv module cell by cell, since loadtxt stops at the first cell that is not a number and a
+table with a text column or an empty cell is the common case, not an error.
 """
 
 from __future__ import annotations

@@ -5,12 +5,11 @@
 with T the identity, or log on the coordinates of data.log_columns (positive, right-skewed
 data: incomes, prices; a generator on linear scale spends its samples on the bulk and misses the
 tail, or puts mass below zero), and mu, sigma the per-coordinate mean and standard deviation of
-T(x). Training G_data against
-D_data on the data plays exactly the game of G against D on the standardised data, so the nets
-see unit-scale inputs and outputs whatever the units of the user's file; and since G_data's
-samples are already in the data's units, every sample, figure and metric downstream needs no
-mapping back. mu and sigma are buffers: a checkpoint holds them, and a run loads without
-re-reading its data.
+T(x). Training G_data against D_data on the data plays exactly the game of G against D on the
+standardised (log) data, so the nets see unit-scale inputs and outputs whatever the units of the
+user's file; and since G_data's samples are already in the data's units, every sample, figure and
+metric downstream needs no mapping back. mu and sigma are buffers: a checkpoint holds them, and
+a run loads without re-reading its data; the log coordinates come from the run's config.
 
 Gradient penalties (R1, R2, WGAN-GP) are taken with respect to the standardised input u, as
 the game on standardised data has them: grad_u D = sigma T'(x)^-1 grad_x D_data, that is sigma,

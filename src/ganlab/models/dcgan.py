@@ -13,7 +13,7 @@ import itertools
 import torch
 from torch import Tensor, nn
 
-from ganlab.models.mlp import OUTPUTS
+from ganlab.models.mlp import OUTPUTS, Dropout
 
 # The smallest feature map's side: from 4 (DCGAN's 4x4) to 7 (MNIST's 7x7); halving further
 # would leave a map of 3 or less, which a 4x4 stride-2 convolution cannot halve again.
@@ -171,7 +171,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(width))
             layers.append(nn.LeakyReLU(0.2))
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width_in, width = width, width * 2
         if minibatch_std:
             layers.append(MinibatchStd(minibatch_std))

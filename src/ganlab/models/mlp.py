@@ -26,6 +26,30 @@ def init_uniform_(module: nn.Module, r: float) -> None:
             nn.init.zeros_(layer.bias)
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout with its mask drawn as u < 1 - p, u ~ U[0, 1) from torch.rand:
+
+        y = x * 1[u < 1 - p] * (1 / (1 - p))      (training; the identity in eval mode)
+
+    The same distribution as nn.Dropout's Bernoulli(1 - p) mask, from the same generator (so
+    checkpoints' RNG states resume it), 3.6x faster on the CPU: torch's bernoulli_ took 2.9 ms
+    for the 252,800 mask entries of a paper-MNIST D update, rand 0.82 ms (2 threads,
+    2026-12-07), 15% of that iteration's time. A compiled graph draws the same u (inductor's
+    fallback_random) and fuses the comparison and the product into its kernels.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = 1.0 - self.p
+        if keep == 0:
+            return x * 0.0
+        mask = torch.rand(x.shape, dtype=x.dtype, device=x.device) < keep
+        # times 1 / keep, not divided by keep: compiled graphs multiply by the reciprocal,
+        # and so the two round alike
+        return x * mask * (1.0 / keep)
+
+
 class Maxout(nn.Module):
     """Maxout layer (Goodfellow et al. 2013): h_i = max_j (x W_ij + b_ij), j = 1..pieces."""
 
@@ -102,14 +126,14 @@ class MaxoutDiscriminator(nn.Module):
         input_dropout: float = 0.2,
     ):
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten(), nn.Dropout(input_dropout)]
+        layers: list[nn.Module] = [nn.Flatten(), Dropout(input_dropout)]
         width = math.prod(x_shape)
         for i, h in enumerate(hidden):
             if i > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             layers.append(Maxout(width, h, pieces))
             width = h
-        layers += [nn.Dropout(dropout), nn.Linear(width, 1)]
+        layers += [Dropout(dropout), nn.Linear(width, 1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,12 +164,12 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]
         if input_dropout:
-            layers.append(nn.Dropout(input_dropout))
+            layers.append(Dropout(input_dropout))
         width = math.prod(x_shape)
         for h in hidden:
             layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)

@@ -172,12 +172,12 @@ def algorithm1(
         The same state, advanced to cfg.steps.
     """
     sync = sync or replicas(state.G, state.D)
+    state.G.train()  # (before the iteration is built: compile: step keys its graphs on modes)
+    state.D.train()
     reg = regularization(cfg)  # R1, R2, gradient penalty, clipping, instance noise; or None
     iteration = iteration_step(cfg, state, sync, reg)  # alternating or simultaneous
     average = averaging(cfg)  # the moving average of G's weights, or None
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
-    state.G.train()
-    state.D.train()
     for step in range(state.step, cfg.steps):  # "for number of training iterations do"
         # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
         apply_schedule(state.opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)

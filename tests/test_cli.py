@@ -267,6 +267,24 @@ def test_eval_parzen_writes_its_json_through_write_metrics(tiny_run, monkeypatch
     assert not list(tiny_run.glob(".*tmp*"))
 
 
+def test_train_resume_applies_runtime_keys_and_refuses_other_changes(tiny_run, capsys):
+    # the run's own command again with --resume: its keys repeat the run's values (accepted),
+    # a runtime key goes on (it was dropped silently before), another value of m is refused
+    same = ["train", "gauss1d", "--out", str(tiny_run), "--resume", "--set", "log_every=2"]
+    before = (tiny_run / "config.yaml").read_text()
+    assert main([*same, "--set", "steps=6", "--set", "m=2", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ganlab: error: --set m: the run trained with m=") and "\n" not in err
+    assert (tiny_run / "config.yaml").read_text() == before
+    ran = load_config(tiny_run / "config.yaml")
+    argv = [*same, "--set", f"m={ran.m}", "--set", "steps=6", "--set", "threads=1",
+            "--set", "checkpoint_every=3", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    cfg = load_config(tiny_run / "config.yaml")
+    assert (cfg.steps, cfg.threads, cfg.checkpoint_every, cfg.m) == (6, 1, 3, ran.m)
+    assert json.loads((tiny_run / "meta.json").read_text())["resumes"][-1]["threads"] == 1
+
+
 def test_the_package_api_loads_on_first_use_and_lists_itself():
     # ganlab/__init__.py imports the training API lazily (a quick CLI start, a clean Ctrl-C):
     # it must still look like an eager package to dir(), help() and attribute probes.

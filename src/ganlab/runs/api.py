@@ -64,6 +64,7 @@ from ganlab.runs.directory import (
     fingerprint,
     record_resume,
     resume_config,
+    train_resume_overrides,
     with_run_precision,
 )
 from ganlab.runs.labels import class_labels, examples_by_class, source_classes
@@ -215,7 +216,9 @@ def train(
         out: the run directory to create; default runs/<name>-<time>.
         overrides: ``a.b=value`` strings applied on top of a file or preset.
         data: optional (N, *x_shape) tensor or array to train on instead of config.data.
-        resume: if `out` already holds a run, continue it instead of refusing.
+        resume: if `out` already holds a run, continue it instead of refusing; of
+            `overrides` it applies steps and RUNTIME_KEYS, as ganlab.resume, and refuses
+            another key set to another value than the run trained with.
         overwrite: if `out` already holds a run, delete it and start again.
         quiet: no progress bar.
         report: write figures and index.html at the end.
@@ -246,7 +249,9 @@ def train(
         if existing:
             if bf16 is None:
                 world = with_run_precision(out, world)
-            return _resume(out, cfg.steps, data, quiet, report, world)
+            run_cfg = distributed.on_main(run_config, out)
+            runtime = train_resume_overrides(run_cfg, cfg, overrides)
+            return _resume(out, cfg.steps, data, quiet, report, world, overrides=runtime)
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
             threads = run_threads(cfg, state)  # meta.json records the count run_loop sets

@@ -166,6 +166,41 @@ def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -
     return cfg
 
 
+def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[str]:
+    """The --set items of `ganlab train ... --resume` that the resume applies: RUNTIME_KEYS
+    (resume_config then checks them as `ganlab resume --set`). Another key may repeat the
+    run's own value (the run's command again, with --resume); steps goes as --steps.
+
+    Args:
+        run_cfg: the run's config.  cfg: the command's config with its overrides applied.
+    Raises:
+        ConfigError: a key outside RUNTIME_KEYS set to another value than the run trained with.
+    """
+    runtime = []
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key == "steps":
+            continue
+        if key.split(".")[0] in RUNTIME_KEYS:
+            runtime.append(item)
+            continue
+        ran, asked = _config_value(run_cfg, key), _config_value(cfg, key)
+        if ran != asked:
+            raise ConfigError(
+                f"--set {key}: the run trained with {key}={ran}, and a resume trains what the "
+                f"run trained; it can change {', '.join(RUNTIME_KEYS)} and steps. Start a new "
+                f"run (another --out) to change {key}"
+            )
+    return runtime
+
+
+def _config_value(cfg: Config, key: str):
+    value = cfg.model_dump(mode="json")
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def record_resume(
     run_dir: Path,
     cfg: Config,

@@ -39,25 +39,28 @@ MAX_LOG = 80.0
 MIN_POSITIVE = 1e-30
 
 
-def to_log_scale(x: Tensor, log_coords: tuple[int, ...]) -> Tensor:
-    """T(x): log on the coordinates log_coords of (N, d) points, the others as they are."""
+def log_mask(width: int, log_coords: tuple[int, ...]) -> Tensor | None:
+    """(width,) bool, True on the coordinates log_coords; None where there are none."""
     if not log_coords:
+        return None
+    mask = torch.zeros(width, dtype=torch.bool)
+    mask[list(log_coords)] = True
+    return mask
+
+
+def to_log_scale(x: Tensor, mask: Tensor | None) -> Tensor:
+    """T(x): log on the coordinates `mask` (log_mask) marks of (N, d) points, the others as
+    they are; x itself for no mask."""
+    if mask is None:
         return x
-    mask = _mask(x, log_coords)
     return torch.where(mask, torch.log(x.clamp_min(MIN_POSITIVE)), x)
 
 
-def from_log_scale(v: Tensor, log_coords: tuple[int, ...]) -> Tensor:
-    """T^-1(v): exp on the coordinates log_coords, the others as they are."""
-    if not log_coords:
+def from_log_scale(v: Tensor, mask: Tensor | None) -> Tensor:
+    """T^-1(v): exp on the coordinates `mask` marks, the others as they are."""
+    if mask is None:
         return v
-    return torch.where(_mask(v, log_coords), torch.exp(v.clamp(max=MAX_LOG)), v)
-
-
-def _mask(x: Tensor, log_coords: tuple[int, ...]) -> Tensor:
-    mask = torch.zeros(x.shape[-1], dtype=torch.bool, device=x.device)
-    mask[list(log_coords)] = True
-    return mask
+    return torch.where(mask, torch.exp(v.clamp(max=MAX_LOG)), v)
 
 
 class _Moments(nn.Module):
@@ -69,6 +72,8 @@ class _Moments(nn.Module):
         self.log_coords = tuple(log_coords)
         if self.log_coords and (len(x_shape) != 1 or max(self.log_coords) >= x_shape[0]):
             raise ValueError(f"log coordinates {self.log_coords} of points of shape {x_shape}")
+        # built once (every forward uses it); not persistent: checkpoints stay as they were
+        self.register_buffer("log_mask", log_mask(x_shape[-1], self.log_coords), persistent=False)
 
     def set_moments_(self, mu: Tensor, sigma: Tensor) -> None:
         """Take mu and sigma (flat or of x_shape) as the data's moments."""
@@ -86,7 +91,7 @@ class StandardizedGenerator(_Moments):
     def forward(self, z: Tensor, *y: Tensor) -> Tensor:
         """y: a conditional net's class labels, passed on (ganlab.models.conditional)."""
         v = self.mu + self.sigma * self.net(z, *y)
-        return from_log_scale(v, self.log_coords)  # (m, *x_shape), in the data's units
+        return from_log_scale(v, self.log_mask)  # (m, *x_shape), in the data's units
 
 
 class StandardizedDiscriminator(_Moments):
@@ -98,14 +103,14 @@ class StandardizedDiscriminator(_Moments):
 
     def standardise(self, x: Tensor) -> Tensor:
         """u = (T(x) - mu) / sigma, what `net` sees."""
-        return (to_log_scale(x, self.log_coords) - self.mu) / self.sigma
+        return (to_log_scale(x, self.log_mask) - self.mu) / self.sigma
 
     def input_scale(self, x: Tensor) -> Tensor:
         """du/dx's inverse at x, so that grad_u = input_scale(x) * grad_x: sigma, times x on
         the log coordinates (dx/du = sigma dx/dT = sigma x there)."""
-        if not self.log_coords:
+        if self.log_mask is None:
             return self.sigma
-        return self.sigma * torch.where(_mask(x, self.log_coords), x.detach(), torch.ones_like(x))
+        return self.sigma * torch.where(self.log_mask, x.detach(), torch.ones_like(x))
 
     def forward(self, x: Tensor, *y: Tensor) -> Tensor:
         return self.net(self.standardise(x), *y)  # (m,) logits
@@ -113,5 +118,5 @@ class StandardizedDiscriminator(_Moments):
 
 __all__ = [
     "StandardizedDiscriminator", "StandardizedGenerator", "data_moments", "from_log_scale",
-    "to_log_scale",
+    "log_mask", "to_log_scale",
 ]  # fmt: skip

@@ -21,7 +21,7 @@ from ganlab.data.streaming import StreamingSource
 from ganlab.errors import ConfigError, DataError
 from ganlab.models import build_discriminator, build_generator, data_moments
 from ganlab.models.mlp import set_output_bias_
-from ganlab.models.standardized import to_log_scale
+from ganlab.models.standardized import log_mask, to_log_scale
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.ema import ema_copy
@@ -141,7 +141,8 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         reference = source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED)
         check_columns(reference, cfg.data)
     if scaled:
-        moments = data_moments(to_log_scale(reference, tuple(cfg.data.log_columns)))
+        mask = log_mask(reference.shape[-1], tuple(cfg.data.log_columns))
+        moments = data_moments(to_log_scale(reference, mask))
         G.set_moments_(*moments)
         D.set_moments_(*moments)
     G, D = (distributed.sync_batchnorm(net, world).to(world.device) for net in (G, D))

@@ -17,6 +17,7 @@ from ganlab.models.conditional import (
 )
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout, image_side
 from ganlab.models.mlp import (
+    Dropout,
     Maxout,
     MaxoutDiscriminator,
     MLPDiscriminator,
@@ -37,6 +38,7 @@ __all__ = [
     "ProjectionDiscriminator",
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "Dropout",
     "Maxout",
     "MaxoutDiscriminator",
     "MLPDiscriminator",

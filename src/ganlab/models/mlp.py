@@ -44,7 +44,8 @@ class Dropout(nn.Dropout):
         keep = 1.0 - self.p
         if keep == 0:
             return x * 0.0
-        mask = torch.rand(x.shape, dtype=x.dtype, device=x.device) < keep
+        # u in float32 whatever x's dtype: a bfloat16 u (8 bits) would move the drop rate
+        mask = torch.rand(x.shape, device=x.device) < keep
         # times 1 / keep, not divided by keep: compiled graphs multiply by the reciprocal,
         # and so the two round alike
         return x * mask * (1.0 / keep)

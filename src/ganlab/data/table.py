@@ -143,9 +143,8 @@ def read_table(path: Path) -> Table:
     text_cols = [j for j, c in enumerate(kept[0]) if _number(c, decimal_comma) is None]
     num_cols = [j for j in range(len(names)) if j not in text_cols]
     numbers = np.full((len(kept), len(names)), np.nan)
-    cells = np.array([[row[j] for j in num_cols] for row in kept], dtype=str)
-    if decimal_comma:
-        cells = np.char.replace(cells, ",", ".")
+    point = _decimal_points if decimal_comma else str
+    cells = np.array([[point(row[j]) for j in num_cols] for row in kept], dtype=str)
     try:
         values = cells.astype(np.float64).reshape(len(kept), len(num_cols))
     except ValueError:
@@ -177,7 +176,7 @@ def _all_numbers(lines: list[str], delimiter: str) -> np.ndarray | None:
     """The common case, a table of numbers alone, parsed by numpy's C reader (several times
     faster than cell by cell); None where any cell is not a number ('nan' is: missing)."""
     if delimiter == ";":  # decimal commas
-        lines = [line.replace(",", ".") for line in lines]
+        lines = [_decimal_points(line) for line in lines]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -221,9 +220,14 @@ def _missing(cell: str) -> bool:
     return cell.lower() in MISSING
 
 
+def _decimal_points(text: str) -> str:
+    """A semicolon file's decimal commas as points (the European convention): '3,5' -> '3.5'."""
+    return text.replace(",", ".")
+
+
 def _number(cell: str, decimal_comma: bool) -> float | None:
     if decimal_comma and "," in cell and "." not in cell:
-        cell = cell.replace(",", ".")
+        cell = _decimal_points(cell)
     try:
         return float(cell)
     except ValueError:

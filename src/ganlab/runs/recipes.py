@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ganlab.config import Config, load_config
+from ganlab.config import Config, config_from_dict, load_config
 from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
 from ganlab.models.dcgan import supported_sides
 from ganlab.training.algorithm import algorithm1
@@ -166,7 +166,7 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     cfg = load_config(preset, sets + list(overrides))
     fit = small_data_minibatch(summary.count, cfg.m)
     if fit != cfg.m and not any(o.split("=")[0].strip() == "m" for o in overrides):
-        cfg = load_config(preset, [*sets, f"m={fit}", *overrides])
+        cfg = config_from_dict({**cfg.model_dump(mode="json"), "m": fit}, f"recipe {preset}")
     what = summary.describe(conditioned=cfg.conditional_run)
     line = f"{summary.path.name}: {what} -> recipe {preset}: {model_text(cfg)}"
     if cfg.data.resize:

@@ -18,9 +18,9 @@ schedules put in the optimiser's param_groups, so no schedule ever recompiles an
 Each graph is compiled ahead of its first call (torch.compile(...).aot_compile, full graph) and
 then called without dynamo's per-call guard evaluation: the graph's inputs are the same
 parameters, buffers and minibatch shapes every call, which the cache key (the config, the
-shapes, the modules, their train/eval mode) pins instead. Measured on the peer's configuration,
-2 threads: the guard-free call and the step outside the graph together took an iteration from
-10.7 to 8.6 ms (benchmarks/README.md).
+tensors' shapes, the modules' train/eval mode) pins instead. Measured on the peer's
+configuration, 2 threads: the guard-free call, the C++ wrapper and the step outside the graph
+took an iteration from 10.7 to 7.2 ms (benchmarks/README.md).
 
 The module's parameters and the optimiser's own state tensors (momentum_buffer; exp_avg,
 exp_avg_sq, step) stay the source of truth: the graph reads the parameters, the step writes
@@ -260,8 +260,8 @@ class CompiledUpdate:
         update: the update as a function of tensors.  bound: its first arguments, the same
             objects every call.  eager: the same update eagerly.
         key: what the compiled graph depends on beyond `update` and the shapes of its tensor
-            arguments (CompiledIteration: the config, the modules and their modes), which
-            must not change while this object calls it; None for nothing.
+            arguments (CompiledIteration: the config, the parameters' shapes, the modules'
+            modes), which must not change while this object calls it; None for nothing.
     """
 
     def __init__(
@@ -399,9 +399,13 @@ class CompiledIteration:
             grads = [p.grad for p in self.g_params], [p.grad for p in self.d_params]
             return d_real, d_fake, loss_d, loss_g, *grads
 
-        # what the graphs bake in beyond their arguments' shapes: the config (losses, k, m; not
-        # the step count), these very modules and their modes
-        key = (cfg.model_dump_json(exclude={"steps"}), id(G), id(D), G.training, D.training)
+        # what the graphs bake in beyond their minibatches' shapes: the config (architecture,
+        # losses, k, m; not the step count), the parameters' and buffers' shapes and the
+        # modules' modes. Not the modules themselves: the graph takes their tensors as
+        # arguments, so new modules of the same config reuse it (a resume or a time probe's
+        # run in the same process, a benchmark's next chunk).
+        shapes = tuple(tuple(t.shape) for t in (*G.state_dict().values(), *D.state_dict().values()))
+        key = (cfg.model_dump_json(exclude={"steps"}), shapes, G.training, D.training)
         compiled = functools.partial(
             CompiledUpdate, backend=backend, after_failure=self._eager, key=key
         )

@@ -21,9 +21,9 @@ Measures, each as the median of several repeats after a warm-up:
   started and killed here), on ganlab's own thread choice (training.runtime.run_threads) and on
   torch's default; and the paper MLPs by batch size and threads beside the busy process.
 ganlab is measured eager, with `compile: forwards` (torch.compile of the forward passes) and with
-`compile: step` (each update, forward, backward and optimiser step, one compiled graph); the time
-of a compiled loop's first iteration, compiling included, is printed. The summary line takes the
-fastest of the three and names it; the eager numbers stay beside it.
+`compile: step` (each update's forward and backward one compiled graph, then the fused step);
+the time of a compiled loop's first iteration, compiling included, is printed. The summary line
+takes the fastest of the three and names it; the eager numbers stay beside it.
 Sections 1-3 run on torch's default thread count, as they always have (their numbers stay
 comparable with benchmarks/README.md's); the contention section says what a run now uses.
 Ends with one line:

@@ -117,8 +117,9 @@ class Config(Strict):
     )
     compile: Literal[False, "forwards", "step"] = Field(
         False,
-        description="torch.compile: 'step' each update whole (forward, backward and optimiser "
-        "step as one graph; SGD/Adam, no regularizers, one process, else eager with a warning), "
+        description="torch.compile: 'step' each update's forward and backward as one graph, "
+        "then torch's fused SGD/Adam step (no regularizers, one process, else eager with a "
+        "warning), "
         "'forwards' the forward passes and their backward (true, as before); falls back to "
         "eager where compiling fails; the compile time is printed. Default false; the "
         "paper-mnist preset sets step",

@@ -78,7 +78,7 @@ def main() -> None:
     configure_cpu(args.threads)
     if args.compile == "step":
         # inductor's C++ wrapper hides the graph's products and kernels from the profiler (one
-        # call); the generated-Python wrapper shows them, at ~7% more time per iteration
+        # call); the generated-Python wrapper shows them, with Python between the kernels
         compiled_step.CPP_WRAPPER = False
     threads = torch.get_num_threads()
     compile_ = False if args.compile == "false" else args.compile

@@ -68,12 +68,12 @@ class _Moments(nn.Module):
         super().__init__()
         self.register_buffer("mu", torch.zeros(x_shape))
         self.register_buffer("sigma", torch.ones(x_shape))
-        # from the config, not the checkpoint: a run saved before data.log_columns loads as is
-        self.log_coords = tuple(log_coords)
-        if self.log_coords and (len(x_shape) != 1 or max(self.log_coords) >= x_shape[0]):
-            raise ValueError(f"log coordinates {self.log_coords} of points of shape {x_shape}")
-        # built once (every forward uses it); not persistent: checkpoints stay as they were
-        self.register_buffer("log_mask", log_mask(x_shape[-1], self.log_coords), persistent=False)
+        log_coords = tuple(log_coords)
+        if log_coords and (len(x_shape) != 1 or max(log_coords) >= x_shape[0]):
+            raise ValueError(f"log coordinates {log_coords} of points of shape {x_shape}")
+        # from the config, not the checkpoint (not persistent: a run saved before
+        # data.log_columns loads as is); built once, every forward uses it
+        self.register_buffer("log_mask", log_mask(x_shape[-1], log_coords), persistent=False)
 
     def set_moments_(self, mu: Tensor, sigma: Tensor) -> None:
         """Take mu and sigma (flat or of x_shape) as the data's moments."""

@@ -251,7 +251,9 @@ def train(
                 world = with_run_precision(out, world)
             run_cfg = distributed.on_main(run_config, out)
             runtime = train_resume_overrides(run_cfg, cfg, overrides)
-            return _resume(out, cfg.steps, data, quiet, report, world, overrides=runtime)
+            return _resume(
+                out, cfg.steps, data, quiet, report, world, overrides=runtime, run_cfg=run_cfg
+            )
         with seeded_rng(cfg, world):
             state = build_state(cfg, data, world)  # before any write: bad data writes nothing
             threads = run_threads(cfg, state)  # meta.json records the count run_loop sets
@@ -351,10 +353,12 @@ def _resume(
     world: World = LOCAL,
     force: bool = False,
     overrides=(),
+    run_cfg: Config | None = None,
 ) -> Run:
     # Rank 0 reads the run directory and hands it to the other ranks: only rank 0's machine
-    # needs it (a shared filesystem is not required).
-    run_cfg = distributed.on_main(run_config, run_dir)
+    # needs it (a shared filesystem is not required). run_cfg: its config.yaml, where read.
+    if run_cfg is None:
+        run_cfg = distributed.on_main(run_config, run_dir)
     cfg = distributed.on_main(resume_config, run_dir, run_cfg, steps, overrides)
     distributed.on_main(require_tensorboard, cfg)
     meta = distributed.on_main(read_meta, run_dir)

@@ -153,8 +153,8 @@ def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -
         ConfigError: --set of a key outside RUNTIME_KEYS, or a bad value.
     """
     for item in overrides:
-        key = item.partition("=")[0].strip()
-        if key.split(".")[0] not in RUNTIME_KEYS:
+        key, runtime = _set_key(item)
+        if not runtime:
             raise ConfigError(
                 f"--set {key}: a resume trains what the run trained; it can change "
                 f"{', '.join(RUNTIME_KEYS)} and --steps. Start a new run to change {key}"
@@ -178,10 +178,10 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
     """
     runtime = []
     for item in overrides:
-        key = item.partition("=")[0].strip()
+        key, is_runtime = _set_key(item)
         if key == "steps":
             continue
-        if key.split(".")[0] in RUNTIME_KEYS:
+        if is_runtime:
             runtime.append(item)
             continue
         ran, asked = _config_value(run_cfg, key), _config_value(cfg, key)
@@ -192,6 +192,12 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
                 f"run (another --out) to change {key}"
             )
     return runtime
+
+
+def _set_key(item: str) -> tuple[str, bool]:
+    """A --set item's key, and whether it is one of RUNTIME_KEYS (or inside one)."""
+    key = item.partition("=")[0].strip()
+    return key, key.split(".")[0] in RUNTIME_KEYS
 
 
 def _config_value(cfg: Config, key: str):

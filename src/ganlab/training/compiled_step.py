@@ -19,8 +19,8 @@ Each graph is compiled ahead of its first call (torch.compile(...).aot_compile, 
 then called without dynamo's per-call guard evaluation: the graph's inputs are the same
 parameters, buffers and minibatch shapes every call, which the cache key (the config, the
 tensors' shapes, the modules' train/eval mode) pins instead. Measured on the peer's
-configuration, 2 threads: the guard-free call, the C++ wrapper and the step outside the graph
-took an iteration from 10.7 to 7.2 ms (benchmarks/README.md).
+configuration, 2 threads: `step` went from 1.21x to 1.38-1.44x the peer loop
+(benchmarks/README.md).
 
 The module's parameters and the optimiser's own state tensors (momentum_buffer; exp_avg,
 exp_avg_sq, step) stay the source of truth: the graph reads the parameters, the step writes
@@ -248,10 +248,10 @@ def _update_both(players, g_params, d_params, buffers, x, z):
 # inductor's cache warm. A few entries: each holds a compiled graph, not the modules.
 _COMPILED: dict[tuple, Callable] = {}
 _COMPILED_KEPT = 8
-# The graph's kernels called from inductor's C++ wrapper, not from generated Python: peer's
-# configuration, 2 threads, 130 -> 140 iterations/s, cold compiling no slower (~20 s). The
-# profiler sees the C++ wrapper as one call: benchmarks/profile_step.py turns it off to show
-# the products and kernels inside.
+# The graph's kernels called from inductor's C++ wrapper, not from generated Python (no Python
+# between kernels; a scratch A/B on the peer's configuration, separate processes, favoured it by
+# a few percent). The profiler sees the C++ wrapper as one call: benchmarks/profile_step.py
+# turns it off to show the products and kernels inside.
 CPP_WRAPPER = True
 
 

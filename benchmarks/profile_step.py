@@ -45,6 +45,19 @@ def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> fl
     return 1e3 * statistics.median(times)
 
 
+def stepper_step_ms(stepper: compiled_step.Stepper, repeats: int = 50) -> float:
+    """Median milliseconds of compile: step's step (the optimiser's fused kernel called on the
+    parameters and their .grad, at the optimiser's lr), as CompiledIteration calls it."""
+    params = [p.detach() for p in stepper.params]
+    grads = [p.grad for p in stepper.params]
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        stepper.step(params, grads)
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
 def by_kind(events, steps: int) -> dict[str, float]:
     """Milliseconds per iteration of each kind of operator (self CPU time, so nothing counted
     twice: a product inside a compiled graph counts as a product, the graph's own wrapper as
@@ -117,10 +130,13 @@ def main() -> None:
         f"({1e3 / rate:.2f} ms measured)"
     )
 
-    # One optimiser step on the last gradients, fused (ganlab) and as torch's per-tensor loop
-    # with the same hyperparameters (state copied, so both take the same step).
+    # One optimiser step on the last gradients: fused (ganlab's optimiser.step()), the same
+    # fused kernel called directly (compile: step's Stepper: why it does not call .step()), and
+    # torch's per-tensor loop with the same hyperparameters (state copied: the same step).
     for name in ("opt_g", "opt_d"):
         fused = getattr(loop.state, name)
+        stepper = compiled_step.Stepper(fused, getattr(cfg, f"{name[-1]}_optimizer"))
+        direct = stepper_step_ms(stepper)
         group = {k: v for k, v in fused.param_groups[0].items() if k not in ("params", "fused")}
         params = fused.param_groups[0]["params"]
         loop_opt = type(fused)(params, **{**group, "foreach": False, "fused": False})
@@ -129,8 +145,8 @@ def main() -> None:
             g["fused"], g["foreach"] = False, False
         print(
             f"{name} ({type(fused).__name__}, {sum(q.numel() for q in params):,} parameters): "
-            f"fused {optimiser_step_ms(fused):.2f} ms, per-tensor loop "
-            f"{optimiser_step_ms(loop_opt):.2f} ms per step"
+            f"fused {optimiser_step_ms(fused):.2f} ms, its kernel called directly {direct:.2f} "
+            f"ms, per-tensor loop {optimiser_step_ms(loop_opt):.2f} ms per step"
         )
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from ganlab.config import (
     LOG_ROWS,
+    RUNTIME_KEYS,
     Config,
     describe_fields,
     dump_config,
@@ -32,6 +33,17 @@ def test_every_field_has_a_description():
     rows = describe_fields()
     assert len(rows) > 40
     assert all(description for _, _, description in rows)
+
+
+def test_the_keys_a_resume_may_change_are_marked_on_their_fields():
+    # `ganlab resume --set` accepts these and refuses the rest; `presets --fields` says which
+    assert set(RUNTIME_KEYS) == {
+        "threads", "compile", "log_every", "sample_every", "checkpoint_every",
+        "keep_checkpoints", "tensorboard", "doctor", "on_nan",
+    }  # fmt: skip
+    rows = {key: description for key, _, description in describe_fields()}
+    assert rows["threads"].endswith("(ganlab resume --set may change it)")
+    assert "resume" not in rows["m"] and "resume" not in rows["g_optimizer.lr"]
 
 
 def test_overrides_parse_yaml_values():

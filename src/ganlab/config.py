@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from ganlab.config_errors import one_line
 from ganlab.config_sections import (
     BCE_OBJECTIVES,
     OBJECTIVES,
@@ -43,6 +44,11 @@ from ganlab.errors import ConfigError
 # Rows of metrics.csv a run gets at least, unless the user sets log_every: enough points for
 # its training curves (a 300-step run of paper-mnist's log_every 500 had one).
 LOG_ROWS = 50
+
+
+# The keys that say how a run is carried out, not what it trains: a resume may change them
+# (runs.directory.RUNTIME_KEYS); the thread count and compiling change float rounding only.
+RUNTIME = {"runtime": True}
 
 
 class Config(Strict):
@@ -94,26 +100,37 @@ class Config(Strict):
         ge=1,
         description="steps between rows of metrics.csv; the default's or a preset's value "
         f"shrinks so that a short run gets {LOG_ROWS} rows (a value you set is kept)",
+        json_schema_extra=RUNTIME,
     )
-    sample_every: int = Field(1000, ge=1, description="steps between sample figures")
-    checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
+    sample_every: int = Field(
+        1000, ge=1, description="steps between sample figures", json_schema_extra=RUNTIME
+    )
+    checkpoint_every: int = Field(
+        1000, ge=1, description="steps between checkpoints", json_schema_extra=RUNTIME
+    )
     keep_checkpoints: int = Field(
-        3, ge=1, description="newest checkpoints kept on disk, counting only those that verify"
+        3,
+        ge=1,
+        description="newest checkpoints kept on disk, counting only those that verify",
+        json_schema_extra=RUNTIME,
     )
     tensorboard: bool = Field(
         False,
         description="also log metrics.csv's scalars and the sample figures to RUN_DIR/tensorboard "
         '(needs pip install "ganlab[tensorboard]")',
+        json_schema_extra=RUNTIME,
     )
     doctor: bool = Field(
         True,
         description="watch the run for saturation, an overpowering D, mode collapse, "
         "oscillation, divergence and memorisation; warn once per finding (findings.json)",
+        json_schema_extra=RUNTIME,
     )
     threads: int | None = Field(
         None,
         ge=1,
         description="torch CPU threads; default: 1 below 8 GFLOP per step, else torch's",
+        json_schema_extra=RUNTIME,
     )
     compile: Literal[False, "forwards", "step"] = Field(
         False,
@@ -123,11 +140,13 @@ class Config(Strict):
         "'forwards' the forward passes and their backward (true, as before); falls back to "
         "eager where compiling fails; the compile time is printed. Default false; the "
         "paper-mnist preset sets step",
+        json_schema_extra=RUNTIME,
     )
     on_nan: Literal["stop", "rollback"] = Field(
         "stop",
         description="a NaN/inf loss or parameter: stop with an error, or reload the newest "
         "checkpoint and go on with lower learning rates",
+        json_schema_extra=RUNTIME,
     )
     rollback_lr_factor: float = Field(
         0.5, gt=0, lt=1, description="on_nan rollback: both learning rates times this per rollback"
@@ -232,6 +251,9 @@ class Config(Strict):
         return self
 
 
+RUNTIME_KEYS = tuple(n for n, f in Config.model_fields.items() if f.json_schema_extra == RUNTIME)
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading: files, presets and --set overrides, with one-line errors.
 
@@ -290,7 +312,7 @@ def config_from_dict(
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_one_line(e, origin, _set_items(overrides))) from None
+        raise ConfigError(one_line(e, Config, origin, _set_items(overrides))) from None
 
 
 def _set_items(overrides: Sequence[str]) -> dict[str, str]:
@@ -378,75 +400,6 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         node.pop("g_loss" if leaf == "objective" else "objective", None)
 
 
-def _field_names(loc: tuple[Any, ...]) -> list[str]:
-    """The valid keys of the section that holds ``loc``'s last key."""
-    model: type[BaseModel] = Config
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
-
-
-def _field_default(loc: tuple[Any, ...]) -> Any:
-    """The default of the field at ``loc`` (None where loc is not a plain field)."""
-    model: type[BaseModel] = Config
-    for part in loc[:-1]:
-        annotation = getattr(model.model_fields.get(str(part)), "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
-        model = annotation
-    field = model.model_fields.get(str(loc[-1]))
-    return None if field is None else field.get_default(call_default_factory=True)
-
-
-def _example(key: str, loc: tuple[Any, ...]) -> str:
-    """`--set KEY=DEFAULT (the default)`: a value known to be valid, in the syntax to type."""
-    default = _field_default(loc)
-    if isinstance(default, BaseModel):
-        return f"--set {key}=..."
-    if isinstance(default, list):  # no spaces: the shell would split the item
-        text = "[" + ",".join(map(str, default)) + "]"
-    else:
-        text = yaml.safe_dump(default).strip().removesuffix("...").strip()
-    return f"--set {key}={text} (the default)"
-
-
-def _one_line(error: ValidationError, origin: str, set_items: dict[str, str] | None = None) -> str:
-    err = error.errors()[0]
-    loc = tuple(p for p in err["loc"] if not isinstance(p, int))
-    key = ".".join(str(p) for p in loc) or "config"
-    if err["type"] == "extra_forbidden":
-        near = difflib.get_close_matches(str(loc[-1]), _field_names(loc), n=1, cutoff=0.5)
-        hint = (
-            f"did you mean '{'.'.join([*map(str, loc[:-1]), near[0]])}'?"
-            if near
-            else ("run `ganlab presets --fields` to list the valid keys")
-        )
-        return f"unknown config key '{key}' in {origin}; {hint}"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "value_error" or not loc:
-        return f"invalid config in {origin}: {msg}"
-    # pydantic's "Input should be a valid integer": say what the key expects, then what it got
-    expected = msg.removeprefix("Input should be ")
-    if expected.startswith(("greater", "less")):
-        expected = f"a number {expected}"
-    expected = f"expected {expected}" if expected != msg else msg
-    seen = err.get("input")
-    item = (set_items or {}).get(key)
-    if item is not None:  # the user just typed this value: show the item and a valid one
-        return (
-            f"invalid value for '{key}' in --set {item}: {expected}, got {seen!r}; "
-            f"pass a valid value, e.g. {_example(key, loc)}"
-        )
-    return (
-        f"invalid value for '{key}' in {origin}: {expected}, got {seen!r}; "
-        f"fix it there or override it, e.g. {_example(key, loc)}"
-    )
-
-
 def dump_config(cfg: Config) -> str:
     """The resolved config as YAML, in field order, readable back by load_config."""
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
@@ -463,7 +416,10 @@ def describe_fields(
             rows += describe_fields(annotation, f"{prefix}{name}.")
             continue
         default = field.get_default(call_default_factory=True)
-        rows.append((f"{prefix}{name}", repr(default), field.description or ""))
+        resumable = (
+            " (ganlab resume --set may change it)" if field.json_schema_extra == RUNTIME else ""
+        )
+        rows.append((f"{prefix}{name}", repr(default), (field.description or "") + resumable))
     return rows
 
 
@@ -471,6 +427,7 @@ __all__ = [
     "BCE_OBJECTIVES",
     "LOG_ROWS",
     "OBJECTIVES",
+    "RUNTIME_KEYS",
     "Config",
     "DataConfig",
     "DiscriminatorConfig",

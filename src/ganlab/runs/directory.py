@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlab.config import Config, config_from_dict, dump_config, load_config
+from ganlab.config import RUNTIME_KEYS, Config, apply_override, config_from_dict, dump_config
 from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import (
@@ -136,15 +136,6 @@ def write_run_files(
     atomic_write_bytes(out / "meta.json", json.dumps(meta, indent=1).encode())
 
 
-# Config keys that say how a run is carried out, not what it trains: `ganlab resume --set`
-# may change them (a week-long run moved to a busier machine, or kept with fewer checkpoints);
-# the thread count and compiling change the float rounding, not the algorithm.
-RUNTIME_KEYS = (
-    "threads", "compile", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-    "tensorboard", "doctor", "on_nan",
-)  # fmt: skip
-
-
 def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -> Config:
     """The config a resume trains with: the run's `cfg`, with --steps and the RUNTIME_KEYS of
     --set (record_resume then writes it to config.yaml).
@@ -159,11 +150,15 @@ def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -
                 f"--set {key}: a resume trains what the run trained; it can change "
                 f"{', '.join(RUNTIME_KEYS)} and --steps. Start a new run to change {key}"
             )
-    if overrides:
-        cfg = load_config(Path(run_dir) / "config.yaml", list(overrides))
+    if not overrides and steps is None:
+        return cfg
+    raw = cfg.model_dump(mode="json")
+    for item in overrides:
+        apply_override(raw, item)
     if steps is not None:
-        cfg = config_from_dict({**cfg.model_dump(mode="json"), "steps": steps}, "--steps")
-    return cfg
+        raw["steps"] = steps
+    origin = f"{run_dir}/config.yaml" if overrides else "--steps"
+    return config_from_dict(raw, origin, overrides)
 
 
 def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[str]:

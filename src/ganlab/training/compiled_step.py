@@ -314,6 +314,12 @@ class CompiledUpdate:
         with torch.no_grad():
             return fn(*self.bound, *args)
 
+    def descend(self, stepper: Stepper, params: list[Tensor], grads: list[Tensor]) -> None:
+        """The step on the gradients this update's graph returned (an eager update, after a
+        failed compile, has taken its own)."""
+        if not self.failed:
+            stepper.step(params, grads)
+
     def _compile(self, args: tuple, key: tuple) -> Callable:
         """`update` traced and compiled on these arguments (one graph, or an error), and
         called without guards from then on; from the cache when it has `key`."""
@@ -440,9 +446,8 @@ class CompiledIteration:
             d_real, d_fake, loss_d, loss_g, g_grads, d_grads = self.both(
                 g_params, d_params, buffers, x, z
             )
-            if not self.both.failed:  # (an eager update has taken its steps)
-                d_step.step(d_params, d_grads)
-                g_step.step(g_params, g_grads)
+            self.both.descend(d_step, d_params, d_grads)
+            self.both.descend(g_step, g_params, g_grads)
             _set_grads(self.d_params, d_grads)
             _set_grads(self.g_params, g_grads)
             return d_real, d_fake, loss_d, loss_g
@@ -451,15 +456,13 @@ class CompiledIteration:
             x = state.data.sample(m)  # m examples from p_data(x), (m, *x_shape)
             # "update the discriminator by ascending its stochastic gradient"
             d_real, d_fake, loss_d, d_grads = self.d(g_params, d_params, buffers, x, z)
-            if not self.d.failed:
-                d_step.step(d_params, d_grads)
+            self.d.descend(d_step, d_params, d_grads)
         _set_grads(self.d_params, d_grads)
         z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
         x = state.data.sample(m) if self.g_needs_real else None  # relativistic losses pair x
         # "update the generator by descending its stochastic gradient"
         loss_g, g_grads = self.g(g_params, d_params, buffers, z, x)
-        if not self.g.failed:
-            g_step.step(g_params, g_grads)
+        self.g.descend(g_step, g_params, g_grads)
         _set_grads(self.g_params, g_grads)
         return d_real, d_fake, loss_d, loss_g
 

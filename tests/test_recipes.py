@@ -202,6 +202,9 @@ def test_train_folder_of_colour_images_of_another_size(tmp_path, capsys):
     assert main(["train", str(folder), "--out", str(out), "--quiet", *sets]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert "40 colour 20x24 images" in line and "resized to 24x24" in line
+    # the estimate is of training; clustering (not probed) comes first where there is any
+    assert "of training on this machine" in line
+    assert ("clusters" in line) == line.endswith(", after clustering the data")
     x = ganlab.load_run(out).sample(3)
     assert x.shape == (3, 3, 24, 24) and 0 <= float(x.min()) and float(x.max()) <= 1
     assert torch.isfinite(x).all()

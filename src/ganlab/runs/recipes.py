@@ -247,4 +247,6 @@ def announce(plan: Plan) -> str:
     if plan.config.data.resize:
         shape = (shape[0], *plan.config.data.resize)
     seconds = estimate_seconds(plan.config, tuple(shape))
-    return f"{plan.line}, about {duration(seconds)} on this machine"
+    # the clustering's time is not probed (clusters of random pixels take none): said, not hidden
+    after = ", after clustering the data" if plan.config.conditional.clusters else ""
+    return f"{plan.line}, about {duration(seconds)} of training on this machine{after}"

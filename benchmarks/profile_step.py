@@ -23,7 +23,7 @@ from speed import BENCH, PEER_CONFIG, Loop, matmul_ceiling
 from torch.profiler import ProfilerActivity, profile
 
 from ganlab.config import config_from_dict, load_config
-from ganlab.training import compiled_step
+from ganlab.training import compiled_step, fused_step
 from ganlab.training.runtime import configure_cpu
 
 # Operator names by kind; whatever matches none is "the rest" (elementwise kernels - eager
@@ -45,7 +45,7 @@ def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> fl
     return 1e3 * statistics.median(times)
 
 
-def stepper_step_ms(stepper: compiled_step.Stepper, repeats: int = 50) -> float:
+def stepper_step_ms(stepper: fused_step.Stepper, repeats: int = 50) -> float:
     """Median milliseconds of compile: step's step (the optimiser's fused kernel called on the
     parameters and their .grad, at the optimiser's lr), as CompiledIteration calls it."""
     params = [p.detach() for p in stepper.params]
@@ -135,7 +135,7 @@ def main() -> None:
     # torch's per-tensor loop with the same hyperparameters (state copied: the same step).
     for name in ("opt_g", "opt_d"):
         fused = getattr(loop.state, name)
-        stepper = compiled_step.Stepper(fused, getattr(cfg, f"{name[-1]}_optimizer"))
+        stepper = fused_step.Stepper(fused, getattr(cfg, f"{name[-1]}_optimizer"))
         direct = stepper_step_ms(stepper)
         group = {k: v for k, v in fused.param_groups[0].items() if k not in ("params", "fused")}
         params = fused.param_groups[0]["params"]

@@ -8,6 +8,7 @@ Each compiled run here compiles two small graphs (D's and G's update) or one (si
 
 from __future__ import annotations
 
+import copy
 import functools
 import warnings
 
@@ -17,10 +18,11 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import ganlab
-from ganlab.config import load_config
+from ganlab.config import OptimizerConfig, load_config
 from ganlab.errors import ConfigError
 from ganlab.training.algorithm import algorithm1
-from ganlab.training.compiled_step import CompiledUpdate, adam_step_, sgd_step_
+from ganlab.training.compiled_step import CompiledUpdate
+from ganlab.training.fused_step import Stepper, adam_step_, sgd_step_
 from ganlab.training.state import build_state, seeded_rng
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -137,10 +139,12 @@ def test_update_rules_are_torchs_sgd_and_adam():
             state = {"momentum_buffer": [torch.zeros_like(w) for w in ours]} if mu else {}
         else:
             opt = torch.optim.Adam(theirs, lr=1.0, betas=(0.5, 0.999), weight_decay=0.01)
+            t = torch.zeros(len(ours))  # the step counts, one tensor (Stepper.state)
             state = {
                 "exp_avg": [torch.zeros_like(w) for w in ours],
                 "exp_avg_sq": [torch.zeros_like(w) for w in ours],
-                "step": [torch.zeros(()) for _ in ours],
+                "t": t,
+                "step": list(t.unbind()),
             }
         for lr, step_grads in zip(lrs, grads, strict=True):
             if "sgd" in name:
@@ -153,6 +157,44 @@ def test_update_rules_are_torchs_sgd_and_adam():
             opt.step()
         for a, b in zip(ours, theirs, strict=True):
             torch.testing.assert_close(a, b.detach(), rtol=0, atol=1e-6)
+
+
+def test_the_stepper_reads_an_optimiser_state_loaded_between_steps():
+    # Stepper keeps the state lists between steps (Adam's step counts as views of one tensor);
+    # a load_state_dict (a resume, a rollback) replaces the optimiser's tensors and the next
+    # step must use those: 2 steps, a 3rd undone by reloading, a 4th == torch's Adam on 1, 2, 4
+    # (the same fused kernel: float32 rounding, < 1e-6; a stale state differs by ~lr = 0.1).
+    g = torch.Generator().manual_seed(0)
+    start = [torch.randn(4, 3, generator=g), torch.randn(3, generator=g)]
+    grads = [[torch.randn(w.shape, generator=g) for w in start] for _ in range(4)]
+    params = [nn.Parameter(w.clone()) for w in start]
+    opt = torch.optim.Adam(params, lr=0.1, betas=(0.5, 0.999), fused=True)
+    stepper = Stepper(opt, OptimizerConfig(name="adam", lr=0.1, betas=[0.5, 0.999]))
+    detached = [p.detach() for p in params]
+    for step_grads in grads[:2]:
+        stepper.step(detached, step_grads)
+    saved_params = [p.detach().clone() for p in params]
+    saved_state = copy.deepcopy(opt.state_dict())
+    stepper.step(detached, grads[2])
+    for p, w in zip(params, saved_params, strict=True):
+        p.data.copy_(w)
+    opt.load_state_dict(saved_state)
+    stepper.step(detached, grads[3])
+
+    ref = [nn.Parameter(w.clone()) for w in start]
+    ref_opt = torch.optim.Adam(ref, lr=0.1, betas=(0.5, 0.999), fused=True)
+    for step_grads in (grads[0], grads[1], grads[3]):
+        for p, grad in zip(ref, step_grads, strict=True):
+            p.grad = grad.clone()
+        ref_opt.step()
+    for a, b in zip(params, ref, strict=True):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=0, atol=1e-6)
+    assert [float(opt.state[p]["step"]) for p in params] == [3.0, 3.0]
+    # torch's own step (the eager fallback) advances the views one by one: the counts agree
+    for p, grad in zip(params, grads[0], strict=True):
+        p.grad = grad.clone()
+    opt.step()
+    assert stepper.state()["t"].tolist() == [4.0, 4.0]
 
 
 GAUSS = ["generator.hidden=[8]", "discriminator.hidden=[8]", "m=16", "checkpoint_every=3",

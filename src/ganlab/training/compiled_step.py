@@ -12,8 +12,9 @@ compiled graph; a function of tensors does not, so the forward's and the backwar
 kernels fuse across the whole update (../shared/PERF_NOTES.md: 1.34x the eager step on the paper
 MLPs, where compiling the forwards alone was slower than eager). The step runs torch's own
 fused SGD (momentum, dampening 0, L2 weight decay) and Adam kernels, the ones eager training's
-fused optimisers call, straight from here: the learning rate and momentum are the floats the
-schedules put in the optimiser's param_groups, so no schedule ever recompiles anything.
+fused optimisers call, called directly (training.fused_step, which says why): the learning rate
+and momentum are the floats the schedules put in the optimiser's param_groups, so no schedule
+ever recompiles anything.
 
 Each graph is compiled ahead of its first call (torch.compile(...).aot_compile, full graph) and
 then called without dynamo's per-call guard evaluation: the graph's inputs are the same
@@ -50,11 +51,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from ganlab.training.fused_step import UPDATE_RULES, Stepper, optimizer_params
 from ganlab.training.simultaneous import simultaneous_descend, simultaneous_pass
 from ganlab.training.state import TrainState
 
 if TYPE_CHECKING:
-    from ganlab.config import Config, OptimizerConfig
+    from ganlab.config import Config
     from ganlab.training.algorithm import Forwards
 
 
@@ -84,13 +86,9 @@ def unsupported(cfg: Config, state: TrainState, local: bool, regularized: bool) 
         if isinstance(opt, torch.optim.SGD) and not ocfg.momentum and ocfg.final_momentum:
             # torch's SGD starts its buffer at the first step with momentum != 0
             return f"{name}_optimizer's momentum ramp from 0"
-        if not all(p.is_floating_point() and p.device.type == "cpu" for p in _params(opt)):
+        if not all(p.is_floating_point() and p.device.type == "cpu" for p in optimizer_params(opt)):
             return "parameters off the CPU"
     return None
-
-
-def _params(opt: torch.optim.Optimizer) -> list[Tensor]:
-    return [p for group in opt.param_groups for p in group["params"]]
 
 
 class Players(nn.Module):
@@ -104,91 +102,6 @@ class Players(nn.Module):
 
     def forward(self, *args):
         return self.pass_(*args)
-
-
-def sgd_step_(params, grads, state, lr: float, momentum: float, weight_decay: float) -> None:
-    """torch.optim.SGD's update (dampening 0, not Nesterov), in place, by its fused kernel:
-
-        g <- grad + weight_decay theta;  b <- momentum b + g;  theta <- theta - lr b
-
-    With b = 0 before the first step this is torch's b = g then. state: momentum buffers.
-    """
-    torch._fused_sgd_(
-        params, grads, state.get("momentum_buffer", []), weight_decay=weight_decay,
-        momentum=momentum, lr=lr, dampening=0.0, nesterov=False, maximize=False,
-        is_first_step=False,
-    )  # fmt: skip
-
-
-def adam_step_(params, grads, state, lr: float, betas, eps: float, weight_decay: float) -> None:
-    """torch.optim.Adam's update (L2 weight decay, not AMSGrad), in place, by its fused kernel;
-    t counts steps (advanced first, as torch.optim.Adam does):
-
-    g <- grad + weight_decay theta;  t <- t + 1
-    m <- beta1 m + (1 - beta1) g;    v <- beta2 v + (1 - beta2) g^2
-    theta <- theta - lr / (1 - beta1^t) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-    """
-    beta1, beta2 = betas
-    torch._foreach_add_(state["step"], 1)
-    torch._fused_adam_(
-        params, grads, state["exp_avg"], state["exp_avg_sq"], [], state["step"], lr=lr,
-        beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=False,
-        maximize=False,
-    )  # fmt: skip
-
-
-def _sgd(opt: torch.optim.SGD, momentum: bool) -> tuple[Callable, dict[str, Callable]]:
-    group = opt.param_groups[0]
-    rule = functools.partial(sgd_step_, weight_decay=group["weight_decay"])
-    # without momentum torch's SGD keeps no buffers: neither does this (checkpoints alike)
-    return rule, {"momentum_buffer": torch.zeros_like} if momentum else {}
-
-
-def _adam(opt: torch.optim.Adam, momentum: bool = False) -> tuple[Callable, dict[str, Callable]]:
-    group = opt.param_groups[0]
-    betas, eps, weight_decay = tuple(group["betas"]), group["eps"], group["weight_decay"]
-    rule = functools.partial(adam_step_, betas=betas, eps=eps, weight_decay=weight_decay)
-    # torch's fused Adam keeps each step count as a float32 0-dim tensor beside its parameter
-    fresh = {
-        "step": lambda p: torch.zeros((), dtype=torch.float32, device=p.device),
-        "exp_avg": functools.partial(torch.zeros_like, memory_format=torch.preserve_format),
-        "exp_avg_sq": functools.partial(torch.zeros_like, memory_format=torch.preserve_format),
-    }
-    return rule, fresh
-
-
-UPDATE_RULES = {torch.optim.SGD: _sgd, torch.optim.Adam: _adam}
-
-
-class Stepper:
-    """One optimiser's update rule, its state, and its step on the gradients a graph returns."""
-
-    def __init__(self, opt: torch.optim.Optimizer, cfg: OptimizerConfig):
-        self.opt = opt
-        self.momentum = isinstance(opt, torch.optim.SGD)
-        buffers = self.momentum and bool(cfg.momentum or cfg.final_momentum)
-        self.rule, self.fresh = UPDATE_RULES[type(opt)](opt, buffers)
-        self.params = _params(opt)
-
-    def state(self) -> dict[str, list[Tensor]]:
-        """The optimiser's state tensors (made as torch would at its first step), read afresh
-        each step: a resume replaces them."""
-        state = {}
-        for key, fresh in self.fresh.items():
-            tensors = []
-            for p in self.params:
-                s = self.opt.state[p]
-                if s.get(key) is None:
-                    s[key] = fresh(p)
-                tensors.append(s[key])
-            state[key] = tensors
-        return state
-
-    def step(self, params: list[Tensor], grads: list[Tensor]) -> None:
-        """theta <- rule(theta, grad) at the learning rate (and momentum) the schedule set."""
-        group = self.opt.param_groups[0]
-        hyper = {"momentum": group["momentum"]} if self.momentum else {}
-        self.rule(params, grads, self.state(), lr=group["lr"], **hyper)
 
 
 def _update_d(players, g_params, d_params, buffers, x, z):
@@ -378,6 +291,10 @@ class CompiledIteration:
         g_cfg, d_cfg = cfg.g_optimizer, cfg.d_optimizer
         self.g_needs_real = forwards.g_needs_real if forwards is not None else False
         self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
+        # detached: the same storage, which the steps update in place (and load_state_dict, a
+        # resume's or a rollback's, copies into)
+        self.g_detached = [p.detach() for p in self.g_params]
+        self.d_detached = [p.detach() for p in self.d_params]
         self.steppers = (Stepper(state.opt_g, g_cfg), Stepper(state.opt_d, d_cfg))
         assert [id(p) for p in self.steppers[0].params] == [id(p) for p in self.g_params]
         assert [id(p) for p in self.steppers[1].params] == [id(p) for p in self.d_params]
@@ -436,9 +353,12 @@ class CompiledIteration:
     def __call__(self, state: TrainState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         m, buffers = self.m, self.buffers
         g_step, d_step = self.steppers
-        # detached: the same storage, which the steps update in place
-        g_params = [p.detach() for p in self.g_params]
-        d_params = [p.detach() for p in self.d_params]
+        g_params, d_params = self.g_detached, self.d_detached
+        # the last iteration's gradients are let go before the graphs run (as zero_grad does):
+        # their memory, warm in cache, is then what the allocator hands this iteration's
+        # (about 5% of the peer configuration's iteration, benchmarks/README.md)
+        for p in (*self.g_params, *self.d_params):
+            p.grad = None
         if self.both is not None:
             z = state.prior.sample(m)  # (m, z_dim)
             x = state.data.sample(m)  # (m, *x_shape)

@@ -356,7 +356,7 @@ class CompiledIteration:
         g_params, d_params = self.g_detached, self.d_detached
         # the last iteration's gradients are let go before the graphs run (as zero_grad does):
         # their memory, warm in cache, is then what the allocator hands this iteration's
-        # (about 5% of the peer configuration's iteration, benchmarks/README.md)
+        # (1-4% of the peer configuration's iteration: benchmarks/step_variants.py)
         for p in (*self.g_params, *self.d_params):
             p.grad = None
         if self.both is not None:

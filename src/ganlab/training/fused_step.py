@@ -3,8 +3,8 @@ directly (compile: step's graphs return the gradients; compiled_step.CompiledIte
 steps here).
 
 Why not `optimizer.step()` on the .grad the graph sets: the same kernel behind torch.optim's
-Python costs 0.66 against 0.56 ms on the peer configuration's G (Adam, 1.5M parameters) and
-0.28 against 0.20 ms on its D (`python benchmarks/profile_step.py peer`, its last lines). The
+Python costs 0.63 against 0.49 ms on the peer configuration's G (Adam, 1.5M parameters) and
+0.27 against 0.18 ms on its D (`python benchmarks/profile_step.py peer`, its last lines). The
 state stays the optimiser's own (`optimizer.state`), in torch's format, so checkpoints, resume
 and an eager step in between see and advance the same tensors.
 """

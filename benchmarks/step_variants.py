@@ -9,7 +9,8 @@ Variants (each its own loop, the same compiled graphs):
 - current: CompiledIteration as it is;
 - keep-grads: the last iteration's gradients held (by .grad) while this iteration's graphs run,
   as before 2026-12-07: their memory cannot be handed to the new gradients, which land in
-  memory not in cache.
+  memory not in cache;
+- fused-bias: graphs compiled without graph_passes.UnfuseBias (addmm's bias copy kept).
 Prints each variant's median steps/s, its ratio to `current`, and every round's rate.
 """
 
@@ -22,6 +23,7 @@ import torch
 from speed import PEER_CONFIG, Loop
 
 from ganlab.config import config_from_dict
+from ganlab.training import compiled_step
 from ganlab.training.compiled_step import CompiledIteration
 from ganlab.training.runtime import configure_cpu
 
@@ -36,7 +38,7 @@ def keep_grads(self, state):
     return out
 
 
-VARIANTS = {"current": CURRENT, "keep-grads": keep_grads}
+VARIANTS = {"current": CURRENT, "keep-grads": keep_grads, "fused-bias": CURRENT}
 
 
 def main() -> None:
@@ -47,11 +49,19 @@ def main() -> None:
     configure_cpu()
     cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
     x = torch.rand(10_000, 784) * 2 - 1
-    loops = {name: Loop(cfg, x) for name in VARIANTS}
+    # each variant's compiled graphs: algorithm1 builds its iteration afresh on every call and
+    # takes them from compiled_step's cache, swapped in below
+    caches, loops = {}, {}
+    for name in VARIANTS:
+        compiled_step._COMPILED = caches[name] = {}
+        compiled_step.UNFUSE_BIAS = name != "fused-bias"
+        loops[name] = Loop(cfg, x)
+    compiled_step.UNFUSE_BIAS = True
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(args.rounds):
         for name, loop in loops.items():
             CompiledIteration.__call__ = VARIANTS[name]
+            compiled_step._COMPILED = caches[name]
             try:
                 rates[name].append(loop.rate(args.steps))
             finally:

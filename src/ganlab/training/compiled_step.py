@@ -166,6 +166,9 @@ _COMPILED_KEPT = 8
 # a few percent). The profiler sees the C++ wrapper as one call: benchmarks/profile_step.py
 # turns it off to show the products and kernels inside.
 CPP_WRAPPER = True
+# Linear layers' bias adds fused into the elementwise kernel after them (graph_passes.UnfuseBias);
+# benchmarks/step_variants.py turns it off to measure what it gains.
+UNFUSE_BIAS = True
 
 
 class CompiledUpdate:
@@ -241,9 +244,15 @@ class CompiledUpdate:
         # imported here: compiling is opt-in, importing ganlab is not
         from torch._inductor import config as inductor_config
 
+        from ganlab.training.graph_passes import UnfuseBias
+
         compiled = torch.compile(self.update, dynamic=False, backend=self.backend, fullgraph=True)
-        # fallback_random: dropout draws from torch's generator, as eager does
-        with inductor_config.patch(fallback_random=True, cpp_wrapper=CPP_WRAPPER), torch.no_grad():
+        settings = {
+            "fallback_random": True,  # dropout draws from torch's generator, as eager does
+            "cpp_wrapper": CPP_WRAPPER,
+            "post_grad_custom_post_pass": UnfuseBias() if UNFUSE_BIAS else None,
+        }
+        with inductor_config.patch(settings), torch.no_grad():
             fn = compiled.aot_compile(((*self.bound, *args), {}))
         fn.disable_guard_check()  # `key` stands for the guards (class docstring)
         while len(_COMPILED) >= _COMPILED_KEPT:

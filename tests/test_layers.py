@@ -16,7 +16,8 @@ PACKAGE = SRC / "ganlab"
 
 # Bottom to top. A module may import its own layer or one below it, never one above.
 LAYERS = [
-    {"version", "errors", "files", "config", "config_sections", "runfiles"},  # the base (root)
+    # the base (root)
+    {"version", "errors", "files", "config", "config_sections", "config_errors", "runfiles"},
     {"game"},
     {"models", "data"},
     {"training"},

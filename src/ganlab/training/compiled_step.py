@@ -210,7 +210,8 @@ class CompiledUpdate:
         fn = self.fns.get(shapes)
         if fn is None:
             try:
-                fn = self.fns[shapes] = self._compile(args, (*self.key, shapes))
+                settings = (CPP_WRAPPER, UNFUSE_BIAS)  # the module's switches: other graphs
+                fn = self.fns[shapes] = self._compile(args, (*self.key, shapes, settings))
             # anything raised while compiling: aot_compile passes a backend's own errors on
             # unwrapped (a missing C++ compiler, say); an error of the model's own code
             # recurs in the eager update, which then raises it

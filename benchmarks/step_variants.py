@@ -9,8 +9,7 @@ Variants (each its own loop, the same compiled graphs):
 - current: CompiledIteration as it is;
 - keep-grads: the last iteration's gradients held (by .grad) while this iteration's graphs run,
   as before 2026-12-07: their memory cannot be handed to the new gradients, which land in
-  memory not in cache;
-- fused-bias: graphs compiled without graph_passes.UnfuseBias (addmm's bias copy kept).
+  memory not in cache.
 Prints each variant's median steps/s, its ratio to `current`, and every round's rate.
 """
 
@@ -23,7 +22,6 @@ import torch
 from speed import PEER_CONFIG, Loop
 
 from ganlab.config import config_from_dict
-from ganlab.training import compiled_step
 from ganlab.training.compiled_step import CompiledIteration
 from ganlab.training.runtime import configure_cpu
 
@@ -38,7 +36,7 @@ def keep_grads(self, state):
     return out
 
 
-VARIANTS = {"current": CURRENT, "keep-grads": keep_grads, "fused-bias": CURRENT}
+VARIANTS = {"current": CURRENT, "keep-grads": keep_grads}
 
 
 def main() -> None:
@@ -49,21 +47,15 @@ def main() -> None:
     configure_cpu()
     cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
     x = torch.rand(10_000, 784) * 2 - 1
-    # the compiled graphs are cached by the module's switches too: both kinds stay cached
-    loops = {}
-    for name in VARIANTS:
-        compiled_step.UNFUSE_BIAS = name != "fused-bias"
-        loops[name] = Loop(cfg, x)
+    loops = {name: Loop(cfg, x) for name in VARIANTS}
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     try:
         for _ in range(args.rounds):
             for name, loop in loops.items():
                 CompiledIteration.__call__ = VARIANTS[name]
-                compiled_step.UNFUSE_BIAS = name != "fused-bias"
                 rates[name].append(loop.rate(args.steps))
     finally:
         CompiledIteration.__call__ = CURRENT
-        compiled_step.UNFUSE_BIAS = True
     base = statistics.median(rates["current"])
     print(f"peer configuration, compile: step, {torch.get_num_threads()} threads")
     for name, r in rates.items():

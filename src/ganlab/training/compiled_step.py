@@ -166,9 +166,6 @@ _COMPILED_KEPT = 8
 # a few percent). The profiler sees the C++ wrapper as one call: benchmarks/profile_step.py
 # turns it off to show the products and kernels inside.
 CPP_WRAPPER = True
-# Linear layers' bias adds fused into the elementwise kernel after them (graph_passes.UnfuseBias);
-# benchmarks/step_variants.py turns it off to measure what it gains.
-UNFUSE_BIAS = True
 
 
 class CompiledUpdate:
@@ -210,8 +207,8 @@ class CompiledUpdate:
         fn = self.fns.get(shapes)
         if fn is None:
             try:
-                settings = (CPP_WRAPPER, UNFUSE_BIAS)  # the module's switches: other graphs
-                fn = self.fns[shapes] = self._compile(args, (*self.key, shapes, settings))
+                # CPP_WRAPPER (a module switch) makes other graphs
+                fn = self.fns[shapes] = self._compile(args, (*self.key, shapes, CPP_WRAPPER))
             # anything raised while compiling: aot_compile passes a backend's own errors on
             # unwrapped (a missing C++ compiler, say); an error of the model's own code
             # recurs in the eager update, which then raises it
@@ -245,15 +242,9 @@ class CompiledUpdate:
         # imported here: compiling is opt-in, importing ganlab is not
         from torch._inductor import config as inductor_config
 
-        from ganlab.training.graph_passes import UnfuseBias
-
         compiled = torch.compile(self.update, dynamic=False, backend=self.backend, fullgraph=True)
-        settings = {
-            "fallback_random": True,  # dropout draws from torch's generator, as eager does
-            "cpp_wrapper": CPP_WRAPPER,
-            "post_grad_custom_post_pass": UnfuseBias() if UNFUSE_BIAS else None,
-        }
-        with inductor_config.patch(settings), torch.no_grad():
+        # fallback_random: dropout draws from torch's generator, as eager does
+        with inductor_config.patch(fallback_random=True, cpp_wrapper=CPP_WRAPPER), torch.no_grad():
             fn = compiled.aot_compile(((*self.bound, *args), {}))
         fn.disable_guard_check()  # `key` stands for the guards (class docstring)
         while len(_COMPILED) >= _COMPILED_KEPT:

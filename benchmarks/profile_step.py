@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 from speed import BENCH, PEER_CONFIG, Loop, matmul_ceiling
@@ -35,25 +36,12 @@ KINDS = {
 }
 
 
-def optimiser_step_ms(optimizer: torch.optim.Optimizer, repeats: int = 50) -> float:
-    """Median milliseconds of optimizer.step() on gradients already in place."""
+def median_ms(step: Callable[[], None], repeats: int = 50) -> float:
+    """Median milliseconds of `step()` (an optimiser's step on gradients already in place)."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        optimizer.step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
-def stepper_step_ms(stepper: fused_step.Stepper, repeats: int = 50) -> float:
-    """Median milliseconds of compile: step's step (the optimiser's fused kernel called on the
-    parameters and their .grad, at the optimiser's lr), as CompiledIteration calls it."""
-    params = [p.detach() for p in stepper.params]
-    grads = [p.grad for p in stepper.params]
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        stepper.step(params, grads)
+        step()
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -135,8 +123,10 @@ def main() -> None:
     # torch's per-tensor loop with the same hyperparameters (state copied: the same step).
     for name in ("opt_g", "opt_d"):
         fused = getattr(loop.state, name)
+        # compile: step's step, as CompiledIteration calls it: the kernel on the .grad
         stepper = fused_step.Stepper(fused, getattr(cfg, f"{name[-1]}_optimizer"))
-        direct = stepper_step_ms(stepper)
+        detached, grads = [q.detach() for q in stepper.params], [q.grad for q in stepper.params]
+        direct = median_ms(lambda stepper=stepper, d=detached, g=grads: stepper.step(d, g))
         group = {k: v for k, v in fused.param_groups[0].items() if k not in ("params", "fused")}
         params = fused.param_groups[0]["params"]
         loop_opt = type(fused)(params, **{**group, "foreach": False, "fused": False})
@@ -145,8 +135,8 @@ def main() -> None:
             g["fused"], g["foreach"] = False, False
         print(
             f"{name} ({type(fused).__name__}, {sum(q.numel() for q in params):,} parameters): "
-            f"fused {optimiser_step_ms(fused):.2f} ms, its kernel called directly {direct:.2f} "
-            f"ms, per-tensor loop {optimiser_step_ms(loop_opt):.2f} ms per step"
+            f"fused {median_ms(fused.step):.2f} ms, its kernel called directly {direct:.2f} "
+            f"ms, per-tensor loop {median_ms(loop_opt.step):.2f} ms per step"
         )
 
 

@@ -1,6 +1,6 @@
 """`compile: step` against variants of itself on the peer's configuration, interleaved in one
 process: effects of a few percent, which the machine's drift between runs (the peer script alone
-moves 80-100 steps/s from one run to the next) hides from separate runs.
+moves 81-107 steps/s between speed.py runs, benchmarks/README.md) hides from separate runs.
 
     python benchmarks/step_variants.py              # 9 rounds of 150 iterations each
     python benchmarks/step_variants.py --rounds 5 --steps 100

@@ -46,8 +46,8 @@ from ganlab.errors import ConfigError
 LOG_ROWS = 50
 
 
-# The keys that say how a run is carried out, not what it trains: a resume may change them
-# (runs.directory.RUNTIME_KEYS); the thread count and compiling change float rounding only.
+# Marks the keys that say how a run is carried out, not what it trains: a resume may change
+# them (RUNTIME_KEYS, below); the thread count and compiling change float rounding only.
 RUNTIME = {"runtime": True}
 
 

@@ -172,6 +172,7 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
         ConfigError: a key outside RUNTIME_KEYS set to another value than the run trained with.
     """
     runtime = []
+    ran_raw, asked_raw = run_cfg.model_dump(mode="json"), cfg.model_dump(mode="json")
     for item in overrides:
         key, is_runtime = _set_key(item)
         if key == "steps":
@@ -179,7 +180,7 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
         if is_runtime:
             runtime.append(item)
             continue
-        ran, asked = _config_value(run_cfg, key), _config_value(cfg, key)
+        ran, asked = _config_value(ran_raw, key), _config_value(asked_raw, key)
         if ran != asked:
             raise ConfigError(
                 f"--set {key}: the run trained with {key}={ran}, and a resume trains what the "
@@ -195,8 +196,9 @@ def _set_key(item: str) -> tuple[str, bool]:
     return key, key.split(".")[0] in RUNTIME_KEYS
 
 
-def _config_value(cfg: Config, key: str):
-    value = cfg.model_dump(mode="json")
+def _config_value(raw: dict, key: str):
+    """The value at dotted `key` of a dumped config, None where there is none."""
+    value = raw
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value

@@ -110,7 +110,7 @@ class Stepper:
                     s[key] = fresh(p)
                 tensors.append(s[key])
             state[key] = tensors
-        if "step" in state:  # one add a step instead of one per parameter (0.1 ms on CPU)
+        if "step" in state:  # one add a step instead of one per parameter
             state["t"] = torch.stack(state["step"])
             state["step"] = list(state["t"].unbind())
             for p, t in zip(self.params, state["step"], strict=True):

@@ -125,8 +125,8 @@ def main() -> None:
         fused = getattr(loop.state, name)
         # compile: step's step, as CompiledIteration calls it: the kernel on the .grad
         stepper = fused_step.Stepper(fused, getattr(cfg, f"{name[-1]}_optimizer"))
-        detached, grads = [q.detach() for q in stepper.params], [q.grad for q in stepper.params]
-        direct = median_ms(lambda stepper=stepper, d=detached, g=grads: stepper.step(d, g))
+        grads = [q.grad for q in stepper.params]
+        direct = median_ms(lambda stepper=stepper, g=grads: stepper.step(g))
         group = {k: v for k, v in fused.param_groups[0].items() if k not in ("params", "fused")}
         params = fused.param_groups[0]["params"]
         loop_opt = type(fused)(params, **{**group, "foreach": False, "fused": False})

@@ -30,7 +30,7 @@ CURRENT = CompiledIteration.__call__
 
 def keep_grads(self, state):
     """The iteration with the last gradients alive until it returns (the old lifetime)."""
-    held = [p.grad for p in (*self.g_params, *self.d_params)]
+    held = [p.grad for p in (*self.g_step.params, *self.d_step.params)]
     out = CURRENT(self, state)
     del held
     return out

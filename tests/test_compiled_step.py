@@ -170,16 +170,15 @@ def test_the_stepper_reads_an_optimiser_state_loaded_between_steps():
     params = [nn.Parameter(w.clone()) for w in start]
     opt = torch.optim.Adam(params, lr=0.1, betas=(0.5, 0.999), fused=True)
     stepper = Stepper(opt, OptimizerConfig(name="adam", lr=0.1, betas=[0.5, 0.999]))
-    detached = [p.detach() for p in params]
     for step_grads in grads[:2]:
-        stepper.step(detached, step_grads)
+        stepper.step(step_grads)
     saved_params = [p.detach().clone() for p in params]
     saved_state = copy.deepcopy(opt.state_dict())
-    stepper.step(detached, grads[2])
+    stepper.step(grads[2])
     for p, w in zip(params, saved_params, strict=True):
         p.data.copy_(w)
     opt.load_state_dict(saved_state)
-    stepper.step(detached, grads[3])
+    stepper.step(grads[3])
 
     ref = [nn.Parameter(w.clone()) for w in start]
     ref_opt = torch.optim.Adam(ref, lr=0.1, betas=(0.5, 0.999), fused=True)
@@ -195,6 +194,21 @@ def test_the_stepper_reads_an_optimiser_state_loaded_between_steps():
         p.grad = grad.clone()
     opt.step()
     assert stepper.state()["t"].tolist() == [4.0, 4.0]
+
+
+def test_the_stepper_uses_a_state_tensor_replaced_by_hand():
+    # The kept state is checked tensor by tensor, not by the first parameter's alone: a moment
+    # replaced on the second parameter is the one the next step reads and updates.
+    params = [nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(2))]
+    opt = torch.optim.Adam(params, lr=0.1, fused=True)
+    stepper = Stepper(opt, OptimizerConfig(name="adam", lr=0.1))
+    stepper.step([torch.ones(3), torch.ones(2)])
+    replaced = torch.full((2,), 7.0)
+    opt.state[params[1]]["exp_avg"] = replaced
+    stepper.step([torch.ones(3), torch.ones(2)])
+    assert stepper.state()["exp_avg"][1] is replaced
+    # beta1 = 0.9: 0.9 * 7 + 0.1 * 1 (a stale list would have moved its own copy instead)
+    torch.testing.assert_close(replaced, torch.full((2,), 6.4))
 
 
 GAUSS = ["generator.hidden=[8]", "discriminator.hidden=[8]", "m=16", "checkpoint_every=3",

@@ -228,11 +228,12 @@ class CompiledUpdate:
         with torch.no_grad():
             return fn(*self.bound, *args)
 
-    def descend(self, stepper: Stepper, params: list[Tensor], grads: list[Tensor]) -> None:
+    def descend(self, stepper: Stepper, grads: list[Tensor]) -> None:
         """The step on the gradients this update's graph returned (an eager update, after a
-        failed compile, has taken its own)."""
+        failed compile, has taken its own), and .grad set to them."""
         if not self.failed:
-            stepper.step(params, grads)
+            stepper.step(grads)
+        stepper.set_grads(grads)
 
     def _compile(self, args: tuple, key: tuple) -> Callable:
         """`update` traced and compiled on these arguments (one graph, or an error), and
@@ -251,12 +252,6 @@ class CompiledUpdate:
             del _COMPILED[next(iter(_COMPILED))]
         _COMPILED[key] = fn
         return fn
-
-
-def _set_grads(params: list[Tensor], grads: list[Tensor]) -> None:
-    """.grad as eager training leaves it (the metrics' gradient norms read it)."""
-    for p, g in zip(params, grads, strict=True):
-        p.grad = g
 
 
 def _players(G: nn.Module, D: nn.Module, forward: Callable) -> Players:
@@ -291,14 +286,11 @@ class CompiledIteration:
         self.k, self.m = cfg.k, cfg.m
         g_cfg, d_cfg = cfg.g_optimizer, cfg.d_optimizer
         self.g_needs_real = forwards.g_needs_real if forwards is not None else False
-        self.g_params, self.d_params = list(G.parameters()), list(D.parameters())
-        # detached: the same storage, which the steps update in place (and load_state_dict, a
-        # resume's or a rollback's, copies into)
-        self.g_detached = [p.detach() for p in self.g_params]
-        self.d_detached = [p.detach() for p in self.d_params]
-        self.steppers = (Stepper(state.opt_g, g_cfg), Stepper(state.opt_d, d_cfg))
-        assert [id(p) for p in self.steppers[0].params] == [id(p) for p in self.g_params]
-        assert [id(p) for p in self.steppers[1].params] == [id(p) for p in self.d_params]
+        # each player's parameters (as modules, detached for the graphs) and optimiser step;
+        # the graphs take the parameters in the modules' order, which must be the optimiser's
+        self.g_step, self.d_step = Stepper(state.opt_g, g_cfg), Stepper(state.opt_d, d_cfg)
+        assert [id(p) for p in self.g_step.params] == [id(p) for p in G.parameters()]
+        assert [id(p) for p in self.d_step.params] == [id(p) for p in D.parameters()]
         self.buffers = {
             **{f"G.{n}": b for n, b in G.named_buffers()},
             **{f"D.{n}": b for n, b in D.named_buffers()},
@@ -310,20 +302,20 @@ class CompiledIteration:
             x, z = args[-2:]
             d_real, d_fake, loss_d = forwards.d(x, z)
             descend(opt_d, loss_d)
-            return d_real, d_fake, loss_d, [p.grad for p in self.d_params]
+            return d_real, d_fake, loss_d, [p.grad for p in self.d_step.params]
 
         def eager_g(*args):
             z, x = args[-2:]
             with frozen(D):
                 loss_g = forwards.g(z, x)
                 descend(opt_g, loss_g)
-            return loss_g, [p.grad for p in self.g_params]
+            return loss_g, [p.grad for p in self.g_step.params]
 
         def eager_both(*args):
             x, z = args[-2:]
             d_real, d_fake, loss_d, loss_g = simultaneous(x, z)
             simultaneous_descend(state, loss_d, loss_g)
-            grads = [p.grad for p in self.g_params], [p.grad for p in self.d_params]
+            grads = [p.grad for p in self.g_step.params], [p.grad for p in self.d_step.params]
             return d_real, d_fake, loss_d, loss_g, *grads
 
         # what the graphs bake in beyond their minibatches' shapes: the config (architecture,
@@ -353,12 +345,12 @@ class CompiledIteration:
 
     def __call__(self, state: TrainState) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         m, buffers = self.m, self.buffers
-        g_step, d_step = self.steppers
-        g_params, d_params = self.g_detached, self.d_detached
+        g_step, d_step = self.g_step, self.d_step
+        g_params, d_params = g_step.detached, d_step.detached
         # the last iteration's gradients are let go before the graphs run (as zero_grad does):
         # their memory, warm in cache, is then what the allocator hands this iteration's
         # (1-4% of the peer configuration's iteration: benchmarks/step_variants.py)
-        for p in (*self.g_params, *self.d_params):
+        for p in (*g_step.params, *d_step.params):
             p.grad = None
         if self.both is not None:
             z = state.prior.sample(m)  # (m, z_dim)
@@ -367,24 +359,20 @@ class CompiledIteration:
             d_real, d_fake, loss_d, loss_g, g_grads, d_grads = self.both(
                 g_params, d_params, buffers, x, z
             )
-            self.both.descend(d_step, d_params, d_grads)
-            self.both.descend(g_step, g_params, g_grads)
-            _set_grads(self.d_params, d_grads)
-            _set_grads(self.g_params, g_grads)
+            self.both.descend(d_step, d_grads)
+            self.both.descend(g_step, g_grads)
             return d_real, d_fake, loss_d, loss_g
         for _ in range(self.k):  # "for k steps do"
             z = state.prior.sample(m)  # m noise samples from p_g(z), (m, z_dim)
             x = state.data.sample(m)  # m examples from p_data(x), (m, *x_shape)
             # "update the discriminator by ascending its stochastic gradient"
             d_real, d_fake, loss_d, d_grads = self.d(g_params, d_params, buffers, x, z)
-            self.d.descend(d_step, d_params, d_grads)
-        _set_grads(self.d_params, d_grads)
+            self.d.descend(d_step, d_grads)
         z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
         x = state.data.sample(m) if self.g_needs_real else None  # relativistic losses pair x
         # "update the generator by descending its stochastic gradient"
         loss_g, g_grads = self.g(g_params, d_params, buffers, z, x)
-        self.g.descend(g_step, g_params, g_grads)
-        _set_grads(self.g_params, g_grads)
+        self.g.descend(g_step, g_grads)
         return d_real, d_fake, loss_d, loss_g
 
 

@@ -145,3 +145,6 @@ class Stepper:
         """.grad as eager training leaves it (the metrics' gradient norms read it)."""
         for p, g in zip(self.params, grads, strict=True):
             p.grad = g
+
+
+__all__ = ["UPDATE_RULES", "Stepper", "adam_step_", "optimizer_params", "sgd_step_"]

@@ -14,27 +14,22 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 
-def _field_names(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The valid keys of the section that holds ``loc``'s last key."""
-    model = root
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        model = annotation
-    return list(model.model_fields)
-
-
-def _field_default(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
-    """The default of the field at ``loc`` (None where loc is not a plain field)."""
+def _section(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model (config section) that holds ``loc``'s last key, None where loc leaves the
+    nested models (a list's item, a plain value's part)."""
     model = root
     for part in loc[:-1]:
         annotation = getattr(model.model_fields.get(str(part)), "annotation", None)
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         model = annotation
-    field = model.model_fields.get(str(loc[-1]))
+    return model
+
+
+def _field_default(root: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The default of the field at ``loc`` (None where loc is not a plain field)."""
+    section = _section(root, loc)
+    field = None if section is None else section.model_fields.get(str(loc[-1]))
     return None if field is None else field.get_default(call_default_factory=True)
 
 
@@ -63,7 +58,9 @@ def one_line(
     loc = tuple(p for p in err["loc"] if not isinstance(p, int))
     key = ".".join(str(p) for p in loc) or "config"
     if err["type"] == "extra_forbidden":
-        near = difflib.get_close_matches(str(loc[-1]), _field_names(root, loc), n=1, cutoff=0.5)
+        section = _section(root, loc)
+        names = list(section.model_fields) if section is not None else []
+        near = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.5)
         hint = (
             f"did you mean '{'.'.join([*map(str, loc[:-1]), near[0]])}'?"
             if near

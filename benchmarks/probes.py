@@ -1,0 +1,208 @@
+"""Small measurements behind benchmarks/README.md's account of where `compile: step`'s time goes
+on the peer configuration (issue 21, part 1). Each prints its numbers; run alone.
+
+    python benchmarks/probes.py products     # G's forward products: two 64-row against one 128-row
+    python benchmarks/probes.py pairs        # backward (dX, dW) pairs: one after the other on 2
+                                             # threads against two 1-thread streams
+    python benchmarks/probes.py bandwidth    # read bandwidth by working-set size
+    python benchmarks/probes.py pieces       # the iteration's pieces, timed in training, with and
+                                             # without the optimiser steps
+    python benchmarks/probes.py hugepages    # steps/s with and without huge pages (subprocesses)
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import torch
+from speed import PEER_CONFIG, Loop
+
+from ganlab.config import config_from_dict
+from ganlab.training import compiled_step, fused_step
+from ganlab.training.runtime import configure_cpu
+
+# The peer generator's linear layers (in, out) and its discriminator's.
+G_LAYERS = [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+D_LAYERS = [(784, 512), (512, 256)]
+
+
+def median_us(f: Callable[[], object], n: int = 50, repeats: int = 9) -> float:
+    """Median over `repeats` of the mean microseconds of n calls (after 20 warm-up calls)."""
+    for _ in range(20):
+        f()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f()
+        times.append((time.perf_counter() - t0) / n)
+    return 1e6 * statistics.median(times)
+
+
+def products() -> None:
+    """Algorithm 1's D step and G step both run G at the same parameters: as one 128-row
+    product per layer instead of two 64-row ones."""
+    two_total = one_total = 0.0
+    for k, n in G_LAYERS:
+        w, b = torch.randn(n, k), torch.randn(n)
+        o64, o128 = torch.empty(64, n), torch.empty(128, n)
+        x1, x2, x = torch.randn(64, k), torch.randn(64, k), torch.randn(128, k)
+        two = median_us(functools.partial(_addmm_each, b, w, [(x1, o64), (x2, o64)]))
+        one = median_us(functools.partial(_addmm_each, b, w, [(x, o128)]))
+        two_total, one_total = two_total + two, one_total + one
+        print(f"  {k}x{n}: two 64-row {two:7.1f} us, one 128-row {one:7.1f} us")
+    print(
+        f"G's five layers: two 64-row {two_total / 1e3:.2f} ms, one 128-row {one_total / 1e3:.2f}"
+    )
+
+
+def _addmm_each(b: torch.Tensor, w: torch.Tensor, inputs: list) -> None:
+    for x, out in inputs:
+        torch.addmm(b, x, w.t(), out=out)
+
+
+def pairs() -> None:
+    """A linear layer's backward products dX = dY W and dW = dY^T h are independent: both on
+    two threads one after the other, against one 1-thread stream each (no synchronisation
+    between the streams: the best case)."""
+    ops = []
+    for k, n in G_LAYERS[1:] + D_LAYERS:
+        dy, w, h = torch.randn(64, n), torch.randn(n, k), torch.randn(64, k)
+        ops.append((dy, w, h, torch.empty(64, k), torch.empty(n, k)))
+
+    def dx_all():
+        for dy, w, _, dx, _ in ops:
+            torch.mm(dy, w, out=dx)
+
+    def dw_all():
+        for dy, _, h, _, dw in ops:
+            torch.mm(dy.t(), h, out=dw)
+
+    def stream(f: Callable[[], None], n: int) -> None:
+        torch.set_num_threads(1)
+        for _ in range(n):
+            f()
+
+    def streams(n: int = 200) -> float:
+        threads = [threading.Thread(target=stream, args=(f, n)) for f in (dx_all, dw_all)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return 1e3 * (time.perf_counter() - t0) / n
+
+    for _ in range(3):
+        torch.set_num_threads(2)
+        sequential = median_us(lambda: (dx_all(), dw_all()), repeats=3) / 1e3
+        print(f"{len(ops)} pairs: one after the other on 2 threads {sequential:.3f} ms, "
+              f"two 1-thread streams {streams():.3f} ms")  # fmt: skip
+    torch.set_num_threads(2)
+
+
+def bandwidth() -> None:
+    """GB/s of summing a float32 tensor of each size, again and again (2 threads)."""
+    for mb in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        x = torch.ones(mb * 2**20 // 4)
+        us = median_us(x.sum, n=max(3, 500 // mb), repeats=5)
+        print(f"  {mb:4d} MB: {mb / 1024 / (us / 1e6):6.1f} GB/s")
+
+
+def pieces(steps: int = 300) -> None:
+    """Milliseconds per iteration of each piece of `compile: step`'s iteration (D's graph, G's
+    graph, each optimiser step, noise, minibatch), timed around the calls in training; then the
+    same with the optimiser steps skipped (training then goes nowhere: only the times count)."""
+    cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
+    loop = Loop(cfg, torch.rand(10_000, 784) * 2 - 1)
+    times: dict[str, float] = collections.defaultdict(float)
+    skip = [False]
+    update_call, stepper_step = compiled_step.CompiledUpdate.__call__, fused_step.Stepper.step
+
+    def timed_update(self, *args):
+        t0 = time.perf_counter()
+        out = update_call(self, *args)
+        times[f"graph {self.update.__name__}"] += time.perf_counter() - t0
+        return out
+
+    def timed_step(self, grads):
+        t0 = time.perf_counter()
+        if not skip[0]:
+            stepper_step(self, grads)
+        times[f"step, {len(grads)} tensors"] += time.perf_counter() - t0
+
+    def timed(name, f):
+        def g(*a):
+            t0 = time.perf_counter()
+            out = f(*a)
+            times[name] += time.perf_counter() - t0
+            return out
+
+        return g
+
+    prior, data = loop.state.prior, loop.state.data
+    prior.sample, data.sample = timed("noise", prior.sample), timed("minibatch", data.sample)
+    compiled_step.CompiledUpdate.__call__, fused_step.Stepper.step = timed_update, timed_step
+    try:
+        for skip[0] in (False, True):
+            loop.run(50)
+            times.clear()
+            t0 = time.perf_counter()
+            loop.run(steps)
+            total = time.perf_counter() - t0
+            print("without the optimiser steps:" if skip[0] else "as trained:")
+            for name, t in sorted(times.items(), key=lambda kv: -kv[1]):
+                print(f"  {name:<22} {1e3 * t / steps:6.3f} ms")
+            print(
+                f"  {'iteration':<22} {1e3 * total / steps:6.3f} ms ({steps / total:.1f} steps/s)"
+            )
+    finally:
+        compiled_step.CompiledUpdate.__call__, fused_step.Stepper.step = update_call, stepper_step
+
+
+def rate() -> None:
+    """steps/s of `compile: step` on the peer configuration (median of 5 x 200), and how much
+    of this process lies in huge pages (what `hugepages` compares)."""
+    loop = Loop(config_from_dict({**PEER_CONFIG, "compile": "step"}), torch.rand(10_000, 784))
+    loop.run(100)
+    r = statistics.median(loop.rate(200) for _ in range(5))
+    with open("/proc/self/smaps_rollup") as f:
+        huge = next((line.split()[1] for line in f if line.startswith("AnonHugePages")), "?")
+    print(f"{r:.1f} steps/s, {huge} kB in huge pages")
+
+
+def hugepages(rounds: int = 2) -> None:
+    """`rate` in fresh processes, alternately without and with THP_MEM_ALLOC_ENABLE=1 (torch's
+    CPU allocator then asks for 2 MB pages; read at its first allocation, so per process)."""
+    for _ in range(rounds):
+        for thp in ("0", "1"):
+            env = {**os.environ, "THP_MEM_ALLOC_ENABLE": thp}
+            out = subprocess.run(
+                [sys.executable, __file__, "rate"], env=env, capture_output=True, text=True,
+                check=True,
+            ).stdout.strip().splitlines()[-1]  # fmt: skip
+            print(f"  THP_MEM_ALLOC_ENABLE={thp}: {out}")
+
+
+PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
+          "hugepages": hugepages, "rate": rate}  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("probe", choices=PROBES)
+    args = p.parse_args()
+    configure_cpu(2)
+    PROBES[args.probe]()
+
+
+if __name__ == "__main__":
+    main()

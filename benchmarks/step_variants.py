@@ -9,9 +9,7 @@ Variants (each its own loop, the same compiled graphs):
 - current: CompiledIteration as it is;
 - keep-grads: the last iteration's gradients held (by .grad) while this iteration's graphs run,
   as before 2026-12-07: their memory cannot be handed to the new gradients, which land in
-  memory not in cache;
-- two-passes: G's two passes of an iteration run apart (D's step on G(z), G's step on G(z')),
-  as before 2026-12-08, not as one pass over [z; z'] (training.shared_forward).
+  memory not in cache.
 Prints each variant's median steps/s, its ratio to `current`, and every round's rate.
 """
 
@@ -24,7 +22,6 @@ import torch
 from speed import PEER_CONFIG, Loop
 
 from ganlab.config import config_from_dict
-from ganlab.training import compiled_step
 from ganlab.training.compiled_step import CompiledIteration
 from ganlab.training.runtime import configure_cpu
 
@@ -39,12 +36,7 @@ def keep_grads(self, state):
     return out
 
 
-# name: (the iteration's __call__, G's two passes as one)
-VARIANTS = {
-    "current": (CURRENT, True),
-    "keep-grads": (keep_grads, True),
-    "two-passes": (CURRENT, False),
-}
+VARIANTS = {"current": CURRENT, "keep-grads": keep_grads}
 
 
 def main() -> None:
@@ -55,18 +47,15 @@ def main() -> None:
     configure_cpu()
     cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
     x = torch.rand(10_000, 784) * 2 - 1
-    loops = {}
-    for name, (call, shared) in VARIANTS.items():
-        CompiledIteration.__call__, compiled_step.SHARE_G_PASS = call, shared
-        loops[name] = Loop(cfg, x)
+    loops = {name: Loop(cfg, x) for name in VARIANTS}
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     try:
         for _ in range(args.rounds):
             for name, loop in loops.items():
-                CompiledIteration.__call__, compiled_step.SHARE_G_PASS = VARIANTS[name]
+                CompiledIteration.__call__ = VARIANTS[name]
                 rates[name].append(loop.rate(args.steps))
     finally:
-        CompiledIteration.__call__, compiled_step.SHARE_G_PASS = CURRENT, True
+        CompiledIteration.__call__ = CURRENT
     base = statistics.median(rates["current"])
     print(f"peer configuration, compile: step, {torch.get_num_threads()} threads")
     for name, r in rates.items():

@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from ganlab.training import shared_forward
 from ganlab.training.fused_step import UPDATE_RULES, Stepper, optimizer_params
 from ganlab.training.simultaneous import simultaneous_descend, simultaneous_pass
 from ganlab.training.state import TrainState
@@ -105,27 +104,23 @@ class Players(nn.Module):
         return self.pass_(*args)
 
 
-def _update_d(players, g_params, d_params, buffers, *inputs):
+def _update_d(players, g_params, d_params, buffers, x, z):
     """D's update as a function of tensors: grad and value of L_D at theta_d.
 
-    inputs: the forward's, (x, z), or (x, z, z_next) for a forward that also returns G's
-    linear outputs on z_next (training.shared_forward), returned last.
     buffers (BatchNorm's running statistics) enter as an argument of the differentiated
     function, not captured: torch.func lets a function update its own inputs in place only.
     """
 
     def loss(d_theta, fixed):
-        d_real, d_fake, loss_d, *rest = torch.func.functional_call(
-            players, {**fixed, **d_theta}, inputs
-        )
-        return loss_d, (d_real, d_fake, rest)
+        d_real, d_fake, loss_d = torch.func.functional_call(players, {**fixed, **d_theta}, (x, z))
+        return loss_d, (d_real, d_fake)
 
     d_theta = dict(zip(players.d_names, d_params, strict=True))
     fixed = {**dict(zip(players.g_names, g_params, strict=True)), **buffers}
-    grads, (loss_d, (d_real, d_fake, rest)) = torch.func.grad_and_value(loss, has_aux=True)(
+    grads, (loss_d, (d_real, d_fake)) = torch.func.grad_and_value(loss, has_aux=True)(
         d_theta, fixed
     )
-    return d_real, d_fake, loss_d, [grads[n] for n in players.d_names], *rest
+    return d_real, d_fake, loss_d, [grads[n] for n in players.d_names]
 
 
 def _update_g(players, g_params, d_params, buffers, z, x):
@@ -138,14 +133,6 @@ def _update_g(players, g_params, d_params, buffers, z, x):
     fixed = {**dict(zip(players.d_names, d_params, strict=True)), **buffers}
     grads, loss_g = torch.func.grad_and_value(loss)(g_theta, fixed)
     return loss_g, [grads[n] for n in players.g_names]
-
-
-def _update_g_replayed(players, g_params, d_params, buffers, z, x, saved):
-    """G's update on its replayed pass (training.shared_forward.replayed_update); players'
-    forward is G's loss."""
-    return shared_forward.replayed_update(
-        players.G, players.D, players.pass_, g_params, d_params, z, x, saved
-    )
 
 
 def _update_both(players, g_params, d_params, buffers, x, z):
@@ -174,9 +161,6 @@ def _update_both(players, g_params, d_params, buffers, x, z):
 # inductor's cache warm. A few entries: each holds a compiled graph, not the modules.
 _COMPILED: dict[tuple, Callable] = {}
 _COMPILED_KEPT = 8
-# An alternating iteration's two G passes as one (training.shared_forward) where G allows it;
-# a module switch for benchmarks/step_variants.py's comparison.
-SHARE_G_PASS = True
 # The graph's kernels called from inductor's C++ wrapper, not from generated Python (no Python
 # between kernels; a scratch A/B on the peer's configuration, separate processes, favoured it by
 # a few percent). The profiler sees the C++ wrapper as one call: benchmarks/profile_step.py
@@ -217,14 +201,9 @@ class CompiledUpdate:
     def __call__(self, *args):
         if self.failed:
             return self.eager(*args)
-        # the minibatches' shapes (and a tuple's: G's saved outputs): every minibatch holds m
-        # examples, but a graph called on other shapes than it was compiled for would read out
-        # of bounds (the parameters come in lists, their shapes are in the key)
-        shapes = tuple(
-            a.shape if isinstance(a, Tensor) else tuple(t.shape for t in a)
-            for a in args
-            if isinstance(a, Tensor | tuple)
-        )
+        # the minibatches' shapes: every minibatch holds m examples, but a graph called on
+        # other shapes than it was compiled for would read out of bounds
+        shapes = tuple(a.shape for a in args if isinstance(a, Tensor))
         fn = self.fns.get(shapes)
         if fn is None:
             try:
@@ -291,8 +270,6 @@ class CompiledIteration:
         forwards: the eager updates' forwards (algorithm.forward_passes), alternating; or
         simultaneous: the eager pass with both losses (simultaneous.simultaneous_pass).
         cfg: k, m and the optimisers' configs.  backend: torch.compile's.
-        shared: alternating, with G's two passes of an iteration run as one
-            (training.shared_forward): its D forward (x, z, z_next) and G's loss.
     """
 
     def __init__(
@@ -302,7 +279,6 @@ class CompiledIteration:
         simultaneous,
         cfg: Config,
         backend="inductor",
-        shared: tuple[Callable, Callable] | None = None,
     ) -> None:
         from ganlab.training.algorithm import descend, frozen
 
@@ -348,7 +324,7 @@ class CompiledIteration:
         # arguments, so new modules of the same config reuse it (a resume or a time probe's
         # run in the same process, a benchmark's next chunk).
         shapes = tuple(tuple(t.shape) for t in (*G.state_dict().values(), *D.state_dict().values()))
-        key = (cfg.model_dump_json(exclude={"steps"}), shapes, G.training, D.training, bool(shared))
+        key = (cfg.model_dump_json(exclude={"steps"}), shapes, G.training, D.training)
         compiled = functools.partial(
             CompiledUpdate, backend=backend, after_failure=self._eager, key=key
         )
@@ -360,17 +336,7 @@ class CompiledIteration:
             d, g = (_players(G, D, forwards.d),), (_players(G, D, forwards.g),)
             self.updates = [compiled(_update_d, d, eager_d), compiled(_update_g, g, eager_g)]
             self.d, self.g = self.updates
-            self.both = self.shared = None
-            if shared is not None:
-                d, g = (_players(G, D, shared[0]),), (_players(G, D, shared[1]),)
-                # eagerly, where compiling fails: the two passes (z_next, saved dropped); a G
-                # graph failing after the D graph ran has moved BatchNorm's running
-                # statistics for z_next once more, that iteration only
-                self.shared = (
-                    compiled(_update_d, d, lambda *a: (*eager_d(*a[:-1]), None)),
-                    compiled(_update_g_replayed, g, lambda *a: eager_g(*a[:-1])),
-                )
-                self.updates += self.shared
+            self.both = None
 
     def _eager(self) -> None:
         """Compiling one update failed: every update of the iteration trains eagerly."""
@@ -396,31 +362,17 @@ class CompiledIteration:
             self.both.descend(d_step, d_grads)
             self.both.descend(g_step, g_grads)
             return d_real, d_fake, loss_d, loss_g
-        for i in range(self.k):  # "for k steps do"
+        for _ in range(self.k):  # "for k steps do"
             z = state.prior.sample(m)  # m noise samples from p_g(z), (m, z_dim)
             x = state.data.sample(m)  # m examples from p_data(x), (m, *x_shape)
             # "update the discriminator by ascending its stochastic gradient"
-            if self.shared is not None and i == self.k - 1:
-                # G's step samples at these same theta_g: its noise now, its pass beside this one
-                z_next = state.prior.sample(m)  # the prior's own generator: the same numbers
-                update = self.shared[0]
-                d_real, d_fake, loss_d, d_grads, saved = update(
-                    g_params, d_params, buffers, x, z, z_next
-                )
-            else:
-                update = self.d
-                d_real, d_fake, loss_d, d_grads = update(g_params, d_params, buffers, x, z)
-            update.descend(d_step, d_grads)
+            d_real, d_fake, loss_d, d_grads = self.d(g_params, d_params, buffers, x, z)
+            self.d.descend(d_step, d_grads)
+        z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
         x = state.data.sample(m) if self.g_needs_real else None  # relativistic losses pair x
         # "update the generator by descending its stochastic gradient"
-        if self.shared is not None:
-            update = self.shared[1]
-            loss_g, g_grads = update(g_params, d_params, buffers, z_next, x, saved)
-        else:
-            z = state.prior.sample(m)  # "sample minibatch of m noise samples", (m, z_dim)
-            update = self.g
-            loss_g, g_grads = update(g_params, d_params, buffers, z, x)
-        update.descend(g_step, g_grads)
+        loss_g, g_grads = self.g(g_params, d_params, buffers, z, x)
+        self.g.descend(g_step, g_grads)
         return d_real, d_fake, loss_d, loss_g
 
 
@@ -449,13 +401,4 @@ def compiled_iteration(cfg: Config, state: TrainState, sync, reg) -> Callable | 
         forward = simultaneous_pass(algorithm.loss_functions(cfg), False, state.D, sync)
         return CompiledIteration(state, None, forward, cfg)
     forwards = algorithm.forward_passes(eager_cfg, state, sync)
-    shared = None
-    if SHARE_G_PASS and shared_forward.shares_forward(state.G):
-        game = algorithm.loss_functions(cfg)
-        shared = (
-            functools.partial(
-                shared_forward.shared_d_forward, state.G, sync.discriminate, game.d_loss
-            ),
-            game.g_loss,
-        )
-    return CompiledIteration(state, forwards, None, cfg, shared=shared)
+    return CompiledIteration(state, forwards, None, cfg)

@@ -8,6 +8,7 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
     python benchmarks/probes.py pieces       # the iteration's pieces, timed in training, with and
                                              # without the optimiser steps
     python benchmarks/probes.py hugepages    # steps/s with and without huge pages (subprocesses)
+    python benchmarks/probes.py state-check  # the Stepper's check that its kept state is current
 """
 
 from __future__ import annotations
@@ -192,8 +193,21 @@ def hugepages(rounds: int = 2) -> None:
             print(f"  THP_MEM_ALLOC_ENABLE={thp}: {out}")
 
 
+def state_check() -> None:
+    """Microseconds of fused_step.Stepper's check, each step, that the optimiser still holds the
+    state tensors it kept (the peer configuration's G and D, Adam after one step)."""
+    cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
+    loop = Loop(cfg, torch.rand(1_000, 784), warmup=2)
+    for name, opt, ocfg in (("G", loop.state.opt_g, cfg.g_optimizer),
+                            ("D", loop.state.opt_d, cfg.d_optimizer)):  # fmt: skip
+        stepper = fused_step.Stepper(opt, ocfg)
+        stepper.state()
+        tensors = len(stepper.params) * len(stepper.fresh)
+        print(f"  {name}: {median_us(stepper.current, n=2000):.1f} us ({tensors} tensors)")
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
-          "hugepages": hugepages, "rate": rate}  # fmt: skip
+          "hugepages": hugepages, "rate": rate, "state-check": state_check}  # fmt: skip
 
 
 def main() -> None:

@@ -106,7 +106,7 @@ class Stepper:
         replaces them all: a resume, a rollback; code may replace one). Adam's per-parameter
         step counts become views of one tensor, "t" (the same values; torch's own step
         advances each view)."""
-        if self._state and self._current():
+        if self._state and self.current():
             return self._state
         state = {}
         for key, fresh in self.fresh.items():
@@ -125,9 +125,10 @@ class Stepper:
         self._state = state
         return state
 
-    def _current(self) -> bool:
+    def current(self) -> bool:
         """Whether the optimiser still holds every tensor of the kept state (identity checks:
-        11 microseconds a step for the peer configuration's G, 18 parameters x 3 tensors)."""
+        10.6 us a step for the peer configuration's G, 54 tensors, and 4.4 us for its D:
+        `python benchmarks/probes.py state-check`)."""
         opt_state = self.opt.state
         return all(
             opt_state.get(p, {}).get(key) is kept

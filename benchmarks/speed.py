@@ -195,13 +195,16 @@ def interleaved(measures: dict, repeats: int) -> dict[str, float]:
 
 
 def peak_rss_mib(steps: int) -> float:
-    """Peak RSS of a `ganlab train paper-mnist` subprocess on random MNIST-shaped data."""
+    """Peak RSS of a `ganlab train paper-mnist` subprocess on random MNIST-shaped data.
+
+    Read as the child's VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across
+    execve, so a child started by this (by then ~1 GiB) process reported the parent's peak."""
     code = (
-        "import resource, torch, ganlab;"
+        "import re, torch, ganlab;"
         "x = torch.rand(10000, 1, 28, 28);"
         f"ganlab.train('paper-mnist', r'{{out}}', overrides=['data.kind=tensor', 'steps={steps}',"
         "'checkpoint_every=100000', 'sample_every=100000'], data=x, report=False);"
-        "print('maxrss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print('maxrss_kib', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])"
     )
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(

@@ -20,8 +20,8 @@ Each graph is compiled ahead of its first call (torch.compile(...).aot_compile, 
 then called without dynamo's per-call guard evaluation: the graph's inputs are the same
 parameters, buffers and minibatch shapes every call, which the cache key (the config, the
 tensors' shapes, the modules' train/eval mode) pins instead. Measured on the peer's
-configuration, 2 threads: `step` went from 1.21x to 1.38-1.44x the peer loop
-(benchmarks/README.md).
+configuration, 2 threads: `step` went from 1.21x to 1.38-1.44x the peer loop, and with the
+later changes (gradient lifetime, the Stepper) 1.44-1.77x (benchmarks/README.md).
 
 The module's parameters and the optimiser's own state tensors (momentum_buffer; exp_avg,
 exp_avg_sq, step) stay the source of truth: the graph reads the parameters, the step writes

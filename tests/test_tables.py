@@ -114,3 +114,15 @@ def test_a_table_of_numbers_reads_as_numpy_reads_it(tmp_path):
     path = tmp_path / "n.csv"
     np.savetxt(path, x, delimiter=",", header="a,b,c,d,e,f,g", comments="")
     np.testing.assert_array_equal(load_csv(path).numpy(), x.astype(np.float32))
+
+
+def test_a_csv_read_again_unchanged_is_parsed_once_and_an_edit_is_seen(tmp_path):
+    # `ganlab train MY.csv` inspects the file and then loads it: the second read returns the
+    # first parse; an edit of the same size within the filesystem's timestamp granularity is
+    # still seen (the cache key is the bytes' digest, not the modification time).
+    path = _write(tmp_path / "t.csv", ["a", "b"], [(1, 2), (3, 4)])
+    first = read_table(path)
+    assert read_table(path) is first
+    path.write_text("a,b\n1,2\n3,5\n")  # same size, one cell changed
+    again = read_table(path)
+    assert again is not first and again.numbers.tolist() == [[1.0, 2.0], [3.0, 5.0]]

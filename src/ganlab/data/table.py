@@ -92,7 +92,8 @@ def read_table(path: Path) -> Table:
 
     The last file read is kept (one entry, keyed by its bytes' digest): `ganlab train MY.csv`
     inspects the file and then loads it, and parsing a large CSV again cost 0.60 s per 38 MB
-    (the digest 0.04 s, the whole read again 0.06 s). Callers do not modify a Table's arrays (`points` returns a copy).
+    (the digest 0.04 s, the whole read again 0.06 s). Callers do not modify a Table's arrays
+    (`points` returns a copy).
 
     Raises:
         DataError: the file is missing, not UTF-8 or empty; rows differ in length; a cell of a

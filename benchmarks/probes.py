@@ -9,6 +9,9 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
                                              # without the optimiser steps
     python benchmarks/probes.py hugepages    # steps/s with and without huge pages (subprocesses)
     python benchmarks/probes.py state-check  # the Stepper's check that its kept state is current
+    python benchmarks/probes.py packed       # MKL's packed GEMM against addmm, and the packing
+    python benchmarks/probes.py after-product  # an elementwise kernel alone and after a product
+    python benchmarks/probes.py random-words # torch's CPU generator: floats against integers
 """
 
 from __future__ import annotations
@@ -206,8 +209,55 @@ def state_check() -> None:
         print(f"  {name}: {median_us(stepper.current, n=2000):.1f} us ({tensors} tensors)")
 
 
+def packed() -> None:
+    """MKL's packed GEMM (torch.ops.mkl._mkl_linear on a weight packed for the batch size, as
+    inductor's freezing does for inference) against addmm, and the packing's own cost: a
+    training step must repack every weight after each update."""
+    for m, k, n in ((64, 1024, 784), (64, 512, 1024), (64, 784, 512), (128, 784, 512),
+                    (100, 1200, 1200), (100, 784, 1200)):  # fmt: skip
+        x, w, b = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
+        pw = torch.ops.mkl._mkl_reorder_linear_weight(w, m)
+        plain = median_us(lambda: torch.addmm(b, x, w.t()))  # noqa: B023 (called at once)
+        fast = median_us(lambda: torch.ops.mkl._mkl_linear(x, pw, w, b, m))  # noqa: B023
+        pack = median_us(lambda: torch.ops.mkl._mkl_reorder_linear_weight(w, m))  # noqa: B023
+        print(f"  {m}x{k}x{n}: addmm {plain:.0f} us, packed {fast:.0f} us, packing {pack:.0f} us")
+
+
+def after_product(n: int = 1000) -> None:
+    """An elementwise kernel (tanh on the peer G's 64x784 output) alone, and right after the
+    1024 -> 784 product, on its output and on an unrelated tensor, on 1 and 2 threads: the
+    product's 3.2 MB weight passes through the 2 MB L2 and evicts what the kernel reads."""
+    x, w, b = torch.randn(64, 1024), torch.randn(784, 1024) * 0.03, torch.randn(784)
+    y, other, out = torch.empty(64, 784), torch.randn(64, 784), torch.empty(64, 784)
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        alone = median_us(lambda: torch.tanh(other, out=out), n=n)
+        for name, src in (("its output", y), ("another tensor", other)):
+            total = 0.0
+            for i in range(n + 50):
+                torch.addmm(b, x, w.t(), out=y)
+                t0 = time.perf_counter()
+                torch.tanh(src, out=out)
+                total += (time.perf_counter() - t0) if i >= 50 else 0.0
+            print(f"  {threads} thread(s): tanh alone {alone:.1f} us, after the product on "
+                  f"{name} {1e6 * total / n:.1f} us")  # fmt: skip
+    torch.set_num_threads(2)
+
+
+def random_words(n: int = 252_800) -> None:
+    """Torch's CPU generator (one thread, mt19937) filling n numbers - one paper-MNIST D
+    update's dropout masks - as floats (models.mlp.Dropout's torch.rand), as 31-bit integers,
+    and as 63-bit words (two 31-bit masks each)."""
+    f, i32, i64 = torch.empty(n), torch.empty(n, dtype=torch.int32), torch.empty(n // 2).long()
+    fills = {"uniform_ floats": f.uniform_, "int32 random_": i32.random_,
+             "int64 random_ (n/2)": i64.random_, "normal_ floats": f.normal_}  # fmt: skip
+    for name, fill in fills.items():
+        print(f"  {name}: {median_us(fill, n=100):.0f} us")
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
-          "hugepages": hugepages, "rate": rate, "state-check": state_check}  # fmt: skip
+          "hugepages": hugepages, "rate": rate, "state-check": state_check, "packed": packed,
+          "after-product": after_product, "random-words": random_words}  # fmt: skip
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ per-tensor loop (the numbers behind benchmarks/README.md's "what was tried").
     python benchmarks/profile_step.py peer                  # the peer's configuration, batch 64
     python benchmarks/profile_step.py paper                 # the paper's MNIST MLPs, batch 100
     python benchmarks/profile_step.py peer --compile step --threads 1 --peer
+    python benchmarks/profile_step.py peer --compile step --threads 2 --kernels --rows 60
 """
 
 from __future__ import annotations
@@ -75,7 +76,18 @@ def main() -> None:
     p.add_argument("--update", choices=["alternating", "simultaneous"], default="alternating")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--peer", action="store_true", help="also time the peer script, same threads")
+    p.add_argument("--rows", type=int, default=15, help="rows of the operator table (15)")
+    p.add_argument(
+        "--kernels",
+        action="store_true",
+        help="compiled graphs' kernels each as a row (inductor's cpp.enable_kernel_profile; "
+        "compiles afresh: it is part of inductor's cache key)",
+    )
     args = p.parse_args()
+    if args.kernels:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.cpp.enable_kernel_profile = True
     configure_cpu(args.threads)
     if args.compile == "step":
         # inductor's C++ wrapper hides the graph's products and kernels from the profiler (one
@@ -102,7 +114,7 @@ def main() -> None:
         loop.run(args.steps)
     events = prof.key_averages()
     print(f"operators over {args.steps} iterations (self CPU time):")
-    print(events.table(sort_by="self_cpu_time_total", row_limit=15))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=args.rows))
     kinds = by_kind(events, args.steps)
     print("per iteration, by kind (under the profiler, which adds to the rest):")
     for k, ms in kinds.items():

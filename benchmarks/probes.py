@@ -6,7 +6,7 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
                                              # threads against two 1-thread streams
     python benchmarks/probes.py bandwidth    # read bandwidth by working-set size
     python benchmarks/probes.py pieces       # the iteration's pieces, timed in training, with and
-                                             # without the optimiser steps
+                                             # without the optimiser steps [--config paper]
     python benchmarks/probes.py hugepages    # steps/s with and without huge pages (subprocesses)
     python benchmarks/probes.py state-check  # the Stepper's check that its kept state is current
     python benchmarks/probes.py packed       # MKL's packed GEMM against addmm, and the packing
@@ -30,10 +30,11 @@ from collections.abc import Callable
 import torch
 from speed import PEER_CONFIG, Loop
 
-from ganlab.config import config_from_dict
+from ganlab.config import config_from_dict, load_config
 from ganlab.training import compiled_step, fused_step
 from ganlab.training.runtime import configure_cpu
 
+CONFIG = ["peer"]  # pieces' configuration (--config)
 # The peer generator's linear layers (in, out) and its discriminator's.
 G_LAYERS = [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
 D_LAYERS = [(784, 512), (512, 256)]
@@ -124,9 +125,14 @@ def bandwidth() -> None:
 def pieces(steps: int = 300) -> None:
     """Milliseconds per iteration of each piece of `compile: step`'s iteration (D's graph, G's
     graph, each optimiser step, noise, minibatch), timed around the calls in training; then the
-    same with the optimiser steps skipped (training then goes nowhere: only the times count)."""
-    cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
-    loop = Loop(cfg, torch.rand(10_000, 784) * 2 - 1)
+    same with the optimiser steps skipped (training then goes nowhere: only the times count).
+    The peer configuration, or with `--config paper` the paper's MLPs (paper-mnist, batch 100)."""
+    if CONFIG[0] == "paper":
+        cfg = load_config("paper-mnist", ["data.kind=tensor", "compile=step"])
+        loop, steps = Loop(cfg, torch.rand(10_000, 1, 28, 28)), steps // 3
+    else:
+        cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
+        loop = Loop(cfg, torch.rand(10_000, 784) * 2 - 1)
     times: dict[str, float] = collections.defaultdict(float)
     skip = [False]
     update_call, stepper_step = compiled_step.CompiledUpdate.__call__, fused_step.Stepper.step
@@ -263,7 +269,9 @@ PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces"
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("probe", choices=PROBES)
+    p.add_argument("--config", choices=("peer", "paper"), default="peer", help="for pieces")
     args = p.parse_args()
+    CONFIG[0] = args.config
     configure_cpu(2)
     PROBES[args.probe]()
 

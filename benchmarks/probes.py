@@ -150,6 +150,7 @@ def pieces(steps: int = 300) -> None:
         times[f"step, {len(grads)} tensors"] += time.perf_counter() - t0
 
     def timed(name, f):
+        @functools.wraps(f)
         def g(*a):
             t0 = time.perf_counter()
             out = f(*a)
@@ -176,6 +177,9 @@ def pieces(steps: int = 300) -> None:
             )
     finally:
         compiled_step.CompiledUpdate.__call__, fused_step.Stepper.step = update_call, stepper_step
+    # the same draws back to back, where nothing else runs between them to evict their memory
+    draw = functools.partial(prior.sample.__wrapped__, cfg.m)
+    print(f"  noise alone, back to back: {2 * median_us(draw) / 1e3:6.3f} ms (two draws)")
 
 
 def rate() -> None:

@@ -123,6 +123,8 @@ def test_a_csv_read_again_unchanged_is_parsed_once_and_an_edit_is_seen(tmp_path)
     path = _write(tmp_path / "t.csv", ["a", "b"], [(1, 2), (3, 4)])
     first = read_table(path)
     assert read_table(path) is first
+    with pytest.raises(ValueError, match="read-only"):
+        first.numbers[0, 0] = 9.0  # what the next read returns cannot be changed by a caller
     path.write_text("a,b\n1,2\n3,5\n")  # same size, one cell changed
     again = read_table(path)
     assert again is not first and again.numbers.tolist() == [[1.0, 2.0], [3.0, 5.0]]

@@ -92,8 +92,8 @@ def read_table(path: Path) -> Table:
 
     The last file read is kept (one entry, keyed by its bytes' digest): `ganlab train MY.csv`
     inspects the file and then loads it, and parsing a large CSV again cost 0.60 s per 38 MB
-    (the digest 0.04 s, the whole read again 0.06 s). Callers do not modify a Table's arrays
-    (`points` returns a copy).
+    (the digest 0.04 s, the whole read again 0.06 s). The kept Table's numbers are read-only,
+    so no caller can change what the next one gets (`points` returns a copy).
 
     Raises:
         DataError: the file is missing, not UTF-8 or empty; rows differ in length; a cell of a
@@ -106,6 +106,7 @@ def read_table(path: Path) -> Table:
     key = (str(path), hashlib.blake2b(raw, digest_size=16).digest())
     if key not in _LAST_READ:
         table = _parse(path, raw)
+        table.numbers.flags.writeable = False
         _LAST_READ.clear()
         _LAST_READ[key] = table
     return _LAST_READ[key]

@@ -12,6 +12,7 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
     python benchmarks/probes.py packed       # MKL's packed GEMM against addmm, and the packing
     python benchmarks/probes.py after-product  # an elementwise kernel alone and after a product
     python benchmarks/probes.py random-words # torch's CPU generator: floats against integers
+    python benchmarks/probes.py masks        # dropout masks as floats or integers, in training
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ import torch
 from speed import PEER_CONFIG, Loop
 
 from ganlab.config import config_from_dict, load_config
+from ganlab.models import mlp
 from ganlab.training import compiled_step, fused_step
 from ganlab.training.runtime import configure_cpu
 
-CONFIG = ["peer"]  # pieces' configuration (--config)
 # The peer generator's linear layers (in, out) and its discriminator's.
 G_LAYERS = [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
 D_LAYERS = [(784, 512), (512, 256)]
@@ -122,13 +123,14 @@ def bandwidth() -> None:
         print(f"  {mb:4d} MB: {mb / 1024 / (us / 1e6):6.1f} GB/s")
 
 
-def pieces(steps: int = 300) -> None:
+def pieces(steps: int = 300, config: str = "peer") -> None:
     """Milliseconds per iteration of each piece of `compile: step`'s iteration (D's graph, G's
     graph, each optimiser step, noise, minibatch), timed around the calls in training; then the
     same with the optimiser steps skipped (training then goes nowhere: only the times count).
     The peer configuration, or with `--config paper` the paper's MLPs (paper-mnist, batch 100)."""
-    if CONFIG[0] == "paper":
+    if config == "paper":
         cfg = load_config("paper-mnist", ["data.kind=tensor", "compile=step"])
+        # a third of the steps: its iteration takes 2.4-2.9x the peer's
         loop, steps = Loop(cfg, torch.rand(10_000, 1, 28, 28)), steps // 3
     else:
         cfg = config_from_dict({**PEER_CONFIG, "compile": "step"})
@@ -230,7 +232,9 @@ def packed() -> None:
         plain = median_us(lambda: torch.addmm(b, x, w.t()))  # noqa: B023 (called at once)
         fast = median_us(lambda: torch.ops.mkl._mkl_linear(x, pw, w, b, m))  # noqa: B023
         pack = median_us(lambda: torch.ops.mkl._mkl_reorder_linear_weight(w, m))  # noqa: B023
-        print(f"  {m}x{k}x{n}: addmm {plain:.0f} us, packed {fast:.0f} us, packing {pack:.0f} us")
+        diff = (torch.ops.mkl._mkl_linear(x, pw, w, b, m) - torch.addmm(b, x, w.t())).abs().max()
+        print(f"  {m}x{k}x{n}: addmm {plain:.0f} us, packed {fast:.0f} us, packing {pack:.0f} "
+              f"us; largest difference {diff:.1e}")  # fmt: skip
 
 
 def after_product(n: int = 1000) -> None:
@@ -256,18 +260,56 @@ def after_product(n: int = 1000) -> None:
 
 def random_words(n: int = 252_800) -> None:
     """Torch's CPU generator (one thread, mt19937) filling n numbers - one paper-MNIST D
-    update's dropout masks - as floats (models.mlp.Dropout's torch.rand), as 31-bit integers,
-    and as 63-bit words (two 31-bit masks each)."""
+    update's dropout masks - as floats (models.mlp.Dropout's torch.rand), as 31-bit integers
+    (filled in place, or by randint, which a compiled graph can trace), and as 63-bit words (two
+    31-bit masks each)."""
     f, i32, i64 = torch.empty(n), torch.empty(n, dtype=torch.int32), torch.empty(n // 2).long()
     fills = {"uniform_ floats": f.uniform_, "int32 random_": i32.random_,
+             "int32 randint": lambda: torch.randint(0, 2**31, (n,), dtype=torch.int32),
              "int64 random_ (n/2)": i64.random_, "normal_ floats": f.normal_}  # fmt: skip
     for name, fill in fills.items():
         print(f"  {name}: {median_us(fill, n=100):.0f} us")
 
 
+def masks(rounds: int = 7, steps: int = 60) -> None:
+    """steps/s of `compile: step` with models.mlp.Dropout's masks as drawn (torch.rand floats)
+    and as 31-bit integers (randint on int32, kept where >= p * 2^31), interleaved in one
+    process. The paper's MLPs (D's dropout); the peer configuration has none."""
+    floats = mlp.Dropout.forward
+
+    def integers(self, x):
+        if not self.training or self.p == 0:
+            return x
+        # randint, not random_(): dynamo cannot trace Tensor.random_ (the update then trains
+        # eagerly, with a warning)
+        words = torch.randint(0, 2**31, x.shape, dtype=torch.int32)
+        return x * (words >= round(self.p * 2**31)) * (1.0 / (1.0 - self.p))
+
+    x, loops = torch.rand(10_000, 1, 28, 28), {}
+    for i, (name, forward) in enumerate((("float masks", floats), ("integer masks", integers))):
+        mlp.Dropout.forward = forward
+        # log_every (not part of the graphs) differs so that each variant compiles its own
+        # graphs: compiled_step caches them by the config
+        overrides = ["data.kind=tensor", "compile=step", f"log_every={i + 1}"]
+        cfg = load_config("paper-mnist", overrides)
+        loops[name] = (Loop(cfg, x), forward)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
+    try:
+        for _ in range(rounds):
+            for name, (loop, forward) in loops.items():
+                mlp.Dropout.forward = forward
+                rates[name].append(loop.rate(steps))
+    finally:
+        mlp.Dropout.forward = floats
+    base = statistics.median(rates["float masks"])
+    for name, r in rates.items():
+        rate, each = statistics.median(r), ", ".join(f"{v:.1f}" for v in r)
+        print(f"  {name:<14} {rate:6.2f} steps/s ({rate / base:.3f}); rounds {each}")
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
           "hugepages": hugepages, "rate": rate, "state-check": state_check, "packed": packed,
-          "after-product": after_product, "random-words": random_words}  # fmt: skip
+          "after-product": after_product, "random-words": random_words, "masks": masks}  # fmt: skip
 
 
 def main() -> None:
@@ -275,9 +317,11 @@ def main() -> None:
     p.add_argument("probe", choices=PROBES)
     p.add_argument("--config", choices=("peer", "paper"), default="peer", help="for pieces")
     args = p.parse_args()
-    CONFIG[0] = args.config
     configure_cpu(2)
-    PROBES[args.probe]()
+    if args.probe == "pieces":
+        PROBES[args.probe](config=args.config)
+    else:
+        PROBES[args.probe]()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ KINDS = {
     "matrix products": re.compile(r"^aten::(mm|addmm|bmm|matmul|linear)$"),
     "optimiser": re.compile(r"^aten::_fused_(adam|adamw|sgd)_$|^Optimizer\.step"),
     "random numbers": re.compile(r"^aten::(bernoulli_?|normal_|uniform_|randn|rand)$"),
+    # rows of their own only with --kernels (inductor's per-kernel records); else in the rest
+    "compiled kernels": re.compile(r"^graph_\d+_cpp_"),
+    "copies": re.compile(r"^aten::copy_$"),
 }
 
 

@@ -87,6 +87,10 @@ class Table:
         return out
 
 
+# read_table's last Table, by (path, digest of its bytes): one entry
+_LAST_READ: dict[tuple[str, bytes], Table] = {}
+
+
 def read_table(path: Path) -> Table:
     """The CSV at `path` as a Table.
 
@@ -110,10 +114,6 @@ def read_table(path: Path) -> Table:
         _LAST_READ.clear()
         _LAST_READ[key] = table
     return _LAST_READ[key]
-
-
-# read_table's last Table, by (path, digest of its bytes): one entry
-_LAST_READ: dict[tuple[str, bytes], Table] = {}
 
 
 def _parse(path: Path, raw: bytes) -> Table:

@@ -12,7 +12,12 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
     python benchmarks/probes.py packed       # MKL's packed GEMM against addmm, and the packing
     python benchmarks/probes.py after-product  # an elementwise kernel alone and after a product
     python benchmarks/probes.py random-words # torch's CPU generator: floats against integers
-    python benchmarks/probes.py masks        # dropout masks as floats or integers, in training
+    python benchmarks/probes.py masks        # dropout masks as floats, integers or hashed
+                                             # counters, in training
+    python benchmarks/probes.py layouts      # each linear layer's three products, row-major
+                                             # against feature-major activations
+    python benchmarks/probes.py cpp-gemm     # inductor's C++ GEMM template against MKL's, in
+                                             # a compiled forward and backward of the peer's G
 """
 
 from __future__ import annotations
@@ -271,10 +276,23 @@ def random_words(n: int = 252_800) -> None:
         print(f"  {name}: {median_us(fill, n=100):.0f} us")
 
 
+def _lowbias32(x: torch.Tensor) -> torch.Tensor:
+    """C. Wellons' lowbias32 integer hash on int64 tensors holding 32-bit words; each
+    multiplier is below 2^31 in magnitude (0x846CA68B as its negative twin mod 2^32), so no
+    product overflows int64 and eager and compiled code compute the same words."""
+    x = x ^ (x >> 16)
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x = x ^ (x >> 15)
+    x = (x * (0x846CA68B - 2**32)) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
 def masks(rounds: int = 7, steps: int = 60) -> None:
-    """steps/s of `compile: step` with models.mlp.Dropout's masks as drawn (torch.rand floats)
-    and as 31-bit integers (randint on int32, kept where >= p * 2^31), interleaved in one
-    process. The paper's MLPs (D's dropout); the peer configuration has none."""
+    """steps/s of `compile: step` with models.mlp.Dropout's masks as drawn (torch.rand floats),
+    as 31-bit integers (randint on int32, kept where >= p * 2^31) and as hashed counters (two
+    32-bit keys from torch's generator per call, each entry's index hashed twice: inductor
+    fuses the hash into the kernels around it), interleaved in one process. The paper's MLPs
+    (D's dropout); the peer configuration has none."""
     floats = mlp.Dropout.forward
 
     def integers(self, x):
@@ -285,8 +303,17 @@ def masks(rounds: int = 7, steps: int = 60) -> None:
         words = torch.randint(0, 2**31, x.shape, dtype=torch.int32)
         return x * (words >= round(self.p * 2**31)) * (1.0 / (1.0 - self.p))
 
+    def hashed(self, x):
+        if not self.training or self.p == 0:
+            return x
+        key = torch.randint(0, 2**32, (2,), dtype=torch.int64)
+        i = torch.arange(x.numel(), dtype=torch.int64).view(x.shape)
+        words = _lowbias32(_lowbias32(i + key[0]) ^ key[1])
+        return x * (words >= round(self.p * 2**32)) * (1.0 / (1.0 - self.p))
+
+    variants = (("float masks", floats), ("integer masks", integers), ("hashed masks", hashed))
     x, loops = torch.rand(10_000, 1, 28, 28), {}
-    for i, (name, forward) in enumerate((("float masks", floats), ("integer masks", integers))):
+    for i, (name, forward) in enumerate(variants):
         mlp.Dropout.forward = forward
         # log_every (not part of the graphs) differs so that each variant compiles its own
         # graphs: compiled_step caches them by the config
@@ -307,9 +334,90 @@ def masks(rounds: int = 7, steps: int = 60) -> None:
         print(f"  {name:<14} {rate:6.2f} steps/s ({rate / base:.3f}); rounds {each}")
 
 
+def layouts() -> None:
+    """Each linear layer of the peer's iteration (G's on 64 rows, D's on 128 and 64) as its
+    three products - forward, dX, dW - with activations row-major (m, k), as now: y = b + x W^T,
+    dX = dY W, dW = dY^T x; and feature-major (k, m): y^T = b + W x^T, dX^T = W^T dY^T,
+    dW = dY^T x. The same arithmetic, other operand orders for MKL."""
+    total = {"row-major": 0.0, "feature-major": 0.0}
+    for m, layers in ((64, G_LAYERS), (128, D_LAYERS), (64, D_LAYERS)):
+        for k, n in layers:
+            times = _layer_products(m, k, n)
+            for name, t in times.items():
+                total[name] += t
+            r, f = times["row-major"], times["feature-major"]
+            print(f"  m={m} {k}->{n}: row-major {r:7.1f} us, feature-major {f:7.1f} us "
+                  f"({f / r:.3f})")  # fmt: skip
+    r, f = total["row-major"], total["feature-major"]
+    print(f"all: row-major {r / 1e3:.2f} ms, feature-major {f / 1e3:.2f} ms ({f / r:.3f})")
+
+
+def _layer_products(m: int, k: int, n: int) -> dict[str, float]:
+    """Microseconds of one layer's three products in each layout (layouts' docstring)."""
+    x, w, b, dy = torch.randn(m, k), torch.randn(n, k), torch.randn(n), torch.randn(m, n)
+    xt, dyt, bt = x.t().contiguous(), dy.t().contiguous(), b[:, None]
+    row = [lambda: torch.addmm(b, x, w.t()), lambda: dy @ w, lambda: dy.t() @ x]
+    feature = [lambda: torch.addmm(bt, w, xt), lambda: w.t() @ dyt, lambda: dyt @ xt.t()]
+    return {
+        name: sum(median_us(f, n=100) for f in fs)
+        for name, fs in (("row-major", row), ("feature-major", feature))
+    }
+
+
+def cpp_gemm(rounds: int = 9) -> None:
+    """The peer G's forward and backward (functional, compiled whole as compile: step does)
+    with MKL's products, and with inductor's C++ GEMM template allowed for weights that are
+    graph inputs (torch 2.13 requires constant weights: `require_constant_mat2` lifted here)
+    and chosen by max_autotune where it times faster; interleaved, median ms."""
+    from torch._inductor import config as inductor_config
+    from torch._inductor import utils as inductor_utils
+    from torch._inductor.kernel import mm as inductor_mm
+
+    sizes = [k for k, _ in G_LAYERS] + [G_LAYERS[-1][1]]
+    ws = [torch.randn(n, k) * 0.05 for k, n in G_LAYERS]
+    bs = [torch.zeros(n) for _, n in G_LAYERS]
+    z = torch.randn(64, sizes[0])
+
+    def grads(ws, bs, z):
+        def loss(ws):
+            h = z
+            for w, b in zip(ws, bs, strict=True):
+                h = torch.nn.functional.leaky_relu(torch.addmm(b, h, w.t()), 0.2)
+            return h.square().mean()
+
+        return torch.func.grad_and_value(loss)(ws)
+
+    original = inductor_utils.use_cpp_gemm_template
+
+    def any_weight(*args, **kwargs):
+        return original(*args, **{**kwargs, "require_constant_mat2": False})
+
+    with torch.no_grad():
+        mkl = torch.compile(grads, fullgraph=True, dynamic=False)
+        mkl(ws, bs, z)
+        inductor_utils.use_cpp_gemm_template = inductor_mm.use_cpp_gemm_template = any_weight
+        try:
+            autotune = {"max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
+            with inductor_config.patch(autotune):
+                template = torch.compile(lambda *a: grads(*a), fullgraph=True, dynamic=False)
+                t0 = time.perf_counter()
+                template(ws, bs, z)
+                took = time.perf_counter() - t0
+                print(f"  compiling with the template's autotuning: {took:.0f} s")
+        finally:
+            inductor_utils.use_cpp_gemm_template = inductor_mm.use_cpp_gemm_template = original
+        times: dict[str, list[float]] = {"MKL": [], "template": []}
+        for _ in range(rounds):
+            for name, f in (("MKL", mkl), ("template", template)):
+                times[name].append(median_us(lambda f=f: f(ws, bs, z), n=50, repeats=1) / 1e3)
+    a, t = statistics.median(times["MKL"]), statistics.median(times["template"])
+    print(f"  G forward and backward: MKL {a:.3f} ms, C++ template {t:.3f} ms ({t / a:.3f})")
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
           "hugepages": hugepages, "rate": rate, "state-check": state_check, "packed": packed,
-          "after-product": after_product, "random-words": random_words, "masks": masks}  # fmt: skip
+          "after-product": after_product, "random-words": random_words, "masks": masks,
+          "layouts": layouts, "cpp-gemm": cpp_gemm}  # fmt: skip
 
 
 def main() -> None:

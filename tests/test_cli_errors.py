@@ -294,6 +294,19 @@ def test_training_twice_into_one_out_refuses_and_keeps_the_first_run(capsys, tmp
     assert "seed: 1" in (out / "config.yaml").read_text()
 
 
+def test_train_resume_with_another_preset_refuses_and_keeps_the_run(capsys, tmp_path):
+    # `train grid25 --out RUN --resume` of a gauss1d run trained gauss1d before, silently
+    out = tmp_path / "run"
+    assert cli(capsys, "train", "gauss1d", "--out", out, *TINY)[0] == 0
+    first = snapshot(tmp_path)
+    result = cli(capsys, "train", "grid25", "--out", out, *TINY, "--resume")
+    assert_refused(result, "differs from the one the run trained with", "data.kind=grid")
+    assert snapshot(tmp_path) == first
+    # the run's own preset again, with more steps: a resume
+    more = [a if a != "steps=4" else "steps=6" for a in TINY]
+    assert cli(capsys, "train", "gauss1d", "--out", out, *more, "--resume")[0] == 0
+
+
 @pytest.mark.parametrize("flag", [None, "--resume", "--overwrite"])
 def test_existing_directory_that_is_not_a_run_is_never_touched(capsys, tmp_path, flag):
     out = tmp_path / "mine"

@@ -55,3 +55,17 @@ def test_changed_data_is_refused_on_resume_unless_forced(csv_run, capsys):
     manifest = json.loads((csv_run / "run" / "checkpoints" / "manifest.json").read_text())
     assert [c["step"] for c in manifest["checkpoints"]] == [20, 40]  # nothing touched
     assert main(["resume", "run", "--steps", "60", "--quiet", "--force"]) == 0
+
+
+def test_a_handful_of_rows_trains_and_eval_says_why_it_cannot_judge(tmp_path, capsys):
+    # 3 rows: the doctor's k-NN checks (k = 5) raised in training's first figure; eval's
+    # real-against-real halves need 2 x 6 examples
+    rows = np.random.default_rng(1).normal(size=(3, 2))
+    np.savetxt(tmp_path / "rows3.csv", rows, delimiter=",")
+    out = tmp_path / "r3"
+    args = ["--out", str(out), "--set", "threads=1", "--set", "steps=20", "--quiet"]
+    assert main(["train", str(tmp_path / "rows3.csv"), *args]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "has 3 examples" in err and "at least 12" in err and "Traceback" not in err

@@ -443,6 +443,16 @@ def test_bad_arrays(tmp_path):
         f"{tmp_path / 'five.npy'} holds an array of shape (1, 1, 1, 1, 1) (5 dimensions); save "
         "points as (N, d) or images as (N, H, W) or (N, C, H, W)"
     )
+    # no rows, and images of two channels (the figures draw 1, 3 or 4): refused when read,
+    # and before training (found by hand: a traceback in the dry run, and in the first figure)
+    from ganlab.data.inspect import inspect_path
+
+    np.save(tmp_path / "zero.npy", np.zeros((0, 2)))
+    np.save(tmp_path / "two.npy", np.zeros((5, 2, 8, 8), np.float32))
+    for name, needle in (("zero.npy", "holds no examples"), ("two.npy", "of 2 channels")):
+        for read in (load_array, inspect_path):
+            with pytest.raises(DataError, match=needle):
+                read(tmp_path / name)
     np.save(tmp_path / "inf.npy", np.array([[np.inf]]))
     with pytest.raises(DataError, match="inf.npy contains NaN or Inf values"):
         load_array(tmp_path / "inf.npy")

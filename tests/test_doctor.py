@@ -129,6 +129,20 @@ def test_a_non_finite_loss_is_a_divergence_at_its_row():
     assert found["divergence"].step == 150 and "g_optimizer.lr=" in found["divergence"].advice
 
 
+def test_a_blown_up_loss_or_an_infinite_gradient_is_a_divergence_without_a_nan():
+    # a ring8 run at learning rate 1 logged D's loss at 6.4e5 (BCE: logits of ~1e5) and never
+    # a NaN; healthy runs stay within 10x of log 4, far under LOSS_BLOWUP x log 4 (1.4e4)
+    cfg = load_config("ring8")
+    r = rows(range(10, 201, 10), d_loss=lambda s: 6.4e5 if s >= 120 else 1.3)
+    found = diagnose_rows(cfg, r)["divergence"]
+    assert found.step == 120 and "blew up to 6.4e+05" in found.advice
+    assert "d_optimizer.lr=" in found.advice
+    r = rows(range(10, 201, 10), g_grad_norm=lambda s: float("inf") if s >= 60 else 1.0)
+    assert diagnose_rows(cfg, r)["divergence"].step == 60
+    noisy = rows(range(10, 201, 10), d_loss=lambda s: 1.3 + (s % 30) / 3)  # up to 10.9
+    assert "divergence" not in diagnose_rows(cfg, noisy)
+
+
 def test_columns_read_csv_strings():
     c = columns([{"step": "10", "d_loss": "nan"}, {"step": "20", "d_loss": "0.5"}])
     assert c["step"].tolist() == [10, 20] and math.isnan(c["d_loss"][0])
@@ -196,6 +210,49 @@ def test_mode_collapse_on_a_mixture_needs_samples_on_the_modes():
     found = coverage_collapse(seen, facts, cfg)
     assert found.step == 700 and found.evidence["best_before"] == 8
     assert "discriminator.pack=2" in found.advice
+
+
+def test_samples_on_one_point_off_every_mode_are_a_collapse():
+    """The coverage check waits for samples on the modes; a G that put every sample on one
+    point away from the ring never gets there, and its spread (0) says what it is."""
+    cfg = load_config("ring8", ["steps=1000"])
+    real = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    none = {"modes_covered": 0, "modes": 8, "high_quality": 0.0}
+    point = torch.zeros(500, 2) + 3.0
+    doctor = Doctor(cfg)
+    assert doctor.check_samples(600, point, real, coverage=none) == []  # one check: chance
+    (found,) = doctor.check_samples(700, point, real, coverage=none)
+    assert found.kind == "mode_collapse" and found.step == 600
+    assert found.evidence["spread_ratio"] < 0.01 and found.evidence["modes_covered"] == 0
+    # samples scattered off the modes are not a collapse (G still travelling, or worse)
+    wide, doctor = 3.0 * torch.randn(500, 2), Doctor(cfg)
+    for step in (600, 700, 800):
+        assert doctor.check_samples(step, wide, real, coverage=none) == []
+    # once samples lie on the modes, the modes decide: a tight but healthy G is not judged
+    landed, doctor = {"modes_covered": 8, "modes": 8, "high_quality": 0.9}, Doctor(cfg)
+    for step in (600, 700, 800):
+        assert doctor.check_samples(step, point, real, coverage=landed) == []
+
+
+def test_recall_rising_with_samples_off_the_data_is_not_unfinished():
+    from ganlab.doctor.samples import unfinished
+
+    cfg = load_config("points")
+    rising = fit_rows([0.2, 0.3, 0.4, 0.5, 0.7, 0.8, 0.95, 1.0], cfg.steps)
+    assert unfinished(rising, game_facts(cfg), cfg) is not None
+    scattered = [{**r, "precision": 0.008} for r in rising]  # a ring8 run at m = 2
+    assert unfinished(scattered, game_facts(cfg), cfg) is None
+
+
+def test_the_text_names_the_run_and_what_a_short_run_was_not_judged_on(tmp_path):
+    from ganlab.runs.diagnosis import findings_text
+
+    cfg = load_config("points")
+    found = Finding("unfinished", 900, {}, "train on: `ganlab resume RUN --steps 2000`")
+    assert f"`ganlab resume {tmp_path} --steps 2000`" in findings_text([found], tmp_path)
+    short = findings_text([], tmp_path, last_step=300)
+    assert "mode collapse is not judged before step 500" in short and "step 300" in short
+    assert "not judged" not in findings_text([], tmp_path, last_step=cfg.steps)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,6 +351,50 @@ def test_divergence_is_stored_with_its_step(tmp_path, capsys):
     assert code == 2 and "diverged at step" in capsys.readouterr().err
     (finding,) = json.loads((out / "findings.json").read_text())["findings"]
     assert finding["kind"] == "divergence" and finding["step"] >= 1
+
+
+def test_a_resume_drops_what_was_found_past_its_checkpoint(tmp_path, capsys):
+    # diverged at step 14 (rates of 0.5), last checkpoint 10; rates lowered by hand, resumed:
+    # the divergence belonged to steps now trained again, and the doctor no longer reports it
+    out = tmp_path / "nan"
+    sgd = ["--set", "g_optimizer.name=sgd", "--set", "d_optimizer.name=sgd"]
+    code = main(["train", "ring8", "--out", str(out), "--quiet", "--set", "steps=100",
+                 "--set", "g_optimizer.lr=0.5", "--set", "d_optimizer.lr=0.5",
+                 "--set", "checkpoint_every=5", *sgd])  # fmt: skip
+    assert code == 2 and "diverged at step" in capsys.readouterr().err
+    (finding,) = json.loads((out / "findings.json").read_text())["findings"]
+    assert finding["kind"] == "divergence" and finding["step"] > 10
+    config = out / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.5", "lr: 0.05"))
+    assert main(["resume", str(out), "--steps", "40", "--quiet"]) == 0
+    assert json.loads((out / "findings.json").read_text()) == {"findings": []}
+
+
+def test_doctor_of_a_run_on_a_tensor_checks_its_curves_and_says_what_it_did_not(tmp_path, capsys):
+    import ganlab
+
+    x = torch.randn(3000, 3, generator=torch.Generator().manual_seed(0))
+    out = tmp_path / "t"
+    ganlab.train("points", out, overrides=["steps=200", "threads=1"], data=x, report=False)
+    capsys.readouterr()
+    assert main(["doctor", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "nothing wrong" in captured.out and "data=x" in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert isinstance(ganlab.diagnose(out, data=x), list)  # with the tensor: samples checked
+
+
+def test_a_line_training_did_not_write_in_metrics_csv_is_skipped(starving, tmp_path, capsys):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(starving, bad)
+    with open(bad / "metrics.csv", "a") as f:
+        f.write("garbage,,,\n")
+    assert main(["doctor", str(bad), "--json"]) == 0
+    kinds = [f["kind"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert kinds == ["g_saturation"]
+    assert main(["report", str(bad)]) == 0
 
 
 def test_doctor_off_writes_no_findings(tmp_path):

@@ -276,9 +276,13 @@ def _report(args) -> int:
 
 
 def _doctor(args) -> int:
+    from ganlab.runfiles import read_metrics
     from ganlab.runs.diagnosis import diagnose, findings_text
 
-    print(findings_text(diagnose(args.run_dir), args.run_dir, args.json))
+    findings = diagnose(args.run_dir)
+    rows = read_metrics(Path(args.run_dir))
+    last = int(float(rows[-1]["step"])) if rows else None
+    print(findings_text(findings, args.run_dir, args.json, last))
     return 0
 
 

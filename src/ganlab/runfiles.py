@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -133,10 +134,19 @@ def read_metrics(run_dir: Path) -> list[dict]:
 
 
 def read_csv(path: Path) -> list[dict]:
+    """A run's CSV log as rows of strings; a row whose step is not a number (a line training
+    did not write, or half of one) is left out, so that readers can rely on it."""
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        return [r for r in csv.DictReader(f) if "step" not in r or _number(r["step"])]
+
+
+def _number(text) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except (TypeError, ValueError):
+        return False
 
 
 def append_row(path: Path, fields: list[str], row: dict) -> None:

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from ganlab.data.image_cache import float_bytes, image_cache
 from ganlab.data.sources import EpochSource
+from ganlab.data.user import check_array_shape
 from ganlab.errors import DataError
 
 MEMORY_SHARE = 4  # auto streams when the float32 examples would take over 1/4 of free memory
@@ -165,16 +166,7 @@ def npy_rows(path: Path) -> RowFile:
         raise DataError(f"cannot read {path} as a .npy array ({e}); save it with np.save") from None
     if dtype.kind not in "fiub" or dtype.hasobject:
         raise DataError(f"{path} holds {dtype} values; save numbers (float32)")
-    if len(shape) == 0 or len(shape) > 4:
-        raise DataError(
-            f"{path} holds an array of shape {shape} ({len(shape)} dimensions); save points "
-            "as (N, d) or images as (N, H, W) or (N, C, H, W)"
-        )
-    if len(shape) == 4 and shape[1] not in (1, 3, 4) and shape[3] in (1, 3, 4):
-        raise DataError(
-            f"{path} holds images of shape {shape}, which looks channels-last (N, H, W, C); "
-            "save them as (N, C, H, W): x.transpose(0, 3, 1, 2)"
-        )
+    check_array_shape(tuple(shape), path)
     if fortran and len(shape) > 1:
         raise DataError(
             f"{path} is stored Fortran-ordered, which cannot be read a row at a time; save it "

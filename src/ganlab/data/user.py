@@ -278,19 +278,37 @@ def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tenso
     return x, _as_labels(y, len(x), path)
 
 
+def check_array_shape(shape: tuple[int, ...], path) -> None:
+    """An array file's shape as examples: (N, d) points, (N, H, W) or (N, C, H, W) images
+    with C of 1 (grey), 3 (RGB) or 4 (RGBA), at least one example.
+
+    Raises:
+        DataError: naming the shape and how to save it instead.
+    """
+    if len(shape) == 0 or len(shape) > 4:
+        raise DataError(
+            f"{path} holds an array of shape {shape} ({len(shape)} dimensions); save points "
+            "as (N, d) or images as (N, H, W) or (N, C, H, W)"
+        )
+    if shape[0] == 0:
+        raise DataError(f"{path} holds no examples (shape {shape}); save at least one row")
+    if len(shape) == 4 and shape[1] not in (1, 3, 4):
+        if shape[3] in (1, 3, 4):
+            raise DataError(
+                f"{path} holds images of shape {shape}, which looks channels-last (N, H, W, C);"
+                " save them as (N, C, H, W): x.transpose(0, 3, 1, 2)"
+            )
+        raise DataError(
+            f"{path} holds images of {shape[1]} channels (shape {shape}); ganlab trains on "
+            "1 (grey), 3 (RGB) or 4 (RGBA) channels: save those, or the channels as separate "
+            "files"
+        )
+
+
 def _as_examples(arr: np.ndarray, path: Path) -> Tensor:
     if arr.dtype.kind not in "fiub":
         raise DataError(f"{path} holds {arr.dtype} values; save numbers (float32)")
-    if arr.ndim == 0 or arr.ndim > 4:
-        raise DataError(
-            f"{path} holds an array of shape {arr.shape} ({arr.ndim} dimensions); save points "
-            "as (N, d) or images as (N, H, W) or (N, C, H, W)"
-        )
-    if arr.ndim == 4 and arr.shape[1] not in (1, 3, 4) and arr.shape[3] in (1, 3, 4):
-        raise DataError(
-            f"{path} holds images of shape {arr.shape}, which looks channels-last (N, H, W, C); "
-            "save them as (N, C, H, W): x.transpose(0, 3, 1, 2)"
-        )
+    check_array_shape(arr.shape, path)
     images = arr.ndim >= 3
     x = arr.astype(np.float32)
     if images and arr.dtype == np.uint8:

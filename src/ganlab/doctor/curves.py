@@ -58,6 +58,12 @@ ACF_TROUGH = -0.55
 ACF_PEAK = 0.3
 MIN_SWING = 0.05
 MIN_REL_SWING = 0.25
+# Divergence without a NaN: D's loss LOSS_BLOWUP times that of a D that outputs one value
+# everywhere (log 4 for the 2014 game; 1 where that is 0, a critic). The BCE losses are at
+# most |logit| + log 2 per example, so 1.4e4 needs logits of ~1e4: D's outputs have blown up
+# (a ring8 run at learning rate 1 logged 6.4e5 at its first row; Adam at 1e6, 1e33). Healthy
+# gallery runs stay within 10x of chance.
+LOSS_BLOWUP = 1e4
 
 
 @dataclass(frozen=True)
@@ -243,14 +249,28 @@ def _cycle(steps, series, i: int, window: int, name: str) -> tuple[int, dict] | 
     return int(steps[i]), evidence
 
 
-def nonfinite(c: dict[str, np.ndarray], cfg: Config) -> Finding | None:
-    """divergence: the first logged row with a NaN or infinite loss or D output."""
-    names = {"d_loss": "the discriminator's loss", "g_loss": "the generator's loss"}
+def nonfinite(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Finding | None:
+    """divergence: the first logged row where a loss or a gradient norm is NaN or infinite,
+    or where D's loss has blown up to LOSS_BLOWUP times that of a D that guesses."""
+    names = {
+        "d_loss": "the discriminator's loss",
+        "g_loss": "the generator's loss",
+        "g_grad_norm": "the generator's gradient norm",
+        "d_grad_norm": "the discriminator's gradient norm",
+    }
+    blowup = LOSS_BLOWUP * max(1.0, abs(facts.chance_loss))
     for i in range(len(c.get("step", ()))):
         for key, what in names.items():
-            if not np.isfinite(c[key][i]):
-                evidence = {"value": str(c[key][i]), "where": key}
-                return Finding(
-                    "divergence", int(c["step"][i]), evidence, advice_divergence(cfg, what)
-                )
+            if key not in c:
+                continue
+            value = c[key][i]
+            if not np.isfinite(value) and not (key.endswith("norm") and np.isnan(value)):
+                evidence = {"value": str(value), "where": key}
+                advice = advice_divergence(cfg, what)
+            elif key == "d_loss" and abs(value) > blowup:
+                evidence = {"value": float(value), "where": key, "threshold": blowup}
+                advice = advice_divergence(cfg, what, f"blew up to {value:.2g}")
+            else:
+                continue
+            return Finding("divergence", int(c["step"][i]), evidence, advice)
     return None

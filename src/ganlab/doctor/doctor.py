@@ -105,7 +105,10 @@ class Doctor:
         if not c:
             return []
         # For the minimax loss a winning D *is* saturation (G's push is D(G(z)) itself).
-        found = [curves.nonfinite(c, self.cfg), curves.saturation(c, self.facts, self.cfg)]
+        found = [
+            curves.nonfinite(c, self.facts, self.cfg),
+            curves.saturation(c, self.facts, self.cfg),
+        ]
         if self.facts.objective != "minimax":
             found.append(curves.overpowers(c, self.facts, self.cfg))
         found.append(curves.oscillation(c, self.facts, self.cfg))
@@ -164,6 +167,9 @@ class Doctor:
         """Rerun the sample detectors over every check so far; the new findings."""
         if self.coverage:
             collapse = samples.coverage_collapse(self.coverage, self.facts, self.cfg)
+            if collapse is None:  # samples on no mode at all: their spread alone can tell
+                off = samples.off_the_modes(self.spread, self.coverage)
+                collapse = samples.spread_collapse(off, self.facts, self.cfg)
         else:
             collapse = samples.spread_collapse(self.spread, self.facts, self.cfg)
         starving = self.found.get("g_saturation")

@@ -143,9 +143,9 @@ def advice_oscillation(cfg: Config) -> str:
     )
 
 
-def advice_divergence(cfg: Config, what: str) -> str:
+def advice_divergence(cfg: Config, what: str, how: str = "became NaN or infinite") -> str:
     return (
-        f"{what} became NaN or infinite: a step too large for the curvature it met; lower both "
+        f"{what} {how}: a step too large for the curvature it met; lower both "
         f"learning rates (--set g_optimizer.lr={_lr(cfg.g_optimizer.lr / 10)} "
         f"--set d_optimizer.lr={_lr(cfg.d_optimizer.lr / 10)}) or let ganlab roll back to the "
         "last checkpoint with smaller steps: --set on_nan=rollback"

@@ -57,6 +57,11 @@ SAMPLES = 500  # samples each check draws from G
 # scores move by about 0.01-0.02 (sampling noise of 500 against 500, measured on ring8 and the
 # points recipe), so 0.05 is noise only by a >= 3 sigma fluke of two averaged checks.
 UNFINISHED_GAIN = 0.05
+# ... but recall rising while precision stays under UNFINISHED_MIN_PRECISION is samples spread
+# over everything (a ring8 run at m = 2: recall 1.00, precision 0.008): not a run to go on with
+# as it is. Healthy toy runs end above 0.8, short MNIST runs above 0.3.
+UNFINISHED_MIN_PRECISION = 0.1
+FIT_K_MAX = 5  # the largest k of precision_recall_density_coverage (density, coverage)
 FIT_SIDE = 16  # images are compared at most 16x16 (average pooling): shape, not pixel noise
 
 
@@ -150,7 +155,8 @@ def spread_floor(x_shape: tuple[int, ...]) -> float:
 
 def spread_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
     """mode_collapse from (step, spread, floor) checks: samples bunched far tighter than the
-    data past the warm-up, at CONFIRM consecutive checks (or at the run's last)."""
+    data past the warm-up, at CONFIRM consecutive checks (or at the run's last). A row's other
+    keys (off_the_modes': modes covered, share on modes) join the evidence."""
     held = []
     for row in rows:
         judged = row["step"] >= max(WARMUP_SHARE * facts.steps, MIN_STEP)
@@ -161,8 +167,29 @@ def spread_collapse(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding 
         if len(held) >= CONFIRM or row["step"] >= facts.steps:
             first = held[0]
             evidence = {"spread_ratio": first["spread"], "threshold": first["floor"]}
+            extra = {k: v for k, v in first.items() if k not in ("step", "spread", "floor")}
+            evidence.update(extra)
             return Finding("mode_collapse", int(first["step"]), evidence, advice_collapse(cfg))
     return None
+
+
+def off_the_modes(spread: list[dict], coverage: list[dict]) -> list[dict]:
+    """The spread checks of a mixture run taken while under MIN_QUALITY of its samples lay on
+    any mode (the latest coverage check at or before each), where coverage_collapse cannot
+    judge; the others with an infinite spread, so that they break a streak. A G that put every
+    sample on one point off the data (a ring8 run at learning rate 1: 0 of 8 modes, spread 0)
+    is collapsed whatever the modes say."""
+    out = []
+    for row in spread:
+        before = [c for c in coverage if c["step"] <= row["step"]]
+        quality = float(before[-1].get("high_quality", 1.0)) if before else 1.0
+        if quality >= MIN_QUALITY:
+            out.append({**row, "spread": float("inf")})
+            continue
+        last = before[-1]
+        modes = {"modes_covered": int(last["modes_covered"]), "modes": int(last["modes"])}
+        out.append({**row, **modes, "high_quality": quality})
+    return out
 
 
 def memorised(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | None:
@@ -183,6 +210,8 @@ def fit_scores(fake: Tensor, real: Tensor) -> dict[str, float]:
         pool = torch.nn.AdaptiveAvgPool2d(FIT_SIDE)
         fake, real = pool(fake), pool(real)
     n = min(len(fake), len(real))
+    if n <= FIT_K_MAX:  # a data set of a handful of examples: no k-th neighbour to measure by
+        return {"precision": float("nan"), "recall": float("nan")}
     scores = precision_recall_density_coverage(real[:n].reshape(n, -1), fake[:n].reshape(n, -1))
     return {"precision": scores.precision, "recall": scores.recall}
 
@@ -196,10 +225,11 @@ def unfinished(rows: list[dict], facts: GameFacts, cfg: Config) -> Finding | Non
     last = rows[-2:]
     start = rows[-1]["step"] / 2
     before = [r for r in rows[:-2] if r["step"] >= start] or rows[:-2][-1:]
+    off_the_data = float(np.mean([r["precision"] for r in last])) < UNFINISHED_MIN_PRECISION
     for measure in ("recall", "precision"):
         then = float(np.mean([r[measure] for r in before]))
         now = float(np.mean([r[measure] for r in last]))
-        if now - then > UNFINISHED_GAIN:
+        if now - then > UNFINISHED_GAIN and not (measure == "recall" and off_the_data):
             evidence = {f"{measure}_before": then, f"{measure}_at_end": now}
             evidence["threshold"] = UNFINISHED_GAIN
             advice = advice_unfinished(cfg, measure, then, now)

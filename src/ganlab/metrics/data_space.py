@@ -40,6 +40,8 @@ DEFINITIONS = {
     f"2020), {_SPACE}",
 }
 
+KNN_K_MAX = 5  # the largest k of precision_recall_density_coverage (density, coverage)
+
 
 def data_features(fit: Tensor, *sets: Tensor) -> list[Tensor]:
     """Each of `sets` flattened and mapped into the data's space, the map fitted on `fit`:
@@ -97,6 +99,12 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
     source = build_data(run.config.data, seed + DATA_SEED_OFFSET)
     examples = source.reference(2 * n_real, seed + DATA_SEED_OFFSET)  # (<= 2 n, *x_shape)
     n = min(n_real, len(examples) // 2)
+    if n <= KNN_K_MAX:  # each half needs a k-th nearest neighbour
+        raise DataError(
+            f"{run.path}: its data has {len(examples)} examples, and the k-NN metrics compare "
+            f"samples with half of them and that half with the other: at least "
+            f"{2 * (KNN_K_MAX + 1)} are needed; train on more data to evaluate this way"
+        )
     real, floor = examples[:n], examples[n : 2 * n]
     f_real, f_fake, f_floor = data_features(examples[: 2 * n], real, fake, floor)
     v = precision_recall_density_coverage(f_real, f_fake, progress=progress)

@@ -16,7 +16,7 @@ from ganlab.data import build_data, distribution_of
 from ganlab.data.sources import TensorSource
 from ganlab.data.streaming import StreamingSource
 from ganlab.doctor import Doctor, Finding
-from ganlab.doctor.samples import SAMPLES
+from ganlab.doctor.samples import MIN_STEP, SAMPLES
 from ganlab.errors import CheckpointError
 from ganlab.runfiles import (
     read_csv,
@@ -88,8 +88,12 @@ class RunDoctor:
         # with a fixed set of n points); else leave-one-out within the training set
         self.heldout = heldout_draws(self.distribution, cfg) if self.train is not None else None
         # A resumed run: its findings so far are not warned again, and its rows are history.
+        # Not what was found past the step it goes on from (a divergence it ran into after its
+        # last checkpoint: those steps are trained again, perhaps with other rates), nor an
+        # unfinished run, which is judged at the run's new end.
         for finding in recorded_findings(run_dir):
-            self.doctor.found.setdefault(finding.kind, finding)
+            if finding.step <= state.step and finding.kind != "unfinished":
+                self.doctor.found.setdefault(finding.kind, finding)
         for row in read_metrics(run_dir):
             self.doctor.rows.append(row)
         self._store()
@@ -120,7 +124,7 @@ class RunDoctor:
         if not found:
             return
         for finding in found:
-            warnings.warn(finding.line(), stacklevel=3)
+            warnings.warn(with_run(finding.line(), self.run_dir), stacklevel=3)
         with writing(self.run_dir / "findings.json", last_checkpoint):
             self._store()
 
@@ -128,26 +132,52 @@ class RunDoctor:
         write_findings(self.run_dir, [f.to_dict() for f in self.doctor.findings])
 
 
-def findings_text(findings: list[Finding], run_dir, as_json: bool = False) -> str:
+def with_run(text: str, run_dir) -> str:
+    """Advice with the run's own directory where it says `ganlab resume RUN` or `sample RUN`
+    (findings.json keeps RUN: a run directory may be moved)."""
+    for command in ("ganlab resume", "ganlab sample"):
+        text = text.replace(f"{command} RUN ", f"{command} {run_dir} ")
+    return text
+
+
+def findings_text(
+    findings: list[Finding], run_dir, as_json: bool = False, last_step: int | None = None
+) -> str:
     """What `ganlab doctor` prints: each finding's kind, step, evidence and advice, a line
-    saying there is none, or (as_json) {"findings": [{kind, step, evidence, advice}, ...]}."""
+    saying there is none (and, for a run that stopped before step MIN_STEP, that mode collapse
+    was not judged), or (as_json) {"findings": [{kind, step, evidence, advice}, ...]}."""
     if as_json:
         return json.dumps({"findings": [f.to_dict() for f in findings]}, indent=1)
     if not findings:
-        return (
-            f"{run_dir}: the doctor found nothing wrong (saturation, an overpowering D, mode "
-            "collapse, oscillation, divergence, memorisation, an unfinished run)"
+        short = last_step is not None and last_step < MIN_STEP
+        kinds = "saturation, an overpowering D, " + ("" if short else "mode collapse, ")
+        line = (
+            f"{run_dir}: the doctor found nothing wrong ({kinds}oscillation, divergence, "
+            "memorisation, an unfinished run)"
         )
+        if short:
+            line += (
+                f"; mode collapse is not judged before step {MIN_STEP} (an untrained G maps "
+                f"every z near one point) and this run stopped at step {last_step}"
+            )
+        return line
     lines = []
     for f in findings:
         evidence = ", ".join(f"{k} {v}" for k, v in f.to_dict()["evidence"].items())
-        lines.append(f"{f.kind} from step {f.step}\n  evidence: {evidence}\n  advice: {f.advice}")
+        advice = with_run(f.advice, run_dir)
+        lines.append(f"{f.kind} from step {f.step}\n  evidence: {evidence}\n  advice: {advice}")
     return "\n".join(lines)
 
 
-def diagnose(run_dir: Path | str) -> list[Finding]:
+def diagnose(run_dir: Path | str, data=None) -> list[Finding]:
     """The findings of a run directory, from its files (training-time findings, metrics.csv,
     coverage.csv) and a sample check at every checkpoint kept.
+
+    Args:
+        run_dir: the run directory.
+        data: the examples a run of data.kind 'tensor' trained on (ganlab.train(..., data=x)),
+            which its directory does not hold; without them its samples are not checked (one
+            warning line) and the curves still are.
 
     Raises:
         RunDirError: not a run directory.
@@ -165,8 +195,16 @@ def diagnose(run_dir: Path | str) -> list[Finding]:
         for row in read_csv(run_dir / "coverage.csv")
     ]
     steps = [int(e["step"]) for e in CheckpointStore(run_dir / "checkpoints").entries()]
+    if steps and cfg.data.kind == "tensor" and data is None:
+        warnings.warn(
+            f"the samples of {run_dir} were not checked (mode collapse, memorisation, an "
+            "unfinished run): it trained on a tensor passed in Python, which its directory "
+            f"does not hold; ganlab.diagnose({str(run_dir)!r}, data=x) checks them",
+            stacklevel=2,
+        )
+        steps = []
     if steps:
-        source = build_data(cfg.data, cfg.seed + DATA_SEED)
+        source = build_data(cfg.data, cfg.seed + DATA_SEED, data)
         real = source.reference(SAMPLES, seed=cfg.seed + EVAL_SEED)
         train, z = training_set(source), doctor_noise(cfg)
         law = distribution_of(cfg.data)

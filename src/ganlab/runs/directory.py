@@ -173,6 +173,21 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
     """
     runtime = []
     ran_raw, asked_raw = run_cfg.model_dump(mode="json"), cfg.model_dump(mode="json")
+    changed = _differences(ran_raw, asked_raw)
+    set_keys = {_set_key(item)[0] for item in overrides}
+    unset = [k for k in changed if not any(k == s or k.startswith(f"{s}.") for s in set_keys)]
+    unset.sort(key=lambda k: (not k.startswith(("objective", "data.")), k))  # the telling first
+    if unset:  # another preset or file than the run's: no --set says so
+        shown = ", ".join(
+            f"{k}={_config_value(asked_raw, k)} (the run: {_config_value(ran_raw, k)})"
+            for k in unset[:3]
+        )
+        more = f" and {len(unset) - 3} more" if len(unset) > 3 else ""
+        raise ConfigError(
+            f"--resume: this command's config differs from the one the run trained with: "
+            f"{shown}{more}; resume the run with its own (`ganlab resume RUN`), or start a new "
+            "run (another --out)"
+        )
     for item in overrides:
         key, is_runtime = _set_key(item)
         if key == "steps":
@@ -188,6 +203,22 @@ def train_resume_overrides(run_cfg: Config, cfg: Config, overrides=()) -> list[s
                 f"run (another --out) to change {key}"
             )
     return runtime
+
+
+def _differences(ran: dict, asked: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two dumped configs, less steps and
+    RUNTIME_KEYS (what a resume may change)."""
+    out = []
+    for key in sorted(set(ran) | set(asked)):
+        dotted = f"{prefix}{key}"
+        if not prefix and (key == "steps" or key in RUNTIME_KEYS):
+            continue
+        a, b = ran.get(key), asked.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{dotted}.")
+        elif a != b:
+            out.append(dotted)
+    return out
 
 
 def _set_key(item: str) -> tuple[str, bool]:

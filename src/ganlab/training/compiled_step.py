@@ -229,10 +229,11 @@ class CompiledUpdate:
             return fn(*self.bound, *args)
 
     def descend(self, stepper: Stepper, grads: list[Tensor]) -> None:
-        """The step on the gradients this update's graph returned (an eager update, after a
-        failed compile, has taken its own), and .grad set to them."""
-        if not self.failed:
-            stepper.step(grads)
+        """The step on the gradients this update's graph returned, and .grad set to them. An
+        eager update (after a failed compile) has taken its own step and left its .grad."""
+        if self.failed:
+            return
+        stepper.step(grads)
         stepper.set_grads(grads)
 
     def _compile(self, args: tuple, key: tuple) -> Callable:

@@ -122,11 +122,16 @@ def assert_train_refused(capsys, workdir: Path, config, *extra, needles=()) -> N
     assert snapshot(workdir) == before
 
 
-@pytest.mark.parametrize("config", ["nope.yaml", "configs/nope"])
-def test_missing_config_file(capsys, workdir, config):
-    assert_train_refused(
-        capsys, workdir, config, needles=[f"config file {config} does not exist", "preset"]
-    )
+def test_missing_config_file(capsys, workdir):
+    needles = ["config file nope.yaml does not exist", "preset"]
+    assert_train_refused(capsys, workdir, "nope.yaml", needles=needles)
+
+
+@pytest.mark.parametrize("source", ["configs/nope", "my_images/"])
+def test_a_missing_path_names_what_it_could_have_been(capsys, workdir, source):
+    # the README's own `ganlab train my_images/` once said "config file my_images does not exist"
+    needles = ["does not exist", "data file", "folder of images", "preset"]
+    assert_train_refused(capsys, workdir, source, needles=needles)
 
 
 def test_missing_config_file_without_out_creates_no_runs_folder(capsys, workdir):
@@ -700,3 +705,22 @@ def test_library_deprecation_notes_are_not_shown_but_warnings_are(monkeypatch, c
     assert cli.main(["demo"]) == 0
     err = capsys.readouterr().err
     assert "deprecated" not in err and "ganlab: warning: the machine is busy" in err
+
+
+def test_a_file_where_a_run_goes_and_an_upper_case_suffix(capsys, tiny_run, tmp_path):
+    # `ganlab report data.csv` said the path "does not exist"; `--out S.PNG` was refused
+    (tmp_path / "plain.csv").write_text("1,2\n")
+    assert_refused(cli(capsys, "report", tmp_path / "plain.csv"), "is a file, not a run")
+    code, _, err = cli(capsys, "sample", tiny_run, "-n", "16", "--out", tmp_path / "S.PNG")
+    assert code == 0 and (tmp_path / "S.PNG").stat().st_size > 0, err
+
+
+def test_data_given_first_and_another_data_path_set_is_refused(capsys, tmp_path):
+    # the plan and step budget came from the first file, the training from the --set one
+    for name in ("a.csv", "b.csv"):
+        np.savetxt(tmp_path / name, np.random.default_rng(0).normal(size=(50, 2)), delimiter=",")
+    before = snapshot(tmp_path)
+    result = cli(capsys, "train", tmp_path / "a.csv", "--out", tmp_path / "r", "--quiet",
+                 "--set", f"data.path={tmp_path / 'b.csv'}")  # fmt: skip
+    assert_refused(result, "--set data.path", "a.csv", "given first")
+    assert snapshot(tmp_path) == before

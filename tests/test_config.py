@@ -55,6 +55,13 @@ def test_overrides_parse_yaml_values():
     assert cfg.d_optimizer.betas == (0.9, 0.99)
 
 
+def test_a_section_set_whole_replaces_it():
+    # documented: keys it does not name take their defaults (the lab's datasets rely on it),
+    # so a recipe's Adam becomes the default SGD where the section names only lr
+    cfg = load_config("ring8", ["g_optimizer={lr: 0.001}"])
+    assert cfg.g_optimizer.name == "sgd" and cfg.g_optimizer.lr == 0.001
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config("grid25", ["seed=7"])
     path = tmp_path / "c.yaml"

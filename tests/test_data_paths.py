@@ -57,6 +57,37 @@ def test_changed_data_is_refused_on_resume_unless_forced(csv_run, capsys):
     assert main(["resume", "run", "--steps", "60", "--quiet", "--force"]) == 0
 
 
+def test_a_run_whose_data_moved_resumes_from_the_new_path_if_the_data_is_the_same(csv_run, capsys):
+    (csv_run / "pts.csv").rename(csv_run / "moved.csv")
+    capsys.readouterr()
+    assert main(["resume", "run", "--steps", "60", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "--set data.path=NEW" in err and err.count("\n") == 1
+    assert main(["resume", "run", "--steps", "60", "--quiet", "--set", "data.path=moved.csv"]) == 0
+    cfg = yaml.safe_load((csv_run / "run" / "config.yaml").read_text())
+    assert cfg["data"]["path"] == str(csv_run / "moved.csv") and cfg["steps"] == 60
+    # other examples at a new path: the fingerprint says so, as for a file changed in place
+    rng = np.random.default_rng(1)
+    np.savetxt(csv_run / "other.csv", rng.normal(size=(600, 2)), delimiter=",", header="a,b",
+               comments="")  # fmt: skip
+    capsys.readouterr()
+    assert main(["resume", "run", "--steps", "80", "--quiet", "--set", "data.path=other.csv"]) == 2
+    assert "changed since run" in capsys.readouterr().err
+    cfg = yaml.safe_load((csv_run / "run" / "config.yaml").read_text())
+    assert cfg["data"]["path"] == str(csv_run / "moved.csv")  # the refused resume wrote nothing
+
+
+def test_eval_against_changed_data_says_so(csv_run, capsys):
+    assert main(["eval", "run", "--samples", "500"]) == 0
+    assert "changed since run" not in capsys.readouterr().err
+    rng = np.random.default_rng(1)  # other points, same file: the scores would mean other data
+    np.savetxt(csv_run / "pts.csv", rng.normal(size=(600, 2)), delimiter=",", header="a,b",
+               comments="")  # fmt: skip
+    assert main(["eval", "run", "--samples", "500"]) == 0
+    err = capsys.readouterr().err
+    assert "changed since run" in err and "SHA-256" in err and "Traceback" not in err
+
+
 def test_a_handful_of_rows_trains_and_eval_says_why_it_cannot_judge(tmp_path, capsys):
     # 3 rows: the doctor's k-NN checks (k = 5) raised in training's first figure; eval's
     # real-against-real halves need 2 x 6 examples

@@ -320,7 +320,7 @@ def test_knn_metrics_read_quality_and_diversity_in_the_datas_own_space(tmp_path)
 
     np.savetxt(tmp_path / "moons.csv", _moons(4000, 0).numpy(), delimiter=",")
     data = DataConfig(kind="csv", path=str(tmp_path / "moons.csv"))
-    run = SimpleNamespace(config=SimpleNamespace(data=data))
+    run = SimpleNamespace(path=tmp_path, config=SimpleNamespace(data=data))  # no meta.json
 
     def scores(fake):
         out = knn_metrics(run, fake, n_real=2000, seed=0)["metrics"]

@@ -36,6 +36,17 @@ def test_delimiters_and_a_text_column_of_classes(tmp_path, sep):
     assert names == ["setosa", "versicolor", "virginica"] and y.tolist() == [0, 0, 1, 1, 2, 2]
 
 
+@pytest.mark.parametrize("suffix", [".tsv", ".txt"])
+def test_tab_separated_files_by_their_own_suffix_are_data(tmp_path, suffix):
+    # a .tsv was read as a YAML config ("found character '\\t'")
+    from ganlab.data.inspect import is_data_path
+
+    path = _write(tmp_path / f"t{suffix}", ["a", "b", "species"], IRIS_LIKE, "\t")
+    assert is_data_path(path)
+    summary = inspect_path(path)
+    assert summary.loader == "csv" and summary.count == len(IRIS_LIKE) and summary.classes == 3
+
+
 def test_decimal_commas_where_semicolons_split_the_cells(tmp_path):
     path = tmp_path / "eu.csv"
     path.write_text("l\u00e4nge;breite\n5,1;3,5\n4,9;3\n")

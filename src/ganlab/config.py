@@ -327,6 +327,11 @@ def _set_items(overrides: Sequence[str]) -> dict[str, str]:
 def _read_source(source: str | Path) -> tuple[dict[str, Any], str]:
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(source):
+        if not path.exists() and path.suffix not in (".yaml", ".yml"):
+            raise ConfigError(
+                f"{path} does not exist; give a data file (.csv, .npy, .npz), a folder of "
+                f"images, a YAML config or a preset ({', '.join(preset_names())})"
+            )
         if not path.exists():
             raise ConfigError(
                 f"config file {path} does not exist; give an existing YAML file or a preset "

@@ -36,3 +36,8 @@ class Diverged(GanlabError):
 class AlreadyDone(UserWarning):
     """A request already fulfilled (`ganlab resume` of a run at its steps): the library warns
     and changes nothing; the CLI says so in one line and exits with status 0."""
+
+
+# Said where a data path does not exist: a run's data that moved is found again by its new path
+# (the resume checks the examples' SHA-256 against the run's).
+DATA_MOVED_HINT = "; a run whose data moved: `ganlab resume RUN --set data.path=NEW`"

@@ -70,6 +70,10 @@ def is_run_dir(path: Path) -> bool:
 
 
 def run_config(run_dir: Path) -> Config:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(
+            f"{run_dir} is a file, not a run directory; pass the folder `ganlab train` made"
+        )
     if not run_dir.is_dir():
         raise RunDirError(
             f"run directory {run_dir} does not exist; pass the folder `ganlab train` made"

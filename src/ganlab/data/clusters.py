@@ -97,6 +97,8 @@ def fit_clusters(x: np.ndarray, k: int, seed: int, method: str):
     neighbours = min(NEIGHBOURS, n - 1)
     with warnings.catch_warnings():  # a graph in pieces still clusters: its pieces split first
         warnings.filterwarnings("ignore", "Graph is not fully connected")
+        # sklearn's notice for few points (n_neighbors near n) about its own API, not the data
+        warnings.filterwarnings("ignore", "The spectral clustering API has changed")
         fitted = SpectralClustering(
             k,
             affinity="nearest_neighbors",

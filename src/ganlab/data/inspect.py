@@ -7,6 +7,7 @@ labels, without decoding a whole folder of images.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,8 @@ from ganlab.data.user import (
 )
 from ganlab.errors import DataError
 
-DATA_SUFFIXES = (".csv", ".npy", ".npz")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")  # delimited text: commas, semicolons or tabs
+DATA_SUFFIXES = (*TABLE_SUFFIXES, ".npy", ".npz")
 PROBE_IMAGES = 64  # images of a folder opened to learn sizes and colour (evenly spread)
 PROBE_ROWS = 10_000  # rows of a .npy file read for its value range (evenly spread)
 SKEWED = 2.0  # a positive column's skewness from which it is learned on a log scale
@@ -128,7 +130,7 @@ def inspect_path(path: str | Path, label_column: str | None = None) -> DataSumma
             )
         return _inspect_folder(path)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in TABLE_SUFFIXES:
         return _inspect_csv(path, label_column)
     if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
         return _inspect_npy(path)
@@ -194,10 +196,13 @@ def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
     found = []
     for j in range(x.shape[1]):
         col = x[:, j].astype(np.float64)
-        if len(col) < 20 or col.min() <= 0:
+        if len(col) < 20 or col.min() <= 0 or col.min() == col.max():
             continue
-        before = float(skew(col))
-        if before >= SKEWED and abs(float(skew(np.log(col)))) < before / 2:
+        with warnings.catch_warnings():  # a near-constant column: scipy warns, skew is ~nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            before = float(skew(col))
+            after = float(skew(np.log(col)))
+        if before >= SKEWED and abs(after) < before / 2:
             found.append(j)
     return tuple(found)
 

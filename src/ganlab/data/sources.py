@@ -11,9 +11,11 @@ the state is the same on all of them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -234,3 +236,21 @@ def steps_per_epoch(size: int | None, m: int, epoch_size: int | None = None) -> 
     the size of the paper's MNIST training set, unless epoch_size says otherwise."""
     n = epoch_size or size or 50_000
     return max(1.0, math.floor(n / m))
+
+
+def data_fingerprint(source) -> str | None:
+    """SHA-256 of the examples a run trains on when they come from a file or set (None for a
+    toy density's fresh draws): what a resume compares to see that the data did not change.
+
+    The float32 examples as trained on (scaled to G's range) are hashed a chunk at a time, with
+    their shape: fingerprint(x) of the whole tensor, for a source held in memory or streamed
+    from disk alike, so either kind of run resumes the other's.
+    """
+    chunks = getattr(source, "chunks", None)
+    if chunks is None:
+        return None
+    h = hashlib.sha256()
+    for chunk in chunks():
+        h.update(np.ascontiguousarray(chunk.numpy()).tobytes())
+    h.update(str((source.size, *source.x_shape)).encode())
+    return h.hexdigest()

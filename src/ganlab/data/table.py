@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganlab.errors import DataError
+from ganlab.errors import DATA_MOVED_HINT, DataError
 
 # Cells read as missing values (compared lower-cased, stripped): what spreadsheets, R and pandas
 # write for "no value". A row with one is left out, and the plan line says how many.
@@ -105,7 +105,7 @@ def read_table(path: Path) -> Table:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"CSV file {path} does not exist; check data.path")
+        raise DataError(f"CSV file {path} does not exist; check data.path" + DATA_MOVED_HINT)
     raw = path.read_bytes()
     key = (str(path), hashlib.blake2b(raw, digest_size=16).digest())
     if key not in _LAST_READ:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ganlab.data.table import read_table
-from ganlab.errors import DataError
+from ganlab.errors import DATA_MOVED_HINT, DataError
 
 # The formats Pillow decodes that image sets come in (a GIF's first frame, a TIFF's first page)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -53,7 +53,7 @@ def image_files(path: Path, channels: int) -> list[Path]:
         DataError: the folder is missing, not a folder or empty, or channels is not 1 or 3.
     """
     if not path.exists():
-        raise DataError(f"image folder {path} does not exist; check data.path")
+        raise DataError(f"image folder {path} does not exist; check data.path" + DATA_MOVED_HINT)
     if not path.is_dir():
         raise DataError(
             f"{path} is not a folder; give a folder of PNG/JPEG images (for a .npy/.npz file use "
@@ -242,7 +242,7 @@ def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tenso
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(f"data file {path} does not exist; check data.path")
+        raise DataError(f"data file {path} does not exist; check data.path" + DATA_MOVED_HINT)
     try:
         # allow_pickle=False: a data file must never run code when loaded.
         loaded = np.load(path, allow_pickle=False)

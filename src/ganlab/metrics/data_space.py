@@ -12,10 +12,14 @@ held-out split), so the floor says what a G that drew fresh examples of the data
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
 from ganlab.errors import DataError
+from ganlab.runfiles import read_json
 
 FEATURES = 64  # principal components kept for examples of more coordinates than this
 PCA_ROWS = 5_000  # examples the principal directions are fitted on
@@ -88,6 +92,7 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
         DataError: the run's data cannot be loaded (moved, or given to the Python API).
     """
     from ganlab.data import build_data
+    from ganlab.data.sources import data_fingerprint
     from ganlab.metrics.features import precision_recall_density_coverage
 
     if run.config.data.kind == "tensor":
@@ -97,6 +102,14 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
             "the file to evaluate with --metrics knn"
         )
     source = build_data(run.config.data, seed + DATA_SEED_OFFSET)
+    expected = (read_json(Path(run.path) / "meta.json") or {}).get("data_fingerprint")
+    if expected and data_fingerprint(source) != expected:  # as a resume checks (SHA-256)
+        warnings.warn(
+            f"the data at {run.config.data.path} changed since run {run.path} trained on it "
+            "(SHA-256 of its examples differs): these scores compare its samples with the new "
+            "data",
+            stacklevel=2,
+        )
     examples = source.reference(2 * n_real, seed + DATA_SEED_OFFSET)  # (<= 2 n, *x_shape)
     n = min(n_real, len(examples) // 2)
     if n <= KNN_K_MAX:  # each half needs a k-th nearest neighbour

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ganlab.config import RUNTIME_KEYS, Config, apply_override, config_from_dict, dump_config
+from ganlab.data.sources import data_fingerprint
 from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import (
@@ -26,6 +27,7 @@ from ganlab.runfiles import (
     METRIC_FIELDS,
     is_run_dir,
     read_json,
+    read_meta,
     truncate_log,
     writing,
 )
@@ -92,24 +94,6 @@ def absolute_data_path(cfg: Config) -> tuple[Config, str | None]:
     return cfg.model_copy(update={"data": cfg.data.model_copy(update={"path": absolute})}), typed
 
 
-def data_fingerprint(source) -> str | None:
-    """SHA-256 of the examples a run trains on when they come from a file or set (None for a
-    toy density's fresh draws): what a resume compares to see that the data did not change.
-
-    The float32 examples as trained on (scaled to G's range) are hashed a chunk at a time, with
-    their shape: fingerprint(x) of the whole tensor, for a source held in memory or streamed
-    from disk alike, so either kind of run resumes the other's.
-    """
-    chunks = getattr(source, "chunks", None)
-    if chunks is None:
-        return None
-    h = hashlib.sha256()
-    for chunk in chunks():
-        h.update(np.ascontiguousarray(chunk.numpy()).tobytes())
-    h.update(str((source.size, *source.x_shape)).encode())
-    return h.hexdigest()
-
-
 def write_run_files(
     out: Path,
     cfg: Config,
@@ -145,15 +129,22 @@ def resume_config(run_dir: Path, cfg: Config, steps: int | None, overrides=()) -
     """
     for item in overrides:
         key, runtime = _set_key(item)
-        if not runtime:
+        # the data moved: a new data.path is taken where the run's data fingerprint (SHA-256
+        # of its examples) lets the resume check that the same examples lie there
+        moved = key == "data.path" and "data_fingerprint" in read_meta(run_dir)
+        if not (runtime or moved):
             raise ConfigError(
                 f"--set {key}: a resume trains what the run trained; it can change "
-                f"{', '.join(RUNTIME_KEYS)} and --steps. Start a new run to change {key}"
+                f"{', '.join(RUNTIME_KEYS)} and --steps (and data.path, to where the same data "
+                f"moved). Start a new run to change {key}"
             )
     if not overrides and steps is None:
         return cfg
     raw = cfg.model_dump(mode="json")
     for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "data.path":  # absolute, as a new run records it
+            item = f"data.path={os.path.abspath(os.path.expanduser(value.strip()))}"
         apply_override(raw, item)
     if steps is not None:
         raw["steps"] = steps

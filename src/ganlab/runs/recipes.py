@@ -22,6 +22,7 @@ import torch
 
 from ganlab.config import Config, config_from_dict, load_config
 from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
+from ganlab.errors import ConfigError
 from ganlab.models.dcgan import supported_sides
 from ganlab.training.algorithm import algorithm1
 from ganlab.training.runtime import configure_cpu, run_threads
@@ -161,6 +162,13 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     # leaves it out (the log and whole-number columns are counted without it)
     asked = [o.partition("=")[2].strip().strip("'\"") for o in overrides
              if o.partition("=")[0].strip() == "data.label_column"]  # fmt: skip
+    for item in overrides:  # the data is SOURCE: another path or kind would train on other data
+        key = item.partition("=")[0].strip()
+        if key in ("data.path", "data.kind"):
+            raise ConfigError(
+                f"--set {key}: the data of this run is {source}, given first; give the other "
+                f"data there instead (`ganlab train OTHER ...`), not with --set {key}"
+            )
     summary = inspect_path(source, asked[-1] if asked else None)
     preset, sets = recipe_for(summary, str(source))
     cfg = load_config(preset, sets + list(overrides))

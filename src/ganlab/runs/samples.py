@@ -46,7 +46,7 @@ def write_samples(
         written; the run cannot be loaded.
     """
     out = Path(out)
-    if out.suffix not in (".npy", ".png"):
+    if out.suffix.lower() not in (".npy", ".png"):
         raise ConfigError(f"--out {out}: unknown file type; use a .npy or .png name")
     if out.exists() and not overwrite:
         raise RunDirError(f"{out} already exists; pass --overwrite to replace it")
@@ -66,7 +66,7 @@ def write_samples(
             name = run.class_names[label_index(label, run.class_names)]
             what = f"{n} samples of class {name}"
     try:
-        if out.suffix == ".npy":
+        if out.suffix.lower() == ".npy":
             buf = io.BytesIO()
             np.save(buf, x.numpy())
             atomic_write_bytes(out, buf.getvalue())

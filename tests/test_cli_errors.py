@@ -312,6 +312,14 @@ def test_train_resume_with_another_preset_refuses_and_keeps_the_run(capsys, tmp_
     assert cli(capsys, "train", "gauss1d", "--out", out, *more, "--resume")[0] == 0
 
 
+def test_an_empty_folder_as_out_takes_the_run(capsys, tmp_path):
+    # refused before ("exists and is not a ganlab run directory"), even with --overwrite
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert cli(capsys, "train", "gauss1d", "--out", out, *TINY)[0] == 0
+    assert (out / "config.yaml").exists() and (out / "meta.json").exists()
+
+
 @pytest.mark.parametrize("flag", [None, "--resume", "--overwrite"])
 def test_existing_directory_that_is_not_a_run_is_never_touched(capsys, tmp_path, flag):
     out = tmp_path / "mine"

@@ -60,6 +60,10 @@ def test_a_folder_of_class_subfolders_reports_its_labels(tmp_path):
     write_images(tmp_path / "set" / "cats", 3)
     write_images(tmp_path / "set" / "dogs", 3, seed=1)
     assert inspect_path(tmp_path / "set").classes == 2
+    # the plan line says whether the run uses them (the images recipe is unconditional)
+    said = inspect_path(tmp_path / "set").describe()
+    assert "2 labels (not used: --set conditional.kind=concat)" in said
+    assert "2 labels (conditioned on)" in inspect_path(tmp_path / "set").describe(True)
     write_images(tmp_path / "set" / "dogs" / "puppies", 2, seed=2)  # a class's own sub-folder
     assert inspect_path(tmp_path / "set").classes == 2
     write_images(tmp_path / "set", 1, seed=3)  # a loose image: no class layout, no labels

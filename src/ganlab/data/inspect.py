@@ -86,8 +86,9 @@ class DataSummary:
         if self.label_column:
             use = "conditioned on" if conditioned else "set aside"
             text += f", {self.classes} classes in column '{self.label_column}' {use}"
-        elif self.classes:
-            text += f", {self.classes} labels"
+        elif self.classes:  # a folder's subfolders, an .npz's y
+            use = "conditioned on" if conditioned else "not used: --set conditional.kind=concat"
+            text += f", {self.classes} labels ({use})"
         return ", ".join([text, *self.notes])
 
 

@@ -42,6 +42,10 @@ from ganlab.version import __version__
 def claim_out(out: str | Path | None, name: str, resume: bool, overwrite: bool):
     """Rank 0's check of --out before training: (the run directory, whether to resume it)."""
     out = Path(out) if out is not None else default_out(name)
+    if out.is_dir() and not any(out.iterdir()):  # an empty folder: nothing to lose, a new run
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise RunDirError(f"cannot write into {out}: it is not writable; choose another --out")
+        return out, False
     if out.exists() and not is_run_dir(out):
         raise RunDirError(
             f"{out} exists and is not a ganlab run directory; refusing to touch it: "
@@ -75,9 +79,9 @@ def create_run_dir(
     """
     extra = {"data_path_as_typed": typed_path} if typed_path is not None else None
     with writing(out, None):
-        if out.exists():
+        if out.exists() and any(out.iterdir()):  # the run --overwrite replaces
             shutil.rmtree(out)
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         write_run_files(out, cfg, state, threads, data, extra, world=world)
 
 

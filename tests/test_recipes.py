@@ -165,6 +165,19 @@ def test_dry_run_prints_the_choice_and_the_config_and_writes_nothing(far_points,
     assert sorted(p.name for p in path.parent.iterdir()) == before
 
 
+def test_dry_run_refuses_what_training_would_refuse_about_out(far_points, tmp_path, capsys):
+    # it exited 0 for an --out training then refused (an existing run, a user's file)
+    path, _ = far_points
+    (tmp_path / "mine.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(["train", str(path), "--dry-run", "--out", str(tmp_path / "mine.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a ganlab run directory" in err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert main(["train", str(path), "--dry-run", "--out", str(tmp_path / "new")]) == 0
+    assert not (tmp_path / "new").exists()
+
+
 def test_train_path_learns_data_far_from_unit_scale(far_points, tmp_path, capsys):
     """The recipe standardises the data for G and D and maps G's samples back: after a short
     run the samples' mean and spread per axis are those of the data, off by far less than the

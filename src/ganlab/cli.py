@@ -141,10 +141,12 @@ def _dry_run(args) -> int:
     """`ganlab train ... --dry-run`: the line saying what would be trained, then the resolved
     config as the run directory would hold it; nothing is written."""
     from ganlab.config import dump_config
-    from ganlab.runs.directory import absolute_data_path
+    from ganlab.runs.directory import absolute_data_path, claim_out
     from ganlab.runs.recipes import announce, plan_run
 
     plan = plan_run(args.config, args.overrides)
+    if args.out is not None:  # what training would refuse about --out, said now (no writes)
+        claim_out(args.out, plan.name, args.resume, args.overwrite)
     print(f"ganlab: {announce(plan)}")
     print(dump_config(absolute_data_path(plan.config)[0]), end="")
     return 0

@@ -20,7 +20,7 @@ from ganlab.doctor.findings import (
     advice_memorisation,
     advice_unfinished,
 )
-from ganlab.metrics.features import precision_recall_density_coverage
+from ganlab.metrics.features import KNN_MIN_POINTS, precision_recall_density_coverage
 
 # Mode collapse on a mixture: modes covered (3-std protocol, metrics.coverage) fall below
 # COLLAPSED_SHARE of the modes, or lose DROP_SHARE of the best count seen, at a check past
@@ -58,10 +58,10 @@ SAMPLES = 500  # samples each check draws from G
 # points recipe), so 0.05 is noise only by a >= 3 sigma fluke of two averaged checks.
 UNFINISHED_GAIN = 0.05
 # ... but recall rising while precision stays under UNFINISHED_MIN_PRECISION is samples spread
-# over everything (a ring8 run at m = 2: recall 1.00, precision 0.008): not a run to go on with
-# as it is. Healthy toy runs end above 0.8, short MNIST runs above 0.3.
+# over everything (a ring8 run at m = 2: recall 1.00, precision 0.008, `ganlab eval --metrics
+# knn`): not a run to go on with as it is. 0.1 is set far below where a G that fits its data
+# ends (not measured over the gallery for this threshold).
 UNFINISHED_MIN_PRECISION = 0.1
-FIT_K_MAX = 5  # the largest k of precision_recall_density_coverage (density, coverage)
 FIT_SIDE = 16  # images are compared at most 16x16 (average pooling): shape, not pixel noise
 
 
@@ -210,7 +210,7 @@ def fit_scores(fake: Tensor, real: Tensor) -> dict[str, float]:
         pool = torch.nn.AdaptiveAvgPool2d(FIT_SIDE)
         fake, real = pool(fake), pool(real)
     n = min(len(fake), len(real))
-    if n <= FIT_K_MAX:  # a data set of a handful of examples: no k-th neighbour to measure by
+    if n < KNN_MIN_POINTS:  # a data set of a handful of examples: no k-th neighbour to measure by
         return {"precision": float("nan"), "recall": float("nan")}
     scores = precision_recall_density_coverage(real[:n].reshape(n, -1), fake[:n].reshape(n, -1))
     return {"precision": scores.precision, "recall": scores.recall}

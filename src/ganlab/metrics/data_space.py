@@ -44,8 +44,6 @@ DEFINITIONS = {
     f"2020), {_SPACE}",
 }
 
-KNN_K_MAX = 5  # the largest k of precision_recall_density_coverage (density, coverage)
-
 
 def data_features(fit: Tensor, *sets: Tensor) -> list[Tensor]:
     """Each of `sets` flattened and mapped into the data's space, the map fitted on `fit`:
@@ -93,7 +91,7 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
     """
     from ganlab.data import build_data
     from ganlab.data.sources import data_fingerprint
-    from ganlab.metrics.features import precision_recall_density_coverage
+    from ganlab.metrics.features import KNN_MIN_POINTS, precision_recall_density_coverage
 
     if run.config.data.kind == "tensor":
         raise DataError(
@@ -112,11 +110,11 @@ def knn_metrics(run, fake: Tensor, n_real: int, seed: int, progress: bool = Fals
         )
     examples = source.reference(2 * n_real, seed + DATA_SEED_OFFSET)  # (<= 2 n, *x_shape)
     n = min(n_real, len(examples) // 2)
-    if n <= KNN_K_MAX:  # each half needs a k-th nearest neighbour
+    if n < KNN_MIN_POINTS:  # each half needs a k-th nearest neighbour
         raise DataError(
             f"{run.path}: its data has {len(examples)} examples, and the k-NN metrics compare "
             f"samples with half of them and that half with the other: at least "
-            f"{2 * (KNN_K_MAX + 1)} are needed; train on more data to evaluate this way"
+            f"{2 * KNN_MIN_POINTS} are needed; train on more data to evaluate this way"
         )
     real, floor = examples[:n], examples[n : 2 * n]
     f_real, f_fake, f_floor = data_features(examples[: 2 * n], real, fake, floor)

@@ -270,11 +270,15 @@ def knn_radii(x: Tensor, ks: tuple[int, ...], chunk: int = 1000) -> dict[int, Te
     return out
 
 
+K_PR, K_DC = 3, 5  # k of precision/recall and of density/coverage (Naeem et al.'s defaults)
+KNN_MIN_POINTS = K_DC + 1  # a set needs a K_DC-th nearest other point
+
+
 def precision_recall_density_coverage(
     real: Tensor,
     fake: Tensor,
-    k_pr: int = 3,
-    k_dc: int = 5,
+    k_pr: int = K_PR,
+    k_dc: int = K_DC,
     chunk: int = 1000,
     progress: bool = False,
 ) -> PRDC:

@@ -4,6 +4,7 @@ mode coverage. Seconds, no MNIST."""
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -256,6 +257,30 @@ def test_eval_coverage_on_a_toy_run_writes_metrics_json(ring_run, capsys):
     assert m["floor"]["modes_covered"] == 8
     assert m["floor"]["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.008)
     assert m["definition"] and f"{m['modes_covered']}/8 modes" in out
+
+
+def test_eval_keeps_an_earlier_evaluation_asked_with_other_options(ring_run, tmp_path, capsys):
+    run = shutil.copytree(ring_run, tmp_path / "run")
+    for path in run.glob("metrics*.json"):  # what this module's other tests left
+        path.unlink()
+    args = ["eval", str(run), "--metrics", "coverage", "--quiet", "--samples"]
+    assert main([*args, "300"]) == 0
+    first = (run / "metrics.json").read_bytes()
+    assert json.loads(first)["samples"] == 300
+    capsys.readouterr()
+    assert main([*args, "200"]) == 0
+    out = capsys.readouterr().out
+    assert (run / "metrics.json").read_bytes() == first  # the user's earlier numbers stay
+    second = json.loads((run / "metrics-2.json").read_text())
+    assert second["samples"] == 200
+    assert second["options"] == "--step 20 --metrics coverage --samples 200 --test 10000 --seed 4"
+    assert f"wrote {run / 'metrics-2.json'} (metrics.json keeps an earlier evaluation" in out
+    # the same request again: its own file, rewritten with the same numbers, and no third
+    assert main([*args, "200"]) == 0
+    assert sorted(p.name for p in run.glob("metrics*.json")) == ["metrics-2.json", "metrics.json"]
+    assert json.loads((run / "metrics-2.json").read_text()) == second
+    assert (run / "metrics.json").read_bytes() == first
+    assert not list(run.glob(".*tmp*"))
 
 
 def test_eval_without_flags_evaluates_what_fits_the_run(ring_run, tiny_run, capsys):

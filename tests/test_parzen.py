@@ -10,6 +10,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from ganlab.cli import main
+from ganlab.errors import ConfigError
 from ganlab.metrics import parzen_log_likelihood, parzen_select_and_score
 from ganlab.metrics.parzen import parzen_log_likelihoods
 from ganlab.report.format import format_value
@@ -147,17 +148,49 @@ def test_eval_errors_are_one_line(ring_run, tmp_path, capsys):
     assert main(["eval", str(ring_run), "--samples", "0"]) == 2
     assert "--samples must be >= 1" in capsys.readouterr().err
     assert main(["eval", str(ring_run), "--parzen", "--dataset", "cifar10"]) == 2
-    assert "use mnist or fashion_mnist" in capsys.readouterr().err
+    assert "applies only to --parzen on an image run" in capsys.readouterr().err
+    from ganlab.metrics.parzen_run import check_dataset
+
+    with pytest.raises(ConfigError, match="--dataset cifar10: no Parzen test set; use mnist or"):
+        check_dataset("cifar10", True, "folder", (3, 32, 32), False)  # an image run
     assert main(["eval", str(ring_run), "--parzen", "--samples", "0"]) == 2
     assert "--samples must be >= 1" in capsys.readouterr().err
 
 
-def test_eval_dimension_mismatch_is_one_line(ring_run, monkeypatch, capsys):
-    # MNIST test images (784-d) against the ring's 2-d samples, without touching the network.
+def test_eval_dimension_mismatch_is_one_line(ring_run, monkeypatch):
+    # MNIST test images (784-d) against the ring's 2-d samples, without touching the network;
+    # the CLI refuses --dataset on a toy run before this (test_eval_refuses_a_dataset_...), so
+    # the library's own check is called here.
     import ganlab.data
+    from ganlab.errors import DataError
+    from ganlab.metrics.parzen_run import parzen_of_run
+    from ganlab.runs.api import load_run
 
     fake_split = lambda name, split, path=None: (torch.rand(5, 1, 28, 28),)  # noqa: E731
     monkeypatch.setattr(ganlab.data, "load_split", fake_split)
-    assert main(["eval", str(ring_run), "--parzen", "--dataset", "mnist", "--samples", "50"]) == 2
-    err = capsys.readouterr().err
-    assert "784 dims" in err and "have 2" in err and err.count("\n") == 1
+    with pytest.raises(DataError, match="784 dims but the run's samples have 2"):
+        parzen_of_run(load_run(ring_run), samples=50, valid=5, test=5, seed=0, dataset="mnist")
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--dataset", "mnist"], "and this evaluation has no --parzen; drop --dataset"),
+        (["--metrics", "coverage", "--dataset", "mnist"], "has no --parzen; drop --dataset"),
+        (
+            ["--parzen", "--dataset", "mnist"],
+            "this run's data ring (2) is a toy density, scored on fresh draws of itself; drop "
+            "--dataset",
+        ),
+    ],
+)
+def test_eval_refuses_a_dataset_it_would_not_read(ring_run, capsys, flags, says):
+    before = sorted(p.name for p in ring_run.iterdir())
+    assert main(["eval", str(ring_run), "--quiet", *flags]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(
+        "ganlab: error: --dataset (mnist or fashion_mnist) applies only to --parzen on an image run"
+    )
+    assert says in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""  # refused before anything is evaluated or said
+    assert sorted(p.name for p in ring_run.iterdir()) == before

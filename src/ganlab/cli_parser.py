@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--dataset",
-        help="mnist or fashion_mnist (default: the run's own data; toy runs use fresh draws)",
+        help="--parzen on an image run: held-out images of mnist or fashion_mnist (default: "
+        "the run's own data; toy runs use fresh draws of their density)",
     )
     ev.add_argument(
         "--metrics",

@@ -11,13 +11,40 @@ from pathlib import Path
 
 import torch
 
-from ganlab.errors import DataError
+from ganlab.errors import ConfigError, DataError
 from ganlab.metrics import evaluate
 from ganlab.metrics.evaluate import LoadedRun
 from ganlab.metrics.parzen import parzen_select_and_score
 from ganlab.report.format import format_value, plus_minus
 
 PARZEN_DATASETS = ("mnist", "fashion_mnist", "fashion-mnist")  # sets with a held-out test split
+
+
+def check_dataset(
+    dataset: str | None, parzen: bool, data_kind: str, x_shape: tuple[int, ...], toy: bool
+) -> None:
+    """Refuse a --dataset that no evaluation of this request would read, before any sampling.
+
+    --dataset names the held-out images the Parzen window scores (held_out_sets): it means
+    nothing to --metrics, to a toy run (its own density gives fresh held-out draws) or to a
+    run on points.
+    Args:
+        dataset: --dataset, or None.  parzen: the Parzen window is scored.  data_kind,
+        x_shape: the run's data.kind and example shape.  toy: its data is a known density.
+    Raises:
+        ConfigError: one line saying what --dataset applies to.
+    """
+    if dataset is None:
+        return
+    applies = "--dataset (mnist or fashion_mnist) applies only to --parzen on an image run"
+    if not parzen:
+        raise ConfigError(f"{applies}, and this evaluation has no --parzen; drop --dataset")
+    if toy or len(x_shape) != 3:
+        data = f"{data_kind} ({'x'.join(map(str, x_shape))})"
+        what = "a toy density, scored on fresh draws of itself" if toy else "not images"
+        raise ConfigError(f"{applies}; this run's data {data} is {what}; drop --dataset")
+    if dataset.lower() not in PARZEN_DATASETS:
+        raise ConfigError(f"--dataset {dataset}: no Parzen test set; use mnist or fashion_mnist")
 
 
 def held_out_sets(
@@ -62,6 +89,7 @@ def parzen_of_run(
     seed: int,
     dataset: str | None = None,
     suffix: str = "",
+    options: str | None = None,
 ) -> tuple[dict, Path]:
     """Parzen log-likelihood of `samples` draws of G on held-out points, in nats.
 
@@ -72,6 +100,8 @@ def parzen_of_run(
         run: the loaded run.  samples: N, generated samples.  valid, test: held-out points.
         seed: seed of G's noise.  dataset: see held_out_sets.
         suffix: appended to the file name (``parzen{suffix}.json``).
+        options: how the evaluation was asked, recorded first in the file (runs/evaluation.py
+        finds an evaluation asked alike by it).
     Returns:
         (result, path): the parzen.json dict and where it was written.
     Raises:
@@ -89,7 +119,8 @@ def parzen_of_run(
             f"{mu.shape[1]}; pass the --dataset the run was trained on"
         )
     score = parzen_select_and_score(mu, x_valid, x_test)
-    result = {
+    result = {} if options is None else {"options": options}
+    result |= {
         "dataset": source,
         "step": run.step,
         "samples": samples,

@@ -203,7 +203,8 @@ def _put_mode_coverage(label, checks: list[dict], evaluations, put) -> tuple | N
     each draws its own samples. Returns the (path, metric) shown, so that it is not repeated.
     """
     scored = [
-        (doc.get("step", -1), path.name == "metrics.json", path, doc)
+        # of one step, the latest written: `ganlab eval` keeps earlier ones as metrics-N.json
+        (doc.get("step", -1), path.stat().st_mtime_ns, path, doc)
         for path, doc in evaluations
         if isinstance(doc.get("metrics", {}).get("mode_coverage"), dict)
     ]

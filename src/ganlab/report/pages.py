@@ -317,6 +317,7 @@ def metrics_json_html(name: str, doc: dict) -> str:
     e = html.escape
     facts = [
         ["file", name],
+        *([["asked with", doc["options"]]] if "options" in doc else []),
         ["step", doc.get("step")],
         ["seed of G's noise", doc.get("seed")],
         ["generated samples", doc.get("samples")],
@@ -363,6 +364,7 @@ def parzen_json_html(name: str, doc: dict) -> str:
     """parzen.json (from `ganlab eval --parzen`): the test log-likelihood and how it was got."""
     rows = [
         ["file", name],
+        *([["asked with", doc["options"]]] if "options" in doc else []),
         [
             "Parzen log-likelihood (nats)",
             f"{plus_minus(doc.get('mean_ll'), doc.get('se'))} (standard error over test points)",

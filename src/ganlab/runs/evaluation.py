@@ -3,12 +3,15 @@ for FID/KID/PRDC/digits/coverage/stacked, metrics/parzen_run.py for the Parzen w
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from ganlab.data import distribution_of
 from ganlab.metrics import evaluate
-from ganlab.metrics.parzen_run import parzen_of_run, parzen_summary
+from ganlab.metrics.parzen_run import check_dataset, parzen_of_run, parzen_summary
+from ganlab.runfiles import read_json
 from ganlab.runs.api import load_run
 from ganlab.training.state import EVAL_SEED
 
@@ -55,23 +58,37 @@ def evaluate_run_dir(
     if chosen:
         names, parzen, line = evaluate.fitting_metrics(run.config.data.kind, run.x_shape, toy_dim)
         request = evaluate.eval_request(parzen, ",".join(names), samples, valid, test)
-        yield line
     evaluate.check_metrics(request.names, run.config.data.kind, run.x_shape, toy_dim)
+    check_dataset(dataset, request.parzen, run.config.data.kind, run.x_shape, dist is not None)
+    if chosen:  # said once the request is known to be valid
+        yield line
     seed = run.config.seed + EVAL_SEED if seed is None else seed
-    suffix = "" if step is None else f"-step-{run.step}"
+    stem = "" if step is None else f"-step-{run.step}"
     if request.names:
+        options = (
+            f"--step {run.step} --metrics {','.join(request.names)} --samples "
+            f"{request.samples} --test {request.test} --seed {seed}"
+        )
+        path = evaluation_file(run.path, f"metrics{stem}", options)
         result = evaluate.evaluate_run(
             run,
             request.names,
             samples=request.samples,
             n_real=request.test,
             seed=seed,
-            suffix=suffix,
+            suffix=path.stem.removeprefix("metrics"),
             progress=progress,
         )
         yield from evaluate.summary_lines(result)
-        yield f"wrote {evaluate.write_metrics(run.path / f'metrics{suffix}.json', result)}"
+        written = evaluate.write_metrics(path, {"options": options, **result})
+        yield wrote_line(written, f"metrics{stem}")
     if request.parzen:
+        options = (
+            f"--step {run.step} --parzen --samples {request.parzen_samples} --valid "
+            f"{request.valid} --test {request.test} --seed {seed}"
+            + (f" --dataset {dataset}" if dataset else "")
+        )
+        path = evaluation_file(run.path, f"parzen{stem}", options)
         result, out = parzen_of_run(
             run,
             samples=request.parzen_samples,
@@ -79,7 +96,35 @@ def evaluate_run_dir(
             test=request.test,
             seed=seed,
             dataset=dataset,
-            suffix=suffix,
+            suffix=path.stem.removeprefix("parzen"),
+            options=options,
         )
         yield parzen_summary(result)
-        yield f"wrote {out}"
+        yield wrote_line(out, f"parzen{stem}")
+
+
+def evaluation_file(run_dir: Path, stem: str, options: str) -> Path:
+    """Where an evaluation asked with `options` is written: the file of the run that holds one
+    asked with the same options (run again, it gives the same numbers), else the first free
+    name of STEM.json, STEM-2.json, STEM-3.json ...: an earlier evaluation with other options
+    (or of another step, after a resume) is never replaced."""
+    pattern = re.compile(rf"{re.escape(stem)}(-\d+)?\.json")
+    kept = [p for p in run_dir.glob(f"{stem}*.json") if pattern.fullmatch(p.name)]
+    for path in kept:
+        doc = read_json(path)
+        if doc is not None and doc.get("options") == options:
+            return path
+    names = {p.name for p in kept}
+    return next(
+        run_dir / name
+        for i in itertools.count(1)
+        if (name := f"{stem}.json" if i == 1 else f"{stem}-{i}.json") not in names
+    )
+
+
+def wrote_line(out: Path, stem: str) -> str:
+    """The console line of an evaluation written to `out`; it names the earlier evaluation kept
+    where `out` went beside it (evaluation_file)."""
+    if out.name == f"{stem}.json":
+        return f"wrote {out}"
+    return f"wrote {out} ({stem}.json keeps an earlier evaluation asked with other options)"

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -194,3 +195,45 @@ def test_eval_refuses_a_dataset_it_would_not_read(ring_run, capsys, flags, says)
     assert says in captured.err and captured.err.count("\n") == 1
     assert captured.out == ""  # refused before anything is evaluated or said
     assert sorted(p.name for p in ring_run.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("grid", "end", "wider"),
+    [("10,100", "smallest", "--sigma-grid 1,100"), ("0.0001,0.001", "largest", "0.0001,0.01")],
+)
+def test_eval_parzen_warns_when_sigma_is_at_the_edge_of_its_grid(
+    ring_run, tmp_path, capsys, grid, end, wider
+):
+    # The ring's points lie ~0.1 from its modes; widths of 10 or more blur every sample over
+    # the whole ring (the smallest wins), widths of 1e-3 or less give a validation point almost
+    # no density (the largest wins).
+    run = shutil.copytree(ring_run, tmp_path / "run")
+    for path in run.glob("parzen*.json"):  # what this module's other tests left
+        path.unlink()
+    args = ["eval", str(run), "--parzen", "--samples", "200", "--valid", "100", "--test", "100"]
+    assert main([*args, "--quiet", "--sigma-grid", grid]) == 0
+    err = capsys.readouterr().err
+    doc = json.loads((run / "parzen.json").read_text())
+    assert doc["sigma"] == doc["sigmas"][0 if end == "smallest" else -1]
+    assert err.startswith(
+        f"ganlab: warning: Parzen: sigma {format_value(doc['sigma'])} is the {end}"
+    )
+    assert "lies at or beyond its edge" in err and err.rstrip().endswith(wider)
+    assert err.count("\n") == 1
+    # a grid wide enough for the optimum inside it: nothing to say
+    assert main([*args, "--quiet", "--sigma-grid", "0.001,100"]) == 0
+    assert capsys.readouterr().err == ""
+    doc = json.loads((run / "parzen-2.json").read_text())
+    assert doc["sigmas"][0] < doc["sigma"] < doc["sigmas"][-1]
+    assert doc["options"].endswith("--sigma-grid 0.001,100")
+
+
+def test_eval_sigma_grid_errors_are_one_line(ring_run, capsys):
+    for flags, says in (
+        (["--parzen", "--sigma-grid", "1,0.1"], "--sigma-grid must be LO,HI with 0 < LO < HI"),
+        (["--parzen", "--sigma-grid", "0.1"], "got '0.1'; e.g. --sigma-grid 0.01,1"),
+        (["--metrics", "coverage", "--sigma-grid", "0.01,1"], "applies only to --parzen"),
+    ):
+        assert main(["eval", str(ring_run), *flags]) == 2
+        captured = capsys.readouterr()
+        assert says in captured.err and captured.err.count("\n") == 1 and not captured.out

@@ -262,6 +262,7 @@ def _eval(args) -> int:
         test=args.test,
         step=args.step,
         seed=args.seed,
+        sigma_grid=args.sigma_grid,
         progress=not args.quiet,
     )
     for line in lines:  # each as its evaluation finishes

@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--step", type=int, help="evaluate the checkpoint of this step (default latest)"
     )
     ev.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
+    ev.add_argument(
+        "--sigma-grid",
+        metavar="LO,HI",
+        help="--parzen: choose sigma among 10 widths spaced evenly in log from LO to HI "
+        "(default the paper's 0.1,1)",
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
 
     lb = sub.add_parser("lab", help="watch and steer real training live in the browser")

@@ -7,17 +7,39 @@ records the score.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganlab.errors import ConfigError, DataError
 from ganlab.metrics import evaluate
 from ganlab.metrics.evaluate import LoadedRun
-from ganlab.metrics.parzen import parzen_select_and_score
+from ganlab.metrics.parzen import PAPER_SIGMAS, parzen_select_and_score
 from ganlab.report.format import format_value, plus_minus
 
 PARZEN_DATASETS = ("mnist", "fashion_mnist", "fashion-mnist")  # sets with a held-out test split
+
+
+def sigma_grid(text: str | None) -> np.ndarray:
+    """The kernel widths --sigma-grid LO,HI asks for: len(PAPER_SIGMAS) of them spaced evenly in
+    log sigma from LO to HI, both included; None: the paper's grid, logspace(-1, 0, 10).
+
+    Raises:
+        ConfigError: not two numbers with 0 < LO < HI.
+    """
+    if text is None:
+        return PAPER_SIGMAS
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        lo = hi = float("nan")
+    if not 0 < lo < hi < float("inf"):
+        raise ConfigError(
+            f"--sigma-grid must be LO,HI with 0 < LO < HI, got {text!r}; e.g. --sigma-grid 0.01,1"
+        )
+    return np.logspace(np.log10(lo), np.log10(hi), len(PAPER_SIGMAS))
 
 
 def check_dataset(
@@ -90,6 +112,7 @@ def parzen_of_run(
     dataset: str | None = None,
     suffix: str = "",
     options: str | None = None,
+    sigmas: np.ndarray = PAPER_SIGMAS,
 ) -> tuple[dict, Path]:
     """Parzen log-likelihood of `samples` draws of G on held-out points, in nats.
 
@@ -101,12 +124,14 @@ def parzen_of_run(
         seed: seed of G's noise.  dataset: see held_out_sets.
         suffix: appended to the file name (``parzen{suffix}.json``).
         options: how the evaluation was asked, recorded first in the file (runs/evaluation.py
-        finds an evaluation asked alike by it).
+        finds an evaluation asked alike by it).  sigmas: the grid sigma is chosen from.
     Returns:
         (result, path): the parzen.json dict and where it was written.
     Raises:
         DataError: G's samples are not finite, no test set, or its dimension is not G's.
         RunDirError: parzen.json cannot be written.
+    Warns:
+        UserWarning: sigma* is the grid's smallest or largest width, one line.
     """
     mu = run.sample(samples, seed).reshape(samples, -1)  # (N, d)
     if not bool(torch.isfinite(mu).all()):
@@ -118,7 +143,10 @@ def parzen_of_run(
             f"{source} points have {x_valid.shape[1]} dims but the run's samples have "
             f"{mu.shape[1]}; pass the --dataset the run was trained on"
         )
-    score = parzen_select_and_score(mu, x_valid, x_test)
+    score = parzen_select_and_score(mu, x_valid, x_test, sigmas)
+    edge = grid_edge_note(score.sigma, score.sigmas)
+    if edge:
+        warnings.warn(edge, stacklevel=2)  # the CLI: one stderr line
     result = {} if options is None else {"options": options}
     result |= {
         "dataset": source,
@@ -134,6 +162,21 @@ def parzen_of_run(
     }
     # evaluate.write_metrics: one writer (atomic, non-finite numbers as null) of every result
     return result, evaluate.write_metrics(run.path / f"parzen{suffix}.json", result)
+
+
+def grid_edge_note(sigma: float, sigmas: tuple[float, ...]) -> str | None:
+    """What to say when the chosen sigma is the smallest or largest of its grid: the validation
+    optimum may lie beyond it, and the test log-likelihood is then an underestimate."""
+    lo, hi = sigmas[0], sigmas[-1]
+    if lo < sigma < hi:
+        return None
+    end, wider = ("smallest", (lo / 10, hi)) if sigma <= lo else ("largest", (lo, hi * 10))
+    return (
+        f"Parzen: sigma {format_value(sigma)} is the {end} of the grid {format_value(lo)}.."
+        f"{format_value(hi)}, so the best sigma lies at or beyond its edge and the "
+        "log-likelihood may be an underestimate; widen the grid: --sigma-grid "
+        f"{format_value(wider[0])},{format_value(wider[1])}"
+    )
 
 
 def parzen_summary(result: dict) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ganlab.data import distribution_of
-from ganlab.metrics import evaluate
-from ganlab.metrics.parzen_run import check_dataset, parzen_of_run, parzen_summary
+from ganlab.errors import ConfigError
+from ganlab.metrics import evaluate, parzen_run
 from ganlab.runfiles import read_json
 from ganlab.runs.api import load_run
 from ganlab.training.state import EVAL_SEED
@@ -27,6 +27,7 @@ def evaluate_run_dir(
     test: int = 10_000,
     step: int | None = None,
     seed: int | None = None,
+    sigma_grid: str | None = None,
     progress: bool = True,
 ) -> Iterator[str]:
     """Evaluate a run's generator; a generator of console lines: iterate it to do the work.
@@ -42,7 +43,9 @@ def evaluate_run_dir(
         dataset: Parzen's held-out data, None for the run's.
         samples: generated samples, None for each protocol's own.  valid, test: held-out points.
         step: the checkpoint (default latest); its files get a ``-step-N`` suffix.
-        seed: seed of G's noise (default the run's seed + EVAL_SEED).  progress: tqdm bars.
+        seed: seed of G's noise (default the run's seed + EVAL_SEED).
+        sigma_grid: "LO,HI", Parzen's widths (metrics.parzen_run.sigma_grid), None for the
+        paper's.  progress: tqdm bars.
     Yields:
         One line per metric, then "wrote PATH"; the Parzen line, then "wrote PATH".
     Raises:
@@ -52,6 +55,7 @@ def evaluate_run_dir(
     chosen = not parzen and not metrics  # none named: what fits the run's data
     # the counts are checked before the run is loaded, whatever is chosen after
     request = evaluate.eval_request(parzen or chosen, metrics, samples, valid, test)
+    sigmas = parzen_run.sigma_grid(sigma_grid)
     run = load_run(run_dir, step)
     dist = distribution_of(run.config.data)
     toy_dim = dist.dim if dist is not None else None
@@ -59,7 +63,11 @@ def evaluate_run_dir(
         names, parzen, line = evaluate.fitting_metrics(run.config.data.kind, run.x_shape, toy_dim)
         request = evaluate.eval_request(parzen, ",".join(names), samples, valid, test)
     evaluate.check_metrics(request.names, run.config.data.kind, run.x_shape, toy_dim)
-    check_dataset(dataset, request.parzen, run.config.data.kind, run.x_shape, dist is not None)
+    if sigma_grid is not None and not request.parzen:
+        raise ConfigError("--sigma-grid applies only to --parzen; add --parzen or drop it")
+    parzen_run.check_dataset(
+        dataset, request.parzen, run.config.data.kind, run.x_shape, dist is not None
+    )
     if chosen:  # said once the request is known to be valid
         yield line
     seed = run.config.seed + EVAL_SEED if seed is None else seed
@@ -85,11 +93,11 @@ def evaluate_run_dir(
     if request.parzen:
         options = (
             f"--step {run.step} --parzen --samples {request.parzen_samples} --valid "
-            f"{request.valid} --test {request.test} --seed {seed}"
-            + (f" --dataset {dataset}" if dataset else "")
+            f"{request.valid} --test {request.test} --seed {seed} --sigma-grid "
+            f"{sigmas[0]:g},{sigmas[-1]:g}" + (f" --dataset {dataset}" if dataset else "")
         )
         path = evaluation_file(run.path, f"parzen{stem}", options)
-        result, out = parzen_of_run(
+        result, out = parzen_run.parzen_of_run(
             run,
             samples=request.parzen_samples,
             valid=request.valid,
@@ -98,8 +106,9 @@ def evaluate_run_dir(
             dataset=dataset,
             suffix=path.stem.removeprefix("parzen"),
             options=options,
+            sigmas=sigmas,
         )
-        yield parzen_summary(result)
+        yield parzen_run.parzen_summary(result)
         yield wrote_line(out, f"parzen{stem}")
 
 

@@ -277,6 +277,22 @@ def test_sample_cli_label_writes_the_class_and_all_writes_a_grid(cring, tmp_path
     assert "of each of 8 classes" in capsys.readouterr().out
 
 
+def test_sample_label_all_keeps_the_labels(cring, tmp_path, capsys):
+    npz = tmp_path / "all.npz"
+    assert main(["sample", str(cring.path), "-n", "25", "--label", "all", "--out", str(npz)]) == 0
+    arrays = np.load(npz)
+    x, y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])
+    assert x.shape == (200, 2) and y.tolist() == [j for j in range(8) for _ in range(25)]
+    assert arrays["class_names"].tolist() == [str(j) for j in range(8)]
+    centres = ganlab.data.ring(8).centres.float()
+    assert (torch.cdist(x, centres).argmin(1) == y).float().mean() >= 0.9  # y is each x's class
+    # a .npy has no place for them: refused in one line, before anything is drawn or written
+    npy = tmp_path / "all.npy"
+    line = _refused(capsys, "sample", cring.path, "-n", "25", "--label", "all", "--out", npy)
+    assert "a .npy holds no labels; use a .npz (x, y and class_names)" in line
+    assert not npy.exists()
+
+
 @pytest.mark.parametrize("data", [["data.n=200"], []], ids=["epochs", "stream"])
 def test_resume_of_a_conditional_run_is_exact(tmp_path, data):
     over = [*SMALL, *data, "conditional.kind=acgan"]
@@ -321,7 +337,7 @@ def test_several_processes_are_refused_for_a_conditional_run():
         check_world(_config("concat"), 2)
 
 
-def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path):
+def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path, capsys):
     x = np.random.default_rng(0).integers(0, 256, (40, 1, 28, 28), dtype=np.uint8)
     npz = tmp_path / "d.npz"
     np.savez(npz, x=x, y=np.arange(40) % 4)
@@ -342,6 +358,10 @@ def test_gradient_penalty_and_ema_with_a_conditional_dcgan(tmp_path):
     png = tmp_path / "all.png"
     assert main(["sample", str(run.path), "-n", "3", "--label", "all", "--out", str(png)]) == 0
     assert Image.open(png).size[1] > 100  # four rows of 28-pixel images
+    line = _refused(capsys, "sample", run.path, "-n", "3", "--out", tmp_path / "s.csv")
+    assert line.endswith("a .csv holds points and this run's samples are images (1x28x28); use "
+                         "a .npy, .npz or .png name")  # fmt: skip
+    assert not (tmp_path / "s.csv").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -110,6 +110,48 @@ def test_a_small_csv_trains_with_its_classes_end_to_end(tmp_path):
         assert torch.dist(mean, torch.tensor(centre)) < 1.5, (label, mean)
 
 
+def test_sample_to_csv_writes_the_data_columns_and_the_class_names(tmp_path, capsys):
+    import csv
+
+    import ganlab
+    from ganlab.cli import main
+
+    gen = np.random.default_rng(0)
+    rows = [(*gen.normal(0, 1, 2).round(4), c) for c in ("a", "b") for _ in range(40)]
+    over = [
+        "steps=10",
+        "conditional.kind=concat",
+        "compile=false",
+        "m=16",
+        "threads=1",
+        "doctor=false",
+    ]
+    run = ganlab.train(_write(tmp_path / "two.csv", ["u", "v", "group"], rows),
+                       tmp_path / "run", overrides=over, report=False)  # fmt: skip
+    out, npz = tmp_path / "s.csv", tmp_path / "s.npz"
+    for path in (out, npz):
+        assert main(["sample", str(run.path), "-n", "3", "--label", "all", "--out", str(path)]) == 0
+    with open(out, newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["u", "v", "group"]  # the data's own names; its class column's name
+    assert [row[2] for row in table[1:]] == ["a"] * 3 + ["b"] * 3
+    arrays = np.load(npz)  # the same draws: x, y and the class names beside them
+    assert arrays["y"].tolist() == [0] * 3 + [1] * 3 and arrays["class_names"].tolist() == [
+        "a",
+        "b",
+    ]
+    got = np.array([[float(v) for v in row[:2]] for row in table[1:]], dtype=np.float32)
+    np.testing.assert_array_equal(got, arrays["x"])  # the text reads back to the same float32
+    # a CSV without a header: x0, x1 ...; an unconditional run: no class column
+    plain = _write(tmp_path / "plain.csv", None, [r[:2] for r in rows])
+    over = ["steps=10", "compile=false", "m=16", "threads=1", "doctor=false"]
+    run = ganlab.train(plain, tmp_path / "run2", overrides=over, report=False)
+    assert main(["sample", str(run.path), "-n", "4", "--out", str(tmp_path / "p.csv")]) == 0
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[0] == "x0,x1" and len(lines) == 5 and all(len(l.split(",")) == 2 for l in lines)
+    assert "wrote 4 samples of shape (2,)" in capsys.readouterr().out
+
+
 def test_excel_byte_order_mark_and_quoted_cells(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufeff5.1,3.5\r\n4.9,3.0\r\n".encode())  # Excel's UTF-8: a BOM, CRLF

@@ -96,7 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="write samples of a trained generator")
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--out", type=Path, required=True, help="a .npy file or a .png figure")
+    s.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="a .npy array, a .npz (x; with --label also y and class_names), a .csv of points "
+        "(the data's column names; with --label a class column) or a .png figure",
+    )
     s.add_argument("--seed", type=int, help="seed of the noise (default: the run's seed + 4)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--step", type=int, help="use the checkpoint of this step (default latest)")
@@ -104,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--label",
         metavar="L",
         help="conditional runs: the class to sample (an index or a class name); 'all': N "
-        "samples of every class, a .png with one row per class (default: uniform classes)",
+        "samples of every class, a .png with one row per class, labels in a .npz or .csv "
+        "(default: uniform classes)",
     )
 
     pr = sub.add_parser("presets", help="list the presets shipped with ganlab")

@@ -39,6 +39,7 @@ class Table:
         numbers: (N, C) float64, the kept rows' values; NaN in text columns.
         text: a text column's index -> its kept rows' cells.
         skipped: rows left out for a missing cell.
+        header: the names are the file's header row (else made up).
     """
 
     path: Path
@@ -46,6 +47,7 @@ class Table:
     numbers: np.ndarray
     text: dict[int, list[str]]
     skipped: int
+    header: bool = True
 
     def column(self, name: str) -> int:
         if name not in self.names:
@@ -57,6 +59,13 @@ class Table:
 
     def points(self, leave_out: str | None = None) -> np.ndarray:
         """(N, d) float32: the columns of numbers, but `leave_out` (a label column)."""
+        return self.numbers[:, self._point_columns(leave_out)].astype(np.float32)
+
+    def point_names(self, leave_out: str | None = None) -> list[str] | None:
+        """The header names of points()' d columns, in order; None without a header row."""
+        return [self.names[j] for j in self._point_columns(leave_out)] if self.header else None
+
+    def _point_columns(self, leave_out: str | None) -> list[int]:
         skip = set(self.text) | ({self.column(leave_out)} if leave_out else set())
         keep = [j for j in range(len(self.names)) if j not in skip]
         if not keep:
@@ -64,7 +73,7 @@ class Table:
                 f"{self.path} has no column of numbers to learn (columns: "
                 f"{', '.join(self.names)}); a GAN here learns points of numbers"
             )
-        return self.numbers[:, keep].astype(np.float32)
+        return keep
 
     def class_column(self) -> str | None:
         """The one text column that reads as classes (MAX_CLASSES), else None."""
@@ -146,7 +155,7 @@ def _parse(path: Path, raw: bytes) -> Table:
                 "or leave it empty (rows with missing values are left out)"
             )
         if len(kept):
-            return Table(path, names, kept, {}, int(gaps.sum()))
+            return Table(path, names, kept, {}, int(gaps.sum()), header)
     body = [[cell.strip() for cell in row] for row in csv.reader(data, delimiter=delimiter)]
     for r, row in enumerate(body):
         if len(row) != len(names):
@@ -181,7 +190,7 @@ def _parse(path: Path, raw: bytes) -> Table:
         )
     numbers[:, num_cols] = values
     text = {j: [row[j] for row in kept] for j in text_cols}
-    return Table(path, names, numbers, text, len(body) - len(kept))
+    return Table(path, names, numbers, text, len(body) - len(kept), header)
 
 
 def _delimiter(lines: list[str]) -> str:

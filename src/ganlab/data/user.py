@@ -224,6 +224,11 @@ def load_csv(path: Path, label_column: str | None = None) -> Tensor:
     return torch.from_numpy(read_table(path).points(leave_out=label_column))
 
 
+def csv_columns(path: Path, label_column: str | None = None) -> list[str] | None:
+    """The header names of load_csv's columns, in order; None for a CSV without a header."""
+    return read_table(path).point_names(leave_out=label_column)
+
+
 def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Examples from a .npy file, or a .npz file holding one array (or one named 'x').
 

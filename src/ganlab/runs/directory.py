@@ -20,6 +20,7 @@ import torch
 
 from ganlab.config import RUNTIME_KEYS, Config, apply_override, config_from_dict, dump_config
 from ganlab.data.sources import data_fingerprint
+from ganlab.data.user import csv_columns
 from ganlab.errors import ConfigError, RunDirError
 from ganlab.files import atomic_write_bytes
 from ganlab.runfiles import (
@@ -358,6 +359,10 @@ def run_meta(
         meta["classes"], meta["class_names"] = len(names), names
         if weights is not None:  # clusters as classes: G's classes follow their sizes
             meta["class_weights"] = weights
+    if data is None and cfg.data.kind == "csv":  # `ganlab sample --out s.csv` writes them
+        columns = csv_columns(Path(cfg.data.path), cfg.data.label_column)
+        if columns is not None:
+            meta["columns"] = columns
     if data is not None:
         meta["data_sha256"] = fingerprint(data)
     else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from browsing import SMALL_RING, artifacts
 from ganlab import runs
 from ganlab.cli import main
 from ganlab.data import distribution_of
+from ganlab.report import compare, pages, run_report
 from ganlab.report import figures as report_figures
-from ganlab.report import pages, run_report
 from ganlab.report.compare import config_differences
 from ganlab.report.figures import COVERAGE_PANEL, CURVE_PANELS
 from ganlab.report.format import format_value
@@ -275,6 +276,21 @@ def test_curves_of_too_few_rows_say_so(tmp_path, monkeypatch, n):
     runs = {"a": [row] * n, "b": [dict(row, step=s) for s in (10, 20)]}
     report_figures.save_overlaid_curves(tmp_path / "o.png", runs, CURVE_PANELS[0])
     assert texts == [f"too few rows to draw (a: {n})\nmetrics.csv gets a row every log_every steps"]
+
+
+def test_compare_of_two_short_runs_draws_no_empty_legend(tmp_path, capsys):
+    # 20 steps: one row of coverage.csv per run, so the coverage overlay has no curve to label
+    short = ["--set", "steps=20", "--set", "threads=1", "--set", "doctor=false", "--quiet"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "ring8", "--out", str(a), *short]) == 0
+    assert main(["train", "ring8", "--out", str(b), *short, "--set", "seed=1"]) == 0
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels ..." included
+        compare.write_comparison([a, b], tmp_path / "c.html", overwrite=False)
+    # the command: its warnings become "ganlab: warning:" lines, and there is none
+    code, out, err = cli(capsys, "compare", a, b, "--out", tmp_path / "d.html")
+    assert code == 0 and err == "" and out.startswith("comparison of 2 runs")
 
 
 def test_report_shows_a_parzen_curve_file_as_its_results_not_as_one_empty_result(tiny_run, capsys):

@@ -429,9 +429,12 @@ def save_overlaid_curves(path: Path, runs: dict[str, list[dict]], panel: CurvePa
             note = None
     _finish_panel(ax, panel, f"{panel.title} ({panel.styles})" if panel.styles else panel.title)
     # below the axes, where a long legend (runs x keys) covers no curve; a run too short to
-    # draw is named in its title rather than over the other runs' curves
-    ax.legend(
-        fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
-        frameon=False, title=note, title_fontsize=LEGEND_PT - 1,
-    )  # fmt: skip
+    # draw is named in its title rather than over the other runs' curves. Where every run is
+    # too short and the panel has no reference line, nothing is labelled: matplotlib would
+    # warn of an empty legend, and the plot already says why it is empty.
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(
+            fontsize=LEGEND_PT, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
+            frameon=False, title=note, title_fontsize=LEGEND_PT - 1,
+        )  # fmt: skip
     return save_figure(fig, path)

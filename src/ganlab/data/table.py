@@ -28,6 +28,9 @@ MAX_CLASSES = 50
 # tried in this order: a comma inside cells split by semicolons is a decimal comma, so a
 # semicolon that splits every line goes first
 DELIMITERS = ("\t", ";", ",")
+# The headers pandas gives its row index: to_csv writes it unnamed, and a file read back
+# without index_col and written again gets a second one named "Unnamed: 0"
+INDEX_HEADERS = ("", "Unnamed: 0")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class Table:
         numbers: (N, C) float64, the kept rows' values; NaN in text columns.
         text: a text column's index -> its kept rows' cells.
         skipped: rows left out for a missing cell.
+        left_out: what reading left out of the file besides (an index column), a few words
+            each for the plan line.
     """
 
     path: Path
@@ -46,6 +51,7 @@ class Table:
     numbers: np.ndarray
     text: dict[int, list[str]]
     skipped: int
+    left_out: tuple[str, ...] = ()
 
     def column(self, name: str) -> int:
         if name not in self.names:
@@ -77,7 +83,7 @@ class Table:
 
     def notes(self, label_column: str | None = None) -> list[str]:
         """What the points leave out, in a few words each, for the plan line."""
-        out = []
+        out = list(self.left_out)
         for j in sorted(self.text):
             if self.names[j] != label_column:
                 out.append(f"text column '{self.names[j]}' left out")
@@ -126,6 +132,7 @@ def _parse(path: Path, raw: bytes) -> Table:
     if not lines:
         raise DataError(f"CSV file {path} holds no rows; write one point per line")
     delimiter = _delimiter(lines[:20])
+    lines = _without_trailing_delimiter(lines, delimiter)
     decimal_comma = delimiter == ";"  # the European convention; a tab file's "1,234" is ambiguous
     first = [[cell.strip() for cell in row] for row in csv.reader(lines[:6], delimiter=delimiter)]
     header = _is_header(first, decimal_comma)
@@ -146,7 +153,7 @@ def _parse(path: Path, raw: bytes) -> Table:
                 "or leave it empty (rows with missing values are left out)"
             )
         if len(kept):
-            return Table(path, names, kept, {}, int(gaps.sum()))
+            return _without_index(Table(path, names, kept, {}, int(gaps.sum())), ~gaps)
     body = [[cell.strip() for cell in row] for row in csv.reader(data, delimiter=delimiter)]
     for r, row in enumerate(body):
         if len(row) != len(names):
@@ -181,7 +188,42 @@ def _parse(path: Path, raw: bytes) -> Table:
         )
     numbers[:, num_cols] = values
     text = {j: [row[j] for row in kept] for j in text_cols}
-    return Table(path, names, numbers, text, len(body) - len(kept))
+    rows = np.array([not any(_missing(c) for c in row) for row in body])
+    return _without_index(Table(path, names, numbers, text, len(body) - len(kept)), rows)
+
+
+def _without_trailing_delimiter(lines: list[str], delimiter: str) -> list[str]:
+    """The lines less the delimiter that ends every one of them (header included): a spreadsheet
+    or a script that writes `a,b,` makes an unnamed last column with no value in any row, which
+    read as a column would leave out every row for its missing cell."""
+    ends = [line.rstrip(" ") for line in lines]
+    if len(lines) and all(line.endswith(delimiter) for line in ends):
+        return [line[:-1] for line in ends]
+    return lines
+
+
+def _without_index(table: Table, kept: np.ndarray) -> Table:
+    """`table` less its first column where that is a row index: headed '' or 'Unnamed: 0' (as
+    pandas' to_csv writes its index) and numbering the file's rows 0..N-1 or 1..N (the rows left
+    out for a missing cell keep their numbers). A coordinate that counts rows would teach G the
+    row number as a dimension of the data.
+
+    Args:
+        kept: (N_file,) bool, which of the file's data rows the table kept.
+    """
+    rows = np.flatnonzero(kept)  # (N,) each kept row's 0-based place in the file
+    names, numbers = table.names, table.numbers
+    if len(names) < 2 or names[0] not in INDEX_HEADERS or 0 in table.text:
+        return table
+    start = next((s for s in (0, 1) if np.array_equal(numbers[:, 0], rows + s)), None)
+    if start is None:
+        return table
+    header = f"'{names[0]}'" if names[0] else "unnamed"
+    note = f"index column ({header}, {start}..{len(kept) - 1 + start}) left out"
+    text = {j - 1: cells for j, cells in table.text.items()}
+    numbers = np.ascontiguousarray(numbers[:, 1:])
+    shorter = Table(table.path, names[1:], numbers, text, table.skipped, (*table.left_out, note))
+    return _without_index(shorter, kept)  # pandas' index read back and written again: two
 
 
 def _delimiter(lines: list[str]) -> str:

@@ -13,6 +13,7 @@ from ganlab.data import load_csv
 from ganlab.data.inspect import inspect_path
 from ganlab.data.table import read_table
 from ganlab.data.user import load_csv_labelled
+from ganlab.errors import DataError
 
 POINTS = np.random.default_rng(0).normal(size=(40, 2)).round(4)  # (40, 2)
 
@@ -86,3 +87,73 @@ def test_train_dry_run_of_a_file_with_trailing_delimiters(tmp_path, capsys):
     assert main(["train", str(path), "--dry-run"]) == 0
     line = capsys.readouterr().out.splitlines()[0]
     assert line.startswith("ganlab: trail.csv: 40 points in 2-D"), line
+
+
+def _columns_csv(path, **columns):
+    """A CSV of the given columns (name -> values), the cells written as float64 repr."""
+    names = list(columns)
+    rows = zip(*(columns[n] for n in names), strict=True)
+    path.write_text(",".join(names) + "\n" + "".join(",".join(map(repr, r)) + "\n" for r in rows))
+    return path
+
+
+def test_a_constant_column_is_named_in_one_warning_line(tmp_path, capsys):
+    a, b = (float(v) for v in POINTS[:, 0]), (float(v) for v in POINTS[:, 1])
+    path = _columns_csv(tmp_path / "c.csv", a=list(a), b=list(b), c=[5.0] * len(POINTS))
+    with pytest.warns(UserWarning, match=r"c.csv: column 'c' \(= 5\) is constant"):
+        assert inspect_path(path).shape == (3,)  # still learned: G reproduces the value
+    assert main(["train", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ganlab: warning: c.csv: column 'c'"), err
+
+
+def test_data_that_is_one_point_is_refused_in_one_line(tmp_path, capsys):
+    path = _columns_csv(tmp_path / "same.csv", a=[1.0] * 40, b=[2.0] * 40)
+    assert main(["train", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "all 40 points are the same point (1, 2)" in err, err
+    assert "nothing to learn" in err
+
+
+def test_moments_of_a_tiny_column_are_its_own_and_a_constant_one_divides_by_one():
+    from ganlab.models import data_moments
+
+    gen = torch.Generator().manual_seed(0)
+    tiny = 1e-30 * (1 + 0.1 * torch.randn(500, generator=gen))  # float32 holds it (min 1e-38)
+    x = torch.stack([tiny, torch.full((500,), 0.1), torch.randn(500, generator=gen)], 1)
+    mu, sigma = data_moments(x)
+    # the tiny column's spread is 1e-31, not 'constant' (an absolute 1e-12 made it 1, and G's
+    # samples spread ~1 around 1e-30); float64 sums of 500 float32 values: 1e-6 relative
+    torch.testing.assert_close(sigma[0], tiny.double().std(correction=0).float(), rtol=1e-6, atol=0)
+    assert sigma[1] == 1.0 and mu[1] == torch.tensor(0.1)  # constant: nothing divides by 0
+    assert torch.isfinite((x - mu) / sigma).all()
+
+
+def test_values_float32_cannot_hold_are_refused_naming_the_column(tmp_path, capsys):
+    from ganlab.data.user import load_array
+
+    a = [float(v) * 1e40 for v in POINTS[:, 0]]
+    path = _columns_csv(tmp_path / "huge.csv", a=a, b=[float(v) for v in POINTS[:, 1]])
+    assert main(["train", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "column 'a' holds" in err, err
+    assert "beyond float32's range" in err and "divide it by 1e40" in err, err
+    np.save(tmp_path / "huge.npy", np.c_[POINTS[:, 1], np.array(a)])  # float64 as saved
+    with pytest.raises(DataError, match=r"column 2 holds .* beyond float32's range"):
+        load_array(tmp_path / "huge.npy")  # it said 'contains NaN or Inf values'
+    assert main(["train", str(tmp_path / "huge.npy"), "--dry-run"]) == 2
+    assert "column 2 holds" in capsys.readouterr().err
+
+
+def test_a_column_finer_than_float32_resolves_is_named(tmp_path, capsys):
+    noise = [float(v) for v in POINTS[:, 0]]
+    path = _columns_csv(tmp_path / "big.csv", a=[1e9 + v for v in noise], b=noise)
+    assert main(["train", str(path), "--dry-run"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "big.csv: column 'a' varies by" in err[0], err
+    assert "steps of 64" in err[0] and "subtract an offset" in err[0], err
+    # 1e3 + N(0, 1): float32's steps there are 6e-5, far below the spread: no warning
+    _columns_csv(path, a=[1e3 + v for v in noise], b=noise)
+    assert main(["train", str(path), "--dry-run"]) == 0
+    assert "warning" not in capsys.readouterr().err
+

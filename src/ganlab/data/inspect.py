@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganlab.data.columns import check_float32_range, column_warnings
 from ganlab.data.streaming import npy_rows
 from ganlab.data.table import read_table
 from ganlab.data.user import (
@@ -163,6 +164,7 @@ def _inspect_npy(path: Path) -> DataSummary:
     if not np.isfinite(probe).all():  # found early here; load_array checks every row
         raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
     images = len(row) >= 2
+    check_float32_range(probe if images else probe.reshape(len(probe), -1), path)
     if images and rows.dtype == np.uint8:
         probe /= 255.0  # 8-bit pixels, as load_array reads them
     shape = (1, *row) if len(row) == 2 else (row or (1,))
@@ -183,8 +185,9 @@ def _inspect_csv(path: Path, label: str | None = None) -> DataSummary:
     notes = tuple(table.notes(label))
     summary = DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
                           label_column=label, notes=notes)  # fmt: skip
-    names = [n for j, n in enumerate(table.names) if j not in table.text and n != label]
-    return _with_columns(summary, x, names)
+    names = [table.names[j] for j in table.learned(label)]
+    # the cells' own float64 values: a column's variation below float32's resolution shows
+    return _with_columns(summary, table.numbers[:, table.learned(label)], names)
 
 
 def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
@@ -210,7 +213,14 @@ def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
 
 def _with_columns(summary: DataSummary, x: np.ndarray, names=None) -> DataSummary:
     """summary with the points' skewed columns and columns of whole numbers, and a note
-    naming each kind."""
+    naming each kind; a warning line for each column training cannot learn from
+    (columns.column_warnings: constant, or finer than float32 resolves).
+
+    Raises:
+        DataError: all the points are one point.
+    """
+    for line in column_warnings(x, summary.path.name, names):
+        warnings.warn(line, stacklevel=4)  # the CLI: one stderr line each
     logs = skewed_columns(x)
     whole = tuple(int(j) for j in np.flatnonzero((x == np.round(x)).all(axis=0)))
     names = names or [f"column {j + 1}" for j in range(x.shape[1])]

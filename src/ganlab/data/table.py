@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganlab.data.columns import check_float32_range
 from ganlab.errors import DATA_MOVED_HINT, DataError
 
 # Cells read as missing values (compared lower-cased, stripped): what spreadsheets, R and pandas
@@ -61,8 +62,8 @@ class Table:
             )
         return self.names.index(name)
 
-    def points(self, leave_out: str | None = None) -> np.ndarray:
-        """(N, d) float32: the columns of numbers, but `leave_out` (a label column)."""
+    def learned(self, leave_out: str | None = None) -> list[int]:
+        """The indices of the columns the points hold: those of numbers, but `leave_out`."""
         skip = set(self.text) | ({self.column(leave_out)} if leave_out else set())
         keep = [j for j in range(len(self.names)) if j not in skip]
         if not keep:
@@ -70,6 +71,16 @@ class Table:
                 f"{self.path} has no column of numbers to learn (columns: "
                 f"{', '.join(self.names)}); a GAN here learns points of numbers"
             )
+        return keep
+
+    def points(self, leave_out: str | None = None) -> np.ndarray:
+        """(N, d) float32: the columns of numbers, but `leave_out` (a label column).
+
+        Raises:
+            DataError: a value beyond float32's range (columns.check_float32_range).
+        """
+        keep = self.learned(leave_out)
+        check_float32_range(self.numbers[:, keep], self.path, [self.names[j] for j in keep])
         return self.numbers[:, keep].astype(np.float32)
 
     def class_column(self) -> str | None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganlab.data.columns import check_float32_range
 from ganlab.data.table import read_table
 from ganlab.errors import DATA_MOVED_HINT, DataError
 
@@ -237,8 +238,9 @@ def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tenso
     Returns:
         float32 examples, or (examples, int64 labels) when ``labels`` is True.
     Raises:
-        DataError: the file is missing or unreadable, holds non-numbers, NaN or Inf, has the
-            wrong number of dimensions, or lacks labels when they are asked for.
+        DataError: the file is missing or unreadable, holds non-numbers, NaN or Inf or values
+            beyond float32's range, has the wrong number of dimensions, or lacks labels when
+            they are asked for.
     """
     path = Path(path)
     if not path.exists():
@@ -309,6 +311,7 @@ def _as_examples(arr: np.ndarray, path: Path) -> Tensor:
     if arr.dtype.kind not in "fiub":
         raise DataError(f"{path} holds {arr.dtype} values; save numbers (float32)")
     check_array_shape(arr.shape, path)
+    check_float32_range(arr[:, None] if arr.ndim == 1 else arr, path)
     images = arr.ndim >= 3
     x = arr.astype(np.float32)
     if images and arr.dtype == np.uint8:

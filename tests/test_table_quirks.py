@@ -157,3 +157,40 @@ def test_a_column_finer_than_float32_resolves_is_named(tmp_path, capsys):
     assert main(["train", str(path), "--dry-run"]) == 0
     assert "warning" not in capsys.readouterr().err
 
+
+def _refused(capsys, *argv) -> str:
+    """The one error line of `ganlab ARGV`, which must exit 2."""
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ganlab: error: "), err
+    return err.strip()
+
+
+def test_dry_run_refuses_a_single_example_as_training_does(tmp_path, capsys):
+    from PIL import Image
+
+    (tmp_path / "one.csv").write_text("a,b\n1,2\n")
+    np.save(tmp_path / "one.npy", np.random.default_rng(0).random((1, 28, 28), np.float32))
+    (tmp_path / "folder").mkdir()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "folder" / "a.png")
+    for name in ("one.csv", "one.npy", "folder"):
+        path = tmp_path / name
+        dry = _refused(capsys, "train", path, "--dry-run")  # it exited 0 with a plan
+        assert f"{path} holds 1 example; a GAN learns a distribution from many" in dry, dry
+        # training, with nothing written
+        assert _refused(capsys, "train", path, "--out", tmp_path / "run") == dry
+        assert not (tmp_path / "run").exists()
+
+
+def test_dry_run_refuses_columns_training_refuses(tmp_path, capsys):
+    path = _pandas_csv(tmp_path / "p.csv")  # column 0, 'a', holds values below 0
+    over = ("--set", "data.log_columns=[0]")
+    dry = _refused(capsys, "train", path, "--dry-run", *over)
+    assert "data.log_columns: column 0 holds" in dry and "log needs values > 0" in dry, dry
+    assert _refused(capsys, "train", path, "--out", tmp_path / "run", *over) == dry
+    # a column the points lack: training raised a traceback (ValueError) from G's wrapper
+    over = ("--set", "data.log_columns=[5]", "--set", "steps=2")
+    dry = _refused(capsys, "train", path, "--dry-run", *over)
+    assert "data.log_columns names column 5, but the examples have shape (2,)" in dry, dry
+    assert _refused(capsys, "train", path, "--out", tmp_path / "run", *over) == dry
+    assert not (tmp_path / "run").exists()

@@ -55,6 +55,9 @@ class DataSummary:
             which columns are learned on a log scale.
         log_columns: points' columns that are positive and right-skewed (skewed_columns).
         integer_columns: points' columns of whole numbers (ages, counts).
+        extremes: points' (smallest, largest) value of each column (a .npy: of the probed
+            rows), a 2-row table of points with the data's extremes, for the checks training
+            makes on the columns; () for images.
     """
 
     path: Path
@@ -70,6 +73,7 @@ class DataSummary:
     notes: tuple[str, ...] = ()
     log_columns: tuple[int, ...] = ()
     integer_columns: tuple[int, ...] = ()
+    extremes: tuple[tuple[float, ...], ...] = ()
 
     def describe(self, conditioned: bool = False) -> str:
         """A few words: '5,000 points in 2-D, values in [-1.2, 2.0]' or '10,000 grey 28x28
@@ -232,7 +236,8 @@ def _with_columns(summary: DataSummary, x: np.ndarray, names=None) -> DataSummar
     notes = [f"{listed(logs)} on a log scale"] if logs else []
     notes += [f"{listed(whole)} in whole numbers"] if whole else []
     notes = (*summary.notes, *notes)
-    return replace(summary, log_columns=logs, integer_columns=whole, notes=notes)
+    extremes = (tuple(x.min(0).tolist()), tuple(x.max(0).tolist()))
+    return replace(summary, log_columns=logs, integer_columns=whole, notes=notes, extremes=extremes)
 
 
 def _range(x: np.ndarray) -> tuple[float, float]:

@@ -26,7 +26,12 @@ from ganlab.errors import ConfigError
 from ganlab.models.dcgan import supported_sides
 from ganlab.training.algorithm import algorithm1
 from ganlab.training.runtime import configure_cpu, run_threads
-from ganlab.training.state import build_state, seeded_rng
+from ganlab.training.state import (
+    build_state,
+    check_columns,
+    check_enough_examples,
+    seeded_rng,
+)
 
 __all__ = [
     "Plan",
@@ -175,6 +180,11 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     fit = small_data_minibatch(summary.count, cfg.m)
     if fit != cfg.m and not any(o.split("=")[0].strip() == "m" for o in overrides):
         cfg = config_from_dict({**cfg.model_dump(mode="json"), "m": fit}, f"recipe {preset}")
+    # training's own checks of the count and the columns (on each column's extremes), here so
+    # that --dry-run refuses what training would
+    check_enough_examples(cfg, summary.count)
+    if summary.extremes:
+        check_columns(torch.tensor(summary.extremes, dtype=torch.float64), cfg.data)
     what = summary.describe(conditioned=cfg.conditional_run)
     line = f"{summary.path.name}: {what} -> recipe {preset}: {model_text(cfg)}"
     if cfg.data.resize:

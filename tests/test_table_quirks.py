@@ -194,3 +194,48 @@ def test_dry_run_refuses_columns_training_refuses(tmp_path, capsys):
     assert "data.log_columns names column 5, but the examples have shape (2,)" in dry, dry
     assert _refused(capsys, "train", path, "--out", tmp_path / "run", *over) == dry
     assert not (tmp_path / "run").exists()
+
+
+def _ids_csv(path):
+    """POINTS beside an id column, a code of whole numbers and a text column of dates."""
+    rows = [
+        f"{1000 + 7 * i},{a},{b},{i % 3},2020-01-{i + 1:02d}" for i, (a, b) in enumerate(POINTS)
+    ]
+    path.write_text("id,a,b,code,when\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_drop_columns_leaves_named_columns_out_of_the_points(tmp_path, capsys):
+    from ganlab.config import load_config
+    from ganlab.data import load_data
+
+    path = _ids_csv(tmp_path / "ids.csv")
+    assert load_csv(path).shape == (40, 4)  # id and code are numbers: learned by default
+    cfg = load_config(
+        "points", ["data.kind=csv", f"data.path={path}", "data.drop_columns=[id, code]"]
+    )
+    torch.testing.assert_close(load_data(cfg.data), torch.tensor(POINTS, dtype=torch.float32))
+    assert main(["train", str(path), "--dry-run", "--set", "data.drop_columns=[id, code]"]) == 0
+    out = capsys.readouterr().out
+    assert "40 points in 2-D" in out and "columns 'id', 'code' left out (data.drop_columns)" in out
+    assert "drop_columns:\n  - id\n  - code\n" in out  # the run's config keeps it
+    # pandas' index, already left out, may be named too
+    idx = _pandas_csv(tmp_path / "idx.csv", "Unnamed: 0")
+    assert load_csv(idx, drop_columns=["Unnamed: 0"]).shape == (40, 2)
+
+
+def test_drop_columns_of_a_name_the_file_lacks_is_one_line_listing_the_columns(tmp_path, capsys):
+    path = _ids_csv(tmp_path / "ids.csv")
+    line = _refused(capsys, "train", path, "--dry-run", "--set", "data.drop_columns=[ID]")
+    assert line.endswith(
+        "ids.csv has no column 'ID' (columns: id, a, b, code, when); set data.drop_columns to "
+        "some of them"
+    ), line
+    np.save(tmp_path / "p.npy", POINTS)
+    line = _refused(
+        capsys, "train", tmp_path / "p.npy", "--dry-run", "--set", "data.drop_columns=[a]"
+    )
+    assert "data.drop_columns names a CSV's columns, but data.kind is 'array'" in line, line
+    over = ("--set", "data.drop_columns=[code]", "--set", "data.label_column=code")
+    line = _refused(capsys, "train", path, "--dry-run", *over)
+    assert "data.label_column 'code' is also in data.drop_columns" in line, line

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -118,10 +119,13 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.yaml").is_file() and (path / "meta.json").is_file()
 
 
-def inspect_path(path: str | Path, label_column: str | None = None) -> DataSummary:
+def inspect_path(
+    path: str | Path, label_column: str | None = None, drop_columns: Sequence[str] = ()
+) -> DataSummary:
     """A summary of the data at `path`: a CSV or .npy/.npz file, or a folder of images.
     label_column: a CSV's column of classes as data.label_column names it (default: the one
-    text column of classes, if any), left out of the points as load_csv leaves it.
+    text column of classes, if any), left out of the points as load_csv leaves it, as are the
+    columns drop_columns (data.drop_columns) names.
 
     Raises:
         DataError: the path does not exist or is not data ganlab reads; one line, with the fix.
@@ -137,7 +141,7 @@ def inspect_path(path: str | Path, label_column: str | None = None) -> DataSumma
         return _inspect_folder(path)
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return _inspect_csv(path, label_column)
+        return _inspect_csv(path, label_column, drop_columns)
     if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
         return _inspect_npy(path)
     if suffix == ".npz":  # compressed: read whole, as training reads it
@@ -177,21 +181,22 @@ def _inspect_npy(path: Path) -> DataSummary:
     return summary if images else _with_columns(summary, probe.reshape(len(probe), -1))
 
 
-def _inspect_csv(path: Path, label: str | None = None) -> DataSummary:
+def _inspect_csv(path: Path, label: str | None = None, drop: Sequence[str] = ()) -> DataSummary:
     """The columns of numbers as the points; a text column of classes set aside as labels
-    (conditional.kind conditions on it), other text columns and rows with gaps left out."""
+    (conditional.kind conditions on it), other text columns, the columns `drop` names and rows
+    with gaps left out."""
     table = read_table(path)
-    label = label or table.class_column()
-    x = table.points(leave_out=label)  # (a label column the CSV lacks: one line from here)
+    label = label or table.class_column(drop)
+    x = table.points(leave_out=label, drop=drop)  # (a column the CSV lacks: one line from here)
     j = table.column(label) if label else None
     cells = table.text.get(j) or (table.numbers[:, j].tolist() if label else [])
     classes = len(set(cells))
-    notes = tuple(table.notes(label))
+    notes = tuple(table.notes(label, drop))
     summary = DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
                           label_column=label, notes=notes)  # fmt: skip
-    names = [table.names[j] for j in table.learned(label)]
+    learned = table.learned(label, drop)
     # the cells' own float64 values: a column's variation below float32's resolution shows
-    return _with_columns(summary, table.numbers[:, table.learned(label)], names)
+    return _with_columns(summary, table.numbers[:, learned], [table.names[j] for j in learned])
 
 
 def skewed_columns(x: np.ndarray) -> tuple[int, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class Table:
         skipped: rows left out for a missing cell.
         left_out: what reading left out of the file besides (an index column), a few words
             each for the plan line.
+        index_names: the headers of the index columns left out ('' or 'Unnamed: 0').
     """
 
     path: Path
@@ -53,50 +55,76 @@ class Table:
     text: dict[int, list[str]]
     skipped: int
     left_out: tuple[str, ...] = ()
+    index_names: tuple[str, ...] = ()
 
-    def column(self, name: str) -> int:
+    def column(self, name: str, key: str = "data.label_column") -> int:
+        """The index of the column headed `name`, which config key `key` gave.
+
+        Raises:
+            DataError: no such column; the line lists the columns.
+        """
         if name not in self.names:
             raise DataError(
                 f"{self.path} has no column '{name}' (columns: {', '.join(self.names)}); set "
-                "data.label_column to one of them"
+                f"{key} to {'one' if key == 'data.label_column' else 'some'} of them"
             )
         return self.names.index(name)
 
-    def learned(self, leave_out: str | None = None) -> list[int]:
-        """The indices of the columns the points hold: those of numbers, but `leave_out`."""
+    def dropped(self, drop: Sequence[str] = ()) -> list[int]:
+        """The indices of the columns data.drop_columns names (an index column already left
+        out may be named too).
+
+        Raises:
+            DataError: a name that is no column of the file.
+        """
+        names = [name for name in drop if name not in self.index_names]
+        return [self.column(name, "data.drop_columns") for name in names]
+
+    def learned(self, leave_out: str | None = None, drop: Sequence[str] = ()) -> list[int]:
+        """The indices of the columns the points hold: those of numbers, but `leave_out` (a
+        label column) and `drop` (data.drop_columns)."""
         skip = set(self.text) | ({self.column(leave_out)} if leave_out else set())
+        skip |= set(self.dropped(drop))
         keep = [j for j in range(len(self.names)) if j not in skip]
         if not keep:
+            dropped = f"; data.drop_columns leaves out {', '.join(drop)}" if drop else ""
             raise DataError(
                 f"{self.path} has no column of numbers to learn (columns: "
-                f"{', '.join(self.names)}); a GAN here learns points of numbers"
+                f"{', '.join(self.names)}{dropped}); a GAN here learns points of numbers"
             )
         return keep
 
-    def points(self, leave_out: str | None = None) -> np.ndarray:
-        """(N, d) float32: the columns of numbers, but `leave_out` (a label column).
+    def points(self, leave_out: str | None = None, drop: Sequence[str] = ()) -> np.ndarray:
+        """(N, d) float32: the columns of numbers, but `leave_out` (a label column) and `drop`.
 
         Raises:
             DataError: a value beyond float32's range (columns.check_float32_range).
         """
-        keep = self.learned(leave_out)
+        keep = self.learned(leave_out, drop)
         check_float32_range(self.numbers[:, keep], self.path, [self.names[j] for j in keep])
         return self.numbers[:, keep].astype(np.float32)
 
-    def class_column(self) -> str | None:
-        """The one text column that reads as classes (MAX_CLASSES), else None."""
+    def class_column(self, drop: Sequence[str] = ()) -> str | None:
+        """The one text column that reads as classes (MAX_CLASSES), else None; columns `drop`
+        names are not candidates."""
         found = [
             self.names[j]
             for j, cells in self.text.items()
             if 2 <= len(set(cells)) <= min(MAX_CLASSES, len(cells) / 2)
+            and self.names[j] not in drop
         ]
         return found[0] if len(found) == 1 else None
 
-    def notes(self, label_column: str | None = None) -> list[str]:
+    def notes(self, label_column: str | None = None, drop: Sequence[str] = ()) -> list[str]:
         """What the points leave out, in a few words each, for the plan line."""
         out = list(self.left_out)
+        named = [self.names[j] for j in self.dropped(drop)]
+        if named:
+            columns = "column" if len(named) == 1 else "columns"
+            listed = ", ".join(f"'{name}'" for name in named)
+            out.append(f"{columns} {listed} left out (data.drop_columns)")
         for j in sorted(self.text):
-            if self.names[j] != label_column:
+            if self.names[j] != label_column and self.names[j] not in named:
                 out.append(f"text column '{self.names[j]}' left out")
         if self.skipped:
             rows = "row" if self.skipped == 1 else "rows"
@@ -233,7 +261,10 @@ def _without_index(table: Table, kept: np.ndarray) -> Table:
     note = f"index column ({header}, {start}..{len(kept) - 1 + start}) left out"
     text = {j - 1: cells for j, cells in table.text.items()}
     numbers = np.ascontiguousarray(numbers[:, 1:])
-    shorter = Table(table.path, names[1:], numbers, text, table.skipped, (*table.left_out, note))
+    shorter = Table(
+        table.path, names[1:], numbers, text, table.skipped, (*table.left_out, note),
+        (*table.index_names, names[0]),
+    )  # fmt: skip
     return _without_index(shorter, kept)  # pandas' index read back and written again: two
 
 

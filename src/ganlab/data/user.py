@@ -6,7 +6,7 @@ Every loader returns float32 examples, ``(N, C, H, W)`` images with values in [0
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +134,12 @@ def class_indices(values: np.ndarray, where: str) -> tuple[Tensor, list[str]]:
     return torch.from_numpy(y), names
 
 
-def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str]]:
+def load_csv_labelled(
+    path: Path, column: str, drop_columns: Sequence[str] = ()
+) -> tuple[Tensor, Tensor, list[str]]:
     """Points and their classes from a CSV with a header: the column named `column` is the
     class (integers 0..K-1 or names), the other columns of numbers the point's coordinates
-    (read as load_csv reads them).
+    (read as load_csv reads them, `drop_columns` left out).
 
     Returns:
         (x, y, names): (N, d) float32, (N,) int64 class indices, the K class names.
@@ -152,7 +154,7 @@ def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str
     except ValueError:
         values = np.array(labels)
     y, names = class_indices(values, f"{path} column '{column}'")
-    return torch.from_numpy(table.points(leave_out=column)), y, names
+    return torch.from_numpy(table.points(leave_out=column, drop=drop_columns)), y, names
 
 
 # PIL's modes of 16-bit grey (PNG) images, 0-65535 per pixel
@@ -212,17 +214,21 @@ def decode_images(
         yield pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
-def load_csv(path: Path, label_column: str | None = None) -> Tensor:
+def load_csv(
+    path: Path, label_column: str | None = None, drop_columns: Sequence[str] = ()
+) -> Tensor:
     """Points from a CSV file: one example per row, one coordinate per column of numbers, as
     (N, d) (data.table.read_table: comma, semicolon or tab; a header where the first row has
     names; '#' comment lines). Rows with a missing cell and columns of text are left out, and
-    so is `label_column`, a column of classes.
+    so are `label_column`, a column of classes, and the columns `drop_columns` names.
 
     Raises:
         DataError: the file is missing or empty, a cell of a column of numbers is not a finite
-            number, rows differ in length, or no column holds numbers.
+            number, rows differ in length, no column holds numbers, or `drop_columns` names a
+            column the file lacks.
     """
-    return torch.from_numpy(read_table(path).points(leave_out=label_column))
+    table = read_table(path)
+    return torch.from_numpy(table.points(leave_out=label_column, drop=drop_columns))
 
 
 def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:

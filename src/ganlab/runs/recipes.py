@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from ganlab.config import Config, config_from_dict, load_config
 from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
@@ -174,7 +175,7 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
                 f"--set {key}: the data of this run is {source}, given first; give the other "
                 f"data there instead (`ganlab train OTHER ...`), not with --set {key}"
             )
-    summary = inspect_path(source, asked[-1] if asked else None)
+    summary = inspect_path(source, asked[-1] if asked else None, asked_names(overrides))
     preset, sets = recipe_for(summary, str(source))
     cfg = load_config(preset, sets + list(overrides))
     fit = small_data_minibatch(summary.count, cfg.m)
@@ -190,6 +191,19 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     if cfg.data.resize:
         line += f", images resized to {cfg.data.resize[0]}x{cfg.data.resize[1]}"
     return Plan(cfg, summary.path.stem, line, summary)
+
+
+def asked_names(overrides) -> list[str]:
+    """The columns the last `--set data.drop_columns=[a, b]` names (YAML, as the config reads
+    it), for the inspection to leave out as training will; [] without one, or for a value
+    that is no list (the config's own check then says so in one line)."""
+    values = [o.partition("=")[2] for o in overrides
+              if o.partition("=")[0].strip() == "data.drop_columns"]  # fmt: skip
+    try:
+        value = yaml.safe_load(values[-1]) if values else []
+    except yaml.YAMLError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def model_text(cfg: Config) -> str:

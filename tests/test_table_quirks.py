@@ -105,6 +105,9 @@ def test_a_constant_column_is_named_in_one_warning_line(tmp_path, capsys):
     assert main(["train", str(path), "--dry-run"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("ganlab: warning: c.csv: column 'c'"), err
+    assert "--set 'data.drop_columns=[c]' leaves it out" in err[0], err
+    assert main(["train", str(path), "--dry-run", "--set", "data.drop_columns=[c]"]) == 0
+    assert "warning" not in capsys.readouterr().err  # left out: nothing to warn about
 
 
 def test_data_that_is_one_point_is_refused_in_one_line(tmp_path, capsys):

@@ -81,11 +81,14 @@ def column_warnings(x: np.ndarray, where, names: Sequence[str] | None = None) ->
         )
     lines = []
     if constant.any():
-        cols = [f"{labels[j]} (= {mean[j]:.6g})" for j in np.flatnonzero(constant)]
+        found = np.flatnonzero(constant)
+        cols = [f"{labels[j]} (= {mean[j]:.6g})" for j in found]
+        fix = "leave it out of the array"  # a CSV's by name, without editing the file:
+        if names is not None:
+            fix = f"--set 'data.drop_columns=[{', '.join(names[j] for j in found)}]' leaves it out"
         lines.append(
             f"{where}: {', '.join(cols)} {'is' if len(cols) == 1 else 'are'} constant: G "
-            "reproduces the value and learns nothing from it; leave it out of the file if it "
-            "carries nothing"
+            f"reproduces the value and learns nothing from it; {fix} if it carries nothing"
         )
     step = np.spacing(np.abs(x).max(0).astype(np.float32)).astype(np.float64)
     for j in np.flatnonzero(~constant & (std < STEPS_PER_STD * step)):

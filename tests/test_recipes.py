@@ -111,7 +111,8 @@ def test_inspecting_a_npy_file_leaves_no_file_open(tmp_path):
     import gc
     import warnings
 
-    np.save(tmp_path / "p.npy", np.zeros((10, 2), np.float32))
+    # points that differ: identical ones are refused (nothing to learn)
+    np.save(tmp_path / "p.npy", np.arange(20, dtype=np.float32).reshape(10, 2))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         inspect_path(tmp_path / "p.npy")

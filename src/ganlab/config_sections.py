@@ -88,6 +88,11 @@ class DataConfig(Strict):
         description="csv: the header name of the column holding each point's class (a "
         "conditional run's labels); the other columns are the point",
     )
+    drop_columns: list[str] = Field(
+        default_factory=list,
+        description="csv: headers of columns left out of the points (an id, a code); each must "
+        "name a column of the file",
+    )
     log_columns: list[int] = Field(
         default_factory=list,
         description="points: coordinates (0-based) G and D see as log x before standardising "
@@ -119,6 +124,16 @@ class DataConfig(Strict):
             raise ValueError(
                 "data.log_columns are taken in the standardising wrappers of G and D; set "
                 "data.standardize=true (or data.log_columns=[])"
+            )
+        if self.drop_columns and self.kind != "csv":
+            raise ValueError(
+                f"data.drop_columns names a CSV's columns, but data.kind is '{self.kind}'; set "
+                "data.drop_columns=[]"
+            )
+        if self.label_column is not None and self.label_column in self.drop_columns:
+            raise ValueError(
+                f"data.label_column '{self.label_column}' is also in data.drop_columns; a column "
+                "is either the classes or left out: remove it from one of them"
             )
         for key in ("log_columns", "integer_columns"):
             cols = getattr(self, key)

@@ -152,7 +152,7 @@ def _examples(cfg: DataConfig) -> torch.Tensor:
     if cfg.kind == "images":
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels)
     if cfg.kind == "csv":
-        return load_csv(Path(cfg.path), cfg.label_column)
+        return load_csv(Path(cfg.path), cfg.label_column, cfg.drop_columns)
     if cfg.kind == "array":
         return load_array(Path(cfg.path))
     raise DataError(
@@ -202,7 +202,7 @@ def _labelled_examples(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, lis
         y, names = folder_labels(Path(cfg.path), image_files(Path(cfg.path), cfg.channels))
         return load_image_folder(Path(cfg.path), cfg.resize, cfg.channels), y, names
     if cfg.kind == "csv":
-        return load_csv_labelled(Path(cfg.path), cfg.label_column)
+        return load_csv_labelled(Path(cfg.path), cfg.label_column, cfg.drop_columns)
     if cfg.kind == "array":
         x, y = load_array(Path(cfg.path), labels=True)
         return (x, *class_indices(y.numpy(), str(cfg.path)))

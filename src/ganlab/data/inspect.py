@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from ganlab.data.columns import check_float32_range, column_warnings
 from ganlab.data.streaming import npy_rows
 from ganlab.data.table import read_table
 from ganlab.data.user import (
@@ -54,6 +56,9 @@ class DataSummary:
             which columns are learned on a log scale.
         log_columns: points' columns that are positive and right-skewed (skewed_columns).
         integer_columns: points' columns of whole numbers (ages, counts).
+        extremes: points' (smallest, largest) value of each column (a .npy: of the probed
+            rows), a 2-row table of points with the data's extremes, for the checks training
+            makes on the columns; () for images.
     """
 
     path: Path
@@ -69,6 +74,7 @@ class DataSummary:
     notes: tuple[str, ...] = ()
     log_columns: tuple[int, ...] = ()
     integer_columns: tuple[int, ...] = ()
+    extremes: tuple[tuple[float, ...], ...] = ()
 
     def describe(self, conditioned: bool = False) -> str:
         """A few words: '5,000 points in 2-D, values in [-1.2, 2.0]' or '10,000 grey 28x28
@@ -113,10 +119,13 @@ def is_run_dir(path: Path) -> bool:
     return (path / "config.yaml").is_file() and (path / "meta.json").is_file()
 
 
-def inspect_path(path: str | Path, label_column: str | None = None) -> DataSummary:
+def inspect_path(
+    path: str | Path, label_column: str | None = None, drop_columns: Sequence[str] = ()
+) -> DataSummary:
     """A summary of the data at `path`: a CSV or .npy/.npz file, or a folder of images.
     label_column: a CSV's column of classes as data.label_column names it (default: the one
-    text column of classes, if any), left out of the points as load_csv leaves it.
+    text column of classes, if any), left out of the points as load_csv leaves it, as are the
+    columns drop_columns (data.drop_columns) names.
 
     Raises:
         DataError: the path does not exist or is not data ganlab reads; one line, with the fix.
@@ -132,7 +141,7 @@ def inspect_path(path: str | Path, label_column: str | None = None) -> DataSumma
         return _inspect_folder(path)
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return _inspect_csv(path, label_column)
+        return _inspect_csv(path, label_column, drop_columns)
     if suffix == ".npy":  # the header and a probe of rows: the array may not fit in memory
         return _inspect_npy(path)
     if suffix == ".npz":  # compressed: read whole, as training reads it
@@ -163,6 +172,7 @@ def _inspect_npy(path: Path) -> DataSummary:
     if not np.isfinite(probe).all():  # found early here; load_array checks every row
         raise DataError(f"{path} contains NaN or Inf values; remove or replace them")
     images = len(row) >= 2
+    check_float32_range(probe if images else probe.reshape(len(probe), -1), path)
     if images and rows.dtype == np.uint8:
         probe /= 255.0  # 8-bit pixels, as load_array reads them
     shape = (1, *row) if len(row) == 2 else (row or (1,))
@@ -171,20 +181,22 @@ def _inspect_npy(path: Path) -> DataSummary:
     return summary if images else _with_columns(summary, probe.reshape(len(probe), -1))
 
 
-def _inspect_csv(path: Path, label: str | None = None) -> DataSummary:
+def _inspect_csv(path: Path, label: str | None = None, drop: Sequence[str] = ()) -> DataSummary:
     """The columns of numbers as the points; a text column of classes set aside as labels
-    (conditional.kind conditions on it), other text columns and rows with gaps left out."""
+    (conditional.kind conditions on it), other text columns, the columns `drop` names and rows
+    with gaps left out."""
     table = read_table(path)
-    label = label or table.class_column()
-    x = table.points(leave_out=label)  # (a label column the CSV lacks: one line from here)
+    label = label or table.class_column(drop)
+    x = table.points(leave_out=label, drop=drop)  # (a column the CSV lacks: one line from here)
     j = table.column(label) if label else None
     cells = table.text.get(j) or (table.numbers[:, j].tolist() if label else [])
     classes = len(set(cells))
-    notes = tuple(table.notes(label))
+    notes = tuple(table.notes(label, drop))
     summary = DataSummary(path, "points", "csv", len(x), x.shape[1:], *_range(x), classes,
                           label_column=label, notes=notes)  # fmt: skip
-    names = [n for j, n in enumerate(table.names) if j not in table.text and n != label]
-    return _with_columns(summary, x, names)
+    learned = table.learned(label, drop)
+    # the cells' own float64 values: a column's variation below float32's resolution shows
+    return _with_columns(summary, table.numbers[:, learned], [table.names[j] for j in learned])
 
 
 def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
@@ -210,7 +222,14 @@ def skewed_columns(x: np.ndarray) -> tuple[int, ...]:
 
 def _with_columns(summary: DataSummary, x: np.ndarray, names=None) -> DataSummary:
     """summary with the points' skewed columns and columns of whole numbers, and a note
-    naming each kind."""
+    naming each kind; a warning line for each column training cannot learn from
+    (columns.column_warnings: constant, or finer than float32 resolves).
+
+    Raises:
+        DataError: all the points are one point.
+    """
+    for line in column_warnings(x, summary.path.name, names):
+        warnings.warn(line, stacklevel=4)  # the CLI: one stderr line each
     logs = skewed_columns(x)
     whole = tuple(int(j) for j in np.flatnonzero((x == np.round(x)).all(axis=0)))
     names = names or [f"column {j + 1}" for j in range(x.shape[1])]
@@ -222,7 +241,8 @@ def _with_columns(summary: DataSummary, x: np.ndarray, names=None) -> DataSummar
     notes = [f"{listed(logs)} on a log scale"] if logs else []
     notes += [f"{listed(whole)} in whole numbers"] if whole else []
     notes = (*summary.notes, *notes)
-    return replace(summary, log_columns=logs, integer_columns=whole, notes=notes)
+    extremes = (tuple(x.min(0).tolist()), tuple(x.max(0).tolist()))
+    return replace(summary, log_columns=logs, integer_columns=whole, notes=notes, extremes=extremes)
 
 
 def _range(x: np.ndarray) -> tuple[float, float]:

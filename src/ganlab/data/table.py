@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ganlab.data.columns import check_float32_range
 from ganlab.errors import DATA_MOVED_HINT, DataError
 
 # Cells read as missing values (compared lower-cased, stripped): what spreadsheets, R and pandas
@@ -28,6 +30,9 @@ MAX_CLASSES = 50
 # tried in this order: a comma inside cells split by semicolons is a decimal comma, so a
 # semicolon that splits every line goes first
 DELIMITERS = ("\t", ";", ",")
+# The headers pandas gives its row index: to_csv writes it unnamed, and a file read back
+# without index_col and written again gets a second one named "Unnamed: 0"
+INDEX_HEADERS = ("", "Unnamed: 0")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class Table:
         numbers: (N, C) float64, the kept rows' values; NaN in text columns.
         text: a text column's index -> its kept rows' cells.
         skipped: rows left out for a missing cell.
+        left_out: what reading left out of the file besides (an index column), a few words
+            each for the plan line.
+        index_names: the headers of the index columns left out ('' or 'Unnamed: 0').
         header: the names are the file's header row (else made up).
     """
 
@@ -47,48 +55,84 @@ class Table:
     numbers: np.ndarray
     text: dict[int, list[str]]
     skipped: int
+    left_out: tuple[str, ...] = ()
+    index_names: tuple[str, ...] = ()
     header: bool = True
 
-    def column(self, name: str) -> int:
+    def column(self, name: str, key: str = "data.label_column") -> int:
+        """The index of the column headed `name`, which config key `key` gave.
+
+        Raises:
+            DataError: no such column; the line lists the columns.
+        """
         if name not in self.names:
             raise DataError(
                 f"{self.path} has no column '{name}' (columns: {', '.join(self.names)}); set "
-                "data.label_column to one of them"
+                f"{key} to {'one' if key == 'data.label_column' else 'some'} of them"
             )
         return self.names.index(name)
 
-    def points(self, leave_out: str | None = None) -> np.ndarray:
-        """(N, d) float32: the columns of numbers, but `leave_out` (a label column)."""
-        return self.numbers[:, self._point_columns(leave_out)].astype(np.float32)
+    def dropped(self, drop: Sequence[str] = ()) -> list[int]:
+        """The indices of the columns data.drop_columns names (an index column already left
+        out may be named too).
 
-    def point_names(self, leave_out: str | None = None) -> list[str] | None:
-        """The header names of points()' d columns, in order; None without a header row."""
-        return [self.names[j] for j in self._point_columns(leave_out)] if self.header else None
+        Raises:
+            DataError: a name that is no column of the file.
+        """
+        names = [name for name in drop if name not in self.index_names]
+        return [self.column(name, "data.drop_columns") for name in names]
 
-    def _point_columns(self, leave_out: str | None) -> list[int]:
+    def learned(self, leave_out: str | None = None, drop: Sequence[str] = ()) -> list[int]:
+        """The indices of the columns the points hold: those of numbers, but `leave_out` (a
+        label column) and `drop` (data.drop_columns)."""
         skip = set(self.text) | ({self.column(leave_out)} if leave_out else set())
+        skip |= set(self.dropped(drop))
         keep = [j for j in range(len(self.names)) if j not in skip]
         if not keep:
+            dropped = f"; data.drop_columns leaves out {', '.join(drop)}" if drop else ""
             raise DataError(
                 f"{self.path} has no column of numbers to learn (columns: "
-                f"{', '.join(self.names)}); a GAN here learns points of numbers"
+                f"{', '.join(self.names)}{dropped}); a GAN here learns points of numbers"
             )
         return keep
 
-    def class_column(self) -> str | None:
-        """The one text column that reads as classes (MAX_CLASSES), else None."""
+    def points(self, leave_out: str | None = None, drop: Sequence[str] = ()) -> np.ndarray:
+        """(N, d) float32: the columns of numbers, but `leave_out` (a label column) and `drop`.
+
+        Raises:
+            DataError: a value beyond float32's range (columns.check_float32_range).
+        """
+        keep = self.learned(leave_out, drop)
+        check_float32_range(self.numbers[:, keep], self.path, [self.names[j] for j in keep])
+        return self.numbers[:, keep].astype(np.float32)
+
+    def point_names(
+        self, leave_out: str | None = None, drop: Sequence[str] = ()
+    ) -> list[str] | None:
+        """The header names of points()' d columns, in order; None without a header row."""
+        return [self.names[j] for j in self.learned(leave_out, drop)] if self.header else None
+
+    def class_column(self, drop: Sequence[str] = ()) -> str | None:
+        """The one text column that reads as classes (MAX_CLASSES), else None; columns `drop`
+        names are not candidates."""
         found = [
             self.names[j]
             for j, cells in self.text.items()
             if 2 <= len(set(cells)) <= min(MAX_CLASSES, len(cells) / 2)
+            and self.names[j] not in drop
         ]
         return found[0] if len(found) == 1 else None
 
-    def notes(self, label_column: str | None = None) -> list[str]:
+    def notes(self, label_column: str | None = None, drop: Sequence[str] = ()) -> list[str]:
         """What the points leave out, in a few words each, for the plan line."""
-        out = []
+        out = list(self.left_out)
+        named = [self.names[j] for j in self.dropped(drop)]
+        if named:
+            columns = "column" if len(named) == 1 else "columns"
+            listed = ", ".join(f"'{name}'" for name in named)
+            out.append(f"{columns} {listed} left out (data.drop_columns)")
         for j in sorted(self.text):
-            if self.names[j] != label_column:
+            if self.names[j] != label_column and self.names[j] not in named:
                 out.append(f"text column '{self.names[j]}' left out")
         if self.skipped:
             rows = "row" if self.skipped == 1 else "rows"
@@ -135,6 +179,7 @@ def _parse(path: Path, raw: bytes) -> Table:
     if not lines:
         raise DataError(f"CSV file {path} holds no rows; write one point per line")
     delimiter = _delimiter(lines[:20])
+    lines = _without_trailing_delimiter(lines, delimiter)
     decimal_comma = delimiter == ";"  # the European convention; a tab file's "1,234" is ambiguous
     first = [[cell.strip() for cell in row] for row in csv.reader(lines[:6], delimiter=delimiter)]
     header = _is_header(first, decimal_comma)
@@ -155,7 +200,8 @@ def _parse(path: Path, raw: bytes) -> Table:
                 "or leave it empty (rows with missing values are left out)"
             )
         if len(kept):
-            return Table(path, names, kept, {}, int(gaps.sum()), header)
+            table = Table(path, names, kept, {}, int(gaps.sum()), header=header)
+            return _without_index(table, ~gaps)
     body = [[cell.strip() for cell in row] for row in csv.reader(data, delimiter=delimiter)]
     for r, row in enumerate(body):
         if len(row) != len(names):
@@ -190,7 +236,46 @@ def _parse(path: Path, raw: bytes) -> Table:
         )
     numbers[:, num_cols] = values
     text = {j: [row[j] for row in kept] for j in text_cols}
-    return Table(path, names, numbers, text, len(body) - len(kept), header)
+    rows = np.array([not any(_missing(c) for c in row) for row in body])
+    table = Table(path, names, numbers, text, len(body) - len(kept), header=header)
+    return _without_index(table, rows)
+
+
+def _without_trailing_delimiter(lines: list[str], delimiter: str) -> list[str]:
+    """The lines less the delimiter that ends every one of them (header included): a spreadsheet
+    or a script that writes `a,b,` makes an unnamed last column with no value in any row, which
+    read as a column would leave out every row for its missing cell."""
+    ends = [line.rstrip(" ") for line in lines]
+    if len(lines) and all(line.endswith(delimiter) for line in ends):
+        return [line[:-1] for line in ends]
+    return lines
+
+
+def _without_index(table: Table, kept: np.ndarray) -> Table:
+    """`table` less its first column where that is a row index: headed '' or 'Unnamed: 0' (as
+    pandas' to_csv writes its index) and numbering the file's rows 0..N-1 or 1..N (the rows left
+    out for a missing cell keep their numbers). A coordinate that counts rows would teach G the
+    row number as a dimension of the data.
+
+    Args:
+        kept: (N_file,) bool, which of the file's data rows the table kept.
+    """
+    rows = np.flatnonzero(kept)  # (N,) each kept row's 0-based place in the file
+    names, numbers = table.names, table.numbers
+    if len(names) < 2 or names[0] not in INDEX_HEADERS or 0 in table.text:
+        return table
+    start = next((s for s in (0, 1) if np.array_equal(numbers[:, 0], rows + s)), None)
+    if start is None:
+        return table
+    header = f"'{names[0]}'" if names[0] else "unnamed"
+    note = f"index column ({header}, {start}..{len(kept) - 1 + start}) left out"
+    text = {j - 1: cells for j, cells in table.text.items()}
+    numbers = np.ascontiguousarray(numbers[:, 1:])
+    shorter = Table(
+        table.path, names[1:], numbers, text, table.skipped, (*table.left_out, note),
+        (*table.index_names, names[0]), table.header,
+    )  # fmt: skip
+    return _without_index(shorter, kept)  # pandas' index read back and written again: two
 
 
 def _delimiter(lines: list[str]) -> str:

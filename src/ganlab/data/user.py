@@ -6,13 +6,14 @@ Every loader returns float32 examples, ``(N, C, H, W)`` images with values in [0
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ganlab.data.columns import check_float32_range
 from ganlab.data.table import read_table
 from ganlab.errors import DATA_MOVED_HINT, DataError
 
@@ -133,10 +134,12 @@ def class_indices(values: np.ndarray, where: str) -> tuple[Tensor, list[str]]:
     return torch.from_numpy(y), names
 
 
-def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str]]:
+def load_csv_labelled(
+    path: Path, column: str, drop_columns: Sequence[str] = ()
+) -> tuple[Tensor, Tensor, list[str]]:
     """Points and their classes from a CSV with a header: the column named `column` is the
     class (integers 0..K-1 or names), the other columns of numbers the point's coordinates
-    (read as load_csv reads them).
+    (read as load_csv reads them, `drop_columns` left out).
 
     Returns:
         (x, y, names): (N, d) float32, (N,) int64 class indices, the K class names.
@@ -151,7 +154,7 @@ def load_csv_labelled(path: Path, column: str) -> tuple[Tensor, Tensor, list[str
     except ValueError:
         values = np.array(labels)
     y, names = class_indices(values, f"{path} column '{column}'")
-    return torch.from_numpy(table.points(leave_out=column)), y, names
+    return torch.from_numpy(table.points(leave_out=column, drop=drop_columns)), y, names
 
 
 # PIL's modes of 16-bit grey (PNG) images, 0-65535 per pixel
@@ -211,22 +214,28 @@ def decode_images(
         yield pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
-def load_csv(path: Path, label_column: str | None = None) -> Tensor:
+def load_csv(
+    path: Path, label_column: str | None = None, drop_columns: Sequence[str] = ()
+) -> Tensor:
     """Points from a CSV file: one example per row, one coordinate per column of numbers, as
     (N, d) (data.table.read_table: comma, semicolon or tab; a header where the first row has
     names; '#' comment lines). Rows with a missing cell and columns of text are left out, and
-    so is `label_column`, a column of classes.
+    so are `label_column`, a column of classes, and the columns `drop_columns` names.
 
     Raises:
         DataError: the file is missing or empty, a cell of a column of numbers is not a finite
-            number, rows differ in length, or no column holds numbers.
+            number, rows differ in length, no column holds numbers, or `drop_columns` names a
+            column the file lacks.
     """
-    return torch.from_numpy(read_table(path).points(leave_out=label_column))
+    table = read_table(path)
+    return torch.from_numpy(table.points(leave_out=label_column, drop=drop_columns))
 
 
-def csv_columns(path: Path, label_column: str | None = None) -> list[str] | None:
+def csv_columns(
+    path: Path, label_column: str | None = None, drop_columns: Sequence[str] = ()
+) -> list[str] | None:
     """The header names of load_csv's columns, in order; None for a CSV without a header."""
-    return read_table(path).point_names(leave_out=label_column)
+    return read_table(path).point_names(leave_out=label_column, drop=drop_columns)
 
 
 def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
@@ -242,8 +251,9 @@ def load_array(path: Path, labels: bool = False) -> Tensor | tuple[Tensor, Tenso
     Returns:
         float32 examples, or (examples, int64 labels) when ``labels`` is True.
     Raises:
-        DataError: the file is missing or unreadable, holds non-numbers, NaN or Inf, has the
-            wrong number of dimensions, or lacks labels when they are asked for.
+        DataError: the file is missing or unreadable, holds non-numbers, NaN or Inf or values
+            beyond float32's range, has the wrong number of dimensions, or lacks labels when
+            they are asked for.
     """
     path = Path(path)
     if not path.exists():
@@ -314,6 +324,7 @@ def _as_examples(arr: np.ndarray, path: Path) -> Tensor:
     if arr.dtype.kind not in "fiub":
         raise DataError(f"{path} holds {arr.dtype} values; save numbers (float32)")
     check_array_shape(arr.shape, path)
+    check_float32_range(arr[:, None] if arr.ndim == 1 else arr, path)
     images = arr.ndim >= 3
     x = arr.astype(np.float32)
     if images and arr.dtype == np.uint8:

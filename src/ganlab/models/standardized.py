@@ -21,15 +21,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+# A coordinate whose std is at most this times |mean| is constant: float64's rounding of the
+# mean of equal float32 values leaves a std ~1e-17 |mean|, and float32's own resolution
+# (6e-8 |mean|) is far above it, so any variation the float32 data holds counts
+CONSTANT_RTOL = 1e-12
+
+
+def constant_coordinates(mu: Tensor, sigma: Tensor) -> Tensor:
+    """Which coordinates never vary: sigma <= CONSTANT_RTOL |mu|, or a sigma float32 cannot
+    hold as a normal number (dividing by it would overflow)."""
+    tiny = torch.finfo(torch.float32).tiny
+    return (sigma <= CONSTANT_RTOL * mu.abs()) | (sigma < tiny)
+
 
 def data_moments(x: Tensor) -> tuple[Tensor, Tensor]:
     """Per-coordinate mean and standard deviation of (N, *x_shape) examples, float64 sums.
 
-    A coordinate that never varies gets sigma = 1 (scaling it would divide by 0; G then learns
-    its constant value through mu alone)."""
+    A coordinate that never varies (constant_coordinates) gets sigma = 1 (scaling it would
+    divide by 0; G then learns its constant value through mu alone). The test is relative to
+    the mean, so a column of values ~1e-30 keeps its own sigma (an absolute 1e-12 took it for
+    constant, and G's samples then spread ~1 around 1e-30)."""
     x = x.reshape(len(x), -1).double()
     mu, sigma = x.mean(0), x.std(0, correction=0)
-    sigma = torch.where(sigma > 1e-12, sigma, torch.ones_like(sigma))
+    sigma = torch.where(constant_coordinates(mu, sigma), torch.ones_like(sigma), sigma)
     return mu.float(), sigma.float()
 
 
@@ -117,6 +131,7 @@ class StandardizedDiscriminator(_Moments):
 
 
 __all__ = [
-    "StandardizedDiscriminator", "StandardizedGenerator", "data_moments", "from_log_scale",
+    "CONSTANT_RTOL", "StandardizedDiscriminator", "StandardizedGenerator", "constant_coordinates",
+    "data_moments", "from_log_scale",
     "log_mask", "to_log_scale",
 ]  # fmt: skip

@@ -360,7 +360,7 @@ def run_meta(
         if weights is not None:  # clusters as classes: G's classes follow their sizes
             meta["class_weights"] = weights
     if data is None and cfg.data.kind == "csv":  # `ganlab sample --out s.csv` writes them
-        columns = csv_columns(Path(cfg.data.path), cfg.data.label_column)
+        columns = csv_columns(Path(cfg.data.path), cfg.data.label_column, cfg.data.drop_columns)
         if columns is not None:
             meta["columns"] = columns
     if data is not None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import yaml
 
 from ganlab.config import Config, config_from_dict, load_config
 from ganlab.data.inspect import DataSummary, inspect_path, is_data_path
@@ -26,7 +27,12 @@ from ganlab.errors import ConfigError
 from ganlab.models.dcgan import supported_sides
 from ganlab.training.algorithm import algorithm1
 from ganlab.training.runtime import configure_cpu, run_threads
-from ganlab.training.state import build_state, seeded_rng
+from ganlab.training.state import (
+    build_state,
+    check_columns,
+    check_enough_examples,
+    seeded_rng,
+)
 
 __all__ = [
     "Plan",
@@ -169,17 +175,35 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
                 f"--set {key}: the data of this run is {source}, given first; give the other "
                 f"data there instead (`ganlab train OTHER ...`), not with --set {key}"
             )
-    summary = inspect_path(source, asked[-1] if asked else None)
+    summary = inspect_path(source, asked[-1] if asked else None, asked_names(overrides))
     preset, sets = recipe_for(summary, str(source))
     cfg = load_config(preset, sets + list(overrides))
     fit = small_data_minibatch(summary.count, cfg.m)
     if fit != cfg.m and not any(o.split("=")[0].strip() == "m" for o in overrides):
         cfg = config_from_dict({**cfg.model_dump(mode="json"), "m": fit}, f"recipe {preset}")
+    # training's own checks of the count and the columns (on each column's extremes), here so
+    # that --dry-run refuses what training would
+    check_enough_examples(cfg, summary.count)
+    if summary.extremes:
+        check_columns(torch.tensor(summary.extremes, dtype=torch.float64), cfg.data)
     what = summary.describe(conditioned=cfg.conditional_run)
     line = f"{summary.path.name}: {what} -> recipe {preset}: {model_text(cfg)}"
     if cfg.data.resize:
         line += f", images resized to {cfg.data.resize[0]}x{cfg.data.resize[1]}"
     return Plan(cfg, summary.path.stem, line, summary)
+
+
+def asked_names(overrides) -> list[str]:
+    """The columns the last `--set data.drop_columns=[a, b]` names (YAML, as the config reads
+    it), for the inspection to leave out as training will; [] without one, or for a value
+    that is no list (the config's own check then says so in one line)."""
+    values = [o.partition("=")[2] for o in overrides
+              if o.partition("=")[0].strip() == "data.drop_columns"]  # fmt: skip
+    try:
+        value = yaml.safe_load(values[-1]) if values else []
+    except yaml.YAMLError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def model_text(cfg: Config) -> str:

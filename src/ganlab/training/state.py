@@ -57,14 +57,15 @@ class TrainState:
         return self.ema if self.ema is not None else self.G
 
 
-def check_enough_examples(cfg: Config, source) -> None:
-    """Refuse, naming the data and the fix, a training set smaller than one minibatch (every
-    minibatch holds exactly m examples: Algorithm 1's m) or of a single example.
+def check_enough_examples(cfg: Config, n: int | None) -> None:
+    """Refuse, naming the data and the fix, a training set of n examples smaller than one
+    minibatch (every minibatch holds exactly m examples: Algorithm 1's m) or of a single
+    example. n None: fresh draws every step, never too few. `ganlab train --dry-run` calls it
+    with the inspected count, so it refuses what training would.
 
     Raises:
         DataError: one line.
     """
-    n = getattr(source, "size", None)
     if n is None or n >= cfg.m:
         return
     where = cfg.data.path or f"data.kind '{cfg.data.kind}'"
@@ -102,7 +103,8 @@ def labelled_source(cfg: Config, data=None):
     clusters = cfg.conditional.clusters  # classes from the data's own clusters
     labelled = cfg.conditional_run and not clusters
     source = build_data(cfg.data, cfg.seed + DATA_SEED, data, labelled=labelled)
-    check_enough_examples(cfg, source)  # before clustering: its limits are not the data's fix
+    # before clustering: its limits are not the data's fix
+    check_enough_examples(cfg, getattr(source, "size", None))
     if clusters:
         seed, method = cfg.seed + CLUSTER_SEED, cfg.conditional.clustering
         label_by_clusters(require_examples(source, cfg), clusters, seed, method)
@@ -133,13 +135,13 @@ def build_state(cfg: Config, data=None, world: World = LOCAL) -> TrainState:
         # maps each minibatch as it is read.
         source.scale_to(-1.0, 1.0)
     scaled = cfg.data.standardize
+    if scaled or cfg.data.integer_columns:  # checked before G and D take the columns
+        reference = source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED)
+        check_columns(reference, cfg.data)
     G = generator_of(cfg, source.x_shape, classes)
     if cfg.generator.output_bias == "data_logit":  # (a conditional G's MLP is G.net)
         set_output_bias_(G.net if classes else G, data_logit(source, cfg.data.kind))
     D = discriminator_of(cfg, source.x_shape, classes)
-    if scaled or cfg.data.integer_columns:
-        reference = source.reference(MOMENT_EXAMPLES, seed=cfg.seed + DATA_SEED)
-        check_columns(reference, cfg.data)
     if scaled:
         mask = log_mask(reference.shape[-1], tuple(cfg.data.log_columns))
         moments = data_moments(to_log_scale(reference, mask))

@@ -181,3 +181,19 @@ def test_a_csv_read_again_unchanged_is_parsed_once_and_an_edit_is_seen(tmp_path)
     path.write_text("a,b\n1,2\n3,5\n")  # same size, one cell changed
     again = read_table(path)
     assert again is not first and again.numbers.tolist() == [[1.0, 2.0], [3.0, 5.0]]
+
+
+def test_sample_to_csv_names_the_columns_learned_not_an_index_or_dropped_ones(tmp_path):
+    # pandas' unnamed index and a column data.drop_columns leaves out are not coordinates, so
+    # the samples' header must not name them (their names would shift onto the wrong values)
+    import ganlab
+    from ganlab.cli import main
+
+    gen = np.random.default_rng(1)
+    rows = [(i, *gen.normal(0, 1, 3).round(4)) for i in range(60)]
+    path = _write(tmp_path / "idx.csv", ["", "id", "u", "v"], rows)
+    over = ["steps=5", "compile=false", "m=16", "threads=1", "doctor=false"]
+    over.append("data.drop_columns=[id]")
+    run = ganlab.train(path, tmp_path / "run", overrides=over, report=False)
+    assert main(["sample", str(run.path), "-n", "2", "--out", str(tmp_path / "s.csv")]) == 0
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "u,v"

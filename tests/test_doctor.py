@@ -31,9 +31,10 @@ def diagnose_rows(cfg, r):
 
 
 def test_a_finding_has_exactly_the_issue_s_keys_and_kinds():
-    # the issue's six, and issue 20's run that ended before its budget was enough
+    # the issue's six, issue 20's run that ended before its budget was enough, and samples
+    # that do not fit the data at the run's end
     assert KINDS == ("g_saturation", "d_overpowers", "mode_collapse", "oscillation",
-                     "divergence", "memorisation", "unfinished")  # fmt: skip
+                     "divergence", "memorisation", "unfinished", "poor_fit")  # fmt: skip
     doc = Finding("divergence", 7, {"value": float("nan"), "x": 1.23456789}, "lower lrs").to_dict()
     assert set(doc) == {"kind", "step", "evidence", "advice"}
     assert doc["evidence"] == {"value": "nan", "x": 1.235}  # JSON has no NaN; 4 digits

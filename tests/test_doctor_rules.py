@@ -1,9 +1,11 @@
-"""The doctor's rules judged on synthetic metrics rows whose answer is known: a weight-clipped
-WGAN's tiny but healthy curves."""
+"""The doctor's rules judged on synthetic metrics rows and sample checks whose answer is known:
+a weight-clipped WGAN's tiny but healthy curves, and a run whose samples never reached the
+data."""
 
 import math
 
 import numpy as np
+import torch
 from doctor_rows import rows
 
 from ganlab.config import load_config
@@ -68,3 +70,58 @@ def test_a_critic_cycling_on_the_scale_of_its_outputs_still_oscillates():
     r = rows(range(20, 2001, 20), d_real=lambda s: 5 + swing[s] / 2,
              d_fake=lambda s: 5 - swing[s] / 2, d_loss=lambda s: -swing[s])  # fmt: skip
     assert curve_kinds(cfg, r) == {"oscillation"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples that do not fit the data
+
+
+def fit_checks(precisions, recalls, every):
+    return [{"step": every * (i + 1), "precision": p, "recall": r}
+            for i, (p, r) in enumerate(zip(precisions, recalls, strict=True))]  # fmt: skip
+
+
+def sample_kinds(cfg, checks, found=()) -> list:
+    doctor = Doctor(cfg)
+    doctor.fit = checks
+    for finding in found:
+        doctor.found[finding.kind] = finding
+    return doctor.sample_findings()
+
+
+def test_a_ring8_run_at_m_2_whose_samples_miss_the_data_is_a_poor_fit():
+    """As measured: ring8 at m = 2 for 1,500 steps, precision 0.006 and 0.018 (recall 0.74,
+    0.92) at its checks; the advice names the minibatch first."""
+    cfg = load_config("ring8", ["m=2", "steps=1500"])
+    (found,) = sample_kinds(cfg, fit_checks([0.5, 0.006, 0.018], [0.3, 0.74, 0.92], 500))
+    assert found.kind == "poor_fit" and found.step == 1000  # the first check of the low streak
+    assert found.evidence["precision_at_end"] == 0.012
+    assert "--set m=64" in found.advice and "spread over everything" in found.advice
+    assert "--set g_optimizer.lr=0.00013" in found.advice and "--set steps=3000" in found.advice
+
+
+def test_a_fit_is_judged_only_at_the_end_of_a_run_long_enough_and_when_nothing_says_why():
+    from ganlab.doctor import Finding
+
+    cfg = load_config("ring8", ["steps=1500"])
+    healthy = fit_checks([0.88, 0.88, 0.884], [0.9, 0.88, 0.87], 500)  # ring8 at its end
+    assert sample_kinds(cfg, healthy) == []
+    off = fit_checks([0.01, 0.01, 0.01], [0.1, 0.1, 0.1], 500)
+    (found,) = sample_kinds(cfg, off)
+    assert "away from the data" in found.advice and "--set m=" not in found.advice  # m = 256
+    assert sample_kinds(cfg, off[:-1]) == []  # not at the run's end: not judged yet
+    short = load_config("ring8", ["steps=300"])  # an untrained G fits nothing
+    assert sample_kinds(short, fit_checks([0.01, 0.01, 0.01], [0.1, 0.1, 0.1], 100)) == []
+    starving = Finding("g_saturation", 100, {}, "use the non-saturating loss")
+    assert sample_kinds(cfg, off, [starving]) == []  # saturation says why
+
+
+def test_samples_far_from_the_data_checked_at_the_run_s_end_are_a_poor_fit():
+    """Through the doctor's own sample checks: G's samples a few stds from every example."""
+    real = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    doctor = Doctor(load_config("points", ["steps=800"]))
+    fake = 8.0 + torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
+    assert doctor.check_samples(700, fake, real) == []
+    (found,) = doctor.check_samples(800, fake, real)
+    assert found.kind == "poor_fit" and found.step == 700
+    assert found.evidence["precision_at_end"] < 0.02

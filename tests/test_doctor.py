@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from doctor_rows import rows
 
 from ganlab.cli import main
 from ganlab.config import load_config
@@ -16,17 +17,6 @@ from ganlab.doctor.curves import columns, cycling
 from ganlab.doctor.doctor import game_facts
 from ganlab.doctor.samples import memorisation_ratio, spread_ratio, unseen_distance
 from ganlab.lab.findings import live_findings
-
-
-def rows(steps, **cols):
-    """metrics.csv-like rows: every column a function of the step (or a constant)."""
-    out = []
-    for s in steps:
-        row = {"step": s, "d_loss": 1.3, "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5,
-               "g_grad_norm": 1.0}  # fmt: skip
-        row.update({k: (v(s) if callable(v) else v) for k, v in cols.items()})
-        out.append(row)
-    return out
 
 
 def diagnose_rows(cfg, r):
@@ -41,9 +31,10 @@ def diagnose_rows(cfg, r):
 
 
 def test_a_finding_has_exactly_the_issue_s_keys_and_kinds():
-    # the issue's six, and issue 20's run that ended before its budget was enough
+    # the issue's six, issue 20's run that ended before its budget was enough, and samples
+    # that do not fit the data at the run's end
     assert KINDS == ("g_saturation", "d_overpowers", "mode_collapse", "oscillation",
-                     "divergence", "memorisation", "unfinished")  # fmt: skip
+                     "divergence", "memorisation", "unfinished", "poor_fit")  # fmt: skip
     doc = Finding("divergence", 7, {"value": float("nan"), "x": 1.23456789}, "lower lrs").to_dict()
     assert set(doc) == {"kind", "step", "evidence", "advice"}
     assert doc["evidence"] == {"value": "nan", "x": 1.235}  # JSON has no NaN; 4 digits

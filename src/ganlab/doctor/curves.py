@@ -41,6 +41,12 @@ OVERPOWER_SHARE = 0.2
 # G's gradient "explodes" at 10x and "vanishes" at 1/10 of its median over the first quarter
 # of the rows: the gallery's healthy runs stay within 4x of it.
 GRAD_FACTOR = 10.0
+# For a critic without a floor (Wasserstein) the explosion is measured against the median of
+# all the rows before, not the first quarter's: a critic starts nearly flat and G's push grows
+# from ~0 as it learns. Under weight clipping (c = 0.01) D's weights fill their box over the
+# first ~100 steps and G's gradient norm climbs from ~3e-5 to ~1e-3 (ring8, 150-600 steps):
+# 10-40x its first rows, but never above 5.3x the median of the rows before it. WGAN-GP's
+# gallery run (gauss1d, lr 1e-3) passes 10x of that median at one row only.
 # How long a condition must last: 5 rows and 5% of the planned steps, whichever is longer
 # (a healthy D may win a few hundred steps while G moves to the next mode).
 SUSTAIN_ROWS = 5
@@ -58,6 +64,13 @@ ACF_TROUGH = -0.55
 ACF_PEAK = 0.3
 MIN_SWING = 0.05
 MIN_REL_SWING = 0.25
+# ... where the loss's typical size is at least the objective's own unit: D's loss at chance
+# (2 log 2 for BCE, 1 for least squares, 2 for hinge), and for a critic whose chance loss is 0
+# (Wasserstein: any constant output scores 0) the size of its outputs, at most 1. A relative
+# swing of a loss near 0 is no cycle: a healthy weight-clipped WGAN on ring8 logs D's loss at
+# ~1e-4 with a std of 6e-5 beside outputs of ~0.011 (0.5% of them). The gallery's cycles swing
+# by 1.0 (BCE) and 7.7 (the WGAN-GP critic's gap, outputs of ~5): far above either unit.
+CRITIC_UNIT = 1.0
 # Divergence without a NaN: D's loss LOSS_BLOWUP times that of a D that outputs one value
 # everywhere (log 4 for the 2014 game; 1 where that is 0, a critic). The BCE losses are at
 # most |logit| + log 2 per example, so 1.4e4 needs logits of ~1e4: D's outputs have blown up
@@ -157,7 +170,8 @@ def saturation(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Findi
 
 def overpowers(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Finding | None:
     """d_overpowers: D wins (D(x) -> target, D(G(z)) -> 0, or D's loss -> its floor) for a
-    sustained stretch; where D's loss has no floor, G's gradient exploding stands in."""
+    sustained stretch; where D's loss has no floor, G's gradient jumping to GRAD_FACTOR times
+    its median so far stands in (its growth from ~0 while a critic learns is no jump)."""
     if len(c.get("step", ())) < SUSTAIN_ROWS:
         return None
     g_grad = c["g_grad_norm"]
@@ -171,7 +185,8 @@ def overpowers(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Findi
         evidence["d_loss_chance"] = facts.chance_loss
         evidence["d_loss_floor"] = facts.floor_loss
     else:
-        mask = g_grad > GRAD_FACTOR * normal
+        before = median_before(g_grad)
+        mask = g_grad > GRAD_FACTOR * before
     i = first_sustained(mask, c["step"], facts, OVERPOWER_SHARE)
     if i is None:
         return None
@@ -184,7 +199,19 @@ def overpowers(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Findi
         "g_grad_norm": float(np.median(g_grad[window])),
         "g_grad_norm_early": normal,
     }
+    if facts.output != "probability" and facts.floor_loss is None:
+        evidence["g_grad_norm_before"] = float(before[i])
     return Finding("d_overpowers", int(c["step"][i]), evidence, advice_overpowers(cfg))
+
+
+def median_before(values: np.ndarray) -> np.ndarray:
+    """For each row, the median of the finite values of the rows before it (NaN for the
+    first SUSTAIN_ROWS rows: too few to call a level)."""
+    out = np.full(len(values), np.nan)
+    for i in range(SUSTAIN_ROWS, len(values)):
+        head = values[:i][np.isfinite(values[:i])]
+        out[i] = np.median(head) if len(head) else np.nan
+    return out
 
 
 def cycling(x: np.ndarray) -> tuple[float, float, int]:
@@ -220,19 +247,32 @@ def oscillation(c: dict[str, np.ndarray], facts: GameFacts, cfg: Config) -> Find
             return None
         for i in range(start, n - window + 1, window // 4):
             for name, series in signals.items():
-                found = _cycle(c["step"], series, i, window, name)
+                unit = loss_unit(c, facts, slice(i, i + window))
+                found = _cycle(c["step"], series, i, window, name, unit)
                 if found is not None:
                     return Finding("oscillation", found[0], found[1], advice_oscillation(cfg))
     return None
 
 
-def _cycle(steps, series, i: int, window: int, name: str) -> tuple[int, dict] | None:
-    """(first step, evidence) when series[i : i + window] cycles with a swing above noise."""
+def loss_unit(c: dict[str, np.ndarray], facts: GameFacts, window: slice) -> float:
+    """The objective's own size of D's loss: |D's loss at chance|, or where that is 0 (a
+    Wasserstein critic) the mean of |D(x)| and |D(G(z))| over the window, at most CRITIC_UNIT."""
+    if abs(facts.chance_loss) > 1e-9:
+        return abs(facts.chance_loss)
+    size = np.abs(np.concatenate([c["d_real"][window], c["d_fake"][window]]))
+    size = size[np.isfinite(size)]
+    return min(CRITIC_UNIT, float(size.mean())) if len(size) else CRITIC_UNIT
+
+
+def _cycle(steps, series, i: int, window: int, name: str, unit: float) -> tuple[int, dict] | None:
+    """(first step, evidence) when series[i : i + window] cycles with a swing above noise:
+    MIN_SWING for D's mean output, MIN_REL_SWING of max(its mean size, `unit`) for a loss."""
     x = series[i : i + window]
     if not np.isfinite(x).all():
         return None  # divergence's business
     swing = float(x.std())
-    size = MIN_SWING if name == "mean_d_fake" else MIN_REL_SWING * float(np.abs(x).mean())
+    typical = max(float(np.abs(x).mean()), unit)
+    size = MIN_SWING if name == "mean_d_fake" else MIN_REL_SWING * typical
     if swing < size:
         return None
     trough, peak, period = cycling(np.argsort(np.argsort(x)).astype(np.float64))  # ranks

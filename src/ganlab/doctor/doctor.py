@@ -179,4 +179,10 @@ class Doctor:
         unfinished = samples.unfinished(self.fit, self.facts, self.cfg)
         if collapse is not None or memorised is not None:
             unfinished = None  # more steps are not the cure for those
-        return self._new([collapse, memorised, unfinished])
+        poor = samples.poor_fit(self.fit, self.facts, self.cfg)
+        explained = {k for k in self.found if k not in ("unfinished", "poor_fit")}
+        if poor is not None and (collapse or memorised or explained):
+            poor = None  # the finding that says why the samples are off speaks for them
+        if poor is not None:
+            unfinished = None  # its advice says to train longer among its options
+        return self._new([collapse, memorised, unfinished, poor])

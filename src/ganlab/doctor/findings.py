@@ -20,6 +20,7 @@ KINDS = (
     "divergence",
     "memorisation",
     "unfinished",
+    "poor_fit",
 )
 
 
@@ -169,4 +170,25 @@ def advice_unfinished(cfg: Config, measure: str, before: float, after: float) ->
         f"data rose from {before:.2f} to {after:.2f} over the last half of the run): the step "
         f"budget was too small for this data; train on: `ganlab resume RUN --steps "
         f"{2 * cfg.steps}`, or start with --set steps={2 * cfg.steps}"
+    )
+
+
+def advice_poor_fit(cfg: Config, precision: float, recall: float) -> str:
+    where = "spread over everything" if recall >= 0.5 else "away from the data"
+    options = []
+    if cfg.m < 64:
+        options.append(
+            f"a minibatch of m = {cfg.m} gives D and G gradients too noisy to settle on the "
+            "data: --set m=64"
+        )
+    options.append(
+        f"take smaller steps: --set g_optimizer.lr={_lr(cfg.g_optimizer.lr / 4)} "
+        f"--set d_optimizer.lr={_lr(cfg.d_optimizer.lr / 4)}"
+    )
+    options.append(f"train longer: --set steps={2 * cfg.steps}")
+    return (
+        f"G's samples at the end of the run do not fit the data: k-NN precision {precision:.2f} "
+        f"(recall {recall:.2f}), nearly every sample lies outside the data's neighbourhoods, "
+        f"{where}; p_g has not reached p_data, the only minimum of C(G) (`ganlab theory --only "
+        "virtual_criterion`); " + "; or ".join(options)
     )

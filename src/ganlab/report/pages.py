@@ -167,7 +167,8 @@ def findings_html(findings: list[dict] | None) -> str:
     if not findings:
         return (
             '<div class="doctor ok"><h2>Doctor</h2><p>No finding: no saturation, overpowering '
-            "D, mode collapse, oscillation, divergence, memorisation or unfinished run was seen "
+            "D, mode collapse, oscillation, divergence, memorisation, unfinished run or poor "
+            "fit was seen "
             "(<code>ganlab doctor RUN</code> checks again).</p></div>"
         )
     items = []

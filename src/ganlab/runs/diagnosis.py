@@ -90,9 +90,9 @@ class RunDoctor:
         # A resumed run: its findings so far are not warned again, and its rows are history.
         # Not what was found past the step it goes on from (a divergence it ran into after its
         # last checkpoint: those steps are trained again, perhaps with other rates), nor an
-        # unfinished run, which is judged at the run's new end.
+        # unfinished run or a poor fit, which are judged at the run's new end.
         for finding in recorded_findings(run_dir):
-            if finding.step <= state.step and finding.kind != "unfinished":
+            if finding.step <= state.step and finding.kind not in ("unfinished", "poor_fit"):
                 self.doctor.found.setdefault(finding.kind, finding)
         for row in read_metrics(run_dir):
             self.doctor.rows.append(row)
@@ -153,7 +153,7 @@ def findings_text(
         kinds = "saturation, an overpowering D, " + ("" if short else "mode collapse, ")
         line = (
             f"{run_dir}: the doctor found nothing wrong ({kinds}oscillation, divergence, "
-            "memorisation, an unfinished run)"
+            "memorisation, an unfinished run, samples that do not fit the data)"
         )
         if short:
             line += (
@@ -198,8 +198,8 @@ def diagnose(run_dir: Path | str, data=None) -> list[Finding]:
     if steps and cfg.data.kind == "tensor" and data is None:
         warnings.warn(
             f"the samples of {run_dir} were not checked (mode collapse, memorisation, an "
-            "unfinished run): it trained on a tensor passed in Python, which its directory "
-            f"does not hold; ganlab.diagnose({str(run_dir)!r}, data=x) checks them",
+            "unfinished run, a poor fit): it trained on a tensor passed in Python, which its "
+            f"directory does not hold; ganlab.diagnose({str(run_dir)!r}, data=x) checks them",
             stacklevel=2,
         )
         steps = []

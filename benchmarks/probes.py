@@ -18,6 +18,7 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
                                              # against feature-major activations
     python benchmarks/probes.py cpp-gemm     # inductor's C++ GEMM template against MKL's, in
                                              # a compiled forward and backward of the peer's G
+    python benchmarks/probes.py onednn       # each layer's products by MKL against oneDNN
 """
 
 from __future__ import annotations
@@ -414,10 +415,41 @@ def cpp_gemm(rounds: int = 9) -> None:
     print(f"  G forward and backward: MKL {a:.3f} ms, C++ template {t:.3f} ms ({t / a:.3f})")
 
 
+def onednn() -> None:
+    """Each linear layer's three products (layouts' docstring, row-major) by MKL (torch's sgemm)
+    against oneDNN's fp32 inner product (mkldnn._linear_pointwise, the kernel inductor's CPU
+    fusions call), on dense operands: is oneDNN faster on these small (64-, 128-row) shapes?"""
+    total = {"MKL": 0.0, "oneDNN": 0.0}
+    for m, layers in ((64, G_LAYERS), (128, D_LAYERS), (64, D_LAYERS)):
+        for k, n in layers:
+            times = _mkl_onednn(m, k, n)
+            for name, t in times.items():
+                total[name] += t
+            a, d = times["MKL"], times["oneDNN"]
+            print(f"  m={m} {k}->{n}: MKL {a:7.1f} us, oneDNN {d:7.1f} us ({d / a:.3f})")
+    a, d = total["MKL"], total["oneDNN"]
+    print(f"all: MKL {a / 1e3:.2f} ms, oneDNN {d / 1e3:.2f} ms ({d / a:.3f})")
+
+
+def _mkl_onednn(m: int, k: int, n: int) -> dict[str, float]:
+    """Microseconds of one layer's forward, dX and dW products by MKL and by oneDNN."""
+    lin = torch.ops.mkldnn._linear_pointwise
+    x, w, b, dy = torch.randn(m, k), torch.randn(n, k), torch.randn(n), torch.randn(m, n)
+    # dX = dY W = linear(dY, W^T), dW = dY^T x = linear(dY^T, x^T): oneDNN takes the weight
+    # operand as (out, in), so the transposes are made once, outside the timing.
+    wt, dyt, xt = w.t().contiguous(), dy.t().contiguous(), x.t().contiguous()
+    mkl = [lambda: torch.addmm(b, x, w.t()), lambda: dy @ w, lambda: dy.t() @ x]
+    dnn = [lambda: lin(x, w, b, "none", [], ""), lambda: lin(dy, wt, None, "none", [], ""),
+           lambda: lin(dyt, xt, None, "none", [], "")]  # fmt: skip
+    return {
+        name: sum(median_us(f, n=100) for f in fs) for name, fs in (("MKL", mkl), ("oneDNN", dnn))
+    }
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
           "hugepages": hugepages, "rate": rate, "state-check": state_check, "packed": packed,
           "after-product": after_product, "random-words": random_words, "masks": masks,
-          "layouts": layouts, "cpp-gemm": cpp_gemm}  # fmt: skip
+          "layouts": layouts, "cpp-gemm": cpp_gemm, "onednn": onednn}  # fmt: skip
 
 
 def main() -> None:

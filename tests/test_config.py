@@ -38,7 +38,7 @@ def test_every_field_has_a_description():
 def test_the_keys_a_resume_may_change_are_marked_on_their_fields():
     # `ganlab resume --set` accepts these and refuses the rest; `presets --fields` says which
     assert set(RUNTIME_KEYS) == {
-        "threads", "compile", "log_every", "sample_every", "checkpoint_every",
+        "threads", "compile", "gemm", "log_every", "sample_every", "checkpoint_every",
         "keep_checkpoints", "tensorboard", "doctor", "on_nan",
     }  # fmt: skip
     rows = {key: description for key, _, description in describe_fields()}

@@ -142,6 +142,13 @@ class Config(Strict):
         "paper-mnist preset sets step",
         json_schema_extra=RUNTIME,
     )
+    gemm: Literal["auto", "mkl", "onednn"] = Field(
+        "auto",
+        description="the library of compile: step's fp32 CPU matrix products: 'auto' oneDNN on "
+        "an AMD CPU with AVX-512 (where MKL runs its AVX2 kernels: half the speed), MKL "
+        "elsewhere; 'mkl' or 'onednn' to choose; meta.json records the choice",
+        json_schema_extra=RUNTIME,
+    )
     on_nan: Literal["stop", "rollback"] = Field(
         "stop",
         description="a NaN/inf loss or parameter: stop with an error, or reload the newest "

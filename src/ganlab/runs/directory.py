@@ -35,6 +35,7 @@ from ganlab.runfiles import (
 from ganlab.runs.labels import source_classes
 from ganlab.training import distributed
 from ganlab.training.distributed import LOCAL, World
+from ganlab.training.gemm import run_gemm
 from ganlab.training.runtime import ThreadChoice
 from ganlab.training.state import TrainState
 from ganlab.version import __version__
@@ -254,6 +255,7 @@ def record_resume(
             "bf16": world.bf16,
             "threads": threads.threads,
             "threads_reason": threads.reason,
+            **gemm_meta(cfg, world.device),
         }
     )
     truncate_logs(run_dir, step, ckpt)
@@ -333,6 +335,12 @@ def git_commit() -> str | None:
         return None
 
 
+def gemm_meta(cfg: Config, device) -> dict:
+    """meta.json's record of the library of the run's compiled products (training.gemm)."""
+    choice = run_gemm(cfg, device)
+    return {"gemm": choice.gemm, "gemm_reason": choice.reason}
+
+
 def run_meta(
     cfg: Config, state: TrainState, threads: ThreadChoice, data, world: World = LOCAL
 ) -> dict:
@@ -345,6 +353,7 @@ def run_meta(
         "platform": platform.platform(),
         "threads": threads.threads,
         "threads_reason": threads.reason,
+        **gemm_meta(cfg, next(state.G.parameters()).device),
         "git_commit": git_commit(),
         "started": now(),
         "command": command_line(),

@@ -52,6 +52,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.training.fused_step import UPDATE_RULES, Stepper, optimizer_params
+from ganlab.training.gemm import compiling_products, run_gemm
 from ganlab.training.simultaneous import simultaneous_descend, simultaneous_pass
 from ganlab.training.state import TrainState
 
@@ -180,6 +181,7 @@ class CompiledUpdate:
         key: what the compiled graph depends on beyond `update` and the shapes of its tensor
             arguments (CompiledIteration: the config, the parameters' shapes, the modules'
             modes), which must not change while this object calls it; None for nothing.
+        gemm: the library of the graph's fp32 CPU products, "mkl" or "onednn" (training.gemm).
     """
 
     def __init__(
@@ -190,11 +192,12 @@ class CompiledUpdate:
         backend="inductor",
         after_failure: Callable[[], None] | None = None,
         key: tuple | None = None,
+        gemm: str = "mkl",
     ):
         self.update, self.bound, self.eager = update, bound, eager
-        self.backend = backend
+        self.backend, self.gemm = backend, gemm
         self.after_failure = after_failure
-        self.key = (update.__code__, backend, key)
+        self.key = (update.__code__, backend, key, gemm)
         self.fns: dict[tuple, Callable] = {}  # by the shapes of the tensor arguments
         self.failed = False
 
@@ -246,7 +249,8 @@ class CompiledUpdate:
 
         compiled = torch.compile(self.update, dynamic=False, backend=self.backend, fullgraph=True)
         # fallback_random: dropout draws from torch's generator, as eager does
-        with inductor_config.patch(fallback_random=True, cpp_wrapper=CPP_WRAPPER), torch.no_grad():
+        options = {"fallback_random": True, "cpp_wrapper": CPP_WRAPPER}
+        with inductor_config.patch(options), compiling_products(self.gemm), torch.no_grad():
             fn = compiled.aot_compile(((*self.bound, *args), {}))
         fn.disable_guard_check()  # `key` stands for the guards (class docstring)
         while len(_COMPILED) >= _COMPILED_KEPT:
@@ -326,8 +330,9 @@ class CompiledIteration:
         # run in the same process, a benchmark's next chunk).
         shapes = tuple(tuple(t.shape) for t in (*G.state_dict().values(), *D.state_dict().values()))
         key = (cfg.model_dump_json(exclude={"steps"}), shapes, G.training, D.training)
+        self.gemm = run_gemm(cfg, next(G.parameters()).device)
         compiled = functools.partial(
-            CompiledUpdate, backend=backend, after_failure=self._eager, key=key
+            CompiledUpdate, backend=backend, after_failure=self._eager, key=key, gemm=self.gemm.gemm
         )
         if simultaneous is not None:
             both = (_players(G, D, simultaneous),)

@@ -1,0 +1,84 @@
+"""training.gemm: which library multiplies compile: step's fp32 CPU matrices, and the inductor
+pass that hands them to oneDNN computing MKL's numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import ganlab
+from ganlab.training.gemm import choose_gemm, compiling_products, cpu_features, cpuinfo_features
+
+AMD, INTEL = ("AuthenticAMD", True), ("GenuineIntel", True)
+
+
+def test_the_choice_follows_the_setting_the_compile_and_the_cpu():
+    # auto: oneDNN only where MKL leaves AVX-512 unused (an AMD CPU that has it)
+    assert choose_gemm("auto", True, cpu=AMD).gemm == "onednn"
+    assert choose_gemm("auto", True, cpu=("AuthenticAMD", False)).gemm == "mkl"
+    assert choose_gemm("auto", True, cpu=INTEL).gemm == "mkl"
+    assert choose_gemm("auto", True, cpu=("", False)).reason.endswith("(vendor unknown)")
+    # the user's word holds on any CPU
+    assert choose_gemm("onednn", True, cpu=INTEL) == ("onednn", "gemm: onednn")
+    assert choose_gemm("mkl", True, cpu=AMD) == ("mkl", "gemm: mkl")
+    # eager layers and a GPU keep their own products, whatever the setting
+    assert choose_gemm("onednn", False, cpu=AMD).gemm == "mkl"
+    assert choose_gemm("onednn", True, "cuda", cpu=AMD).gemm == "mkl"
+
+
+def test_cpuinfo_features_read_the_vendor_and_avx512():
+    text = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n"
+        "flags\t\t: fpu sse2 avx2 avx512f avx512bw\n\nprocessor\t: 1\nvendor_id\t: Other\n"
+    )
+    assert cpuinfo_features(text) == ("AuthenticAMD", True)  # the first CPU's
+    text = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512_bf16\n"
+    assert cpuinfo_features(text) == ("GenuineIntel", False)  # avx512_bf16 alone: no avx512f
+    assert cpuinfo_features("") == ("", False)
+    assert len(cpu_features()) == 2  # this machine's, whatever it is
+
+
+def test_the_onednn_pass_replaces_the_products_but_matrix_vector_ones_and_keeps_the_numbers():
+    # a layer's forward and backward, addmm (x W^T + b), mm (dY W) and mm (dY^T x), then a
+    # logit per row; oneDNN sums in another order than MKL: float32 rounding over 784- and 64-term
+    # sums, measured 7.5e-7 of the largest value at most, so 1e-5 leaves a decade
+    from torch._inductor import config as inductor_config
+
+    def loss(w, b, x):  # a hidden layer, then D's logit: a matrix-vector product
+        return (torch.nn.functional.linear(x, w, b).tanh() @ v).square().sum()
+
+    def grads(w, b, x):
+        return torch.func.grad_and_value(loss, argnums=(0, 1, 2))(w, b, x)
+
+    gen = torch.Generator().manual_seed(0)
+    w, b, x = (torch.randn(*s, generator=gen) for s in ((256, 784), (256,), (64, 784)))
+    w = w / 784**0.5  # y ~ N(0, 2): tanh unsaturated, where 1 - tanh^2 would magnify rounding
+    v = torch.randn(256, 1, generator=gen)
+    eager = grads(w, b, x)
+    torch._dynamo.reset()
+    with compiling_products("onednn"):
+        compiled = torch.compile(grads, fullgraph=True)
+        compiled(w, b, x)
+    assert inductor_config.post_grad_custom_post_pass is None  # undone: other compiles' own
+    with torch.profiler.profile() as prof:
+        got = compiled(w, b, x)
+    calls = {e.key: e.count for e in prof.key_averages()}
+    # oneDNN: the hidden layer's forward, dX and dW, and the logit's gradient to the hidden
+    # layer (64 x 1 by 1 x 256); MKL: the logits, 64 x 256 by 256 x 1 (MIN_SIDE; the logit
+    # weight's gradient, 1 x 64 by 64 x 256, inductor writes as a reduction)
+    assert calls.get("mkldnn::_linear_pointwise") == 4 and calls.get("aten::mm") == 1
+    assert "aten::addmm" not in calls
+    for g, e in zip((*got[0], got[1]), (*eager[0], eager[1]), strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5 * float(e.abs().max()))
+
+
+@pytest.mark.parametrize(("compile", "gemm"), [("false", "mkl"), ("step", "onednn")])
+def test_meta_records_the_products_library_and_why(tmp_path, compile, gemm):
+    over = ["steps=2", "m=16", f"compile={compile}", f"gemm={gemm}", "doctor=false"]
+    run = ganlab.train("ring8", tmp_path / "run", overrides=over, report=False, quiet=True)
+    meta = json.loads((run.path / "meta.json").read_text())
+    assert meta["gemm"] == gemm
+    eager = "not compile: step: eager layers use torch's products (MKL)"
+    assert meta["gemm_reason"] == ("gemm: onednn" if gemm == "onednn" else eager)

@@ -177,10 +177,12 @@ class Doctor:
             collapse = None  # a G without gradient stays where it is: saturation's symptom
         memorised = samples.memorised(self.memory, self.facts, self.cfg)
         unfinished = samples.unfinished(self.fit, self.facts, self.cfg)
-        if collapse is not None or memorised is not None:
-            unfinished = None  # more steps are not the cure for those
-        poor = samples.poor_fit(self.fit, self.facts, self.cfg)
         explained = {k for k in self.found if k not in ("unfinished", "poor_fit")}
+        if collapse is not None or memorised is not None or explained:
+            # more steps are not the cure for those: a G starved of gradient (g_saturation,
+            # d_overpowers) creeps on for as long as it trains, and "train on" hides the cause
+            unfinished = None
+        poor = samples.poor_fit(self.fit, self.facts, self.cfg)
         if poor is not None and (collapse or memorised or explained):
             poor = None  # the finding that says why the samples are off speaks for them
         if poor is not None:

@@ -316,6 +316,24 @@ def test_doctor_reads_a_run_made_before_it(starving, tmp_path, capsys):
     assert [f["kind"] for f in doc["findings"]] == ["g_saturation"]
 
 
+def test_doctor_drops_a_stored_unfinished_that_saturation_explains(starving, tmp_path, capsys):
+    """A run trained before unfinished gave way to the finding that says why stored both
+    (gauss1d minimax, seed 1: g_saturation at 80, unfinished at 2,000); "train on" is not the
+    cure for a starving G, so `ganlab doctor` reports saturation alone."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(starving, old)
+    doc = json.loads((old / "findings.json").read_text())
+    stale = Finding("unfinished", 600, {"recall_before": 0.2}, "train on: `ganlab resume RUN`")
+    doc["findings"].append(stale.to_dict())
+    (old / "findings.json").write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["doctor", str(old), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["kind"] for f in doc["findings"]] == ["g_saturation"]
+
+
 def test_a_healthy_run_has_an_empty_list(tmp_path, capsys):
     out = tmp_path / "ns"
     assert main(["train", "gauss1d", "--out", str(out), "--quiet", "--set", "steps=600",

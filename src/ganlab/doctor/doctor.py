@@ -21,6 +21,7 @@ from ganlab.training.algorithm import loss_functions
 
 __all__ = ["Doctor", "GameFacts", "game_facts"]
 
+END_KINDS = ("unfinished", "poor_fit")  # judged at the run's end, where nothing else says why
 TRAIN_REFERENCE = 20_000  # training examples a memorisation check compares against (cost)
 
 
@@ -163,6 +164,11 @@ class Doctor:
             self._unseen["distance"] = samples.unseen_distance(reference, heldout)
         return samples.memorisation_ratio(fake, self._unseen["reference"], self._unseen["distance"])
 
+    def explained(self) -> set[str]:
+        """The kinds found that say why a run went wrong, which unfinished and poor_fit (a run
+        judged only by where its samples ended) then do not speak for."""
+        return {k for k in self.found if k not in END_KINDS}
+
     def sample_findings(self) -> list[Finding]:
         """Rerun the sample detectors over every check so far; the new findings."""
         if self.coverage:
@@ -177,10 +183,12 @@ class Doctor:
             collapse = None  # a G without gradient stays where it is: saturation's symptom
         memorised = samples.memorised(self.memory, self.facts, self.cfg)
         unfinished = samples.unfinished(self.fit, self.facts, self.cfg)
-        if collapse is not None or memorised is not None:
-            unfinished = None  # more steps are not the cure for those
+        explained = self.explained()
+        if collapse is not None or memorised is not None or explained:
+            # more steps are not the cure for those: a G starved of gradient (g_saturation,
+            # d_overpowers) creeps on for as long as it trains, and "train on" hides the cause
+            unfinished = None
         poor = samples.poor_fit(self.fit, self.facts, self.cfg)
-        explained = {k for k in self.found if k not in ("unfinished", "poor_fit")}
         if poor is not None and (collapse or memorised or explained):
             poor = None  # the finding that says why the samples are off speaks for them
         if poor is not None:

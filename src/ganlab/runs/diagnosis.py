@@ -16,6 +16,7 @@ from ganlab.data import build_data, distribution_of
 from ganlab.data.sources import TensorSource
 from ganlab.data.streaming import StreamingSource
 from ganlab.doctor import Doctor, Finding
+from ganlab.doctor.doctor import END_KINDS
 from ganlab.doctor.samples import MIN_STEP, SAMPLES
 from ganlab.errors import CheckpointError
 from ganlab.runfiles import (
@@ -224,4 +225,7 @@ def diagnose(run_dir: Path | str, data=None) -> list[Finding]:
     for finding in recorded_findings(run_dir):  # what only training saw: a NaN between rows
         if finding.kind not in doctor.found or finding.step < doctor.found[finding.kind].step:
             doctor.found[finding.kind] = finding
+    if doctor.explained():  # a run trained before that rule stored both
+        for kind in END_KINDS:
+            doctor.found.pop(kind, None)
     return doctor.findings

@@ -23,6 +23,9 @@ def test_the_choice_follows_the_setting_the_compile_and_the_cpu():
     # the user's word holds on any CPU
     assert choose_gemm("onednn", True, cpu=INTEL) == ("onednn", "gemm: onednn")
     assert choose_gemm("mkl", True, cpu=AMD) == ("mkl", "gemm: mkl")
+    # a torch without oneDNN (some builds): MKL, saying why
+    assert choose_gemm("onednn", True, cpu=AMD, onednn=False).reason.endswith("no oneDNN: MKL")
+    assert choose_gemm("auto", True, cpu=AMD, onednn=False).gemm == "mkl"
     # eager layers and a GPU keep their own products, whatever the setting
     assert choose_gemm("onednn", False, cpu=AMD).gemm == "mkl"
     assert choose_gemm("onednn", True, "cuda", cpu=AMD).gemm == "mkl"

@@ -63,14 +63,23 @@ def cpuinfo_features(text: str) -> tuple[str, bool]:
 
 
 def choose_gemm(
-    setting: str, compiled: bool, device: str = "cpu", cpu: tuple[str, bool] | None = None
+    setting: str,
+    compiled: bool,
+    device: str = "cpu",
+    cpu: tuple[str, bool] | None = None,
+    onednn: bool | None = None,
 ) -> GemmChoice:
     """The products' library for a run: `setting` (config gemm: auto, mkl, onednn), whether its
-    updates are compiled whole (compile: step), its device and its CPU (vendor, AVX-512)."""
+    updates are compiled whole (compile: step), its device, its CPU (vendor, AVX-512) and
+    whether this torch has oneDNN (None: torch.backends.mkldnn says)."""
     if device != "cpu":
         return GemmChoice("mkl", f"training on {device}: the products are its own")
     if not compiled:
         return GemmChoice("mkl", "not compile: step: eager layers use torch's products (MKL)")
+    if setting == "mkl":
+        return GemmChoice("mkl", "gemm: mkl")
+    if not (torch.backends.mkldnn.is_available() if onednn is None else onednn):
+        return GemmChoice("mkl", f"gemm: {setting}, but this torch build has no oneDNN: MKL")
     if setting != "auto":
         return GemmChoice(setting, f"gemm: {setting}")
     vendor, avx512 = cpu_features() if cpu is None else cpu

@@ -530,8 +530,8 @@ def test_sample_refuses_to_overwrite_without_the_flag(capsys, tiny_run, tmp_path
 @pytest.mark.parametrize(
     ("out", "needles"),
     [
-        ("s.txt", ["s.txt: unknown file type", "use a .npy or .png name"]),
-        ("samples", ["unknown file type", ".npy or .png"]),
+        ("s.txt", ["s.txt: unknown file type", "use a .npy, .npz, .csv or .png name"]),
+        ("samples", ["unknown file type", ".npy, .npz, .csv or .png"]),
         ("nodir/s.npy", ["folder", "nodir does not exist", "create it first"]),
     ],
 )

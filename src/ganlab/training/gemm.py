@@ -32,8 +32,6 @@ from typing import NamedTuple
 
 import torch
 
-GEMMS = ("auto", "mkl", "onednn")
-
 
 class GemmChoice(NamedTuple):
     """The library of a run's compiled fp32 CPU products and why (meta.json's gemm,
@@ -98,7 +96,8 @@ def run_gemm(cfg, device: torch.device | str = "cpu") -> GemmChoice:
 
 # A product with fewer rows or columns than this (D's one logit per row, its gradient) stays
 # MKL's: a matrix-vector product, 4-5x faster there than oneDNN's primitive (5 against 21 us
-# for 200x240 by 240x1; 1200x200 by 200x784: MKL 2146 us, oneDNN 955; 2026-12-07)
+# for 200x240 by 240x1; 1200x200 by 200x784: MKL 2146 us, oneDNN 955; 2026-12-07, a scratch
+# timing of both on these shapes, not kept in benchmarks/)
 MIN_SIDE = 16
 
 
@@ -162,6 +161,6 @@ def compiling_products(gemm: str) -> Iterator[None]:
 
 
 __all__ = [
-    "GEMMS", "MIN_SIDE", "GemmChoice", "OneDNNProducts", "choose_gemm", "compiling_products",
+    "MIN_SIDE", "GemmChoice", "OneDNNProducts", "choose_gemm", "compiling_products",
     "cpu_features", "cpuinfo_features", "run_gemm",
 ]  # fmt: skip

@@ -266,9 +266,9 @@ def after_product(n: int = 1000) -> None:
 
 def random_words(n: int = 252_800) -> None:
     """Torch's CPU generator (one thread, mt19937) filling n numbers - one paper-MNIST D
-    update's dropout masks - as floats (models.mlp.Dropout's torch.rand), as 31-bit integers
-    (filled in place, or by randint, which a compiled graph can trace), and as 63-bit words (two
-    31-bit masks each)."""
+    update's dropout masks - as floats (torch.rand, what models.mlp.Dropout drew until
+    2026-12-07), as 31-bit integers (filled in place, or by randint, which a compiled graph can
+    trace), and as 63-bit words (two 31-bit masks each)."""
     f, i32, i64 = torch.empty(n), torch.empty(n, dtype=torch.int32), torch.empty(n // 2).long()
     fills = {"uniform_ floats": f.uniform_, "int32 random_": i32.random_,
              "int32 randint": lambda: torch.randint(0, 2**31, (n,), dtype=torch.int32),
@@ -277,24 +277,19 @@ def random_words(n: int = 252_800) -> None:
         print(f"  {name}: {median_us(fill, n=100):.0f} us")
 
 
-def _lowbias32(x: torch.Tensor) -> torch.Tensor:
-    """C. Wellons' lowbias32 integer hash on int64 tensors holding 32-bit words; each
-    multiplier is below 2^31 in magnitude (0x846CA68B as its negative twin mod 2^32), so no
-    product overflows int64 and eager and compiled code compute the same words."""
-    x = x ^ (x >> 16)
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
-    x = x ^ (x >> 15)
-    x = (x * (0x846CA68B - 2**32)) & 0xFFFFFFFF
-    return x ^ (x >> 16)
-
-
 def masks(rounds: int = 7, steps: int = 60) -> None:
-    """steps/s of `compile: step` with models.mlp.Dropout's masks as drawn (torch.rand floats),
-    as 31-bit integers (randint on int32, kept where >= p * 2^31) and as hashed counters (two
-    32-bit keys from torch's generator per call, each entry's index hashed twice: inductor
-    fuses the hash into the kernels around it), interleaved in one process. The paper's MLPs
-    (D's dropout); the peer configuration has none."""
-    floats = mlp.Dropout.forward
+    """steps/s of `compile: step` with dropout masks as torch.rand floats (ganlab's Dropout
+    until 2026-12-07), as 31-bit integers (randint on int32, kept where >= p * 2^31) and as
+    models.mlp.Dropout draws them now, hashed counters (two 32-bit keys from torch's generator
+    per call, each entry's index hashed twice: inductor fuses the hash into the kernels around
+    it), interleaved in one process. The paper's MLPs (D's dropout); the peer configuration has
+    none."""
+    hashed = mlp.Dropout.forward
+
+    def floats(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand(x.shape) < 1.0 - self.p) * (1.0 / (1.0 - self.p))
 
     def integers(self, x):
         if not self.training or self.p == 0:
@@ -303,14 +298,6 @@ def masks(rounds: int = 7, steps: int = 60) -> None:
         # eagerly, with a warning)
         words = torch.randint(0, 2**31, x.shape, dtype=torch.int32)
         return x * (words >= round(self.p * 2**31)) * (1.0 / (1.0 - self.p))
-
-    def hashed(self, x):
-        if not self.training or self.p == 0:
-            return x
-        key = torch.randint(0, 2**32, (2,), dtype=torch.int64)
-        i = torch.arange(x.numel(), dtype=torch.int64).view(x.shape)
-        words = _lowbias32(_lowbias32(i + key[0]) ^ key[1])
-        return x * (words >= round(self.p * 2**32)) * (1.0 / (1.0 - self.p))
 
     variants = (("float masks", floats), ("integer masks", integers), ("hashed masks", hashed))
     x, loops = torch.rand(10_000, 1, 28, 28), {}
@@ -328,7 +315,7 @@ def masks(rounds: int = 7, steps: int = 60) -> None:
                 mlp.Dropout.forward = forward
                 rates[name].append(loop.rate(steps))
     finally:
-        mlp.Dropout.forward = floats
+        mlp.Dropout.forward = hashed
     base = statistics.median(rates["float masks"])
     for name, r in rates.items():
         rate, each = statistics.median(r), ", ".join(f"{v:.1f}" for v in r)

@@ -15,6 +15,7 @@ from ganlab.models import (
     build_discriminator,
     build_generator,
 )
+from ganlab.models.mlp import hashed_words, lowbias32
 
 
 def test_maxout_takes_max_over_adjacent_pieces():
@@ -41,6 +42,45 @@ def test_dropout_drops_at_its_rate_and_keeps_the_mean(dtype):
     assert torch.equal(layer(x), y)  # torch's generator: a seed repeats the masks
     layer.eval()
     assert layer(x) is x
+
+
+def _lowbias32_reference(x: int) -> int:
+    """C. Wellons' lowbias32 in Python integers mod 2^32, as published."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_hashed_words_are_lowbias32_of_the_counters_twice():
+    # the tensor hash must be the published one (its int64 twin multiplier included), or
+    # masks would silently change with a rewrite of it
+    key = torch.tensor([0xDEADBEEF, 0x12345678])
+    words = hashed_words((3, 5), key)
+    want = [
+        _lowbias32_reference(_lowbias32_reference((i + 0xDEADBEEF) & 0xFFFFFFFF) ^ 0x12345678)
+        for i in range(15)
+    ]
+    assert words.flatten().tolist() == want
+    assert _lowbias32_reference(0) == 0 and lowbias32(torch.tensor([1])).item() != 1
+
+
+def test_hashed_masks_are_independent_across_entries_and_calls():
+    # 1,000,000 entries: a correlation's standard error is 1e-3, so 5e-3 is 5 of them; kept
+    # rates of 0.5 +- 5 * 5e-4
+    torch.manual_seed(0)
+    layer = Dropout(0.5)
+    x = torch.ones(1_000_000)
+    a, b = (layer(x) != 0).double(), (layer(x) != 0).double()
+    assert abs(a.mean().item() - 0.5) < 2.5e-3 and abs(b.mean().item() - 0.5) < 2.5e-3
+
+    def corr(u, v):
+        return torch.corrcoef(torch.stack([u, v]))[0, 1].abs().item()
+
+    assert corr(a, b) < 5e-3  # two calls draw two keys: not the same mask
+    assert corr(a[:-1], a[1:]) < 5e-3  # neighbouring entries
+    assert corr(a[:-1000], a[1000:]) < 5e-3  # a row apart in a 1000-wide layer
 
 
 def test_paper_mnist_mlps_have_the_paper_sizes():

@@ -26,16 +26,50 @@ def init_uniform_(module: nn.Module, r: float) -> None:
             nn.init.zeros_(layer.bias)
 
 
+WORD = 0xFFFFFFFF  # 2^32 - 1: the hash's words are 32-bit, held in int64 tensors
+
+
+def lowbias32(x: Tensor) -> Tensor:
+    """C. Wellons' lowbias32 integer hash (a full-avalanche 32-bit mix), on an int64 tensor of
+    32-bit words, in place:
+
+        x ^= x >> 16;  x *= 0x7feb352d;  x ^= x >> 15;  x *= 0x846ca68b;  x ^= x >> 16  (mod 2^32)
+
+    Each multiplier is below 2^31 in magnitude (0x846ca68b as its negative twin mod 2^32), so no
+    product leaves int64 and eager and compiled code compute the same words. Written by hand:
+    torch has no counter-based random numbers on the CPU that a compiled graph draws as eager
+    does.
+    """
+    x ^= x >> 16
+    x.mul_(0x7FEB352D).bitwise_and_(WORD)
+    x ^= x >> 15
+    x.mul_(0x846CA68B - 2**32).bitwise_and_(WORD)
+    x ^= x >> 16
+    return x
+
+
+def hashed_words(shape: torch.Size, key: Tensor) -> Tensor:
+    """Uniform 32-bit words, one per entry of `shape`, as a counter-based generator: entry i
+    gets h(h(i + key_0) ^ key_1), h = lowbias32, with key (2,) int64 drawn from torch's
+    generator. (Indices wrap at 2^32 entries: larger layers repeat their masks.)"""
+    i = torch.arange(math.prod(shape), dtype=torch.int64, device=key.device).view(shape)
+    return lowbias32(lowbias32((i + key[0]).bitwise_and_(WORD)) ^ key[1])
+
+
 class Dropout(nn.Dropout):
-    """nn.Dropout with its mask drawn as u < 1 - p, u ~ U[0, 1) from torch.rand:
+    """nn.Dropout with its mask from hashed counters: drop where the entry's word w < p 2^32,
 
-        y = x * 1[u < 1 - p] * (1 / (1 - p))      (training; the identity in eval mode)
+        y = x * 1[w >= round(p 2^32)] * (1 / (1 - p))    (training; the identity in eval mode)
 
-    The same distribution as nn.Dropout's Bernoulli(1 - p) mask, from the same generator (so
-    checkpoints' RNG states resume it), faster on the CPU: the three dropout layers of a
-    200-row paper-MNIST D pass took 0.93 ms against nn.Dropout's 3.13
-    (benchmarks/dropout_masks.py, 2 threads). A compiled graph draws the same u (inductor's
-    fallback_random) and fuses the comparison and the product into its kernels.
+    w = hashed_words(x.shape, key), key two 32-bit words from torch's generator per call. The
+    same Bernoulli(1 - p) mask distribution as nn.Dropout's (to 2^-32), from the same generator
+    (seeds repeat the masks, checkpoints' RNG states resume them), and the same masks eagerly
+    and in a compiled graph - where they cost nothing to draw: inductor fuses the hash into the
+    kernels around it, where torch.rand's one-thread generator took 1.2-1.9 ms of a paper-MLP
+    iteration of 15 (benchmarks/README.md, "Seventh session"). Eagerly the hash, in place, costs
+    about what torch.rand did: 0.70 against 0.62 ms for a D update's 252,800 entries, nn.Dropout's
+    bernoulli_ 2.62 (benchmarks/dropout_masks.py, 2 threads). Runs with dropout from before
+    2026-12-08 drew torch.rand masks: their seeds do not repeat those numbers bit for bit.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -44,8 +78,8 @@ class Dropout(nn.Dropout):
         keep = 1.0 - self.p
         if keep == 0:
             return x * 0.0
-        # u in float32 whatever x's dtype: a bfloat16 u (8 bits) would move the drop rate
-        mask = torch.rand(x.shape, device=x.device) < keep
+        key = torch.randint(0, 2**32, (2,), dtype=torch.int64, device=x.device)
+        mask = hashed_words(x.shape, key) >= round(self.p * 2**32)
         # times 1 / keep, not divided by keep: compiled graphs multiply by the reciprocal,
         # and so the two round alike
         return x * mask * (1.0 / keep)

@@ -27,8 +27,9 @@ The module's parameters and the optimiser's own state tensors (momentum_buffer; 
 exp_avg_sq, step) stay the source of truth: the graph reads the parameters, the step writes
 them and the state in place, so checkpoints, resume, G's moving average, the metrics' gradient
 norms (each parameter's .grad is set to the gradient the graph returns) and rollbacks see what
-eager training leaves. Dropout draws from torch's own generator (inductor's fallback_random), in
-eager's order: a compiled run computes the eager run's numbers up to float32 rounding
+eager training leaves. Dropout's masks are hashed counters keyed by words from torch's own
+generator (models.mlp.Dropout; the keys drawn by inductor's fallback_random, in eager's order):
+a compiled run computes the eager run's numbers up to float32 rounding
 (tests/test_compiled_step.py). Adam turns that rounding into steps of +-lr where a gradient is
 zero but for rounding (a bias right before BatchNorm, D's output bias under a relativistic
 loss): such a parameter follows rounding noise in eager training too, and `compile: forwards`
@@ -248,7 +249,7 @@ class CompiledUpdate:
         from torch._inductor import config as inductor_config
 
         compiled = torch.compile(self.update, dynamic=False, backend=self.backend, fullgraph=True)
-        # fallback_random: dropout draws from torch's generator, as eager does
+        # fallback_random: dropout's keys (any draw) from torch's generator, as eager draws them
         options = {"fallback_random": True, "cpp_wrapper": CPP_WRAPPER}
         with inductor_config.patch(options), compiling_products(self.gemm), torch.no_grad():
             fn = compiled.aot_compile(((*self.bound, *args), {}))

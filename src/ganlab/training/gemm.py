@@ -94,17 +94,19 @@ def run_gemm(cfg, device: torch.device | str = "cpu") -> GemmChoice:
     return choose_gemm(cfg.gemm, cfg.compile == "step", torch.device(device).type)
 
 
-# A product with fewer rows or columns than this (D's one logit per row, its gradient) stays
-# MKL's: a matrix-vector product, 4-5x faster there than oneDNN's primitive (5 against 21 us
-# for 200x240 by 240x1; 1200x200 by 200x784: MKL 2146 us, oneDNN 955; 2026-12-07, a scratch
-# timing of both on these shapes, not kept in benchmarks/)
+# A product with fewer rows, columns or inner terms than this stays MKL's: D's one logit per
+# row (a matrix-vector product) and its gradient to the layer below (an outer product, one
+# inner term), 3-5x faster there than oneDNN's primitive (200x240 by 240x1: 5 against 21 us;
+# 100x1 by 1x240: 4.1 against 21.8 us, 200x1 by 1x240: 6.3 against 22.3; while 1200x200 by
+# 200x784 took MKL 2146 us, oneDNN 955; 2026-12-07/08, scratch timings of both on these
+# shapes, not kept in benchmarks/)
 MIN_SIDE = 16
 
 
 class OneDNNProducts:
     """The post-grad inductor pass: each float32 CPU aten.mm(a, b) and aten.addmm(bias, a, b)
     (alpha = beta = 1, a bias row) becomes mkldnn._linear_pointwise(a, b^T, bias), but for a
-    matrix-vector product (MIN_SIDE)."""
+    matrix-vector or outer product (MIN_SIDE)."""
 
     def __call__(self, graph: torch.fx.Graph) -> None:
         aten, linear = torch.ops.aten, torch.ops.mkldnn._linear_pointwise.default
@@ -119,8 +121,12 @@ class OneDNNProducts:
                     continue
             else:
                 continue
-            val, rows, cols = a.meta["val"], a.meta["val"].shape[0], b.meta["val"].shape[1]
-            if val.dtype != torch.float32 or val.device.type != "cpu" or min(rows, cols) < MIN_SIDE:
+            val, cols = a.meta["val"], b.meta["val"].shape[1]
+            if (
+                val.dtype != torch.float32
+                or val.device.type != "cpu"
+                or min(*val.shape, cols) < MIN_SIDE
+            ):
                 continue
             with graph.inserting_before(node):
                 weight = graph.call_function(aten.permute.default, (b, [1, 0]))
@@ -132,7 +138,7 @@ class OneDNNProducts:
 
     def uuid(self) -> str:
         """inductor's cache key for graphs this pass changed: bump on any change above."""
-        return "ganlab.training.gemm.OneDNNProducts/3"
+        return "ganlab.training.gemm.OneDNNProducts/4"
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from ganlab.metrics.features import (
     knn_radii,
     precision_recall_density_coverage,
 )
+from ganlab.runs.evaluation import evaluation_file
 
 
 def gaussian(n, d, seed, scale=1.0, shift=0.0):
@@ -281,6 +282,30 @@ def test_eval_keeps_an_earlier_evaluation_asked_with_other_options(ring_run, tmp
     assert json.loads((run / "metrics-2.json").read_text()) == second
     assert (run / "metrics.json").read_bytes() == first
     assert not list(run.glob(".*tmp*"))
+    # an evaluation another process is running holds its name: this one takes the next
+    claim = run / ".metrics-3.json.claim"
+    claim.touch()
+    assert main([*args, "100"]) == 0
+    assert json.loads((run / "metrics-4.json").read_text())["samples"] == 100
+    assert claim.exists() and not (run / "metrics-3.json").exists()
+    assert not list(run.glob(".metrics-4*"))  # its own claim is gone
+
+
+def test_two_evaluations_at_once_never_pick_the_same_file(tmp_path):
+    # evaluation_file is held while an evaluation runs: a second one with other options, started
+    # meanwhile, must get another name (both saw only metrics.json in the folder)
+    (tmp_path / "metrics.json").write_text(json.dumps({"options": "a"}))
+    with evaluation_file(tmp_path, "metrics", "b") as first:
+        with evaluation_file(tmp_path, "metrics", "c") as second:
+            assert (first.name, second.name) == ("metrics-2.json", "metrics-3.json")
+            assert (tmp_path / ".metrics-2.json.claim").exists()
+        first.write_text(json.dumps({"options": "b"}))
+    assert not list(tmp_path.glob(".*.claim"))
+    with evaluation_file(tmp_path, "metrics", "b") as again:  # the same options: its file
+        assert again.name == "metrics-2.json"
+    with pytest.raises(RuntimeError), evaluation_file(tmp_path, "metrics", "d"):
+        raise RuntimeError("the evaluation failed")
+    assert not list(tmp_path.glob(".*.claim"))  # a failed evaluation leaves no claim
 
 
 def test_eval_without_flags_evaluates_what_fits_the_run(ring_run, tiny_run, capsys):

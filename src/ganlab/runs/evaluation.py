@@ -3,6 +3,7 @@ for FID/KID/PRDC/digits/coverage/stacked, metrics/parzen_run.py for the Parzen w
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from collections.abc import Iterator
@@ -77,18 +78,18 @@ def evaluate_run_dir(
             f"--step {run.step} --metrics {','.join(request.names)} --samples "
             f"{request.samples} --test {request.test} --seed {seed}"
         )
-        path = evaluation_file(run.path, f"metrics{stem}", options)
-        result = evaluate.evaluate_run(
-            run,
-            request.names,
-            samples=request.samples,
-            n_real=request.test,
-            seed=seed,
-            suffix=path.stem.removeprefix("metrics"),
-            progress=progress,
-        )
+        with evaluation_file(run.path, f"metrics{stem}", options) as path:
+            result = evaluate.evaluate_run(
+                run,
+                request.names,
+                samples=request.samples,
+                n_real=request.test,
+                seed=seed,
+                suffix=path.stem.removeprefix("metrics"),
+                progress=progress,
+            )
+            written = evaluate.write_metrics(path, {"options": options, **result})
         yield from evaluate.summary_lines(result)
-        written = evaluate.write_metrics(path, {"options": options, **result})
         yield wrote_line(written, f"metrics{stem}")
     if request.parzen:
         options = (
@@ -96,39 +97,55 @@ def evaluate_run_dir(
             f"{request.valid} --test {request.test} --seed {seed} --sigma-grid "
             f"{sigmas[0]:g},{sigmas[-1]:g}" + (f" --dataset {dataset}" if dataset else "")
         )
-        path = evaluation_file(run.path, f"parzen{stem}", options)
-        result, out = parzen_run.parzen_of_run(
-            run,
-            samples=request.parzen_samples,
-            valid=request.valid,
-            test=request.test,
-            seed=seed,
-            dataset=dataset,
-            suffix=path.stem.removeprefix("parzen"),
-            options=options,
-            sigmas=sigmas,
-        )
+        with evaluation_file(run.path, f"parzen{stem}", options) as path:
+            result, out = parzen_run.parzen_of_run(
+                run,
+                samples=request.parzen_samples,
+                valid=request.valid,
+                test=request.test,
+                seed=seed,
+                dataset=dataset,
+                suffix=path.stem.removeprefix("parzen"),
+                options=options,
+                sigmas=sigmas,
+            )
         yield parzen_run.parzen_summary(result)
         yield wrote_line(out, f"parzen{stem}")
 
 
-def evaluation_file(run_dir: Path, stem: str, options: str) -> Path:
-    """Where an evaluation asked with `options` is written: the file of the run that holds one
-    asked with the same options (run again, it gives the same numbers), else the first free
-    name of STEM.json, STEM-2.json, STEM-3.json ...: an earlier evaluation with other options
-    (or of another step, after a resume) is never replaced."""
+@contextlib.contextmanager
+def evaluation_file(run_dir: Path, stem: str, options: str) -> Iterator[Path]:
+    """Where an evaluation asked with `options` is written, held for the block: the file of
+    the run that holds one asked with the same options (run again, it gives the same numbers),
+    else the first free name of STEM.json, STEM-2.json, STEM-3.json ...: an earlier evaluation
+    with other options (or of another step, after a resume) is never replaced.
+
+    A new name is claimed by creating `.NAME.claim` exclusively (the OS says which of two
+    processes got it) and the claim is removed when the block ends, so two evaluations running
+    at once never pick the same name; a claim a killed process left only skips its name."""
     pattern = re.compile(rf"{re.escape(stem)}(-\d+)?\.json")
     kept = [p for p in run_dir.glob(f"{stem}*.json") if pattern.fullmatch(p.name)]
     for path in kept:
         doc = read_json(path)
         if doc is not None and doc.get("options") == options:
-            return path
+            yield path
+            return
     names = {p.name for p in kept}
-    return next(
-        run_dir / name
-        for i in itertools.count(1)
-        if (name := f"{stem}.json" if i == 1 else f"{stem}-{i}.json") not in names
-    )
+    for i in itertools.count(1):
+        name = f"{stem}.json" if i == 1 else f"{stem}-{i}.json"
+        if name in names:
+            continue
+        claim = run_dir / f".{name}.claim"
+        try:
+            claim.open("x").close()  # O_CREAT | O_EXCL
+        except FileExistsError:
+            continue  # another evaluation holds this name
+        try:
+            if not (run_dir / name).exists():  # written since the listing: not free
+                yield run_dir / name
+                return
+        finally:
+            claim.unlink(missing_ok=True)
 
 
 def wrote_line(out: Path, stem: str) -> str:

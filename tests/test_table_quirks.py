@@ -185,6 +185,29 @@ def test_dry_run_refuses_a_single_example_as_training_does(tmp_path, capsys):
         assert not (tmp_path / "run").exists()
 
 
+def test_dry_run_of_a_config_naming_a_data_file_refuses_what_training_does(tmp_path, capsys):
+    # a config file whose data.path is a one-row CSV: --dry-run exited 0 with a plan (only data
+    # given first was inspected), and training then refused
+    import yaml
+
+    from ganlab.config import dump_config, load_config
+
+    (tmp_path / "one.csv").write_text("a,b\n1,2\n")
+    cfg = yaml.safe_load(dump_config(load_config("ring8")))
+    cfg["data"] = {"kind": "csv", "path": str(tmp_path / "one.csv")}
+    config = tmp_path / "one.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    dry = _refused(capsys, "train", config, "--dry-run")
+    assert "one.csv holds 1 example; a GAN learns a distribution from many" in dry, dry
+    assert _refused(capsys, "train", config, "--out", tmp_path / "run") == dry
+    assert not (tmp_path / "run").exists()
+    # the count against m, as training says it
+    (tmp_path / "one.csv").write_text("a,b\n1,2\n3,4\n5,7\n")
+    dry = _refused(capsys, "train", config, "--dry-run")
+    assert "holds 3 examples, fewer than the minibatch m=256; add examples or lower m" in dry
+    assert main(["train", str(config), "--dry-run", "--set", "m=2"]) == 0
+
+
 def test_dry_run_refuses_columns_training_refuses(tmp_path, capsys):
     path = _pandas_csv(tmp_path / "p.csv")  # column 0, 'a', holds values below 0
     over = ("--set", "data.log_columns=[0]")

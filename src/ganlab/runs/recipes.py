@@ -163,6 +163,7 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     if not is_data_path(source):
         name = str(source)
         cfg = load_config(source, list(overrides))
+        check_data_file(cfg)
         return Plan(cfg, Path(name).stem, f"{name}: {model_text(cfg)}")
     # a label column the user names is left out of the points the recipe inspects, as training
     # leaves it out (the log and whole-number columns are counted without it)
@@ -191,6 +192,23 @@ def plan_run(source, overrides: list[str] = ()) -> Plan:
     if cfg.data.resize:
         line += f", images resized to {cfg.data.resize[0]}x{cfg.data.resize[1]}"
     return Plan(cfg, summary.path.stem, line, summary)
+
+
+def check_data_file(cfg: Config) -> None:
+    """For a config whose data.path names a data file or folder: training's checks of its
+    count and columns (as plan_run makes them for data given first), so that `--dry-run` of
+    such a config refuses what training would. A path that is not there is training's to say.
+
+    Raises:
+        DataError: one line.
+    """
+    path = cfg.data.path
+    if path is None or not is_data_path(path) or not Path(path).expanduser().exists():
+        return
+    summary = inspect_path(path, cfg.data.label_column, cfg.data.drop_columns)
+    check_enough_examples(cfg, summary.count)
+    if summary.extremes:
+        check_columns(torch.tensor(summary.extremes, dtype=torch.float64), cfg.data)
 
 
 def asked_names(overrides) -> list[str]:

@@ -1,5 +1,5 @@
-"""training.gemm: which library multiplies compile: step's fp32 CPU matrices, and the inductor
-pass that hands them to oneDNN computing MKL's numbers."""
+"""training.gemm: which library multiplies a run's fp32 CPU matrices, the inductor pass that
+hands compile: step's to oneDNN and the eager layers that do, each computing MKL's numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import pytest
 import torch
 
 import ganlab
-from ganlab.training.gemm import choose_gemm, compiling_products, cpu_features, cpuinfo_features
+from ganlab.training.gemm import (
+    EAGER_MIN_MACS,
+    OneDNNLinear,
+    choose_gemm,
+    compiling_products,
+    cpu_features,
+    cpuinfo_features,
+    eager_products,
+)
 
 AMD, INTEL = ("AuthenticAMD", True), ("GenuineIntel", True)
 
@@ -26,9 +34,13 @@ def test_the_choice_follows_the_setting_the_compile_and_the_cpu():
     # a torch without oneDNN (some builds): MKL, saying why
     assert choose_gemm("onednn", True, cpu=AMD, onednn=False).reason.endswith("no oneDNN: MKL")
     assert choose_gemm("auto", True, cpu=AMD, onednn=False).gemm == "mkl"
-    # eager layers and a GPU keep their own products, whatever the setting
-    assert choose_gemm("onednn", False, cpu=AMD).gemm == "mkl"
+    # eager layers follow the same rule; compile: forwards, a GPU and penalties that
+    # differentiate D's gradient again keep torch's products, whatever the setting
+    assert choose_gemm("auto", False, cpu=AMD).gemm == "onednn"
+    assert choose_gemm("auto", False, cpu=INTEL).gemm == "mkl"
+    assert choose_gemm("onednn", "forwards", cpu=AMD).gemm == "mkl"
     assert choose_gemm("onednn", True, "cuda", cpu=AMD).gemm == "mkl"
+    assert choose_gemm("onednn", False, cpu=AMD, penalties=True).reason.startswith("gradient pen")
 
 
 def test_cpuinfo_features_read_the_vendor_and_avx512():
@@ -77,11 +89,70 @@ def test_the_onednn_pass_replaces_the_products_but_matrix_vector_ones_and_keeps_
         torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5 * float(e.abs().max()))
 
 
-@pytest.mark.parametrize(("compile", "gemm"), [("false", "mkl"), ("step", "onednn")])
-def test_meta_records_the_products_library_and_why(tmp_path, compile, gemm):
-    over = ["steps=2", "m=16", f"compile={compile}", f"gemm={gemm}", "doctor=false"]
+@pytest.mark.parametrize(
+    ("compile", "gemm", "reason"),
+    [
+        ("false", "mkl", "gemm: mkl"),
+        ("false", "onednn", "gemm: onednn"),
+        ("step", "onednn", "gemm: onednn"),
+        ("forwards", "mkl", "compile: forwards: inductor's graphs keep torch's products (MKL)"),
+    ],
+)
+def test_meta_records_the_products_library_and_why(tmp_path, compile, gemm, reason):
+    over = ["steps=2", "m=16", f"compile={compile}", "gemm=onednn", "doctor=false"]
+    if gemm == "mkl" and compile == "false":
+        over[-2] = "gemm=mkl"
     run = ganlab.train("ring8", tmp_path / "run", overrides=over, report=False, quiet=True)
     meta = json.loads((run.path / "meta.json").read_text())
-    assert meta["gemm"] == gemm
-    eager = "not compile: step: eager layers use torch's products (MKL)"
-    assert meta["gemm_reason"] == ("gemm: onednn" if gemm == "onednn" else eager)
+    assert (meta["gemm"], meta["gemm_reason"]) == (gemm, reason)
+
+
+def _linear_grads(layer, x):
+    layer.zero_grad()
+    x = x.clone().requires_grad_(True)
+    y = layer(x)
+    (y.tanh() * torch.linspace(-1, 1, y.shape[-1])).sum().backward()
+    return y, x.grad, layer.weight.grad, layer.bias.grad
+
+
+@pytest.mark.parametrize("shape", [(64, 784), (4, 16, 784)])
+def test_eager_onednn_layers_compute_torch_linear_numbers(shape):
+    # forward, dX, dW, db of a 784 -> 1024 layer by oneDNN against torch's (MKL): float32
+    # rounding over 784- and 64-term sums (7.5e-7 of the largest value measured for the
+    # compiled pass), so 1e-5 leaves a decade; a 3-D input is flattened and restored
+    gen = torch.Generator().manual_seed(0)
+    layer = torch.nn.Linear(784, 1024)
+    x = torch.randn(*shape, generator=gen)
+    want = _linear_grads(layer, x)
+    with eager_products("onednn", layer):
+        assert type(layer) is OneDNNLinear
+        with torch.profiler.profile() as prof:
+            got = _linear_grads(layer, x)
+        calls = {e.key: e.count for e in prof.key_averages()}
+    assert type(layer) is torch.nn.Linear  # swapped back
+    assert calls.get("mkldnn::_linear_pointwise") == 3 and "aten::addmm" not in calls
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == w.shape
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5 * float(w.detach().abs().max()))
+
+
+def test_eager_onednn_layers_keep_small_products_frozen_weights_and_refuse_a_second_derivative():
+    small = torch.nn.Linear(128, 128)  # 64 x 128 x 128 multiply-adds < EAGER_MIN_MACS: MKL
+    big = torch.nn.Linear(784, 1024)
+    big.requires_grad_(False)  # a frozen D in G's update: no dW, only dX
+    x = torch.randn(64, 784, requires_grad=True)
+    with eager_products("onednn", small, big), torch.profiler.profile() as prof:
+        big(x).sum().backward()
+        small(torch.randn(64, 128)).sum()
+    calls = {e.key: e.count for e in prof.key_averages()}
+    assert 64 * 128 * 128 < EAGER_MIN_MACS <= 64 * 784 * 1024
+    assert calls.get("mkldnn::_linear_pointwise") == 2  # big's forward and dX; small: addmm
+    assert calls.get("aten::addmm") == 1 and big.weight.grad is None
+    torch.testing.assert_close(x.grad, big.weight.sum(0).expand(64, -1), rtol=1e-5, atol=1e-5)
+    # R1's gradient of a gradient: an error, never a silently missing term
+    big.requires_grad_(True)
+    x = torch.randn(64, 784, requires_grad=True)
+    with eager_products("onednn", big):
+        (grad,) = torch.autograd.grad(big(x).square().sum(), x, create_graph=True)
+        with pytest.raises(RuntimeError, match="once_differentiable"):
+            grad.square().sum().backward()

@@ -144,9 +144,11 @@ class Config(Strict):
     )
     gemm: Literal["auto", "mkl", "onednn"] = Field(
         "auto",
-        description="the library of compile: step's fp32 CPU matrix products: 'auto' oneDNN on "
-        "an AMD CPU with AVX-512 (where MKL runs its AVX2 kernels: half the speed), MKL "
-        "elsewhere; 'mkl' or 'onednn' to choose; meta.json records the choice",
+        description="the library of the fp32 CPU matrix products (eager layers' of at least 2^24 "
+        "multiply-adds, and compile: step's): 'auto' oneDNN on an AMD CPU with AVX-512 (where "
+        "MKL runs its AVX2 kernels: half the speed), MKL elsewhere; 'mkl' or 'onednn' to "
+        "choose; compile: forwards and R1/R2/gradient penalties keep MKL; meta.json records "
+        "the choice",
         json_schema_extra=RUNTIME,
     )
     on_nan: Literal["stop", "rollback"] = Field(

@@ -41,8 +41,10 @@ from ganlab.config import Config
 from ganlab.data.sources import steps_per_epoch
 from ganlab.game.objectives import Objective, objective
 from ganlab.training.compile import maybe_compiled
+from ganlab.training.compiled_step import CompiledIteration
 from ganlab.training.distributed import LOCAL, World, replicate
 from ganlab.training.ema import averaging
+from ganlab.training.gemm import eager_products, run_gemm
 from ganlab.training.optim import apply_schedule
 from ganlab.training.regularization import Regularization, regularization
 from ganlab.training.simultaneous import simultaneous_pass, simultaneous_step
@@ -178,22 +180,30 @@ def algorithm1(
     iteration = iteration_step(cfg, state, sync, reg)  # alternating or simultaneous
     average = averaging(cfg)  # the moving average of G's weights, or None
     epoch = steps_per_epoch(state.data.size, cfg.m, cfg.epoch_size)
-    for step in range(state.step, cfg.steps):  # "for number of training iterations do"
-        # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
-        apply_schedule(state.opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
-        apply_schedule(state.opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
-        if reg is not None:
-            reg.at_step(step)  # instance noise's decay
-        # "for k steps do ... update the discriminator by ascending ..." then "update the
-        # generator by descending ..." (alternating_step), or both at once (simultaneous_step)
-        d_real, d_fake, loss_d, loss_g = iteration(state)
-        state.step = step + 1
-        if average is not None:
-            average(state)  # theta_ema <- beta theta_ema + (1 - beta) theta_G
-        if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
-            stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
-            monitor.after_step(state, stats)
+    # eager layers multiply by the run's library (training.gemm); compiled graphs by their own
+    gemm = "mkl" if isinstance(iteration, CompiledIteration) else products_library(cfg, state)
+    with eager_products(gemm, state.G, state.D):
+        for step in range(state.step, cfg.steps):  # "for number of training iterations do"
+            # learning rate decay and momentum ramp; lr_scale < 1 after an on_nan rollback
+            apply_schedule(state.opt_d, cfg.d_optimizer, step, epoch, state.lr_scale)
+            apply_schedule(state.opt_g, cfg.g_optimizer, step, epoch, state.lr_scale)
+            if reg is not None:
+                reg.at_step(step)  # instance noise's decay
+            # "for k steps do ... update the discriminator by ascending ..." then "update the
+            # generator by descending ..." (alternating_step), or both at once
+            d_real, d_fake, loss_d, loss_g = iteration(state)
+            state.step = step + 1
+            if average is not None:
+                average(state)  # theta_ema <- beta theta_ema + (1 - beta) theta_G
+            if monitor is not None:  # progress bar, metrics row, samples, checkpoint: one call
+                stats = StepStats(*(t.detach().float() for t in (loss_d, loss_g, d_real, d_fake)))
+                monitor.after_step(state, stats)
     return state
+
+
+def products_library(cfg: Config, state: TrainState) -> str:
+    """The library of the run's eager fp32 CPU products, "mkl" or "onednn" (training.gemm)."""
+    return run_gemm(cfg, next(state.G.parameters()).device).gemm
 
 
 Iteration = Callable[[TrainState], tuple[Tensor, Tensor, Tensor, Tensor]]

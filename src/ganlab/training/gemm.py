@@ -1,4 +1,5 @@
-"""Which library multiplies the fp32 matrices inside `compile: step`'s graphs: MKL or oneDNN.
+"""Which library multiplies a run's fp32 CPU matrices, eager layers' and `compile: step`'s
+graphs': MKL or oneDNN.
 
 torch multiplies fp32 matrices on the CPU with MKL's sgemm. MKL dispatches its AVX-512
 kernels on Intel CPUs only: on an AMD CPU that has AVX-512 it runs its AVX2 kernels, half the
@@ -19,7 +20,15 @@ mkldnn._linear_pointwise (a @ b + bias = linear(a, b^T, bias)), and while the gr
 inductor calls that op as it is (a fallback kernel) instead of its own lowering of it, which is
 made for inference (weights packed once, as constants) and refuses a weight that changes every
 step. A torch.library custom op in its place cost ~29 us of Python a call (33 calls an
-iteration of the peer configuration). Eager layers keep torch's products.
+iteration of the peer configuration).
+
+Eagerly (compile: false, or step where it cannot compile): while algorithm1's loop runs, each
+nn.Linear of G and D is an OneDNNLinear (eager_products swaps the class back after), whose
+forward and backward products of at least EAGER_MIN_MACS multiply-adds are oneDNN's inner
+product (OneDNNLinearFunction). Measured in one process, A/B interleaved (2 threads, 5 rounds):
+the peer configuration 1.39x, the paper MLPs 1.45x, the demo's small layers (kept MKL's) 1.05x.
+compile: forwards keeps torch's products, and so do runs with R1, R2 or the gradient penalty,
+which differentiate D's gradient again (once_differentiable here).
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 class GemmChoice(NamedTuple):
@@ -62,18 +73,24 @@ def cpuinfo_features(text: str) -> tuple[str, bool]:
 
 def choose_gemm(
     setting: str,
-    compiled: bool,
+    compile: str | bool,
     device: str = "cpu",
     cpu: tuple[str, bool] | None = None,
     onednn: bool | None = None,
+    penalties: bool = False,
 ) -> GemmChoice:
-    """The products' library for a run: `setting` (config gemm: auto, mkl, onednn), whether its
-    updates are compiled whole (compile: step), its device, its CPU (vendor, AVX-512) and
-    whether this torch has oneDNN (None: torch.backends.mkldnn says)."""
+    """The products' library for a run: `setting` (config gemm: auto, mkl, onednn), its compile
+    mode (False: eager, "forwards", "step"; True: "step"), its device, its CPU (vendor,
+    AVX-512), whether this torch has oneDNN (None: torch.backends.mkldnn says) and whether its
+    regularizers differentiate D's gradient again (R1, R2, the gradient penalty)."""
     if device != "cpu":
         return GemmChoice("mkl", f"training on {device}: the products are its own")
-    if not compiled:
-        return GemmChoice("mkl", "not compile: step: eager layers use torch's products (MKL)")
+    if compile == "forwards":
+        return GemmChoice("mkl", "compile: forwards: inductor's graphs keep torch's products (MKL)")
+    if penalties:
+        return GemmChoice(
+            "mkl", "gradient penalties differentiate D's gradient again: torch's products (MKL)"
+        )
     if setting == "mkl":
         return GemmChoice("mkl", "gemm: mkl")
     if not (torch.backends.mkldnn.is_available() if onednn is None else onednn):
@@ -91,7 +108,9 @@ def choose_gemm(
 
 def run_gemm(cfg, device: torch.device | str = "cpu") -> GemmChoice:
     """choose_gemm for a run's config on `device`."""
-    return choose_gemm(cfg.gemm, cfg.compile == "step", torch.device(device).type)
+    reg = cfg.regularizers
+    penalties = bool(reg.r1 or reg.r2 or reg.gradient_penalty)
+    return choose_gemm(cfg.gemm, cfg.compile, torch.device(device).type, penalties=penalties)
 
 
 # A product with fewer rows, columns or inner terms than this stays MKL's: D's one logit per
@@ -141,6 +160,82 @@ class OneDNNProducts:
         return "ganlab.training.gemm.OneDNNProducts/4"
 
 
+# An eager layer's products below this many multiply-adds stay MKL's: oneDNN's primitive costs
+# more a call (a 256-row 128 -> 128 layer's forward and backward: 0.27 against 0.22 ms; 64-row
+# 784 -> 1024: 1.14 against 2.38, 100-row 1200 -> 1200: 4.4 against 6.3; 2026-12-07, a scratch
+# timing of both, not kept in benchmarks/)
+EAGER_MIN_MACS = 1 << 24
+
+
+def _inner_product(a: Tensor, b_t: Tensor, bias: Tensor | None = None) -> Tensor:
+    """a @ b + bias by oneDNN's inner product, given b^T (mkldnn._linear_pointwise)."""
+    return torch.ops.mkldnn._linear_pointwise(a, b_t, bias, "none", [], "")
+
+
+class OneDNNLinearFunction(torch.autograd.Function):
+    """y = x W^T + b and its gradients, each product by oneDNN's inner product:
+
+        dX = dY W,   dW = dY^T x,   db = sum_rows dY
+
+    x is 2-D. Once differentiable: a penalty that differentiates D's gradient again (R1, the
+    gradient penalty) would get no graph from these products, so such runs keep torch's
+    (choose_gemm), and a second derivative here raises instead of being silently wrong."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _inner_product(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy: Tensor):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dx = _inner_product(dy, weight.t()) if need_x else None
+        dw = _inner_product(dy.t(), x.t()) if need_w else None
+        db = dy.sum(0) if ctx.has_bias and need_b else None
+        return dx, dw, db
+
+
+class OneDNNLinear(nn.Linear):
+    """nn.Linear whose fp32 CPU products of at least EAGER_MIN_MACS multiply-adds (and
+    MIN_SIDE rows, inputs and outputs) go to oneDNN (OneDNNLinearFunction); the same parameters,
+    state_dict and results to float32 rounding. eager_products gives a Linear this class."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.numel() // self.in_features if x.dim() else 0
+        if (
+            x.dtype == torch.float32
+            and self.weight.dtype == torch.float32
+            and x.device.type == "cpu"
+            and min(rows, self.in_features, self.out_features) >= MIN_SIDE
+            and rows * self.in_features * self.out_features >= EAGER_MIN_MACS
+        ):
+            flat = x.reshape(rows, self.in_features)
+            y = OneDNNLinearFunction.apply(flat, self.weight, self.bias)
+            return y.view(*x.shape[:-1], self.out_features)
+        return super().forward(x)
+
+
+@contextlib.contextmanager
+def eager_products(gemm: str, *nets: nn.Module) -> Iterator[None]:
+    """While an eager loop runs: with gemm "onednn", every nn.Linear of `nets` an OneDNNLinear
+    (its class swapped, so the modules, their parameters and hooks stay the same objects), and
+    plain nn.Linear again on leaving; with "mkl", nothing."""
+    swapped = [m for net in nets for m in net.modules() if type(m) is nn.Linear]
+    if gemm != "onednn" or not swapped:
+        yield
+        return
+    for m in swapped:
+        m.__class__ = OneDNNLinear
+    try:
+        yield
+    finally:
+        for m in swapped:
+            m.__class__ = nn.Linear
+
+
 @contextlib.contextmanager
 def compiling_products(gemm: str) -> Iterator[None]:
     """While inductor compiles a graph: its products by `gemm` ("mkl": inductor as it is;
@@ -167,6 +262,7 @@ def compiling_products(gemm: str) -> Iterator[None]:
 
 
 __all__ = [
-    "MIN_SIDE", "GemmChoice", "OneDNNProducts", "choose_gemm", "compiling_products",
-    "cpu_features", "cpuinfo_features", "run_gemm",
+    "EAGER_MIN_MACS", "MIN_SIDE", "GemmChoice", "OneDNNLinear", "OneDNNLinearFunction",
+    "OneDNNProducts", "choose_gemm", "compiling_products", "cpu_features", "cpuinfo_features",
+    "eager_products", "run_gemm",
 ]  # fmt: skip

@@ -31,7 +31,8 @@ from ganlab.training.runtime import configure_cpu
 # Operator names by kind; whatever matches none is "the rest" (elementwise kernels - eager
 # aten ops or inductor's fused ones -, dynamo's guards, autograd's and the step's Python).
 KINDS = {
-    "matrix products": re.compile(r"^aten::(mm|addmm|bmm|matmul|linear)$"),
+    # oneDNN's inner product: gemm onednn's products (training.gemm), eager and compiled
+    "matrix products": re.compile(r"^aten::(mm|addmm|bmm|matmul|linear)$|^mkldnn::_linear_point"),
     "optimiser": re.compile(r"^aten::_fused_(adam|adamw|sgd)_$|^Optimizer\.step"),
     "random numbers": re.compile(r"^aten::(bernoulli_?|normal_|uniform_|randn|rand)$"),
     # rows of their own only with --kernels (inductor's per-kernel records); else in the rest

@@ -164,7 +164,9 @@ class Loop:
 
 
 class MatmulRecorder(TorchDispatchMode):
-    """Records the shapes of the mm/addmm calls made inside it (autograd's backward included)."""
+    """Records the shapes of the mm/addmm calls made inside it (autograd's backward included),
+    and of oneDNN's inner products (mkldnn._linear_pointwise: x (M, K) times W^T, W (N, K)),
+    which eager layers call where gemm is onednn (training.gemm)."""
 
     def __init__(self):
         super().__init__()
@@ -177,6 +179,9 @@ class MatmulRecorder(TorchDispatchMode):
         elif func is torch.ops.aten.addmm.default:
             a, b = args[1], args[2]
             self.shapes.append((a.shape[0], a.shape[1], b.shape[1]))
+        elif func is torch.ops.mkldnn._linear_pointwise.default:
+            x, w = args[0], args[1]
+            self.shapes.append((x.numel() // x.shape[-1], x.shape[-1], w.shape[0]))
         return func(*args, **(kwargs or {}))
 
 

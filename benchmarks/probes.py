@@ -19,6 +19,7 @@ on the peer configuration (issue 21, part 1). Each prints its numbers; run alone
     python benchmarks/probes.py cpp-gemm     # inductor's C++ GEMM template against MKL's, in
                                              # a compiled forward and backward of the peer's G
     python benchmarks/probes.py onednn       # each layer's products by MKL against oneDNN
+    python benchmarks/probes.py eager-gemm   # eager training, gemm mkl against onednn
 """
 
 from __future__ import annotations
@@ -327,17 +328,22 @@ def layouts() -> None:
     three products - forward, dX, dW - with activations row-major (m, k), as now: y = b + x W^T,
     dX = dY W, dW = dY^T x; and feature-major (k, m): y^T = b + W x^T, dX^T = W^T dY^T,
     dW = dY^T x. The same arithmetic, other operand orders for MKL."""
-    total = {"row-major": 0.0, "feature-major": 0.0}
+    _each_layer(_layer_products, "row-major", "feature-major")
+
+
+def _each_layer(times_of, first: str, second: str) -> None:
+    """Each linear layer of the peer's iteration (G's on 64 rows, D's on 128 and 64) timed two
+    ways, times_of(m, k, n) -> {first: us, second: us}: a line per layer, then the totals."""
+    total = {first: 0.0, second: 0.0}
     for m, layers in ((64, G_LAYERS), (128, D_LAYERS), (64, D_LAYERS)):
         for k, n in layers:
-            times = _layer_products(m, k, n)
+            times = times_of(m, k, n)
             for name, t in times.items():
                 total[name] += t
-            r, f = times["row-major"], times["feature-major"]
-            print(f"  m={m} {k}->{n}: row-major {r:7.1f} us, feature-major {f:7.1f} us "
-                  f"({f / r:.3f})")  # fmt: skip
-    r, f = total["row-major"], total["feature-major"]
-    print(f"all: row-major {r / 1e3:.2f} ms, feature-major {f / 1e3:.2f} ms ({f / r:.3f})")
+            a, b = times[first], times[second]
+            print(f"  m={m} {k}->{n}: {first} {a:7.1f} us, {second} {b:7.1f} us ({b / a:.3f})")
+    a, b = total[first], total[second]
+    print(f"all: {first} {a / 1e3:.2f} ms, {second} {b / 1e3:.2f} ms ({b / a:.3f})")
 
 
 def _layer_products(m: int, k: int, n: int) -> dict[str, float]:
@@ -406,16 +412,7 @@ def onednn() -> None:
     """Each linear layer's three products (layouts' docstring, row-major) by MKL (torch's sgemm)
     against oneDNN's fp32 inner product (mkldnn._linear_pointwise, the kernel inductor's CPU
     fusions call), on dense operands: is oneDNN faster on these small (64-, 128-row) shapes?"""
-    total = {"MKL": 0.0, "oneDNN": 0.0}
-    for m, layers in ((64, G_LAYERS), (128, D_LAYERS), (64, D_LAYERS)):
-        for k, n in layers:
-            times = _mkl_onednn(m, k, n)
-            for name, t in times.items():
-                total[name] += t
-            a, d = times["MKL"], times["oneDNN"]
-            print(f"  m={m} {k}->{n}: MKL {a:7.1f} us, oneDNN {d:7.1f} us ({d / a:.3f})")
-    a, d = total["MKL"], total["oneDNN"]
-    print(f"all: MKL {a / 1e3:.2f} ms, oneDNN {d / 1e3:.2f} ms ({d / a:.3f})")
+    _each_layer(_mkl_onednn, "MKL", "oneDNN")
 
 
 def _mkl_onednn(m: int, k: int, n: int) -> dict[str, float]:
@@ -433,10 +430,37 @@ def _mkl_onednn(m: int, k: int, n: int) -> dict[str, float]:
     }
 
 
+def eager_gemm(rounds: int = 5) -> None:
+    """steps/s of eager training (compile: false) with gemm: mkl against gemm: onednn (G's and
+    D's Linear layers by oneDNN, training.gemm.eager_products), interleaved in one process: the
+    peer's configuration, the paper's MLPs and the demo's ring8 (whose small layers stay MKL's)."""
+    configs = {
+        "peer": (config_from_dict(PEER_CONFIG), torch.rand(10_000, 784) * 2 - 1, 60),
+        "paper": (load_config("paper-mnist", ["data.kind=tensor", "compile=false"]),
+                  torch.rand(10_000, 1, 28, 28), 20),
+        "demo": (load_config("ring8"), None, 200),
+    }  # fmt: skip
+    loops = {
+        (name, gemm): (Loop(cfg.model_copy(update={"gemm": gemm}), x, warmup=5), steps)
+        for name, (cfg, x, steps) in configs.items()
+        for gemm in ("mkl", "onednn")
+    }
+    rates: dict[tuple, list[float]] = {key: [] for key in loops}
+    for _ in range(rounds):
+        for key, (loop, steps) in loops.items():
+            rates[key].append(loop.rate(steps))
+    for name in configs:
+        a, b = rates[(name, "mkl")], rates[(name, "onednn")]
+        paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
+        print(f"  {name:<6} mkl {statistics.median(a):6.1f} steps/s, onednn "
+              f"{statistics.median(b):6.1f} ({paired:.2f}x paired, {rounds} rounds)")  # fmt: skip
+
+
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,
           "hugepages": hugepages, "rate": rate, "state-check": state_check, "packed": packed,
           "after-product": after_product, "random-words": random_words, "masks": masks,
-          "layouts": layouts, "cpp-gemm": cpp_gemm, "onednn": onednn}  # fmt: skip
+          "layouts": layouts, "cpp-gemm": cpp_gemm, "onednn": onednn,
+          "eager-gemm": eager_gemm}  # fmt: skip
 
 
 def main() -> None:

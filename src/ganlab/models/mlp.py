@@ -65,8 +65,9 @@ class Dropout(nn.Dropout):
     same Bernoulli(1 - p) mask distribution as nn.Dropout's (to 2^-32), from the same generator
     (seeds repeat the masks, checkpoints' RNG states resume them), and the same masks eagerly
     and in a compiled graph - where they cost nothing to draw: inductor fuses the hash into the
-    kernels around it, where torch.rand's one-thread generator took 1.2-1.9 ms of a paper-MLP
-    iteration of 15 (benchmarks/README.md, "Seventh session"). Eagerly the hash, in place, costs
+    kernels around it, where torch.rand's one-thread generator took 1.1-1.2 ms of a paper-MLP
+    iteration of ~15 (`python benchmarks/profile_step.py paper --compile step`;
+    benchmarks/README.md, "Seventh session"). Eagerly the hash, in place, costs
     about what torch.rand did: 0.70 against 0.62 ms for a D update's 252,800 entries, nn.Dropout's
     bernoulli_ 2.62 (benchmarks/dropout_masks.py, 2 threads). Runs with dropout from before
     2026-12-08 drew torch.rand masks: their seeds do not repeat those numbers bit for bit.

@@ -41,7 +41,7 @@ from ganlab.config import Config
 from ganlab.data.sources import steps_per_epoch
 from ganlab.game.objectives import Objective, objective
 from ganlab.training.compile import maybe_compiled
-from ganlab.training.compiled_step import CompiledIteration
+from ganlab.training.compiled_step import CompiledIteration, compiled_iteration
 from ganlab.training.distributed import LOCAL, World, replicate
 from ganlab.training.ema import averaging
 from ganlab.training.gemm import eager_products, run_gemm
@@ -229,8 +229,6 @@ def iteration_step(
     """
     sync = sync or replicas(state.G, state.D)
     if cfg.compile == "step":  # each update one compiled graph, where it can be
-        from ganlab.training.compiled_step import compiled_iteration
-
         iteration = compiled_iteration(cfg, state, sync, reg)
         if iteration is not None:
             return iteration

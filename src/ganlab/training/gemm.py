@@ -25,8 +25,9 @@ iteration of the peer configuration).
 Eagerly (compile: false, or step where it cannot compile): while algorithm1's loop runs, each
 nn.Linear of G and D is an OneDNNLinear (eager_products swaps the class back after), whose
 forward and backward products of at least EAGER_MIN_MACS multiply-adds are oneDNN's inner
-product (OneDNNLinearFunction). Measured in one process, A/B interleaved (2 threads, 5 rounds):
-the peer configuration 1.39x, the paper MLPs 1.45x, the demo's small layers (kept MKL's) 1.05x.
+product (OneDNNLinearFunction). `python benchmarks/probes.py eager-gemm` (2 threads, 5 paired
+rounds): the peer configuration 1.31x, the paper MLPs 1.46x, the demo's small layers (kept
+MKL's) 0.98x.
 compile: forwards keeps torch's products, and so do runs with R1, R2 or the gradient penalty,
 which differentiate D's gradient again (once_differentiable here).
 """

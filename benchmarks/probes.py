@@ -433,13 +433,16 @@ def _mkl_onednn(m: int, k: int, n: int) -> dict[str, float]:
 def eager_gemm(rounds: int = 5) -> None:
     """steps/s of eager training (compile: false) with gemm: mkl against gemm: onednn (G's and
     D's Linear layers by oneDNN, training.gemm.eager_products), interleaved in one process: the
-    peer's configuration, the paper's MLPs and the demo's ring8 (whose small layers stay MKL's)."""
+    peer's configuration, the paper's MLPs (alternating and simultaneous) and the demo's ring8
+    (whose small layers stay MKL's)."""
+    paper = load_config("paper-mnist", ["data.kind=tensor", "compile=false"])
+    mnist = torch.rand(10_000, 1, 28, 28)
     configs = {
         "peer": (config_from_dict(PEER_CONFIG), torch.rand(10_000, 784) * 2 - 1, 60),
-        "paper": (load_config("paper-mnist", ["data.kind=tensor", "compile=false"]),
-                  torch.rand(10_000, 1, 28, 28), 20),
+        "paper": (paper, mnist, 20),
+        "paper, simultaneous": (paper.model_copy(update={"update": "simultaneous"}), mnist, 20),
         "demo": (load_config("ring8"), None, 200),
-    }  # fmt: skip
+    }
     loops = {
         (name, gemm): (Loop(cfg.model_copy(update={"gemm": gemm}), x, warmup=5), steps)
         for name, (cfg, x, steps) in configs.items()
@@ -452,7 +455,7 @@ def eager_gemm(rounds: int = 5) -> None:
     for name in configs:
         a, b = rates[(name, "mkl")], rates[(name, "onednn")]
         paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
-        print(f"  {name:<6} mkl {statistics.median(a):6.1f} steps/s, onednn "
+        print(f"  {name:<19} mkl {statistics.median(a):6.1f} steps/s, onednn "
               f"{statistics.median(b):6.1f} ({paired:.2f}x paired, {rounds} rounds)")  # fmt: skip
 
 

@@ -447,14 +447,9 @@ def main() -> None:
         ),
     }
     r = interleaved({k: (lambda loop=loop: loop.rate(steps)) for k, loop in loops.items()}, repeats)
-    # the products each update needs, as torch's autograd runs them (gemm mkl): eager layers by
-    # oneDNN (training.gemm) compute a weight's gradient wherever it requires one, which in a
-    # simultaneous update is more than the update uses (3.93 against 3.07 GFLOP)
-    paper_flops = {
-        k: flops(Loop(loop.cfg.model_copy(update={"gemm": "mkl"}), x_mnist, 1).matmuls())
-        for k, loop in loops.items()
-        if "eager" in k
-    }
+    # the products each update computes, counted on its eager loop (by MKL or oneDNN: the same
+    # products, tests/test_speed_paths.py)
+    paper_flops = {k: flops(loop.matmuls()) for k, loop in loops.items() if "eager" in k}
     for k in loops:  # a compiled loop computes the same products as its eager one
         paper_flops.setdefault(k, paper_flops[k.split(",")[0] + ", eager"])
     paper_ceiling = matmul_ceiling(loops["alternating, eager"].matmuls(), repeats)

@@ -275,6 +275,32 @@ def test_compile_failure_falls_back_to_the_eager_update():
     assert calls == ["eager", "eager"]
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="oneDNN not built in")
+def test_an_update_that_fails_to_compile_multiplies_by_the_runs_library():
+    # meta.json records the run's gemm ("onednn" on an AMD CPU with AVX-512): an update that
+    # falls back to eager must multiply by it too, not by torch's default (MKL)
+    def failing_backend(gm, example_inputs):
+        raise RuntimeError("no C++ compiler here")
+
+    net = nn.Sequential(nn.Linear(784, 1024))  # 64 x 784 x 1024 >= gemm.EAGER_MIN_MACS
+
+    def eager(x):  # the update's own arguments, not the bound ones (as CompiledIteration's)
+        return net(x).sum()
+
+    update = CompiledUpdate(lambda module, x: module(x).sum(), (net,), eager,
+                            backend=failing_backend, gemm="onednn")  # fmt: skip
+    x = torch.randn(64, 784)
+    with pytest.warns(UserWarning, match="training eagerly"):
+        update(x)  # the failed compile traces the module: its records are not the update's
+    with torch.profiler.profile() as prof:
+        got = update(x)
+    calls = {e.key: e.count for e in prof.key_averages()}
+    assert calls.get("mkldnn::_linear_pointwise") == 1 and "aten::addmm" not in calls
+    assert type(net[0]) is nn.Linear  # the layer's class restored after the update
+    # float32 rounding over 64 x 1024 sums of 784 terms, in two libraries' orders
+    torch.testing.assert_close(got, net(x).sum(), rtol=1e-4, atol=1e-2)
+
+
 @pytest.mark.filterwarnings("error:compile. step")
 def test_a_compiled_update_is_reused_and_recompiled_for_new_shapes():
     # The graph is called without dynamo's guards: a tensor argument of another shape must

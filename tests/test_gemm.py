@@ -136,6 +136,27 @@ def test_eager_onednn_layers_compute_torch_linear_numbers(shape):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5 * float(w.detach().abs().max()))
 
 
+def test_eager_onednn_layers_skip_a_weight_gradient_the_backward_does_not_ask_for():
+    # simultaneous_descend's L_G pass runs through D with backward(inputs=G's parameters): D's
+    # weight gradients would be dropped, so they must not be computed (torch's own linear
+    # skips them the same way)
+    layer = torch.nn.Linear(784, 1024)
+    x = torch.randn(64, 784, requires_grad=True)
+    with eager_products("onednn", layer):
+        y = layer(x).square().sum()
+        with torch.profiler.profile() as prof:
+            y.backward(inputs=[x], retain_graph=True)
+        only_x = {e.key: e.count for e in prof.key_averages()}
+        assert layer.weight.grad is None and layer.bias.grad is None and x.grad is not None
+        with torch.profiler.profile() as prof:
+            (gw,) = torch.autograd.grad(y, [layer.weight])
+        only_w = {e.key: e.count for e in prof.key_averages()}
+    assert only_x.get("mkldnn::_linear_pointwise") == 1  # dX
+    assert only_w.get("mkldnn::_linear_pointwise") == 1  # dW
+    want = torch.autograd.grad(layer(x).square().sum(), [layer.weight])[0]
+    torch.testing.assert_close(gw, want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
+
+
 def test_eager_onednn_layers_keep_small_products_frozen_weights_and_refuse_a_second_derivative():
     small = torch.nn.Linear(128, 128)  # 64 x 128 x 128 multiply-adds < EAGER_MIN_MACS: MKL
     big = torch.nn.Linear(784, 1024)

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.training.fused_step import UPDATE_RULES, Stepper, optimizer_params
-from ganlab.training.gemm import compiling_products, run_gemm
+from ganlab.training.gemm import compiling_products, eager_products, run_gemm
 from ganlab.training.simultaneous import simultaneous_descend, simultaneous_pass
 from ganlab.training.state import TrainState
 
@@ -173,8 +173,9 @@ CPP_WRAPPER = True
 class CompiledUpdate:
     """An update compiled whole on its first call, then called without dynamo's guards. If
     compiling fails (nothing has moved yet): one warning line, and `eager`, the same update by
-    .backward() and optimizer.step(), from then on; `after_failure` is told (the iteration's
-    other updates then go eager too, without a second line).
+    .backward() and optimizer.step(), from then on, its layers multiplying by `gemm` as the
+    graph's would have (the library meta.json records); `after_failure` is told (the
+    iteration's other updates then go eager too, without a second line).
 
     Args:
         update: the update as a function of tensors.  bound: its first arguments, the same
@@ -197,6 +198,7 @@ class CompiledUpdate:
     ):
         self.update, self.bound, self.eager = update, bound, eager
         self.backend, self.gemm = backend, gemm
+        self.modules = [b for b in bound if isinstance(b, nn.Module)]  # G and D, for `eager`
         self.after_failure = after_failure
         self.key = (update.__code__, backend, key, gemm)
         self.fns: dict[tuple, Callable] = {}  # by the shapes of the tensor arguments
@@ -204,7 +206,7 @@ class CompiledUpdate:
 
     def __call__(self, *args):
         if self.failed:
-            return self.eager(*args)
+            return self._eager_update(*args)
         # the minibatches' shapes: every minibatch holds m examples, but a graph called on
         # other shapes than it was compiled for would read out of bounds
         shapes = tuple(a.shape for a in args if isinstance(a, Tensor))
@@ -226,11 +228,15 @@ class CompiledUpdate:
                 self.failed = True
                 if self.after_failure is not None:
                     self.after_failure()
-                return self.eager(*args)
+                return self._eager_update(*args)
         # no_grad: the graph's inputs need no autograd record (torch.func's transforms inside
         # ignore an outer no_grad)
         with torch.no_grad():
             return fn(*self.bound, *args)
+
+    def _eager_update(self, *args):
+        with eager_products(self.gemm, *self.modules):
+            return self.eager(*args)
 
     def descend(self, stepper: Stepper, grads: list[Tensor]) -> None:
         """The step on the gradients this update's graph returned, and .grad set to them. An

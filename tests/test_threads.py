@@ -192,3 +192,20 @@ def test_a_busy_machine_is_named_only_when_the_run_takes_every_core():
     assert runtime.busy_warning(1, cores=2, load=3.0) is None  # one thread: no cliff
     assert runtime.busy_warning(2, cores=2, load=0.2) is None  # quiet
     assert runtime.busy_warning(4, cores=16, load=2.0) is None  # cores to spare
+
+
+def test_more_threads_than_cores_is_named_in_one_line(tmp_path, no_thread_env, monkeypatch):
+    assert runtime.oversubscribed_warning(2, "config: threads", cores=2) is None
+    assert runtime.oversubscribed_warning(1, "auto: 0.2 GFLOP", cores=1) is None
+    line = runtime.oversubscribed_warning(64, "config: threads", cores=2)
+    assert "64 torch threads (--set threads)" in line and "at most 2" in line
+    env = runtime.oversubscribed_warning(8, "env: OMP_NUM_THREADS=8", cores=4)
+    assert "(OMP_NUM_THREADS=8)" in env and "at most 4" in env
+    # a run set to more threads than this process's cores says so once, and still trains
+    cores = runtime.available_cores()
+    tiny = ["steps=2", "generator.hidden=[8]", "discriminator.hidden=[8]", "sample_every=1000"]
+    with pytest.warns(UserWarning) as caught:
+        train("ring8", tmp_path / "run", overrides=[*tiny, f"threads={cores + 1}"], report=False)
+    lines = [str(w.message) for w in caught if "torch threads" in str(w.message)]
+    assert len(lines) == 1 and f"at most {cores}" in lines[0]
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["threads"] == cores + 1

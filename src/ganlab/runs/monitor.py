@@ -38,7 +38,12 @@ from ganlab.training.algorithm import StepStats, algorithm1, grad_norm, loss_fun
 from ganlab.training.distributed import LOCAL, World
 from ganlab.training.optim import learning_rate
 from ganlab.training.prior import NoisePrior
-from ganlab.training.runtime import ThreadChoice, busy_warning, configure_cpu
+from ganlab.training.runtime import (
+    ThreadChoice,
+    busy_warning,
+    configure_cpu,
+    oversubscribed_warning,
+)
 from ganlab.training.state import PREVIEW_SEED, TrainState, eval_mode, value_range
 
 
@@ -408,6 +413,8 @@ def run_loop(
     configure_cpu(choice.threads)  # the count meta.json records (runtime.run_threads), and why
     if choice.reason.startswith("auto") and (busy := busy_warning(choice.threads)):
         warnings.warn(busy, stacklevel=2)
+    if over := oversubscribed_warning(choice.threads, choice.reason):
+        warnings.warn(over, stacklevel=2)
     monitor = RunMonitor(run_dir, cfg, state, quiet, world)
     sync = replicas(state.G, state.D, world)  # DistributedDataParallel on several ranks
     try:

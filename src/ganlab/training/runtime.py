@@ -205,6 +205,22 @@ def busy_warning(threads: int, cores: int | None = None, load: float | None = No
     )
 
 
+def oversubscribed_warning(threads: int, reason: str, cores: int | None = None) -> str | None:
+    """A line for a run set to use more torch threads than the cores it may run on, else None.
+
+    Each parallel region then waits for workers the scheduler time-slices on the same cores,
+    the cliff busy_warning describes brought on by the run itself (torch's default never does
+    this: run_threads caps it at the cores). `reason` is ThreadChoice.reason: what set it."""
+    cores = available_cores() if cores is None else cores
+    if threads <= cores:
+        return None
+    where = "--set threads" if reason.startswith("config") else reason.removeprefix("env: ")
+    return (
+        f"{threads} torch threads ({where}) on the {cores} cores this process may use: parallel "
+        f"work waits for time-sliced threads and runs slower; use at most {cores}"
+    )
+
+
 def run_threads(cfg: Config, state: TrainState) -> ThreadChoice:
     """The thread count a run on `state` uses (choose_threads's rules, read off this process:
     the config, the environment, the cores, torch's current count, the nets' work). On a GPU

@@ -27,7 +27,10 @@ def test_grid25_keeps_the_benchmark_data():
 
 def test_grid25_short_run_writes_the_grid_coverage(tmp_path, one_thread):
     out = tmp_path / "run"
-    args = ["--set", "steps=100", "--set", "sample_every=100", "--set", "checkpoint_every=100"]
+    # compile=false: the preset's compile: step would spend ~40 s compiling for 100 steps
+    # (tests/test_compiled_step.py checks compiled updates against eager ones)
+    args = ["--set", "steps=100", "--set", "sample_every=100", "--set", "checkpoint_every=100",
+            "--set", "compile=false"]  # fmt: skip
     assert main(["train", "grid25", "--out", str(out), "--quiet", *args]) == 0
     rows = (out / "coverage.csv").read_text().splitlines()
     assert rows[0] == "step,modes_covered,modes,high_quality,kl"

@@ -13,6 +13,7 @@ conditional runs) train eagerly whatever the setting: named, not timed.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -24,7 +25,7 @@ if "--warm" not in sys.argv:  # before torch is imported: inductor reads it once
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="ganlab-cold-inductor-")
 
 import torch
-from speed import Loop
+from speed import Loop, interleaved_rounds, paired
 
 from ganlab.config import load_config
 from ganlab.training.compiled_step import unsupported
@@ -62,13 +63,12 @@ def measure(cfg, x, rounds: int, seconds: float) -> dict:
     loops = {}
     for mode in (False, "step"):
         loops[mode] = Loop(cfg.model_copy(update={"compile": mode}), x, warmup=5)
-    rates: dict = {mode: [] for mode in loops}
-    for _ in range(rounds):
-        for mode, loop in loops.items():
-            rates[mode].append(loop.rate_for(seconds))
+    rates = interleaved_rounds(
+        {mode: functools.partial(loop.rate_for, seconds) for mode, loop in loops.items()}, rounds
+    )
     eager, step = statistics.median(rates[False]), statistics.median(rates["step"])
-    paired = statistics.median(b / a for a, b in zip(rates[False], rates["step"], strict=True))
-    return {"eager": eager, "step": step, "paired": paired, "first_s": loops["step"].first_s}
+    ratio = paired(rates[False], rates["step"])
+    return {"eager": eager, "step": step, "paired": ratio, "first_s": loops["step"].first_s}
 
 
 def main() -> None:

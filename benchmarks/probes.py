@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from speed import PEER_CONFIG, Loop
+from speed import PEER_CONFIG, Loop, interleaved_rounds, paired
 
 from ganlab.config import config_from_dict, load_config
 from ganlab.models import mlp
@@ -448,15 +448,13 @@ def eager_gemm(rounds: int = 5) -> None:
         for name, (cfg, x, steps) in configs.items()
         for gemm in ("mkl", "onednn")
     }
-    rates: dict[tuple, list[float]] = {key: [] for key in loops}
-    for _ in range(rounds):
-        for key, (loop, steps) in loops.items():
-            rates[key].append(loop.rate(steps))
+    measures = {key: functools.partial(loop.rate, steps) for key, (loop, steps) in loops.items()}
+    rates = interleaved_rounds(measures, rounds)
     for name in configs:
         a, b = rates[(name, "mkl")], rates[(name, "onednn")]
-        paired = statistics.median(y / x for x, y in zip(a, b, strict=True))
-        print(f"  {name:<19} mkl {statistics.median(a):6.1f} steps/s, onednn "
-              f"{statistics.median(b):6.1f} ({paired:.2f}x paired, {rounds} rounds)")  # fmt: skip
+        mkl, dnn = statistics.median(a), statistics.median(b)
+        print(f"  {name:<19} mkl {mkl:6.1f} steps/s, onednn {dnn:6.1f} "
+              f"({paired(a, b):.2f}x paired, {rounds} rounds)")  # fmt: skip
 
 
 PROBES = {"products": products, "pairs": pairs, "bandwidth": bandwidth, "pieces": pieces,

@@ -1,10 +1,10 @@
 """Is SGD with momentum faster inside the compiled graph, right after each weight gradient, than
 torch's fused kernel after the graph (what `compile: step` does)? A probe on the paper's MNIST
-generator (100 -> 1200 -> 1200 -> 784, ReLU, sigmoid; 2.5M parameters) at batch 100, the loss a
-fixed function of its samples, interleaved in one process:
+generator (the paper-mnist preset's G: 100 -> 1200 -> 1200 -> 784, ReLU, sigmoid; 2.5M
+parameters) at batch 100, the loss a fixed function of its samples, interleaved in one process:
 
-- after: grad_and_value compiled whole, then torch._fused_sgd_ on the gradients it returns
-  (compiled_step + fused_step as they are);
+- after: grad_and_value compiled whole, then fused_step.sgd_step_ (torch's fused kernel) on the
+  gradients it returns (compiled_step + fused_step as they are);
 - inside: the same graph also updates the momentum buffers and the weights in place
   (buf <- mu buf + g, theta <- theta - lr buf; lr and mu 0-dim tensors, so a schedule would
   not recompile), inductor placing each update after its gradient.
@@ -25,16 +25,18 @@ import time
 import torch
 from torch import nn
 
+from ganlab.config import load_config
+from ganlab.training.fused_step import sgd_step_
 from ganlab.training.gemm import compiling_products
 from ganlab.training.runtime import configure_cpu
+from ganlab.training.state import build_state, seeded_rng
 
 
 def generator() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Linear(100, 1200), nn.ReLU(), nn.Linear(1200, 1200), nn.ReLU(),
-        nn.Linear(1200, 784), nn.Sigmoid(),
-    )  # fmt: skip
+    """The paper-mnist preset's G, as ganlab builds it (seeded: two calls give the same)."""
+    cfg = load_config("paper-mnist", ["data.kind=tensor"])
+    with seeded_rng(cfg):
+        return build_state(cfg, torch.rand(100, 1, 28, 28)).G
 
 
 def loss_of(net: nn.Module, target: torch.Tensor):
@@ -57,8 +59,9 @@ def main() -> None:
     args = p.parse_args()
     configure_cpu(args.threads)
     lr, mu = 0.1, 0.5
-    target = torch.rand(100, 784)
     nets = {"after": generator(), "inside": generator()}
+    with torch.no_grad():
+        target = torch.rand_like(nets["after"](torch.zeros(100, 100)))  # (100, *x_shape)
     state = {}
     for name, net in nets.items():
         params = {k: v.detach() for k, v in net.named_parameters()}
@@ -83,11 +86,8 @@ def main() -> None:
         params, bufs = state["after"]
         grads, _ = compiled_after(params, z)
         names = list(params)
-        torch._fused_sgd_(
-            [params[k] for k in names], [grads[k] for k in names], [bufs[k] for k in names],
-            weight_decay=0.0, momentum=mu, lr=lr, dampening=0.0, nesterov=False,
-            maximize=False, is_first_step=False,
-        )  # fmt: skip
+        sgd_step_([params[k] for k in names], [grads[k] for k in names],
+                  {"momentum_buffer": [bufs[k] for k in names]}, lr, mu, 0.0)  # fmt: skip
 
     def step_inside(z):
         params, bufs = state["inside"]

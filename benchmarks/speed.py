@@ -207,14 +207,25 @@ def matmul_ceiling(shapes: list[tuple[int, int, int]], repeats: int, n: int = 50
     return _median(rates)
 
 
-def interleaved(measures: dict, repeats: int) -> dict[str, float]:
-    """Median of `repeats` calls of each measure, the calls interleaved (A B C A B C ...) so
-    that the machine's slow drifts fall on all of them alike."""
+def interleaved_rounds(measures: dict, repeats: int) -> dict[str, list[float]]:
+    """`repeats` calls of each measure, interleaved (A B C A B C ...) so that the machine's slow
+    drifts fall on all of them alike: every call's value, by name."""
     results = {name: [] for name in measures}
     for _ in range(repeats):
         for name, measure in measures.items():
             results[name].append(measure())
-    return {name: _median(r) for name, r in results.items()}
+    return results
+
+
+def interleaved(measures: dict, repeats: int) -> dict[str, float]:
+    """The median of each measure's interleaved_rounds."""
+    return {name: _median(r) for name, r in interleaved_rounds(measures, repeats).items()}
+
+
+def paired(before: list[float], after: list[float]) -> float:
+    """The median of round-by-round ratios after / before (interleaved_rounds' lists): a
+    change's effect with the drift between rounds divided out."""
+    return _median([b / a for a, b in zip(before, after, strict=True)])
 
 
 def peak_rss_mib(steps: int) -> float:
